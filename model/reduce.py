@@ -1,0 +1,171 @@
+"""From an instance and its reach to the covering problem the model is built on.
+
+The covering problem is stated over *options* (one per action a site may take) and *demand rows*
+(groups of zones), in a reduced space where nothing the plan cannot change is a variable:
+
+- a zone already same-day (within reach of an existing center) is a constant of the same-day
+  objective, and a zone already next-day (within reach of any existing site) of the next-day one;
+- a zone no option can reach drops out of that tier;
+- zones reached by exactly the same options merge into one row whose population is their sum;
+- an option that reaches nothing new in either tier drops out (it can only add cost);
+- an option dominated by another (no dearer, reaching a superset in both tiers) drops out.
+
+Every reduction keeps the optimum of all three stages. The solution maps back exactly: an option
+is a (site, action) pair, so a chosen option is an action on a site, and coverage is recomputed
+from the actions on the full instance (:mod:`model.coverage`), never read from the reduced rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from model.coverage import ACTION_COST_COLUMN, evaluate, no_actions
+from model.instance import Instance
+from model.reach import Reach
+
+
+@dataclass(frozen=True)
+class CoveringProblem:
+    """The reduced problem: plain arrays, the input of the formulation.
+
+    Options ``o``: ``site[o]`` (position in instance.sites), ``action[o]``, ``cost[o]`` (USD).
+    Same-day rows ``i``: ``same_day_population[i]`` and ``same_day_cover`` (rows x options, 1
+    where option o puts row i within same-day reach); next-day rows ``j`` likewise.
+    ``same_day_fixed`` / ``next_day_fixed``: population in reach whatever the plan does.
+    """
+
+    site: np.ndarray
+    action: np.ndarray
+    cost: np.ndarray
+    budget: float
+    same_day_population: np.ndarray
+    same_day_cover: sparse.csr_matrix
+    next_day_population: np.ndarray
+    next_day_cover: sparse.csr_matrix
+    same_day_fixed: int
+    next_day_fixed: int
+
+    @property
+    def n_options(self) -> int:
+        return len(self.site)
+
+    def site_groups(self) -> list[np.ndarray]:
+        """Options that share a site (at most one of them may be taken), for sites with several."""
+        order = np.argsort(self.site, kind="stable")
+        sites, starts, counts = np.unique(self.site[order], return_index=True, return_counts=True)
+        return [order[s:s + c] for s, c in zip(starts, counts) if c > 1]
+
+    def with_budget(self, budget: float) -> "CoveringProblem":
+        return CoveringProblem(**{**self.__dict__, "budget": float(budget)})
+
+
+def enumerate_options(instance: Instance, reach: Reach):
+    """Every (site, action) option with its cost and the zones it newly reaches in each tier.
+
+    Returns site, action, cost arrays and two zones x options CSR matrices (same-day, next-day).
+    An upgrade adds no next-day reach: the station already delivers.
+    """
+    kinds = instance.sites["kind"].to_numpy()
+    sites, actions = [], []
+    for action, kind in (("upgrade", "station"), ("open_station", "candidate"), ("open_center", "candidate")):
+        positions = np.flatnonzero(kinds == kind)
+        sites.append(positions)
+        actions.append(np.full(positions.size, action, dtype=object))
+    site = np.concatenate(sites).astype(np.int64)
+    action = np.concatenate(actions)
+    cost = np.concatenate([
+        instance.sites[ACTION_COST_COLUMN[a[0]]].to_numpy(dtype=float)[s] if s.size else np.empty(0)
+        for s, a in zip(sites, actions)
+    ])
+    gives_same_day = np.isin(action, ("upgrade", "open_center"))
+    gives_next_day = np.isin(action, ("open_station", "open_center"))
+    same_day = (reach.same_day[:, site] @ sparse.diags(gives_same_day.astype(np.int8), dtype=np.int8)).tocsr()
+    next_day = (reach.next_day[:, site] @ sparse.diags(gives_next_day.astype(np.int8), dtype=np.int8)).tocsr()
+    same_day.eliminate_zeros()
+    next_day.eliminate_zeros()
+    return site, action, cost, same_day, next_day
+
+
+def _merge_rows(cover: sparse.csr_matrix, population: np.ndarray, keep: np.ndarray):
+    """Keep the given zone rows that some option reaches; merge rows with identical option sets."""
+    cover = cover[np.flatnonzero(keep)].tocsr()
+    population = population[keep]
+    reached = np.diff(cover.indptr) > 0
+    cover, population = cover[np.flatnonzero(reached)].tocsr(), population[reached]
+    cover.sort_indices()
+    keys = [cover.indices[a:b].tobytes() for a, b in zip(cover.indptr[:-1], cover.indptr[1:])]
+    _, first, group = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
+    order = np.argsort(first)  # keep groups in order of their first zone: stable, readable
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    merged_population = np.bincount(rank[group], weights=population, minlength=order.size)
+    merged = cover[first[order]].tocsr()
+    merged.data[:] = 1
+    return merged.astype(np.int8), merged_population.astype(np.int64)
+
+
+def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.csc_matrix) -> np.ndarray:
+    """Options for which another option is no dearer and reaches a superset in both tiers.
+
+    Ties (same cost, same reach) keep the first option. Sound with the one-action-per-site rule:
+    the stronger option of a candidate site (service center) reaches a superset of the weaker.
+    """
+    n = cost.size
+    dominated = np.zeros(n, dtype=bool)
+    both = sparse.vstack([same_day, next_day]).tocsc()
+    rows = both.tocsr()
+    # Cheapest first; at equal cost the wider reach first, so a strict superset dominates.
+    order = np.lexsort((np.arange(n), -np.diff(both.indptr), cost))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    for o in range(n):
+        zones = both.indices[both.indptr[o]:both.indptr[o + 1]]
+        if zones.size == 0:
+            continue
+        # Dominating options must reach every zone o reaches: start from the rarest one.
+        counts = np.diff(rows.indptr)[zones]
+        rarest = zones[np.argmin(counts)]
+        contenders = rows.indices[rows.indptr[rarest]:rows.indptr[rarest + 1]]
+        contenders = contenders[(rank[contenders] < rank[o]) & ~dominated[contenders]]
+        if contenders.size == 0:
+            continue
+        reached = np.asarray(both[zones][:, contenders].sum(axis=0)).ravel()
+        if np.any(reached == zones.size):
+            dominated[o] = True
+    return dominated
+
+
+def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop_dominated: bool = True) -> CoveringProblem:
+    """Build the covering problem for ``instance``; ``merge``/``drop_dominated`` switch the
+    optional reductions off (for tests that compare reduced and unreduced optima)."""
+    site, action, cost, same_day, next_day = enumerate_options(instance, reach)
+    baseline = evaluate(instance, reach, no_actions(instance))
+    population = instance.zones["population"].to_numpy(dtype=np.int64)
+    if merge:
+        same_cover, same_pop = _merge_rows(same_day, population, ~baseline.same_day)
+        next_cover, next_pop = _merge_rows(next_day, population, ~baseline.next_day)
+    else:
+        keep_same = ~baseline.same_day & (np.diff(same_day.indptr) > 0)
+        keep_next = ~baseline.next_day & (np.diff(next_day.indptr) > 0)
+        same_cover, same_pop = same_day[np.flatnonzero(keep_same)].astype(np.int8), population[keep_same]
+        next_cover, next_pop = next_day[np.flatnonzero(keep_next)].astype(np.int8), population[keep_next]
+
+    useful = (np.diff(same_cover.tocsc().indptr) > 0) | (np.diff(next_cover.tocsc().indptr) > 0)
+    if drop_dominated:
+        useful &= ~_dominated(cost, same_cover.tocsc(), next_cover.tocsc())
+    keep = np.flatnonzero(useful)
+    return CoveringProblem(
+        site=site[keep],
+        action=action[keep],
+        cost=cost[keep],
+        budget=float(instance.scenario.budget),
+        same_day_population=same_pop,
+        same_day_cover=same_cover[:, keep].tocsr(),
+        next_day_population=next_pop,
+        next_day_cover=next_cover[:, keep].tocsr(),
+        same_day_fixed=int(population[baseline.same_day].sum()),
+        next_day_fixed=int(population[baseline.next_day].sum()),
+    )

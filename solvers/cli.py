@@ -1,0 +1,149 @@
+"""The ``ruralreach`` command.
+
+Exit status: 0 when a plan was written (whatever its status), 2 for bad input or usage, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from model.instance import InstanceError, load_instance
+from model.plan import Plan, write_plan
+from solvers.highs import SolveOptions
+from solvers.pipeline import solve_instance
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_INSTANCE = REPO_ROOT / "instances" / "us-2026"
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
+
+
+def parse_usd(text: str) -> float:
+    """A dollar amount: ``4e9``, ``4000000000``, ``4B``, ``500M``, ``$2.5b``."""
+    match = re.fullmatch(r"\$?\s*([0-9.eE+_-]+)\s*([kKmMbB]?)", text.strip())
+    try:
+        value = float(match.group(1)) * _SUFFIX[match.group(2).lower()] if match else None
+    except ValueError:
+        value = None
+    if value is None or value < 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a dollar amount >= 0: {text!r} (try 4e9 or 4B)")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _gap(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a relative gap in [0, 1), got {text!r}")
+    return value
+
+
+def budget_label(budget: float) -> str:
+    return f"{budget:.0f}" if float(budget).is_integer() else f"{budget:g}"
+
+
+def add_solve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mip-gap", type=_gap, default=1e-4, metavar="REL",
+                        help="relative optimality gap each stage is solved to (default 1e-4; 0 proves "
+                             "exact optimality)")
+    parser.add_argument("--time-limit", type=_positive_seconds, default=None, metavar="SECONDS",
+                        help="wall-clock limit for all three stages; the best plan found is written, "
+                             "marked time_limit (default: none)")
+    parser.add_argument("--log", action="store_true", help="show the HiGHS log")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ruralreach",
+        description="Plan which delivery stations to open and which to upgrade into service centers, "
+                    "within a budget, to put the most people within same-day reach.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    solve = commands.add_parser(
+        "solve", help="solve one instance and write its deployment plan",
+        description="Solve an instance (most same-day population, then most next-day population, "
+                    "then least cost) and write the plan directory.",
+    )
+    solve.add_argument("instance", nargs="?", type=Path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
+                       help=f"instance directory (default: the bundled national instance, {DEFAULT_INSTANCE.name})")
+    solve.add_argument("--budget", type=parse_usd, default=None, metavar="USD",
+                       help="budget in USD, overriding the scenario's (e.g. 4e9 or 4B)")
+    solve.add_argument("--out", type=Path, default=None, metavar="PLAN_DIR",
+                       help="plan directory (default: plans/<instance name>-<budget>)")
+    add_solve_options(solve)
+    return parser
+
+
+def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
+    s = plan.summary
+    total = max(s["total_population"], 1)
+
+    def people(before: int, after: int) -> str:
+        return (f"{before:>13,} -> {after:>13,} people  (+{after - before:,}; "
+                f"{after / total:.1%} of {s['total_population']:,})")
+
+    counts = s["actions"]
+    lines = [
+        f"instance    {s['instance']['name']}: {s['zones']:,} zones, {s['sites']:,} sites",
+        f"status      {s['status']}" + ("" if s["status"] == "optimal" else "  (NOT proven optimal)"),
+        f"same-day    {people(s['baseline_same_day_population'], s['same_day_population'])}",
+        f"next-day    {people(s['baseline_next_day_population'], s['next_day_population'])}",
+        f"cost        ${s['cost'] / 1e6:,.1f}M of ${s['budget'] / 1e6:,.1f}M budget",
+        f"actions     {counts['upgrade']} upgrades, {counts['open_station']} new stations, "
+        f"{counts['open_center']} new service centers",
+    ]
+    for stage in s["stages"]:
+        gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.2e}"
+        lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap} "
+                     f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")
+    seconds = f"solve {s['solve_seconds']:.2f} s"
+    if total_seconds is not None:
+        seconds += f", total {total_seconds:.2f} s"
+    lines.append(f"seconds     {seconds}")
+    if plan_dir is not None:
+        lines.append(f"plan        {plan_dir}")
+    return "\n".join(lines)
+
+
+def command_solve(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    instance = load_instance(args.instance)
+    if args.budget is not None:
+        instance = instance.with_budget(args.budget)
+    options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
+    plan = solve_instance(instance, options)
+    out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
+    write_plan(plan, out)
+    print(format_summary(plan, out, time.perf_counter() - began))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"solve": command_solve}[args.command](args)
+    except InstanceError as error:
+        print(f"ruralreach: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ruralreach: interrupted; no plan written", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

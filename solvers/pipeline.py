@@ -1,0 +1,72 @@
+"""Instance in, plan out: reach -> reduce -> warm start -> three stages -> plan.
+
+Each step is a plain function of plain data, so a notebook or a sweep can call any of them alone;
+:func:`prepare` does the budget-independent part once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.formulation import MONEY_UNIT
+from model.instance import Instance
+from model.plan import Plan, StageReport, build_plan
+from model.reach import Reach, compute_reach
+from model.reduce import CoveringProblem, reduce_problem
+from solvers.highs import HighsModel, SolveOptions, solver_version
+from solvers.lexicographic import Solution, solve_lexicographic
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What does not depend on the budget: the instance, its reach and its covering problem."""
+
+    instance: Instance
+    reach: Reach
+    problem: CoveringProblem
+    seconds: float
+
+
+def prepare(instance: Instance) -> Prepared:
+    began = time.perf_counter()
+    reach = compute_reach(instance)
+    problem = reduce_problem(instance, reach)
+    return Prepared(instance, reach, problem, time.perf_counter() - began)
+
+
+def actions_of(prepared: Prepared, chosen: np.ndarray) -> np.ndarray:
+    """Map the chosen options back onto one action per site of the full instance."""
+    actions = np.full(len(prepared.instance.sites), "none", dtype=object)
+    actions[prepared.problem.site[chosen]] = prepared.problem.action[chosen]
+    return actions
+
+
+def stage_reports(problem: CoveringProblem, solution: Solution) -> list[StageReport]:
+    """Stage objectives and bounds in the plan's units: people (with the fixed population) and USD."""
+    offset = {"same_day": problem.same_day_fixed, "next_day": problem.next_day_fixed, "cost": 0.0}
+    scale = {"same_day": 1.0, "next_day": 1.0, "cost": MONEY_UNIT}
+    return [
+        StageReport(s.stage, s.status, s.objective * scale[s.stage] + offset[s.stage],
+                    s.bound * scale[s.stage] + offset[s.stage], s.mip_gap, s.seconds)
+        for s in solution.stages
+    ]
+
+
+def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
+                   model: HighsModel | None = None) -> Plan:
+    """Solve one budget of a prepared instance and expand the solution into a plan."""
+    instance = prepared.instance.with_budget(budget)
+    problem = prepared.problem.with_budget(budget)
+    solution = solve_lexicographic(problem, options, model=model)
+    return build_plan(
+        instance, prepared.reach, actions_of(prepared, solution.chosen),
+        status=solution.status, stages=stage_reports(problem, solution), mip_gap=options.mip_gap,
+        solve_seconds=solution.seconds, solver={"name": "HiGHS", "version": solver_version()},
+    )
+
+
+def solve_instance(instance: Instance, options: SolveOptions) -> Plan:
+    return solve_prepared(prepare(instance), instance.scenario.budget, options)

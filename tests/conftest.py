@@ -1,0 +1,29 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "instances"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate import GeneratorParameters, generate  # noqa: E402
+
+from model.instance import write_instance  # noqa: E402
+
+# A region of about 300 x 250 miles: small enough that reach limits matter both ways.
+SMALL_REGION = dict(south=40.0, north=44.0, west=-100.0, east=-95.0)
+
+
+def small_instance(directory: Path, *, seed: int, zones: int = 40, centers: int = 1, stations: int = 3,
+                   candidates: int = 4, budget: float = 60e6, **overrides) -> Path:
+    """A tiny random instance written to ``directory`` (small enough to enumerate every plan)."""
+    params = GeneratorParameters(zones=zones, centers=centers, stations=stations, candidates=candidates,
+                                 towns=max(2, zones // 5), seed=seed, budget=budget,
+                                 **{**SMALL_REGION, **overrides})
+    return write_instance(directory, *generate(params))
+
+
+@pytest.fixture
+def tiny(tmp_path) -> Path:
+    return small_instance(tmp_path / "tiny", seed=7)

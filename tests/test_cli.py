@@ -1,0 +1,80 @@
+"""The ruralreach command as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from checker import evaluate, read_raw
+from conftest import small_instance
+
+from model.plan import read_plan
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def test_help_explains_every_option(tmp_path):
+    top = run_cli("--help", cwd=tmp_path)
+    assert top.returncode == 0 and "solve" in top.stdout
+    solve = run_cli("solve", "--help", cwd=tmp_path)
+    assert solve.returncode == 0
+    for option in ("--budget", "--out", "--time-limit", "--mip-gap", "INSTANCE_DIR"):
+        assert option in solve.stdout
+
+
+def test_solve_writes_plan_and_prints_summary(tiny, tmp_path):
+    result = run_cli("solve", tiny, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan_dir = tmp_path / "plans" / "tiny-60000000"
+    plan = read_plan(plan_dir)
+    for words in ("status      optimal", "same-day", "next-day", "cost", "gap", "seconds", str(plan_dir.relative_to(tmp_path))):
+        assert words in result.stdout
+    assert f"{plan.summary['same_day_population']:,}" in result.stdout
+    assert f"{plan.summary['baseline_same_day_population']:,}" in result.stdout
+    assert sorted(p.name for p in plan_dir.iterdir()) == ["plan.json", "sites.csv", "zones.csv"]
+    summary = json.loads((plan_dir / "plan.json").read_text())
+    for key in ("status", "instance", "scenario", "same_day_population", "next_day_population", "cost", "budget",
+                "baseline_same_day_population", "baseline_next_day_population", "stages", "solve_seconds",
+                "solver", "created", "actions"):
+        assert key in summary
+    assert [s["stage"] for s in summary["stages"]] == ["same_day", "next_day", "cost"]
+    assert all({"mip_gap", "bound"} <= set(s) for s in summary["stages"])
+    assert summary["solver"]["name"] == "HiGHS"
+    assert len(summary["instance"]["sha256"]) == 64
+
+
+def test_budget_option_overrides_scenario(tiny, tmp_path):
+    result = run_cli("solve", tiny, "--budget", "25M", "--out", tmp_path / "p", "--mip-gap", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = read_plan(tmp_path / "p")
+    assert plan.summary["budget"] == 25e6 and plan.summary["scenario"]["budget"] == 25e6
+    assert plan.summary["cost"] <= 25e6
+    raw = read_raw(tiny)
+    check = evaluate(raw, dict(zip(plan.sites["site_id"], plan.sites["action"])))
+    assert check["same_day_population"] == plan.summary["same_day_population"]
+
+
+@pytest.mark.parametrize("args", [["--budget", "lots"], ["--budget", "-4"], ["--mip-gap", "2"],
+                                  ["--time-limit", "0"], ["--nonsense"]])
+def test_usage_errors_exit_2(args, tiny, tmp_path):
+    result = run_cli("solve", tiny, *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage" in result.stderr
+    assert not (tmp_path / "plans").exists()
+
+
+def test_time_limit_writes_best_plan_marked_time_limit(tmp_path):
+    """A solve cut short still writes its plan, says time_limit and never claims optimality."""
+    directory = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
+                               budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+    result = run_cli("solve", directory, "--time-limit", "1", "--mip-gap", "0", "--out", tmp_path / "p", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = read_plan(tmp_path / "p")
+    assert plan.summary["status"] == "time_limit"
+    assert "time_limit" in result.stdout and "NOT proven optimal" in result.stdout
+    assert any(s["status"] == "time_limit" for s in plan.summary["stages"])
+    assert plan.summary["cost"] <= plan.summary["budget"]
+    assert plan.summary["same_day_population"] >= plan.summary["baseline_same_day_population"]

@@ -1,0 +1,111 @@
+"""Every kind of bad input stops with exit status 2, one message naming file, line and field, no
+traceback, and no plan directory."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def edit_csv(path, line, column, value):
+    """Set one field of a CSV file (line 1 is the header)."""
+    rows = path.read_text().splitlines()
+    header = rows[0].split(",")
+    values = rows[line - 1].split(",")
+    values[header.index(column)] = value
+    rows[line - 1] = ",".join(values)
+    path.write_text("\n".join(rows) + "\n")
+
+
+def drop_column(path, column):
+    rows = [r.split(",") for r in path.read_text().splitlines()]
+    index = rows[0].index(column)
+    path.write_text("\n".join(",".join(r[:index] + r[index + 1:]) for r in rows) + "\n")
+
+
+def first_line_of_kind(path, kind):
+    rows = path.read_text().splitlines()
+    index = rows[0].split(",").index("kind")
+    return next(n for n, row in enumerate(rows, start=1) if row.split(",")[index] == kind)
+
+
+def set_scenario(path, key, value):
+    lines = [f"{key} = {value}" if line.split("=")[0].strip() == key else line
+             for line in path.read_text().splitlines()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _zones(d): return d / "zones.csv"
+def _sites(d): return d / "sites.csv"
+def _scenario(d): return d / "scenario.toml"
+
+
+# Each case: (name, how to break the instance, file, line or None, field or None, words in message)
+CASES = [
+    ("missing zones file", lambda d: _zones(d).unlink(), "zones.csv", None, None, "not found"),
+    ("missing sites file", lambda d: _sites(d).unlink(), "sites.csv", None, None, "not found"),
+    ("missing scenario", lambda d: _scenario(d).unlink(), "scenario.toml", None, None, "not found"),
+    ("missing zone column", lambda d: drop_column(_zones(d), "population"), "zones.csv", 1, "population", "missing"),
+    ("missing site column", lambda d: drop_column(_sites(d), "center_cost"), "sites.csv", 1, "center_cost", "missing"),
+    ("duplicate zone id", lambda d: edit_csv(_zones(d), 5, "zone_id", "Z000001"), "zones.csv", 5, "zone_id", "duplicate"),
+    ("duplicate site id", lambda d: edit_csv(_sites(d), 4, "site_id", "E00000"), "sites.csv", 4, "site_id", "duplicate"),
+    ("non-numeric lat", lambda d: edit_csv(_zones(d), 7, "lat", "north"), "zones.csv", 7, "lat", "not a finite number"),
+    ("NaN lon", lambda d: edit_csv(_zones(d), 8, "lon", "NaN"), "zones.csv", 8, "lon", "not a finite number"),
+    ("blank site lat", lambda d: edit_csv(_sites(d), 3, "lat", ""), "sites.csv", 3, "lat", "blank"),
+    ("latitude out of range", lambda d: edit_csv(_zones(d), 6, "lat", "91"), "zones.csv", 6, "lat", "outside"),
+    ("longitude out of range", lambda d: edit_csv(_sites(d), 2, "lon", "-180.5"), "sites.csv", 2, "lon", "outside"),
+    ("negative population", lambda d: edit_csv(_zones(d), 9, "population", "-3"), "zones.csv", 9, "population", "negative"),
+    ("fractional population", lambda d: edit_csv(_zones(d), 9, "population", "2.5"), "zones.csv", 9, "population", "whole"),
+    ("negative cost", lambda d: edit_csv(_sites(d), first_line_of_kind(_sites(d), "candidate"), "station_cost", "-1"),
+     "sites.csv", "candidate", "station_cost", "negative"),
+    ("unknown kind", lambda d: edit_csv(_sites(d), 3, "kind", "warehouse"), "sites.csv", 3, "kind", "unknown kind"),
+    ("missing upgrade cost", lambda d: edit_csv(_sites(d), first_line_of_kind(_sites(d), "station"), "upgrade_cost", ""),
+     "sites.csv", "station", "upgrade_cost", "a station needs it"),
+    ("missing center cost", lambda d: edit_csv(_sites(d), first_line_of_kind(_sites(d), "candidate"), "center_cost", ""),
+     "sites.csv", "candidate", "center_cost", "a candidate needs it"),
+    ("zero speed", lambda d: set_scenario(_scenario(d), "speed_mph", "0"), "scenario.toml", 4, "speed_mph", "positive"),
+    ("negative circuity", lambda d: set_scenario(_scenario(d), "circuity", "-1.3"), "scenario.toml", 5, "circuity", "positive"),
+    ("negative budget", lambda d: set_scenario(_scenario(d), "budget", "-5"), "scenario.toml", 1, "budget", "negative"),
+    ("text budget", lambda d: set_scenario(_scenario(d), "budget", '"lots"'), "scenario.toml", 1, "budget", "number"),
+    ("missing scenario key", lambda d: _scenario(d).write_text(
+        "\n".join(l for l in _scenario(d).read_text().splitlines() if not l.startswith("circuity")) + "\n"),
+     "scenario.toml", None, "circuity", "missing"),
+    ("unknown zone in travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
+        "zone_id,site_id,minutes\nZ000001,E00000,12\nNOPE,E00000,5\n"), "travel_minutes.csv", 3, "zone_id", "unknown id"),
+    ("unknown site in travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
+        "zone_id,site_id,minutes\nZ000001,E99999,12\n"), "travel_minutes.csv", 2, "site_id", "unknown id"),
+    ("negative travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
+        "zone_id,site_id,minutes\nZ000001,E00000,-12\n"), "travel_minutes.csv", 2, "minutes", "negative"),
+]
+
+
+@pytest.mark.parametrize("name,breaks,file,line,field,words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_reported_and_nothing_is_written(name, breaks, file, line, field, words, tiny, tmp_path):
+    if isinstance(line, str):  # the first line of a site of that kind
+        line = first_line_of_kind(tiny / "sites.csv", line)
+    breaks(tiny)
+    out = tmp_path / "plan"
+    result = run_cli("solve", tiny, "--out", out, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    message = result.stderr.strip()
+    assert "Traceback" not in result.stderr
+    assert len(message.splitlines()) == 1
+    assert file in message and words in message
+    if line is not None:
+        assert f"line {line}" in message
+    if field is not None:
+        assert f"field '{field}'" in message
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # no half plan, no temp dir
+
+
+def test_missing_instance_directory(tmp_path):
+    result = run_cli("solve", tmp_path / "nowhere", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "instance directory not found" in result.stderr
+    assert not (tmp_path / "plans").exists()

@@ -1,0 +1,135 @@
+"""The solver's plans against brute-force enumeration and the independent coverage checker."""
+
+import numpy as np
+import pytest
+from checker import brute_force, evaluate, read_raw
+from conftest import small_instance
+
+from model.instance import load_instance
+from model.plan import read_plan, write_plan
+from solvers.highs import SolveOptions
+from solvers.pipeline import solve_instance
+
+EXACT = SolveOptions(mip_gap=0.0)
+
+
+def solve_and_check(directory, tmp_path):
+    """Solve exactly, write and read the plan back, and check it against the independent checker."""
+    plan = solve_instance(load_instance(directory), EXACT)
+    written = read_plan(write_plan(plan, tmp_path / "plan"))
+    raw = read_raw(directory)
+    actions = dict(zip(written.sites["site_id"], written.sites["action"]))
+    check = evaluate(raw, actions)
+    summary = written.summary
+    assert summary["same_day_population"] == check["same_day_population"]
+    assert summary["next_day_population"] == check["next_day_population"]
+    assert summary["cost"] == pytest.approx(check["cost"], abs=1e-6)
+    assert summary["cost"] <= summary["budget"]
+    baseline = evaluate(raw, {})
+    assert summary["baseline_same_day_population"] == baseline["same_day_population"]
+    assert summary["baseline_next_day_population"] == baseline["next_day_population"]
+    assert written.zones["zone_id"].tolist() == [z["zone_id"] for z in raw.zones]
+    assert written.zones["same_day"].tolist() == check["same_day"]
+    assert written.zones["next_day"].tolist() == check["next_day"]
+    assert written.zones["same_day_before"].tolist() == baseline["same_day"]
+    assert written.zones["next_day_before"].tolist() == baseline["next_day"]
+    assert written.sites["site_id"].tolist() == [s["site_id"] for s in raw.sites]
+    return summary, raw
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_exact_solve_matches_brute_force(seed, tmp_path):
+    # Vary the budget so that some instances are budget-bound and some are not.
+    budget = [0.0, 15e6, 40e6, 80e6, 200e6][seed % 5]
+    # Shorter limits on odd seeds, so that next-day reach is also contested.
+    same_day_minutes, next_day_minutes = [(90.0, 180.0), (50.0, 100.0)][seed % 2]
+    directory = small_instance(tmp_path / "instance", seed=seed, budget=budget,
+                               stations=seed % 4, candidates=3 + seed % 3,
+                               same_day_minutes=same_day_minutes, next_day_minutes=next_day_minutes)
+    summary, raw = solve_and_check(directory, tmp_path)
+    same_day, next_day, cost = brute_force(raw)
+    assert summary["status"] == "optimal"
+    assert summary["same_day_population"] == same_day
+    assert summary["next_day_population"] == next_day
+    assert summary["cost"] == pytest.approx(cost, abs=1e-6)
+
+
+def test_travel_minutes_override_changes_reach(tmp_path):
+    directory = small_instance(tmp_path / "instance", seed=3, budget=100e6)
+    raw = read_raw(directory)
+    # Make the first zone unreachable from every site, and one far candidate very close to it.
+    lines = ["zone_id,site_id,minutes"]
+    first = raw.zones[0]["zone_id"]
+    for site in raw.sites:
+        lines.append(f"{first},{site['site_id']},{5.0 if site['site_id'] == raw.sites[-1]['site_id'] else 999.0}")
+    (directory / "travel_minutes.csv").write_text("\n".join(lines) + "\n")
+    summary, raw = solve_and_check(directory, tmp_path)
+    assert raw.same_day[0] == {raw.sites[-1]["site_id"]}
+    assert (summary["same_day_population"], summary["next_day_population"],
+            pytest.approx(summary["cost"], abs=1e-6)) == brute_force(raw)
+
+
+def test_budget_is_never_exceeded_by_a_fraction(tmp_path):
+    """Costs a fraction of a dollar over the budget must not slip through solver tolerances."""
+    directory = small_instance(tmp_path / "instance", seed=11, stations=0, candidates=3, budget=10e6)
+    sites = (directory / "sites.csv").read_text().splitlines()
+    header, rows = sites[0], sites[1:]
+    columns = header.split(",")
+    patched = [header]
+    for row in rows:
+        values = row.split(",")
+        if values[columns.index("kind")] == "candidate":
+            values[columns.index("station_cost")] = "10000000.01"
+            values[columns.index("center_cost")] = "10000000.5"
+        patched.append(",".join(values))
+    (directory / "sites.csv").write_text("\n".join(patched) + "\n")
+    summary, raw = solve_and_check(directory, tmp_path)
+    assert summary["cost"] == 0.0
+    assert (summary["same_day_population"], summary["next_day_population"], summary["cost"]) == brute_force(raw)
+
+
+def test_same_inputs_give_the_same_plan(tiny):
+    first = solve_instance(load_instance(tiny), SolveOptions())
+    second = solve_instance(load_instance(tiny), SolveOptions())
+    assert first.sites.equals(second.sites)
+    assert first.zones.equals(second.zones)
+    keep = ("same_day_population", "next_day_population", "cost", "status")
+    assert {k: first.summary[k] for k in keep} == {k: second.summary[k] for k in keep}
+
+
+def test_sole_same_day_gain_matches_removal(tmp_path):
+    """same_day_gain is the population that loses same-day reach if that one site is taken away."""
+    directory = small_instance(tmp_path / "instance", seed=5, budget=200e6, candidates=6)
+    summary, raw = solve_and_check(directory, tmp_path)
+    plan = read_plan(tmp_path / "plan")
+    actions = dict(zip(plan.sites["site_id"], plan.sites["action"]))
+    full = evaluate(raw, actions)["same_day_population"]
+    for site_id, kind, action, gain in plan.sites[["site_id", "kind", "action", "same_day_gain"]].itertuples(index=False):
+        holds_inventory = kind == "center" or action in ("upgrade", "open_center")
+        if not holds_inventory:
+            assert gain == 0
+            continue
+        if kind == "center":
+            # A center cannot be removed by an action; recompute its share by hand.
+            others = [s["site_id"] for s in raw.sites
+                      if s["site_id"] != site_id and (s["kind"] == "center" or actions[s["site_id"]] in ("upgrade", "open_center"))]
+            lost = sum(int(z["population"]) for z, r in zip(raw.zones, raw.same_day)
+                       if site_id in r and not (r & set(others)))
+        else:
+            without = dict(actions, **{site_id: "open_station" if action == "open_center" else "none"})
+            lost = full - evaluate(raw, without)["same_day_population"]
+        assert gain == lost, site_id
+
+
+def test_nearest_inventory_site_is_nearest(tmp_path):
+    directory = small_instance(tmp_path / "instance", seed=9, budget=100e6)
+    summary, raw = solve_and_check(directory, tmp_path)
+    plan = read_plan(tmp_path / "plan")
+    from checker import _minutes
+    actions = dict(zip(plan.sites["site_id"], plan.sites["action"]))
+    inventory = [s for s in raw.sites if s["kind"] == "center" or actions[s["site_id"]] in ("upgrade", "open_center")]
+    for zone, (_, row) in zip(raw.zones, plan.zones.iterrows()):
+        best = min(_minutes(zone, s, raw.scenario, {}) for s in inventory)
+        assert row["minutes_to_inventory"] == pytest.approx(best, abs=1e-3)
+        assert _minutes(zone, next(s for s in inventory if s["site_id"] == row["nearest_inventory_site"]),
+                        raw.scenario, {}) == pytest.approx(best, abs=1e-3)
