@@ -73,6 +73,13 @@ class HighsModel:
             n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
         self.highs.addRows(A.shape[0], matrix.row_lower, matrix.row_upper, A.nnz,
                            A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
+        # One free row per objective that a later stage keeps fixed; set_floor gives it a bound.
+        self._floor_rows = {}
+        for stage in ("same_day", "next_day"):
+            coefficients = matrix.objective[stage]
+            columns = np.flatnonzero(coefficients).astype(np.int32)
+            self._floor_rows[stage] = self.highs.getNumRow()
+            self.highs.addRow(-highspy.kHighsInf, highspy.kHighsInf, columns.size, columns, coefficients[columns])
 
     def _set_options(self) -> None:
         o = self.options
@@ -92,11 +99,14 @@ class HighsModel:
     def set_budget(self, budget_units: float) -> None:
         self.highs.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
 
-    def add_floor(self, stage: str, value: float) -> None:
+    def set_floor(self, stage: str, value: float) -> None:
         """Keep an earlier stage's objective at least at ``value`` (lexicographic fixing)."""
-        coefficients = self.matrix.objective[stage]
-        columns = np.flatnonzero(coefficients).astype(np.int32)
-        self.highs.addRow(value, highspy.kHighsInf, columns.size, columns, coefficients[columns])
+        self.highs.changeRowBounds(self._floor_rows[stage], value, highspy.kHighsInf)
+
+    def clear_floors(self) -> None:
+        """Free the floors again, so the same loaded model can solve another budget."""
+        for row in self._floor_rows.values():
+            self.highs.changeRowBounds(row, -highspy.kHighsInf, highspy.kHighsInf)
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None) -> StageResult:
         h = self.highs

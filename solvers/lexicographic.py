@@ -57,6 +57,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     if model is None:
         model = HighsModel(matrix_model(problem), options)
     model.set_budget(problem.budget / MONEY_UNIT)
+    model.clear_floors()
     chosen = np.zeros(problem.n_options, dtype=bool) if start is None else start.astype(bool)
     results: list[StageResult] = []
     for stage in STAGES:
@@ -73,7 +74,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
         if result.status in (ERROR, INFEASIBLE):
             break
         if stage != "cost":
-            model.add_floor(stage, covered(problem, chosen)[STAGES.index(stage)])
+            model.set_floor(stage, covered(problem, chosen)[STAGES.index(stage)])
     _check_budget(problem, chosen)
     return Solution(overall_status(tuple(results)), chosen, tuple(results), time.perf_counter() - began)
 
