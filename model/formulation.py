@@ -77,7 +77,8 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
 
     a, b = problem.same_day_cover, problem.next_day_cover
     m.one_action_per_site = pyo.Constraint(m.G, rule=lambda m, g: sum(m.x[o] for o in groups[g]) <= 1)
-    m.budget = pyo.Constraint(expr=sum(m.c[o] * m.x[o] for o in m.O) <= m.B)
+    # A row with no variables is trivial; Pyomo rejects it, so the empty cases are skipped.
+    m.budget = pyo.Constraint(expr=sum(m.c[o] * m.x[o] for o in m.O) <= m.B) if len(m.O) else pyo.Constraint.Skip
     m.same_day_reach = pyo.Constraint(
         m.I, rule=lambda m, i: m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]]) <= 0)
     m.next_day_reach = pyo.Constraint(
@@ -86,9 +87,9 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     same_day = sum(m.p[i] * m.y[i] for i in m.I)
     next_day = sum(m.q[j] * m.z[j] for j in m.J)
     total_cost = sum(m.c[o] * m.x[o] for o in m.O)
-    if "same_day" in floors:
+    if "same_day" in floors and len(m.I):
         m.same_day_floor = pyo.Constraint(expr=same_day >= floors["same_day"])
-    if "next_day" in floors:
+    if "next_day" in floors and len(m.J):
         m.next_day_floor = pyo.Constraint(expr=next_day >= floors["next_day"])
     expression = {"same_day": same_day, "next_day": next_day, "cost": total_cost}[stage]
     m.objective = pyo.Objective(expr=expression, sense=pyo.maximize if STAGE_SENSE[stage] == "max" else pyo.minimize)

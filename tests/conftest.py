@@ -19,8 +19,8 @@ def small_instance(directory: Path, *, seed: int, zones: int = 40, centers: int 
                    candidates: int = 4, budget: float = 60e6, **overrides) -> Path:
     """A tiny random instance written to ``directory`` (small enough to enumerate every plan)."""
     params = GeneratorParameters(zones=zones, centers=centers, stations=stations, candidates=candidates,
-                                 towns=max(2, zones // 5), seed=seed, budget=budget,
-                                 **{**SMALL_REGION, **overrides})
+                                 seed=seed, budget=budget,
+                                 **{"towns": max(2, zones // 5), **SMALL_REGION, **overrides})
     return write_instance(directory, *generate(params))
 
 

@@ -1,0 +1,109 @@
+"""The Pyomo statement of the model, its array form, and the reductions all describe one problem."""
+
+import re
+
+import numpy as np
+import pytest
+from conftest import small_instance
+from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+
+from model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
+from model.instance import load_instance
+from model.reach import compute_reach
+from model.reduce import reduce_problem
+from solvers.highs import SolveOptions, solve_stage_with_pyomo
+from solvers.lexicographic import covered, solve_lexicographic
+
+EXACT = SolveOptions(mip_gap=0.0)
+
+
+def problem_of(directory, **reductions):
+    instance = load_instance(directory)
+    return reduce_problem(instance, compute_reach(instance), **reductions)
+
+
+def pyomo_rows(problem, stage, floors):
+    """The compiled Pyomo model as {row name: (coefficients over (x, y, z) columns, lower, upper)}."""
+    model = build_model(problem, stage, floors)
+    form = LinearStandardFormCompiler().write(model, mixed_form=True)
+    n_o, n_i = problem.n_options, len(problem.same_day_population)
+    offset = {"x": 0, "y": n_o, "z": n_o + n_i}
+    n = n_o + n_i + len(problem.next_day_population)
+    position = []
+    for var in form.columns:
+        name, index = re.fullmatch(r"(\w)\[(\d+)\]", var.name).groups()
+        position.append(offset[name] + int(index))
+    A = form.A.tocsr()
+    rows = {}
+    for k, entry in enumerate(form.rows):
+        coefficients = np.zeros(n)
+        coefficients[position] = A[[k]].toarray().ravel()
+        bound = form.rhs[k]
+        lower, upper = (bound, np.inf) if entry.bound_type == -1 else (-np.inf, bound)
+        rows[entry.constraint.name] = (coefficients, lower, upper)
+    objective = np.zeros(n)
+    objective[position] = form.c.toarray().ravel()
+    return rows, objective, form.objectives[0].sense
+
+
+def matrix_rows(problem, floors):
+    matrix = matrix_model(problem)
+    groups = len(problem.site_groups())
+    names = ([f"one_action_per_site[{g}]" for g in range(groups)] + ["budget"]
+             + [f"same_day_reach[{i}]" for i in range(matrix.n_same_day)]
+             + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)])
+    dense = matrix.A.toarray()
+    rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)}
+    for stage, value in floors.items():
+        if matrix.objective[stage].any():  # an empty floor is trivial: neither form keeps it
+            rows[f"{stage}_floor"] = (matrix.objective[stage], value, np.inf)
+    return rows, matrix
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("stage", STAGES)
+def test_pyomo_model_and_array_model_are_identical(seed, stage, tmp_path):
+    problem = problem_of(small_instance(tmp_path / "i", seed=seed, budget=80e6, zones=60, candidates=6))
+    floors = {s: 1000.0 + k for k, s in enumerate(STAGES[:STAGES.index(stage)])}
+    expected, matrix = matrix_rows(problem, floors)
+    actual, objective, sense = pyomo_rows(problem, stage, floors)
+    assert set(actual) == set(expected)
+    for name, (coefficients, lower, upper) in expected.items():
+        got = actual[name]
+        if got[1] == -np.inf and lower > -np.inf:  # Pyomo wrote a >= row as <= negated
+            got = (-got[0], -got[2], -got[1])
+        np.testing.assert_allclose(got[0], coefficients, err_msg=name)
+        assert (got[1], got[2]) == pytest.approx((lower, upper)), name
+    # The compiler states every objective as a minimization: a maximized one comes negated.
+    assert str(sense) == {"max": "maximize", "min": "minimize"}[STAGE_SENSE[stage]]
+    np.testing.assert_allclose(objective, matrix.objective[stage] * (-1 if STAGE_SENSE[stage] == "max" else 1))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reductions_keep_the_optimum(seed, tmp_path):
+    directory = small_instance(tmp_path / "i", seed=seed, zones=300, stations=6, candidates=25,
+                               budget=[30e6, 90e6, 250e6][seed % 3], towns=30)
+    full = problem_of(directory, merge=False, drop_dominated=False)
+    reduced = problem_of(directory)
+    assert len(reduced.same_day_population) <= len(full.same_day_population)
+    assert reduced.n_options <= full.n_options
+    results = []
+    for problem in (full, reduced):
+        solution = solve_lexicographic(problem, EXACT)
+        assert solution.status == "optimal"
+        results.append((*covered(problem, solution.chosen), problem.cost @ solution.chosen))
+    assert results[0][:2] == results[1][:2]
+    assert results[0][2] == pytest.approx(results[1][2])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pyomo_solve_agrees_with_array_solve(seed, tmp_path):
+    problem = problem_of(small_instance(tmp_path / "i", seed=seed, zones=200, candidates=15, budget=60e6))
+    solution = solve_lexicographic(problem, EXACT)
+    same_day, next_day = covered(problem, solution.chosen)
+    first = solve_stage_with_pyomo(problem, "same_day", {}, EXACT)
+    assert round(first.objective) == same_day
+    second = solve_stage_with_pyomo(problem, "next_day", {"same_day": same_day}, EXACT)
+    assert round(second.objective) == next_day
+    third = solve_stage_with_pyomo(problem, "cost", {"same_day": same_day, "next_day": next_day}, EXACT)
+    assert third.objective * 1e6 == pytest.approx(problem.cost @ solution.chosen, abs=1e-3)
