@@ -28,12 +28,14 @@ Constraints
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
-    1. same_day:  :math:`\max \sum_i p_i y_i`
-    2. next_day:  :math:`\max \sum_j q_j z_j`  s.t.  :math:`\sum_i p_i y_i \ge P^*`
-    3. cost:      :math:`\min \sum_o c_o x_o`  s.t.  also  :math:`\sum_j q_j z_j \ge Q^*`
+    1. same_day:  :math:`\max P_0 + \sum_i p_i y_i`
+    2. next_day:  :math:`\max Q_0 + \sum_j q_j z_j`  s.t.  :math:`P_0 + \sum_i p_i y_i \ge P^*`
+    3. cost:      :math:`\min \sum_o c_o x_o`  s.t.  also  :math:`Q_0 + \sum_j q_j z_j \ge Q^*`
 
-Populations already in reach whatever the plan does are constants outside the model
-(``CoveringProblem.same_day_fixed``, ``next_day_fixed``).
+:math:`P_0` and :math:`Q_0` are the populations already in reach whatever the plan does
+(``CoveringProblem.same_day_fixed``, ``next_day_fixed``): constants, not rows. They belong in the
+objective all the same, because a stage's relative gap is measured on the population the plan
+reaches, not on the part of it the plan changes.
 
 :func:`build_model` is the Pyomo statement of this model. :func:`matrix_model` writes the same
 model as arrays (columns x, y, z; rows in the order above) so it can be handed to HiGHS in bulk;
@@ -84,8 +86,8 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     m.next_day_reach = pyo.Constraint(
         m.J, rule=lambda m, j: m.z[j] - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
 
-    same_day = sum(m.p[i] * m.y[i] for i in m.I)
-    next_day = sum(m.q[j] * m.z[j] for j in m.J)
+    same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
+    next_day = problem.next_day_fixed + sum(m.q[j] * m.z[j] for j in m.J)
     total_cost = sum(m.c[o] * m.x[o] for o in m.O)
     if "same_day" in floors and len(m.I):
         m.same_day_floor = pyo.Constraint(expr=same_day >= floors["same_day"])
@@ -109,6 +111,7 @@ class MatrixModel:
     n_same_day: int
     n_next_day: int
     budget_row: int
+    offset: dict[str, float]  # the stage objective's constant: population in reach whatever the plan
 
     @property
     def n_columns(self) -> int:
@@ -141,4 +144,5 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
         "next_day": np.concatenate([np.zeros(n_o + n_i), problem.next_day_population.astype(float)]),
         "cost": np.concatenate([cost, np.zeros(n_i + n_j)]),
     }
-    return MatrixModel(A, np.full(n_rows, -np.inf), upper, objective, n_o, n_i, n_j, len(groups))
+    offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed), "cost": 0.0}
+    return MatrixModel(A, np.full(n_rows, -np.inf), upper, objective, n_o, n_i, n_j, len(groups), offset)

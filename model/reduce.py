@@ -110,31 +110,22 @@ def _merge_rows(cover: sparse.csr_matrix, population: np.ndarray, keep: np.ndarr
 def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.csc_matrix) -> np.ndarray:
     """Options for which another option is no dearer and reaches a superset in both tiers.
 
-    Ties (same cost, same reach) keep the first option. Sound with the one-action-per-site rule:
-    the stronger option of a candidate site (service center) reaches a superset of the weaker.
+    Ties keep one option: at equal cost the wider reach wins, then the first. Sound with the
+    one-action-per-site rule: the stronger option of a candidate site (service center) reaches a
+    superset of the weaker. Superset tests come from one sparse product: the number of rows two
+    options share equals the size of one option's rows exactly when the other contains them.
     """
     n = cost.size
-    dominated = np.zeros(n, dtype=bool)
-    both = sparse.vstack([same_day, next_day]).tocsc()
-    rows = both.tocsr()
-    # Cheapest first; at equal cost the wider reach first, so a strict superset dominates.
-    order = np.lexsort((np.arange(n), -np.diff(both.indptr), cost))
+    both = sparse.vstack([same_day, next_day]).tocsc().astype(np.int32)
+    size = np.diff(both.indptr)
+    order = np.lexsort((np.arange(n), -size, cost))  # cheapest, then widest, then first
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    for o in range(n):
-        zones = both.indices[both.indptr[o]:both.indptr[o + 1]]
-        if zones.size == 0:
-            continue
-        # Dominating options must reach every zone o reaches: start from the rarest one.
-        counts = np.diff(rows.indptr)[zones]
-        rarest = zones[np.argmin(counts)]
-        contenders = rows.indices[rows.indptr[rarest]:rows.indptr[rarest + 1]]
-        contenders = contenders[(rank[contenders] < rank[o]) & ~dominated[contenders]]
-        if contenders.size == 0:
-            continue
-        reached = np.asarray(both[zones][:, contenders].sum(axis=0)).ravel()
-        if np.any(reached == zones.size):
-            dominated[o] = True
+    shared = (both.T @ both).tocoo()
+    other, option = shared.row, shared.col
+    dominates = (shared.data == size[option]) & (rank[other] < rank[option]) & (size[option] > 0)
+    dominated = np.zeros(n, dtype=bool)
+    dominated[option[dominates]] = True
     return dominated
 
 

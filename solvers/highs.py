@@ -56,86 +56,127 @@ class StageResult:
 
 
 class HighsModel:
-    """A MatrixModel loaded into HiGHS once; stages change only the objective, add floor rows,
-    and may change the budget row."""
+    """A MatrixModel loaded into HiGHS once, twice over: as the MIP, and as its LP relaxation
+    (whose simplex basis carries from one stage to the next). Stages change only the objective
+    and the floor rows; a sweep changes only the budget row."""
 
     def __init__(self, matrix: MatrixModel, options: SolveOptions):
         self.matrix = matrix
         self.options = options
-        with _quiet_stdout(not options.log):
-            self.highs = highspy.Highs()
-        self.highs.HandleUserInterrupt = True
-        self._set_options()
-        n = matrix.n_columns
-        A = matrix.A.tocsr()
-        self.highs.addVars(n, np.zeros(n), np.ones(n))
-        self.highs.changeColsIntegrality(
-            n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
-        self.highs.addRows(A.shape[0], matrix.row_lower, matrix.row_upper, A.nnz,
-                           A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
-        # One free row per objective that a later stage keeps fixed; set_floor gives it a bound.
-        self._floor_rows = {}
-        for stage in ("same_day", "next_day"):
-            coefficients = matrix.objective[stage]
-            columns = np.flatnonzero(coefficients).astype(np.int32)
-            self._floor_rows[stage] = self.highs.getNumRow()
-            self.highs.addRow(-highspy.kHighsInf, highspy.kHighsInf, columns.size, columns, coefficients[columns])
+        self.mip = self._load(integer=True)
+        self.lp = self._load(integer=False)
 
-    def _set_options(self) -> None:
-        o = self.options
-        h = self.highs
+    def _load(self, integer: bool) -> highspy.Highs:
+        matrix, o = self.matrix, self.options
+        with _quiet_stdout(not o.log):
+            h = highspy.Highs()
+        h.HandleUserInterrupt = True
         h.setOptionValue("output_flag", o.log)
         # Same inputs, same plan: one thread and a fixed seed make HiGHS deterministic.
         h.setOptionValue("threads", o.threads)
         h.setOptionValue("random_seed", o.seed)
         h.setOptionValue("mip_rel_gap", o.mip_gap)
-        # Costs and budget are exact in USD; a tighter feasibility tolerance keeps a solution from
+        # Costs and budget are exact in USD; a tight feasibility tolerance keeps a solution from
         # overspending the budget row by more than a fraction of a cent (money unit: $1M).
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        if not integer:
+            # Measured on the national instance: HiGHS presolve costs more than it saves on this
+            # LP, and without it the basis of one stage warm-starts the next.
+            h.setOptionValue("presolve", "off")
         for key, value in o.highs_options.items():
             h.setOptionValue(key, value)
+        n = matrix.n_columns
+        A = matrix.A.tocsr()
+        h.addVars(n, np.zeros(n), np.ones(n))
+        if integer:
+            h.changeColsIntegrality(
+                n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
+        h.addRows(A.shape[0], matrix.row_lower, matrix.row_upper, A.nnz,
+                  A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
+        # One free row per objective that a later stage keeps fixed; set_floor gives it a bound.
+        for stage in ("same_day", "next_day"):
+            coefficients = matrix.objective[stage]
+            columns = np.flatnonzero(coefficients).astype(np.int32)
+            h.addRow(-highspy.kHighsInf, highspy.kHighsInf, columns.size, columns, coefficients[columns])
+        return h
 
-    def set_budget(self, budget_units: float) -> None:
-        self.highs.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
+    @property
+    def _floor_rows(self) -> dict[str, int]:
+        n_rows = self.matrix.A.shape[0]
+        return {"same_day": n_rows, "next_day": n_rows + 1}
+
+    def reset(self, budget_units: float) -> None:
+        """Forget earlier solves (so a budget's plan does not depend on what was solved before),
+        free the floors and set the budget row."""
+        for h in (self.mip, self.lp):
+            h.clearSolver()
+            h.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
+            for row in self._floor_rows.values():
+                h.changeRowBounds(row, -highspy.kHighsInf, highspy.kHighsInf)
 
     def set_floor(self, stage: str, value: float) -> None:
-        """Keep an earlier stage's objective at least at ``value`` (lexicographic fixing)."""
-        self.highs.changeRowBounds(self._floor_rows[stage], value, highspy.kHighsInf)
+        """Keep an earlier stage's objective at least at ``value`` (people, constant included)."""
+        for h in (self.mip, self.lp):
+            h.changeRowBounds(self._floor_rows[stage], value - self.matrix.offset[stage], highspy.kHighsInf)
 
-    def clear_floors(self) -> None:
-        """Free the floors again, so the same loaded model can solve another budget."""
-        for row in self._floor_rows.values():
-            self.highs.changeRowBounds(row, -highspy.kHighsInf, highspy.kHighsInf)
-
-    def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None) -> StageResult:
-        h = self.highs
-        h.changeColsCost(self.matrix.n_columns, np.arange(self.matrix.n_columns, dtype=np.int32),
-                         self.matrix.objective[stage])
+    def _set_stage(self, h: highspy.Highs, stage: str, time_limit: float | None) -> None:
+        n = self.matrix.n_columns
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), self.matrix.objective[stage])
+        h.changeObjectiveOffset(self.matrix.offset[stage])
         h.changeObjectiveSense(
             highspy.ObjSense.kMaximize if STAGE_SENSE[stage] == "max" else highspy.ObjSense.kMinimize)
         h.setOptionValue("time_limit", math.inf if time_limit is None else max(time_limit, 0.0))
+
+    def relaxation(self, stage: str, time_limit: float | None) -> StageResult:
+        """The stage's LP relaxation: its optimum is a proven bound on the stage."""
+        self._set_stage(self.lp, stage, time_limit)
+        seconds = _run_guarded(self.lp, time_limit)
+        status = _STATUS.get(self.lp.getModelStatus(), ERROR)
+        if status != OPTIMAL:
+            return StageResult(stage, status, math.nan, math.nan, math.inf, seconds, None)
+        value = self.lp.getInfo().objective_function_value
+        return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
+
+    def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
+              fixed: tuple[np.ndarray, np.ndarray] | None = None) -> StageResult:
+        """Solve the stage's MIP. ``start``: a feasible column vector; ``fixed``: temporary
+        (lower, upper) bounds on the option columns, to search a neighbourhood only."""
+        h = self.mip
+        self._set_stage(h, stage, time_limit)
+        n_options = self.matrix.n_options
+        options = np.arange(n_options, dtype=np.int32)
+        if fixed is not None:
+            h.changeColsBounds(n_options, options, fixed[0], fixed[1])
         if start is not None:
             solution = highspy.HighsSolution()
             solution.col_value = list(map(float, start))
             solution.value_valid = True
             h.setSolution(solution)
-        began = time.perf_counter()
-        thread = h.startSolve()
-        guard = None if time_limit is None else time_limit + _GUARD_GRACE_SECONDS
-        finished, _ = h.wait(-1.0 if guard is None else guard)
-        if not finished:
-            h.cancelSolve()
-            h.wait()
-        thread.join()
-        seconds = time.perf_counter() - began
+        seconds = _run_guarded(h, time_limit)
         status = _STATUS.get(h.getModelStatus(), ERROR)
         info = h.getInfo()
         has_solution = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
         values = np.asarray(h.getSolution().col_value) if has_solution else None
         objective = info.objective_function_value if has_solution else math.nan
         bound = info.mip_dual_bound
-        return StageResult(stage, status, objective, bound, _gap(objective, bound), seconds, values)
+        if fixed is not None:  # only now: changing the model discards its solution
+            h.changeColsBounds(n_options, options, np.zeros(n_options), np.ones(n_options))
+        return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
+
+
+def _run_guarded(h: highspy.Highs, time_limit: float | None) -> float:
+    """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
+    are not always honoured inside long LP or presolve steps). Returns wall seconds."""
+    began = time.perf_counter()
+    thread = h.startSolve()
+    guard = None if time_limit is None else time_limit + _GUARD_GRACE_SECONDS
+    finished, _ = h.wait(-1.0 if guard is None else guard)
+    if not finished:
+        h.cancelSolve()
+        h.wait()
+    thread.join()
+    return time.perf_counter() - began
 
 
 @contextmanager
@@ -155,8 +196,8 @@ def _quiet_stdout(quiet: bool):
             os.close(saved)
 
 
-def _gap(objective: float, bound: float) -> float:
-    """Relative gap as HiGHS defines it, |bound - objective| / |objective|, 0 when both agree."""
+def relative_gap(objective: float, bound: float) -> float:
+    """|bound - objective| / |objective|, as HiGHS defines it; 0 when both agree."""
     if math.isnan(objective) or math.isnan(bound) or math.isinf(bound):
         return math.inf
     difference = abs(bound - objective)

@@ -44,26 +44,25 @@ def actions_of(prepared: Prepared, chosen: np.ndarray) -> np.ndarray:
     return actions
 
 
-def stage_reports(problem: CoveringProblem, solution: Solution) -> list[StageReport]:
-    """Stage objectives and bounds in the plan's units: people (with the fixed population) and USD."""
-    offset = {"same_day": problem.same_day_fixed, "next_day": problem.next_day_fixed, "cost": 0.0}
+def stage_reports(solution: Solution) -> list[StageReport]:
+    """Stage objectives and bounds in the plan's units: people, and USD for the cost stage."""
     scale = {"same_day": 1.0, "next_day": 1.0, "cost": MONEY_UNIT}
     return [
-        StageReport(s.stage, s.status, s.objective * scale[s.stage] + offset[s.stage],
-                    s.bound * scale[s.stage] + offset[s.stage], s.mip_gap, s.seconds)
+        StageReport(s.stage, s.status, s.objective * scale[s.stage], s.bound * scale[s.stage], s.mip_gap, s.seconds)
         for s in solution.stages
     ]
 
 
 def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
-                   model: HighsModel | None = None) -> Plan:
-    """Solve one budget of a prepared instance and expand the solution into a plan."""
+                   model: HighsModel | None = None, start: np.ndarray | None = None) -> Plan:
+    """Solve one budget of a prepared instance and expand the solution into a plan. ``start``: a
+    choice (bool per option) feasible at this budget, to warm-start the solve."""
     instance = prepared.instance.with_budget(budget)
     problem = prepared.problem.with_budget(budget)
-    solution = solve_lexicographic(problem, options, model=model)
+    solution = solve_lexicographic(problem, options, start=start, model=model)
     return build_plan(
         instance, prepared.reach, actions_of(prepared, solution.chosen),
-        status=solution.status, stages=stage_reports(problem, solution), mip_gap=options.mip_gap,
+        status=solution.status, stages=stage_reports(solution), mip_gap=options.mip_gap,
         solve_seconds=solution.seconds, solver={"name": "HiGHS", "version": solver_version()},
     )
 

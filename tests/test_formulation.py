@@ -12,7 +12,7 @@ from model.instance import load_instance
 from model.reach import compute_reach
 from model.reduce import reduce_problem
 from solvers.highs import SolveOptions, solve_stage_with_pyomo
-from solvers.lexicographic import covered, solve_lexicographic
+from solvers.lexicographic import solve_lexicographic, stage_values
 
 EXACT = SolveOptions(mip_gap=0.0)
 
@@ -43,7 +43,7 @@ def pyomo_rows(problem, stage, floors):
         rows[entry.constraint.name] = (coefficients, lower, upper)
     objective = np.zeros(n)
     objective[position] = form.c.toarray().ravel()
-    return rows, objective, form.objectives[0].sense
+    return rows, objective, form.c_offset[0], form.objectives[0].sense
 
 
 def matrix_rows(problem, floors):
@@ -56,7 +56,7 @@ def matrix_rows(problem, floors):
     rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)}
     for stage, value in floors.items():
         if matrix.objective[stage].any():  # an empty floor is trivial: neither form keeps it
-            rows[f"{stage}_floor"] = (matrix.objective[stage], value, np.inf)
+            rows[f"{stage}_floor"] = (matrix.objective[stage], value - matrix.offset[stage], np.inf)
     return rows, matrix
 
 
@@ -64,9 +64,10 @@ def matrix_rows(problem, floors):
 @pytest.mark.parametrize("stage", STAGES)
 def test_pyomo_model_and_array_model_are_identical(seed, stage, tmp_path):
     problem = problem_of(small_instance(tmp_path / "i", seed=seed, budget=80e6, zones=60, candidates=6))
-    floors = {s: 1000.0 + k for k, s in enumerate(STAGES[:STAGES.index(stage)])}
+    floors = {s: problem_floor + k for k, s in enumerate(STAGES[:STAGES.index(stage)])
+              for problem_floor in [problem.same_day_fixed + 1000.0]}
     expected, matrix = matrix_rows(problem, floors)
-    actual, objective, sense = pyomo_rows(problem, stage, floors)
+    actual, objective, offset, sense = pyomo_rows(problem, stage, floors)
     assert set(actual) == set(expected)
     for name, (coefficients, lower, upper) in expected.items():
         got = actual[name]
@@ -76,7 +77,9 @@ def test_pyomo_model_and_array_model_are_identical(seed, stage, tmp_path):
         assert (got[1], got[2]) == pytest.approx((lower, upper)), name
     # The compiler states every objective as a minimization: a maximized one comes negated.
     assert str(sense) == {"max": "maximize", "min": "minimize"}[STAGE_SENSE[stage]]
-    np.testing.assert_allclose(objective, matrix.objective[stage] * (-1 if STAGE_SENSE[stage] == "max" else 1))
+    sign = -1 if STAGE_SENSE[stage] == "max" else 1
+    np.testing.assert_allclose(objective, matrix.objective[stage] * sign)
+    assert offset == pytest.approx(matrix.offset[stage] * sign)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -91,7 +94,8 @@ def test_reductions_keep_the_optimum(seed, tmp_path):
     for problem in (full, reduced):
         solution = solve_lexicographic(problem, EXACT)
         assert solution.status == "optimal"
-        results.append((*covered(problem, solution.chosen), problem.cost @ solution.chosen))
+        values = stage_values(problem, solution.chosen)
+        results.append((values["same_day"], values["next_day"], problem.cost @ solution.chosen))
     assert results[0][:2] == results[1][:2]
     assert results[0][2] == pytest.approx(results[1][2])
 
@@ -100,7 +104,8 @@ def test_reductions_keep_the_optimum(seed, tmp_path):
 def test_pyomo_solve_agrees_with_array_solve(seed, tmp_path):
     problem = problem_of(small_instance(tmp_path / "i", seed=seed, zones=200, candidates=15, budget=60e6))
     solution = solve_lexicographic(problem, EXACT)
-    same_day, next_day = covered(problem, solution.chosen)
+    values = stage_values(problem, solution.chosen)
+    same_day, next_day = values["same_day"], values["next_day"]
     first = solve_stage_with_pyomo(problem, "same_day", {}, EXACT)
     assert round(first.objective) == same_day
     second = solve_stage_with_pyomo(problem, "next_day", {"same_day": same_day}, EXACT)

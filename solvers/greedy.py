@@ -1,0 +1,66 @@
+"""A fast greedy plan: the warm start of the first stage and a quick lower bound.
+
+Covering is submodular, so the classic budgeted rule applies: repeatedly take the affordable option
+with the most newly reached population per dollar, then keep the better of that plan and the best
+single affordable option (a constant-factor guarantee, and in practice within a fraction of a
+percent of the optimum on clustered geography). Gains only fall as rows get covered, so stale
+gains in a heap are upper bounds and only the top one needs recomputing ("lazy" greedy).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from model.reduce import CoveringProblem
+
+
+def _gain(cover_csc, population, covered, option) -> int:
+    rows = cover_csc.indices[cover_csc.indptr[option]:cover_csc.indptr[option + 1]]
+    return int(population[rows[~covered[rows]]].sum())
+
+
+def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarray:
+    """A budget-feasible choice (bool per option) built greedily on one tier's population."""
+    cover = (problem.same_day_cover if tier == "same_day" else problem.next_day_cover).tocsc()
+    population = problem.same_day_population if tier == "same_day" else problem.next_day_population
+    cost = problem.cost
+    covered = np.zeros(cover.shape[0], dtype=bool)
+    chosen = np.zeros(problem.n_options, dtype=bool)
+    site_taken = set()
+    remaining = problem.budget
+
+    def ratio(gain, option):
+        return gain / cost[option] if cost[option] > 0 else np.inf
+
+    heap = []
+    for option in range(problem.n_options):
+        gain = _gain(cover, population, covered, option)
+        if gain > 0 and cost[option] <= remaining:
+            heap.append((-ratio(gain, option), option))
+    heapq.heapify(heap)
+    while heap:
+        _, option = heapq.heappop(heap)
+        if cost[option] > remaining or problem.site[option] in site_taken:
+            continue
+        gain = _gain(cover, population, covered, option)
+        if gain <= 0:
+            continue
+        if heap and -heap[0][0] > ratio(gain, option):
+            heapq.heappush(heap, (-ratio(gain, option), option))  # stale: someone may beat it now
+            continue
+        chosen[option] = True
+        site_taken.add(problem.site[option])
+        remaining -= cost[option]
+        covered[cover.indices[cover.indptr[option]:cover.indptr[option + 1]]] = True
+
+    greedy_value = int(population[covered].sum())
+    affordable = np.flatnonzero(cost <= problem.budget)
+    if affordable.size:
+        single_gain = np.asarray(cover[:, affordable].T @ population)
+        best = affordable[int(np.argmax(single_gain))]
+        if single_gain.max() > greedy_value:
+            chosen = np.zeros(problem.n_options, dtype=bool)
+            chosen[best] = True
+    return chosen
