@@ -65,6 +65,9 @@ class HighsModel:
         self.options = options
         self.mip = self._load(integer=True)
         self.lp = self._load(integer=False)
+        # Bounds of the option columns for the budget being solved: [0, 1] until stages fix some.
+        self.option_lower = np.zeros(matrix.n_options)
+        self.option_upper = np.ones(matrix.n_options)
 
     def _load(self, integer: bool) -> highspy.Highs:
         matrix, o = self.matrix, self.options
@@ -109,11 +112,42 @@ class HighsModel:
     def reset(self, budget_units: float) -> None:
         """Forget earlier solves (so a budget's plan does not depend on what was solved before),
         free the floors and set the budget row."""
+        self.option_lower[:] = 0.0
+        self.option_upper[:] = 1.0
         for h in (self.mip, self.lp):
             h.clearSolver()
             h.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
             for row in self._floor_rows.values():
                 h.changeRowBounds(row, -highspy.kHighsInf, highspy.kHighsInf)
+            self._apply_option_bounds(h, self.option_lower, self.option_upper)
+
+    def _apply_option_bounds(self, h: highspy.Highs, lower: np.ndarray, upper: np.ndarray) -> None:
+        n = self.matrix.n_options
+        h.changeColsBounds(n, np.arange(n, dtype=np.int32), lower, upper)
+
+    def fix_by_reduced_costs(self, stage: str, floor: float) -> int:
+        """Fix the options that the last LP relaxation of ``stage`` proves cannot move in any plan
+        reaching ``floor``: flipping a nonbasic option costs the LP bound at least its reduced
+        cost, so where bound - |reduced cost| < floor the option keeps its LP value. Valid for
+        every later stage, which all keep this stage at ``floor``. Returns how many were fixed."""
+        if self.lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return 0
+        n = self.matrix.n_options
+        bound = self.lp.getInfo().objective_function_value
+        reduced = np.abs(np.asarray(self.lp.getSolution().col_dual)[:n])
+        status = np.asarray([int(s) for s in self.lp.getBasis().col_status[:n]])
+        value = np.asarray(self.lp.getSolution().col_value)[:n]
+        margin = max(1.0, 1e-7 * abs(bound))  # solver tolerances on the bound and the duals
+        sense = 1.0 if STAGE_SENSE[stage] == "max" else -1.0
+        free = (self.option_lower == 0.0) & (self.option_upper == 1.0)
+        cannot_flip = free & (sense * (bound - floor) + margin < reduced)
+        at_lower = cannot_flip & (status == int(highspy.HighsBasisStatus.kLower)) & (value < 0.5)
+        at_upper = cannot_flip & (status == int(highspy.HighsBasisStatus.kUpper)) & (value > 0.5)
+        self.option_upper[at_lower] = 0.0
+        self.option_lower[at_upper] = 1.0
+        for h in (self.mip, self.lp):
+            self._apply_option_bounds(h, self.option_lower, self.option_upper)
+        return int(at_lower.sum() + at_upper.sum())
 
     def set_floor(self, stage: str, value: float) -> None:
         """Keep an earlier stage's objective at least at ``value`` (people, constant included)."""
@@ -144,10 +178,8 @@ class HighsModel:
         (lower, upper) bounds on the option columns, to search a neighbourhood only."""
         h = self.mip
         self._set_stage(h, stage, time_limit)
-        n_options = self.matrix.n_options
-        options = np.arange(n_options, dtype=np.int32)
         if fixed is not None:
-            h.changeColsBounds(n_options, options, fixed[0], fixed[1])
+            self._apply_option_bounds(h, np.maximum(fixed[0], self.option_lower), np.minimum(fixed[1], self.option_upper))
         if start is not None:
             solution = highspy.HighsSolution()
             solution.col_value = list(map(float, start))
@@ -161,7 +193,7 @@ class HighsModel:
         objective = info.objective_function_value if has_solution else math.nan
         bound = info.mip_dual_bound
         if fixed is not None:  # only now: changing the model discards its solution
-            h.changeColsBounds(n_options, options, np.zeros(n_options), np.ones(n_options))
+            self._apply_option_bounds(h, self.option_lower, self.option_upper)
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
 
 
