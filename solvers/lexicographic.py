@@ -140,6 +140,10 @@ class _Stage:
             return self.result(OPTIMAL)
         if self.out_of_time():
             return self.result(TIME_LIMIT)
+        # Options the LP proves cannot be in a plan better than the incumbent are fixed, so that
+        # HiGHS presolves them away instead of re-solving the whole root LP from scratch. A plan
+        # the fixing excludes is no better than the incumbent, so bounds stay valid.
+        self.model.fix_by_reduced_costs(self.stage, self.value)
         full = self.model.solve(self.stage, self.remaining(), start=full_start(self.problem, self.chosen))
         self.offer(full)
         return self.result(full.status)
@@ -169,8 +173,11 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
             break
         if stage != "cost":
             floors[stage] = search.value
-            model.fix_by_reduced_costs(stage, search.value)  # before set_floor: it needs this LP
             model.set_floor(stage, search.value)
+            # Every later plan keeps this stage's value: what the LP proves cannot change without
+            # losing it stays fixed (a warm re-solve: the floor only cuts off the LP's optimum).
+            if model.relaxation(stage, search.remaining()).status == OPTIMAL:
+                model.fix_by_reduced_costs(stage, search.value)
     if problem.cost @ chosen > problem.budget:
         raise RuntimeError(f"solution spends ${problem.cost @ chosen:,.2f}, over the budget ${problem.budget:,.2f}")
     return Solution(overall_status(tuple(results)), chosen, tuple(results), time.perf_counter() - began)
