@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from model.instance import InstanceError, load_instance
+from model.measures import yardstick_table
 from model.plan import Plan, write_plan
 from solvers.highs import SolveOptions
 from solvers.pipeline import solve_instance
@@ -86,7 +87,48 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, default=None, metavar="PLAN_DIR",
                        help="plan directory (default: plans/<instance name>-<budget>)")
     add_solve_options(solve)
+
+    # Imported here, not at the top: solvers.sweep builds on this module (parse_usd, budget_label).
+    from solvers.sweep import parse_budgets
+
+    sweep = commands.add_parser(
+        "sweep", help="solve one instance at many budgets and write a plan per budget, a table and a chart",
+        description="Solve an instance at every budget of a range or list, reading and preparing it once. "
+                    "Writes SWEEP_DIR/budget-<budget>/ (one plan each, as solve writes), SWEEP_DIR/sweep.csv "
+                    "and SWEEP_DIR/sweep.png. Rerunning the same command keeps the finished plans and "
+                    "solves only the missing budgets. --time-limit applies to each budget.",
+    )
+    sweep.add_argument("instance", nargs="?", type=Path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
+                       help=f"instance directory (default: the bundled national instance, {DEFAULT_INSTANCE.name})")
+    sweep.add_argument("--budgets", type=parse_budgets, required=True, metavar="FROM:TO:STEP|A,B,...",
+                       help="budgets in USD: a range with TO included (0.5e9:8e9:0.25e9, 500M:8B:250M) "
+                            "or a list (1e9,2e9,4e9)")
+    sweep.add_argument("--out", type=Path, default=None, metavar="SWEEP_DIR",
+                       help="sweep directory (default: sweeps/<instance name>)")
+    sweep.add_argument("--workers", type=_positive_count, default=None, metavar="N",
+                       help="budget chains solved side by side, one process each (default: the number of "
+                            "cores; with --scheduler, the cluster's worker threads)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: local processes)")
+    add_solve_options(sweep)
+
+    report = commands.add_parser(
+        "report", help="write a plan's shareable report page (PLAN_DIR/report.html)",
+        description="Write PLAN_DIR/report.html: the headline table, the map, the sites in the plan and "
+                    "coverage by state and density tier, as one self-contained page that opens offline.",
+    )
+    report.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a plan directory written by solve or sweep")
     return parser
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
 
 
 def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
@@ -120,6 +162,18 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
     return "\n".join(lines)
 
 
+def format_yardsticks(plan: Plan) -> str:
+    """The program's own yardsticks next to the plan's, where the instance can measure them
+    (the national instance has ZIP codes, land area and small towns)."""
+    table = yardstick_table(plan)
+    if len(table) < 4:
+        return ""
+    lines = [f"{'program yardstick':<42}{'program':>14}{'this plan':>14}"]
+    for name, row in table.iterrows():
+        lines.append(f"{name:<42}{row['program']:>14}{row['plan']:>14,.0f}")
+    return "\n".join(lines)
+
+
 def command_solve(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     instance = load_instance(args.instance)
@@ -130,13 +184,62 @@ def command_solve(args: argparse.Namespace) -> int:
     out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
     write_plan(plan, out)
     print(format_summary(plan, out, time.perf_counter() - began))
+    yardsticks = format_yardsticks(plan)
+    if yardsticks:
+        print(yardsticks)
+    return 0
+
+
+def command_sweep(args: argparse.Namespace) -> int:
+    from solvers.sweep import default_sweep_dir, run_sweep
+
+    began = time.perf_counter()
+    options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
+    out = args.out or default_sweep_dir(args.instance)
+    try:
+        table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
+                          scheduler=args.scheduler)
+    except OSError as error:
+        # A scheduler that cannot be reached, a sweep directory that cannot be written.
+        print(f"ruralreach: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
+              "to solve the rest", file=sys.stderr)
+        return 1
+    lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
+    for row in table.itertuples():
+        lines.append(f"{'$' + format(row.budget, ',.0f'):>16}  {row.status:<10}  {row.same_day_population:>13,}  "
+                     f"{row.next_day_population:>13,}  {'$' + format(row.cost, ',.0f'):>16}  {row.mip_gap:>8.1e}")
+    not_proven = int((table["status"] != "optimal").sum())
+    if not_proven:
+        lines.append(f"{not_proven} of {len(table)} budgets NOT proven optimal (see status)")
+    lines.append(f"sweep       {out} (sweep.csv, sweep.png, {len(table)} plans), "
+                 f"{time.perf_counter() - began:.1f} s")
+    print("\n".join(lines))
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    try:
+        # Imported here: matplotlib comes with the optional "report" extra, which solve does not need.
+        from solvers.report import is_plan_dir, write_report
+    except ImportError as error:
+        print(f"ruralreach: error: report needs the report extra (pip install 'ruralreach[report]'): {error}",
+              file=sys.stderr)
+        return 1
+    if not is_plan_dir(args.plan_dir):
+        print(f"ruralreach: error: {args.plan_dir} is not a plan directory "
+              f"(it needs plan.json, sites.csv and zones.csv, as solve writes them)", file=sys.stderr)
+        return 2
+    print(write_report(args.plan_dir))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"solve": command_solve}[args.command](args)
+        return {"solve": command_solve, "sweep": command_sweep, "report": command_report}[args.command](args)
     except InstanceError as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2

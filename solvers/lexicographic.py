@@ -73,7 +73,7 @@ def _improves(stage: str, value: float, incumbent: float) -> bool:
 def _proven(stage: str, value: float, bound: float, mip_gap: float) -> tuple[bool, float]:
     """Whether ``value`` is within the gap of ``bound``; populations are whole numbers, so a
     population bound may be rounded towards the plan first."""
-    if math.isnan(bound):
+    if not math.isfinite(bound):
         return False, math.inf
     if stage != "cost":
         bound = math.floor(bound + 1e-6)
@@ -114,7 +114,8 @@ class _Stage:
             self.offer_bound(result.bound)
 
     def offer_bound(self, bound: float) -> None:
-        if not math.isnan(bound) and (math.isnan(self.bound) or _improves(self.stage, self.bound, bound)):
+        # A solve stopped early reports an infinite bound: no bound at all.
+        if math.isfinite(bound) and (math.isnan(self.bound) or _improves(self.stage, self.bound, bound)):
             self.bound = bound
 
     def result(self, status: str) -> StageResult:

@@ -1,0 +1,519 @@
+"""Tables, figures and a shareable HTML page for reviewing a plan or a budget sweep.
+
+Plain functions, data in and a DataFrame or a matplotlib Figure out, so the notebooks in
+``notebooks/`` stay thin and ``ruralreach report`` draws exactly what they show. Figures are built
+on :class:`matplotlib.figure.Figure` directly, never through pyplot: nothing global is touched,
+PNGs are rendered with Agg outside a notebook, and a notebook shows the returned Figure inline.
+
+Tables hold plain numbers so they can be checked and reused; :func:`formatted` turns any of them
+into text (thousands separators, $M, percentages) for display.
+
+Optional zone columns of the national instance (``state``, ``primary_city``, ``land_area_sq_mi``,
+``urbanicity_tier``, ``small_town``) are used where present and skipped where not.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
+
+from model.measures import ACTION_WORDS, headline_table, largest_gap
+from model.plan import PLAN_FILE, SITES_FILE, ZONES_FILE, Plan, read_plan
+
+REPORT_FILE = "report.html"
+SWEEP_FILE = "sweep.csv"
+TOTAL = "total"
+# Density tiers of the national instance, sparsest first; any other value sorts after them.
+TIER_ORDER = ("rural", "suburban", "urban", "dense_urban")
+def sites_table(plan: Plan) -> pd.DataFrame:
+    """The sites the plan acts on, the ones that add the most same-day people first.
+
+    Columns (besides the site's id, kind, action, cost, and town and state where present):
+
+    - ``same_day_gain``: people same-day only because of this site (no other inventory site of
+      the plan reaches their zone); the sort key. Zero for a new delivery station, which holds no
+      inventory; it serves next-day.
+    - ``new_same_day_population``: people in zones that become same-day with the plan and whose
+      nearest inventory site is this one. Such a zone has no existing inventory site in reach, so
+      its nearest one is new and in reach: over all sites this adds up to the plan's same-day gain.
+    - ``nearest_zones``, ``nearest_population``: zones (and their people) whose nearest inventory
+      site is this one, whatever their reach.
+
+    The plan does not keep reach distances, so "newly same-day within reach of the site" is
+    approximated by "newly same-day and nearest to the site".
+    """
+    zones, sites = plan.zones, plan.sites
+    newly = zones["same_day"] & ~zones["same_day_before"]
+    by_site = zones.groupby("nearest_inventory_site")
+    nearest = pd.DataFrame({
+        "new_same_day_population": zones["population"].where(newly, 0).groupby(zones["nearest_inventory_site"]).sum(),
+        "nearest_zones": by_site.size(),
+        "nearest_population": by_site["population"].sum(),
+    })
+    acted = sites[sites["action"] != "none"]
+    place = [c for c in ("primary_city", "state") if c in sites]
+    table = acted[["site_id", "kind", "action", "cost", *place, "same_day_gain"]].join(nearest, on="site_id")
+    counts = ["new_same_day_population", "nearest_zones", "nearest_population"]
+    table[counts] = table[counts].fillna(0).astype(np.int64)
+    table = table.sort_values(["same_day_gain", "new_same_day_population", "site_id"],
+                              ascending=[False, False, True], kind="stable")
+    return table.reset_index(drop=True)
+
+
+def coverage_by(plan: Plan, column: str) -> pd.DataFrame:
+    """Same-day and next-day population before and after the plan, and their shares, per value of
+    a zone column (``state``, ``urbanicity_tier``, ...), with a ``total`` row equal to the plan's
+    totals. Raises KeyError when the instance has no such zone column."""
+    zones = plan.zones
+    if column not in zones:
+        raise KeyError(f"the plan's zones have no {column!r} column")
+    people = zones["population"]
+    groups = zones[column].replace("", "(blank)")
+    data = pd.DataFrame({"zones": 1, "population": people})
+    for tier in ("same_day", "next_day"):
+        data[f"{tier}_before"] = people.where(zones[f"{tier}_before"], 0)
+        data[f"{tier}_after"] = people.where(zones[tier], 0)
+    table = data.groupby(groups).sum()
+    order = sorted(table.index, key=lambda v: (TIER_ORDER.index(v) if v in TIER_ORDER else len(TIER_ORDER), v))
+    table = table.loc[order]
+    table.loc[TOTAL] = data.sum()
+    table = table.astype(np.int64)
+    for tier in ("same_day", "next_day"):
+        table[f"new_{tier}"] = table[f"{tier}_after"] - table[f"{tier}_before"]
+        for when in ("before", "after"):
+            table[f"{tier}_share_{when}"] = table[f"{tier}_{when}"] / table["population"].where(table["population"] > 0)
+    columns = ["zones", "population"]
+    for tier in ("same_day", "next_day"):
+        columns += [f"{tier}_before", f"{tier}_after", f"new_{tier}", f"{tier}_share_before", f"{tier}_share_after"]
+    table.index.name = column
+    return table[columns]
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def _usd(value) -> str:
+    return f"${value / 1e6:,.1f}M"
+
+
+def _number(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)) or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+_FORMATS = {
+    "usd": _usd,
+    "share": lambda v: f"{v:.1%}",
+    "points": lambda v: f"{v * 100:+.1f} pp",  # a change of share, in percentage points
+    "whole": lambda v: f"{v:,.0f}",
+    "gap": lambda v: f"{v:.2e}",
+    "seconds": lambda v: f"{v:,.1f}",
+    "number": _number,
+}
+_UNIT_FORMATS = {"USD": "usd", "share": "share", "gap": "gap", "sq mi": "whole"}
+
+
+def _column_format(name: str) -> str:
+    if name in ("cost", "budget") or name.endswith(("_cost", "_budget")):
+        return "usd"
+    for word in ("share", "gap", "seconds"):
+        if word in name:
+            return word
+    return "whole" if name.endswith("per_100m") else "number"
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """The same table as text for people: $M for money, percentages for shares, thousands
+    separators for counts, blank where there is no value. A ``unit`` column, as in
+    :func:`headline_table`, sets the format row by row; there a change of share is shown in
+    percentage points."""
+
+    def show(value, kind):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return ""
+        if isinstance(value, str):
+            return value
+        return _FORMATS[kind](value)
+
+    text = table.astype(object).copy()
+    for column in table.columns:
+        if column == "unit":
+            continue
+        if "unit" in table:
+            kinds = table["unit"].map(lambda u: _UNIT_FORMATS.get(u, "number"))
+            if column == "change":
+                kinds = kinds.replace("share", "points")
+        else:
+            kinds = pd.Series(_column_format(str(column)), index=table.index)
+        text[column] = [show(v, k) for v, k in zip(table[column], kinds)]
+    return text
+
+
+# ----------------------------------------------------------------------------- the map
+
+# Zone shading, drawn in this order so the news sits on top.
+ZONE_CLASSES = (
+    ("not reached", "#a9a9a9"),
+    ("next-day only", "#f9d9a6"),
+    ("same-day already", "#6f9fcf"),
+    ("newly same-day", "#1b9e4b"),
+)
+# Sites by action: marker, fill, size; existing service centers are drawn for context.
+SITE_MARKERS = {
+    "existing service center": ("o", "#1a1a1a", 14),
+    "station upgraded to service center": ("^", "#ff7f0e", 46),
+    "new service center": ("*", "#d62728", 110),
+    "new delivery station": ("s", "#ffffff", 30),
+}
+# (south, north, west, east) boxes of the US panels; Alaska also takes the Aleutians past 180.
+US_BOXES = {
+    "contiguous": (24.0, 50.0, -125.5, -66.0),
+    "alaska": (51.0, 72.0, -190.0, -129.0),
+    "hawaii": (18.0, 23.0, -161.0, -154.0),
+}
+# Albers equal-area conic (standard parallels, origin latitude, central meridian) per panel:
+# the usual US atlas projections, so the country has its familiar shape.
+ALBERS = {
+    "contiguous": (29.5, 45.5, 37.5, -96.0),
+    "alaska": (55.0, 65.0, 50.0, -154.0),
+    "hawaii": (8.0, 18.0, 3.0, -157.0),
+}
+
+
+def _albers(lat, lon, parallels):
+    lat1, lat2, lat0, lon0 = np.radians(parallels)
+    lat, lon = np.radians(np.asarray(lat, dtype=float)), np.radians(np.asarray(lon, dtype=float))
+    n = (np.sin(lat1) + np.sin(lat2)) / 2
+    c = np.cos(lat1) ** 2 + 2 * n * np.sin(lat1)
+    rho = np.sqrt(c - 2 * n * np.sin(lat)) / n
+    rho0 = np.sqrt(c - 2 * n * np.sin(lat0)) / n
+    theta = n * (lon - lon0)
+    return rho * np.sin(theta), rho0 - rho * np.cos(theta)
+
+
+def _zone_class(zones: pd.DataFrame) -> np.ndarray:
+    classes = np.full(len(zones), ZONE_CLASSES[0][0], dtype=object)
+    classes[zones["next_day"].to_numpy()] = "next-day only"
+    classes[zones["same_day_before"].to_numpy()] = "same-day already"
+    classes[(zones["same_day"] & ~zones["same_day_before"]).to_numpy()] = "newly same-day"
+    return classes
+
+
+def _site_class(sites: pd.DataFrame) -> np.ndarray:
+    classes = np.full(len(sites), "", dtype=object)
+    classes[((sites["kind"] == "center") & (sites["action"] == "none")).to_numpy()] = "existing service center"
+    for action, words in (("upgrade", "station upgraded to service center"),
+                          ("open_center", "new service center"), ("open_station", "new delivery station")):
+        classes[(sites["action"] == action).to_numpy()] = words
+    return classes
+
+
+def _wrap_alaska(lon: np.ndarray) -> np.ndarray:
+    return np.where(lon > 0, lon - 360.0, lon)  # the western Aleutians lie past 180 degrees
+
+
+def _in_box(frame: pd.DataFrame, panel: str) -> np.ndarray:
+    south, north, west, east = US_BOXES[panel]
+    lat, lon = frame["lat"].to_numpy(), frame["lon"].to_numpy()
+    lon = _wrap_alaska(lon) if panel == "alaska" else lon
+    return (lat >= south) & (lat <= north) & (lon >= west) & (lon <= east)
+
+
+def _us_panels(zones: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """Which zones fall in each US panel, or None when the instance is not laid out like the US
+    (some zone outside the three boxes, or no zone in Alaska or Hawaii)."""
+    panels = {name: _in_box(zones, name) for name in US_BOXES}
+    inside = np.logical_or.reduce(list(panels.values()))
+    if not inside.all() or not panels["contiguous"].any() or not (panels["alaska"].any() or panels["hawaii"].any()):
+        return None
+    return panels
+
+
+def _draw(ax, zones, zone_class, sites, site_class, project, scale=1.0):
+    """Zones as points shaded by reach, then the sites, on one panel."""
+    x, y = project(zones["lat"].to_numpy(), zones["lon"].to_numpy())
+    for name, colour in ZONE_CLASSES:
+        chosen = zone_class == name
+        ax.scatter(x[chosen], y[chosen], s=2.2 * scale, c=colour, linewidths=0, rasterized=True)
+    sx, sy = project(sites["lat"].to_numpy(), sites["lon"].to_numpy())
+    for name, (marker, colour, size) in SITE_MARKERS.items():
+        chosen = site_class == name
+        ax.scatter(sx[chosen], sy[chosen], s=size * scale, marker=marker, c=colour,
+                   edgecolors="#1a1a1a", linewidths=0.6, zorder=3)
+
+
+def coverage_map(plan: Plan) -> Figure:
+    """Zones as points shaded by reach before and after the plan, and the sites it acts on.
+
+    An instance laid out like the US gets the contiguous states with Alaska and Hawaii insets,
+    each in its usual Albers equal-area projection; any other instance gets one panel of its
+    extent in longitude and latitude.
+    """
+    zones, sites, s = plan.zones, plan.sites, plan.summary
+    zone_class, site_class = _zone_class(zones), _site_class(sites)
+    panels = _us_panels(zones)
+    figure = Figure(figsize=(14, 8.2), dpi=100, layout="none")
+    if panels is None:
+        ax = figure.add_axes((0.06, 0.07, 0.64, 0.83))
+        _draw(ax, zones, zone_class, sites, site_class, lambda lat, lon: (lon, lat), scale=4.0)
+        ax.set_aspect(1 / max(math.cos(math.radians(zones["lat"].mean() if len(zones) else 0.0)), 0.1))
+        ax.set_anchor("E")  # next to the legend, however narrow the extent
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+    else:
+        frames = {"contiguous": (0.0, 0.08, 0.7, 0.84), "alaska": (0.01, 0.02, 0.19, 0.26),
+                  "hawaii": (0.21, 0.02, 0.12, 0.12)}
+        for name, rect in frames.items():
+            ax = figure.add_axes(rect)
+            wrap = _wrap_alaska if name == "alaska" else (lambda lon: lon)
+            in_zones, in_sites = panels[name], _in_box(sites, name)
+            _draw(ax, zones[in_zones], zone_class[in_zones], sites[in_sites], site_class[in_sites],
+                  lambda lat, lon, n=name, w=wrap: _albers(lat, w(lon), ALBERS[n]))
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            # The insets get a light frame so they read as separate, rescaled panels.
+            for spine in ax.spines.values():
+                spine.set_visible(name != "contiguous")
+                spine.set_color("#b0b0b0")
+    _legend(figure, zones, zone_class, site_class)
+    gap = largest_gap(s)
+    figure.suptitle(
+        f"{s['instance']['name']}: same-day reach with a {_usd(s['budget'])} budget "
+        f"({s['status']}{'' if gap is None else f', gap {gap:.1e}'})", x=0.02, ha="left", fontsize=14)
+    return figure
+
+
+def _legend(figure, zones, zone_class, site_class):
+    people = zones["population"].to_numpy()
+    handles = []
+    for name, colour in ZONE_CLASSES:
+        chosen = zone_class == name
+        label = f"{name}\n{chosen.sum():,} zones, {people[chosen].sum():,} people"
+        handles.append(Line2D([], [], ls="", marker="o", ms=8, mfc=colour, mec="none", label=label))
+    for name, (marker, colour, size) in SITE_MARKERS.items():
+        handles.append(Line2D([], [], ls="", marker=marker, ms=math.sqrt(size) * 1.1, mfc=colour, mec="#1a1a1a",
+                              label=f"{name} ({(site_class == name).sum():,})"))
+    figure.legend(handles=handles, loc="center left", bbox_to_anchor=(0.71, 0.5), frameon=False,
+                  fontsize=10.5, labelspacing=1.1, title="zones by reach, sites by action",
+                  title_fontproperties={"weight": "bold", "size": 11})
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    """``sweep.csv`` of a sweep directory, by budget, numbers as numbers and ``plan_dir``
+    resolved against the sweep directory."""
+    sweep_dir = Path(sweep_dir)
+    sweep = pd.read_csv(sweep_dir / SWEEP_FILE, dtype={"status": str, "plan_dir": str}, keep_default_na=False)
+    for column in sweep.columns.difference(["status", "plan_dir"]):
+        sweep[column] = pd.to_numeric(sweep[column], errors="coerce")
+    sweep["plan_dir"] = [sweep_dir / p if p else None for p in sweep["plan_dir"]]
+    return sweep.sort_values("budget", kind="stable").reset_index(drop=True)
+
+
+def sweep_marginal_table(sweep_dir: str | Path) -> pd.DataFrame:
+    """For each budget of a sweep: its same-day and next-day population, the people it adds over
+    the next smaller budget, and those per extra $100M.
+
+    The smallest budget is compared with no action at all ($0 and the baseline populations), which
+    is exactly the plan a $0 budget gets. A budget whose plan was not proven optimal (see
+    ``status``) may add fewer people than it could, or even fewer than a smaller budget.
+    """
+    sweep = read_sweep(sweep_dir)
+    table = sweep[["budget", "status"]].copy()
+    first_is_zero = bool(len(sweep)) and sweep["budget"].iloc[0] == 0
+    table["previous_budget"] = sweep["budget"].shift(1, fill_value=np.nan if first_is_zero else 0.0)
+    step = (table["budget"] - table["previous_budget"]).where(lambda d: d > 0)
+    for tier in ("same_day", "next_day"):
+        population = sweep[f"{tier}_population"]
+        previous = population.shift(1)
+        if not first_is_zero and len(sweep):
+            previous.iloc[0] = sweep[f"baseline_{tier}_population"].iloc[0]
+        table[f"{tier}_population"] = population
+        table[f"new_{tier}"] = population - previous
+        table[f"{tier}_per_100m"] = table[f"new_{tier}"] / step * 1e8
+    table["cost"] = sweep["cost"]
+    return table[["budget", "previous_budget", "status", "same_day_population", "new_same_day", "same_day_per_100m",
+                  "next_day_population", "new_next_day", "next_day_per_100m", "cost"]]
+
+
+def _usd_axis(budgets) -> FuncFormatter:
+    if len(budgets) and np.nanmax(budgets) >= 1e9:
+        return FuncFormatter(lambda v, _: f"${v / 1e9:g}B")
+    return FuncFormatter(lambda v, _: f"${v / 1e6:g}M")
+
+
+def _people_axis(values) -> FuncFormatter:
+    if len(values) and np.nanmax(np.abs(values)) >= 1e6:
+        return FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}M")
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
+def sweep_curve(sweep_dir: str | Path) -> Figure:
+    """Coverage against budget (top) and same-day people added per extra $100M (bottom).
+
+    Budgets whose plan was not proven optimal (``time_limit``, ``infeasible``, ``error``) are
+    circled in red on the curve and hatched in the bars: their coverage is a lower bound.
+    """
+    sweep = read_sweep(sweep_dir)
+    marginal = sweep_marginal_table(sweep_dir)
+    figure = Figure(figsize=(10, 7.5), dpi=100, layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    budgets = sweep["budget"].to_numpy(dtype=float)
+    not_optimal = (sweep["status"] != "optimal").to_numpy()
+    colours = {"same_day": "#1b9e4b", "next_day": "#e08a1e"}
+    # A $0 budget is the plan with no action, so the curve starts from the baseline at $0.
+    from_zero = len(sweep) > 0 and budgets[0] > 0
+    for tier, colour in colours.items():
+        words = tier.replace("_", "-")
+        population = sweep[f"{tier}_population"].to_numpy(dtype=float)
+        baseline = sweep[f"baseline_{tier}_population"].iloc[0] if len(sweep) else np.nan
+        top.axhline(baseline, color=colour, ls=":", lw=1.2, label=f"{words} before any action")
+        x, y = (np.r_[0.0, budgets], np.r_[baseline, population]) if from_zero else (budgets, population)
+        top.plot(x, y, "-o", color=colour, ms=5, label=f"{words} population")
+        top.scatter(budgets[not_optimal], population[not_optimal], s=150, facecolors="none",
+                    edgecolors="#d62728", linewidths=1.8, zorder=3)
+    if not_optimal.any():
+        statuses = ", ".join(sorted(set(sweep.loc[not_optimal, "status"])))
+        top.scatter([], [], s=150, facecolors="none", edgecolors="#d62728", linewidths=1.8,
+                    label=f"not proven optimal ({statuses})")
+    top.set_ylabel("people")
+    top.yaxis.set_major_formatter(_people_axis(sweep["same_day_population"].to_numpy(dtype=float)))
+    top.set_title("People within reach by budget")
+    top.legend(loc="lower right", fontsize=9)
+    top.grid(alpha=0.3)
+
+    per_100m = marginal["same_day_per_100m"].to_numpy(dtype=float)
+    left = marginal["previous_budget"].to_numpy(dtype=float)
+    drawn = ~np.isnan(left)
+    bars = bottom.bar(left[drawn], per_100m[drawn], width=(budgets - left)[drawn], align="edge",
+                      color=colours["same_day"], alpha=0.75, edgecolor="white")
+    for bar, hatched in zip(bars, not_optimal[drawn]):
+        if hatched:
+            bar.set_hatch("//")
+            bar.set_edgecolor("#d62728")
+            bar.set_label("ends at a budget not proven optimal")
+    if (not_optimal[drawn]).any():
+        bottom.legend(handles=[b for b in bars if b.get_hatch()][:1], loc="upper right", fontsize=9)
+    bottom.set_ylabel("same-day people\nper extra $100M")
+    bottom.yaxis.set_major_formatter(_people_axis(per_100m[drawn] if drawn.any() else per_100m))
+    bottom.set_xlabel("budget")
+    bottom.xaxis.set_major_formatter(_usd_axis(budgets))
+    bottom.set_title("What each extra $100M buys (from the next smaller budget)")
+    bottom.grid(alpha=0.3, axis="y")
+    return figure
+
+
+def sites_entering(sweep_dir: str | Path) -> pd.DataFrame:
+    """Which sites enter the plan as the budget grows.
+
+    One row per site that has an action at some budget of the sweep: the smallest such budget
+    (``first_budget``) and its action there, in how many of the sweep's plans it has an action,
+    and its action at the largest budget. Plans of different budgets are each optimal on their
+    own, not nested, so a site can leave again or change action.
+    """
+    sweep = read_sweep(sweep_dir)
+    sweep = sweep[[p is not None and (p / SITES_FILE).is_file() for p in sweep["plan_dir"]]]
+    frames = []
+    for budget, plan_dir in zip(sweep["budget"], sweep["plan_dir"]):
+        sites = pd.read_csv(plan_dir / SITES_FILE, dtype=str, keep_default_na=False)
+        frames.append(sites.assign(budget=budget))
+    place = [c for c in ("primary_city", "state") if frames and c in frames[0]]
+    columns = ["site_id", "kind", *place, "first_budget", "first_action", "plans", "action_at_largest_budget"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    every = pd.concat(frames, ignore_index=True)
+    acted = every[every["action"] != "none"]
+    first = acted.drop_duplicates("site_id").rename(columns={"budget": "first_budget", "action": "first_action"})
+    largest = every[every["budget"] == sweep["budget"].max()].set_index("site_id")["action"]
+    first["plans"] = first["site_id"].map(acted["site_id"].value_counts())
+    first["action_at_largest_budget"] = first["site_id"].map(largest).fillna("none")
+    return first.sort_values(["first_budget", "site_id"], kind="stable")[columns].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- the HTML report
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1320px; padding: 0 1.5em; color: #1a1a1a; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.meta { color: #555; } .warning { background: #fde8e8; border: 1px solid #d62728; padding: 0.6em 1em; }
+table { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+th, td { padding: 0.25em 0.7em; border-bottom: 1px solid #e4e4e4; }
+td { text-align: right; font-variant-numeric: tabular-nums; } th { text-align: left; background: #f4f4f4; }
+tbody th { background: none; font-weight: normal; } img { max-width: 100%; height: auto; }
+.scroll { max-height: 36em; max-width: 100%; overflow: auto; display: inline-block; }
+"""
+
+
+def figure_png(figure: Figure, dpi: int = 110) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, facecolor="white", bbox_inches="tight", pad_inches=0.2)
+    return buffer.getvalue()
+
+
+def _img(figure: Figure, alt: str) -> str:
+    data = base64.b64encode(figure_png(figure)).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _table_html(table: pd.DataFrame, index: bool = True, index_names: bool = True) -> str:
+    return formatted(table).to_html(index=index, index_names=index_names, escape=True, border=0)
+
+
+def report_html(plan: Plan) -> str:
+    """The report page of a plan: one self-contained HTML document (inline CSS, images as data
+    URIs, no scripts or links), so it can be mailed and opened offline."""
+    s = plan.summary
+    name = html.escape(s["instance"]["name"])
+    scenario = s["scenario"]
+    parts = [
+        f"<h1>Deployment plan: {name}, budget {_usd(s['budget'])}</h1>",
+        f'<p class="meta">Status <b>{html.escape(s["status"])}</b>. Same-day reach {scenario["same_day_minutes"]:g} '
+        f'minutes, next-day {scenario["next_day_minutes"]:g} minutes from a site, at {scenario["speed_mph"]:g} mph '
+        f'with circuity {scenario["circuity"]:g}. Solved by {html.escape(s["solver"]["name"])} '
+        f'{html.escape(str(s["solver"].get("version", "")))} in {s["solve_seconds"]:,.1f} s; created '
+        f'{html.escape(s["created"])}. Instance SHA-256 <code>{html.escape(s["instance"]["sha256"][:16])}…</code></p>',
+    ]
+    if s["status"] != "optimal":
+        parts.append(f'<p class="warning">This plan is <b>not proven optimal</b> (status {html.escape(s["status"])}): '
+                     f"a better plan within the same budget may exist.</p>")
+    parts += ["<h2>Headline</h2>", _table_html(headline_table(plan), index_names=False),
+              "<h2>Map</h2>", _img(coverage_map(plan), "map of zones by reach and sites by action")]
+    parts += ["<h2>Sites in the plan</h2>",
+              "<p><b>same_day_gain</b>: people same-day only because of this site. <b>new_same_day_population</b>: "
+              "people in zones that become same-day and whose nearest inventory site is this one. "
+              "<b>nearest_zones</b>, <b>nearest_population</b>: zones whose nearest inventory site is this one.</p>",
+              f'<div class="scroll">{_table_html(sites_table(plan), index=False)}</div>']
+    for column, title in (("state", "Coverage by state"), ("urbanicity_tier", "Coverage by density tier")):
+        if column in plan.zones:
+            parts += [f"<h2>{title}</h2>", f'<div class="scroll">{_table_html(coverage_by(plan, column))}</div>']
+    body = "\n".join(parts)
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f"<title>ruralreach plan: {name}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def is_plan_dir(directory: str | Path) -> bool:
+    return all((Path(directory) / name).is_file() for name in (PLAN_FILE, SITES_FILE, ZONES_FILE))
+
+
+def write_report(plan_dir: str | Path) -> Path:
+    """Write ``PLAN_DIR/report.html`` (see :func:`report_html`) and return its path."""
+    plan_dir = Path(plan_dir)
+    path = plan_dir / REPORT_FILE
+    path.write_text(report_html(read_plan(plan_dir)), encoding="utf-8")
+    return path

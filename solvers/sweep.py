@@ -1,0 +1,407 @@
+"""Budget sensitivity sweeps: one instance, many budgets, one plan per budget.
+
+A sweep is the solve pipeline with the budget varied and everything else done once: the instance
+is read and validated once; each worker computes reach and reduces once, keeps one loaded HiGHS
+model and changes only its budget row. Budgets are split into contiguous *chains*, one per
+worker; a chain is solved in increasing budget order, each budget warm-started from the plan of
+the budget before it (a plan affordable at a lower budget is affordable at a higher one). Chains
+run side by side in local processes or on a Dask cluster.
+
+A sweep directory holds one plan directory per budget (``budget-<budget>/``, the plan contract
+of ``ruralreach solve``), ``sweep.csv`` (one row per budget) and ``sweep.png``. Each plan is
+written atomically as it finishes, so an interrupted sweep resumes: a plan already on disk for the
+same instance (sha256), scenario, budget and requested gap is kept, and only missing budgets are
+solved. The chains depend only on the budgets and the number of workers, so a resumed sweep
+gives the same plans as an uninterrupted one run with the same options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import signal
+import threading
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.formulation import matrix_model
+from model.instance import Instance, load_instance
+from model.plan import PLAN_FILE, SITES_FILE, ZONES_FILE, Plan, write_plan
+from solvers.cli import budget_label, parse_usd
+from solvers.highs import OPTIMAL, HighsModel, SolveOptions
+from solvers.pipeline import Prepared, prepare, solve_prepared
+
+SWEEP_FILE, PLOT_FILE = "sweep.csv", "sweep.png"
+SWEEP_COLUMNS = (
+    "budget", "status", "same_day_population", "next_day_population", "cost", "mip_gap", "seconds",
+    "upgrades", "new_stations", "new_centers", "plan_dir",
+    "baseline_same_day_population", "baseline_next_day_population",
+)
+# A typo such as 0:8e9:1 would otherwise ask for eight billion plans.
+MAX_BUDGETS = 10_000
+MARGINAL_STEP = 100e6  # the plot's marginal gain is in people per this many extra USD
+
+
+# ----------------------------------------------------------------------------- budgets
+
+
+def parse_budgets(text: str) -> list[float]:
+    """Budgets from ``FROM:TO:STEP`` (TO included) or a list ``A,B,C``, each in the dollar syntax
+    of ``--budget`` (``500M:8B:250M``, ``1e9,2e9,4e9``); sorted, without repeats."""
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise argparse.ArgumentTypeError(f"a budget range is FROM:TO:STEP, got {text!r}")
+        start, end, step = (parse_usd(part) for part in parts)
+        if step <= 0 or end < start:
+            raise argparse.ArgumentTypeError(f"a budget range needs STEP > 0 and TO >= FROM, got {text!r}")
+        # The tolerance keeps TO when float steps land a hair short of it (0.1:0.3:0.1).
+        count = math.floor((end - start) / step + 1e-9) + 1
+        if count > MAX_BUDGETS:
+            raise argparse.ArgumentTypeError(f"{text!r} gives {count:,} budgets, more than {MAX_BUDGETS:,}")
+        # Budgets are money: rounding to cents removes float dust such as 0.30000000000000004.
+        budgets = [round(start + k * step, 2) for k in range(count)]
+    else:
+        budgets = [parse_usd(part) for part in text.split(",") if part.strip()]
+    budgets = sorted(set(budgets))
+    if not budgets:
+        raise argparse.ArgumentTypeError(f"no budgets in {text!r}")
+    if len(budgets) > MAX_BUDGETS:
+        raise argparse.ArgumentTypeError(f"{len(budgets):,} budgets, more than {MAX_BUDGETS:,}")
+    labels = [budget_label(b) for b in budgets]
+    if len(set(labels)) != len(labels):
+        raise argparse.ArgumentTypeError(f"budgets too close to tell apart in plan directory names: {text!r}")
+    return budgets
+
+
+def plan_dir_name(budget: float) -> str:
+    return f"budget-{budget_label(budget)}"
+
+
+def default_sweep_dir(instance_dir: str | Path) -> Path:
+    """``sweeps/<instance name>``; the name is the instance directory's, as in ``Instance.name``."""
+    return Path("sweeps") / Path(instance_dir).resolve().name
+
+
+def budget_chains(budgets: list[float], chains: int) -> list[list[float]]:
+    """Sorted budgets in ``chains`` contiguous runs of near-equal length (earlier runs longer)."""
+    budgets = sorted(budgets)
+    chains = max(1, min(chains, len(budgets)))
+    size, extra = divmod(len(budgets), chains)
+    bounds = np.cumsum([0] + [size + (k < extra) for k in range(chains)])
+    return [budgets[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+# ----------------------------------------------------------------------------- worker side
+
+# What a worker keeps between budgets: the prepared instance (one per process, read only) and one
+# loaded HiGHS model per thread (a HiGHS object is not shared between threads).
+_prepared: dict[str, Prepared] = {}
+_prepared_lock = threading.Lock()
+_thread = threading.local()
+
+
+def _worker_model(instance: Instance, options: SolveOptions) -> tuple[Prepared, HighsModel]:
+    with _prepared_lock:
+        prepared = _prepared.get(instance.sha256)
+        if prepared is None:
+            _prepared.clear()  # one instance at a time: a national instance is large
+            prepared = _prepared[instance.sha256] = prepare(instance)
+    held = getattr(_thread, "held", None)
+    if held is None or held[0] is not prepared or held[1] != options:
+        held = _thread.held = (prepared, options, HighsModel(matrix_model(prepared.problem), options))
+    return prepared, held[2]
+
+
+def solve_budget(instance: Instance, budget: float, options: SolveOptions,
+                 start_actions: np.ndarray | None = None) -> Plan:
+    """Solve one budget of a sweep on this worker. ``start_actions``: the action of every site in
+    a plan affordable at this budget (the previous budget's), used as the warm start."""
+    prepared, model = _worker_model(instance, options)
+    problem = prepared.problem
+    start = None if start_actions is None else np.asarray(start_actions, dtype=object)[problem.site] == problem.action
+    return solve_prepared(prepared, budget, options, model=model, start=start)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+class _InProcess(Executor):
+    """Runs each task as it is submitted, in this process: one worker needs no pool."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
+        return future
+
+
+def _exit_on_interrupt() -> None:
+    """Ctrl-C reaches every process of the terminal: a worker then stops at once and quietly (no
+    traceback mid-solve); the sweep's own process reports the interrupt."""
+    signal.signal(signal.SIGINT, lambda number, frame: os._exit(1))
+
+
+def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: SolveOptions) -> dict | None:
+    """The summary of a finished plan this sweep can keep, or None if it must be solved."""
+    try:
+        summary = json.loads((plan_dir / PLAN_FILE).read_text(encoding="utf-8"))
+        same = (summary["instance"]["sha256"] == instance.sha256
+                and summary["scenario"] == instance.scenario.with_budget(budget).to_dict()
+                and summary["mip_gap_requested"] == options.mip_gap)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    complete = (plan_dir / SITES_FILE).is_file() and (plan_dir / ZONES_FILE).is_file()
+    return summary if same and complete else None
+
+
+def plan_actions(plan_dir: Path) -> np.ndarray:
+    """The action of every site in a written plan, in site order."""
+    return pd.read_csv(plan_dir / SITES_FILE, usecols=["action"], dtype=str)["action"].to_numpy(dtype=object)
+
+
+def _remove_staging_leftovers(out: Path) -> None:
+    """A sweep killed while writing leaves hidden staging directories and files behind."""
+    for path in out.glob(".budget-*"):
+        shutil.rmtree(path, ignore_errors=True)
+    for name in (SWEEP_FILE, PLOT_FILE):
+        for path in out.glob(f".{name}.*"):
+            path.unlink(missing_ok=True)
+
+
+def _cluster_threads(client) -> int:
+    return max(1, sum(client.nthreads().values()))
+
+
+def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOptions, out: str | Path | None = None,
+              workers: int | None = None, scheduler: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Solve ``instance_dir`` at every budget; write the plans, ``sweep.csv`` and ``sweep.png`` to
+    ``out`` (default ``sweeps/<instance name>``) and return the sweep table.
+
+    ``workers``: budget chains solved side by side (default: this machine's cores, or with
+    ``scheduler`` the cluster's worker threads). ``scheduler``: a Dask scheduler address
+    (``tcp://HOST:PORT``) to run the chains on instead of local processes.
+    Raises InstanceError for a bad instance (before anything is solved).
+    """
+    instance = load_instance(instance_dir)
+    budgets = sorted(set(float(b) for b in budgets))
+    if not budgets:
+        raise ValueError("a sweep needs at least one budget")
+    out = Path(out) if out is not None else default_sweep_dir(instance_dir)
+    kept = {b: s for b in budgets if (s := _kept_summary(out / plan_dir_name(b), instance, b, options))}
+
+    with ExitStack() as stack:
+        if scheduler is not None:
+            from distributed import Client  # optional extra "sweep"
+
+            client = stack.enter_context(Client(scheduler))
+            chains = budget_chains(budgets, workers or _cluster_threads(client))
+            # Sent to every worker once; each task then names it instead of carrying it.
+            instance_ref = client.scatter(instance, broadcast=True)
+            executor = client.get_executor(pure=False)
+        else:
+            chains = budget_chains(budgets, workers or os.cpu_count() or 1)
+            instance_ref = instance
+            busy = sum(any(b not in kept for b in chain) for chain in chains)
+            # spawn, not fork: the parent may hold threads (progress bar, a notebook's HiGHS).
+            executor = (_InProcess() if busy <= 1 else
+                        ProcessPoolExecutor(busy, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_exit_on_interrupt))
+        out.mkdir(parents=True, exist_ok=True)
+        _remove_staging_leftovers(out)
+        # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
+        queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
+                  for chain in chains]
+        _solve_chains(executor, [q for q in queues if q], instance_ref, options, out, kept, len(budgets), progress)
+
+    table = sweep_table(out, budgets)
+    _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
+    figure = plot_sweep(table, scenario_budget=instance.scenario.budget,
+                        title=f"{instance.name}: population in reach by budget")
+    _write_atomically(out / PLOT_FILE, lambda path: figure.savefig(path, format="png", dpi=120))
+    return table
+
+
+def _solve_chains(executor: Executor, queues: list[deque], instance_ref, options: SolveOptions, out: Path,
+                  kept: dict[float, dict], total: int, progress: bool) -> None:
+    """Keep one task per chain running; write each plan as it arrives and start the chain's next."""
+    from tqdm import tqdm  # optional extra "sweep"
+
+    bar = tqdm(total=total, initial=len(kept), unit="budget", desc="sweep", disable=not progress, dynamic_ncols=True)
+    finished = list(kept.values())
+    running: dict[Future, tuple[float, deque]] = {}
+
+    def start_next(queue: deque) -> None:
+        budget, before = queue.popleft()
+        start = None if before is None else plan_actions(out / plan_dir_name(before))
+        running[executor.submit(solve_budget, instance_ref, budget, options, start)] = (budget, queue)
+
+    bar.set_postfix_str(_best_figures(finished))
+    try:
+        for queue in queues:
+            start_next(queue)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                budget, queue = running.pop(future)
+                plan = future.result()
+                write_plan(plan, out / plan_dir_name(budget))
+                finished.append(plan.summary)
+                bar.update()
+                bar.set_postfix_str(_best_figures(finished))
+                if queue:
+                    start_next(queue)
+    except BaseException:
+        # Finished plans are on disk; whatever is still solving is abandoned, not waited for.
+        executor.shutdown(wait=False)
+        raise
+    finally:
+        bar.close()
+    executor.shutdown(wait=True)
+
+
+def _best_figures(summaries: list[dict]) -> str:
+    if not summaries:
+        return ""
+    best = max(summaries, key=lambda s: (s["same_day_population"], s["next_day_population"], -s["budget"]))
+    text = (f"best same-day {best['same_day_population']:,} next-day {best['next_day_population']:,} "
+            f"at {_usd(best['budget'])}")
+    not_proven = sum(s["status"] != OPTIMAL for s in summaries)
+    return text + (f", {not_proven} not proven optimal" if not_proven else "")
+
+
+def _write_atomically(path: Path, write) -> None:
+    """``write(temporary path)``, then rename into place: a reader never sees half a file."""
+    # Not mkstemp: its file is private (0600); this one gets the usual permissions.
+    temporary = path.parent / f".{path.name}.{os.getpid()}"
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------- table and plot
+
+
+def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
+    """One row per budget, sorted by budget, from the plans written in ``sweep_dir``."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for budget in sorted(budgets):
+        name = plan_dir_name(budget)
+        s = json.loads((sweep_dir / name / PLAN_FILE).read_text(encoding="utf-8"))
+        # A stage with no gap (stopped before it found a solution) proves nothing: gap infinite.
+        gaps = [math.inf if stage["mip_gap"] is None else stage["mip_gap"] for stage in s["stages"]]
+        rows.append({
+            "budget": s["budget"], "status": s["status"],
+            "same_day_population": s["same_day_population"], "next_day_population": s["next_day_population"],
+            "cost": s["cost"], "mip_gap": max(gaps, default=math.inf), "seconds": s["solve_seconds"],
+            "upgrades": s["actions"]["upgrade"], "new_stations": s["actions"]["open_station"],
+            "new_centers": s["actions"]["open_center"], "plan_dir": name,
+            "baseline_same_day_population": s["baseline_same_day_population"],
+            "baseline_next_day_population": s["baseline_next_day_population"],
+        })
+    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    """The sweep table of a sweep directory, for notebooks (``plan_dir`` is relative to it)."""
+    return pd.read_csv(Path(sweep_dir) / SWEEP_FILE)
+
+
+def _usd(value: float) -> str:
+    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= unit:
+            return f"${value / unit:,.4g}{suffix}"
+    return f"${value:,.0f}"
+
+
+def _people(value: float) -> str:
+    return f"{value / 1e6:,.4g}M" if abs(value) >= 1e6 else f"{value:,.0f}"
+
+
+def plot_sweep(table: pd.DataFrame, path: str | Path | None = None, scenario_budget: float | None = None,
+               title: str = ""):
+    """Same-day and next-day population against budget, and the people each extra $100M reaches.
+
+    Budgets not solved to optimality (time limit, error) are hollow red markers labelled with
+    their status, and the marginal bars they bound are hatched: their figures are only what the
+    solver had found. Returns the matplotlib Figure; written as PNG when ``path`` is given.
+    """
+    # Figure with an Agg canvas, not pyplot: no global backend switch inside a notebook.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional extra "sweep"
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    table = table.sort_values("budget")
+    budget = table["budget"].to_numpy(dtype=float)
+    proven = (table["status"] == OPTIMAL).to_numpy()
+    figure = Figure(figsize=(9, 7.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+
+    for column, colour, label in (("same_day_population", "tab:blue", "same-day"),
+                                  ("next_day_population", "tab:green", "next-day")):
+        people = table[column].to_numpy(dtype=float)
+        top.plot(budget, people, "-", color=colour, label=label)
+        top.plot(budget[proven], people[proven], "o", color=colour, markersize=4)
+        baseline = table[f"baseline_{column}"].iloc[0] if len(table) else None
+        if baseline is not None:
+            top.axhline(baseline, color=colour, linestyle=":", linewidth=1, label=f"{label} today")
+        top.plot(budget[~proven], people[~proven], "o", markersize=8, markerfacecolor="none",
+                 markeredgecolor="red", markeredgewidth=1.5,
+                 label="not proven optimal" if column == "same_day_population" and (~proven).any() else None)
+        for b, p, status in zip(budget[~proven], people[~proven], table["status"].to_numpy()[~proven]):
+            top.annotate(status.replace("_", " "), (b, p), textcoords="offset points", xytext=(4, -12),
+                         color="red", fontsize=8)
+    top.set_ylabel("people in reach")
+    top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _people(v)))
+
+    if len(table):
+        # The first budget is compared with doing nothing ($0: today's reach), the rest with the
+        # budget before.
+        start = [0.0] if budget[0] > 0 else []
+        edges = np.concatenate([start, budget])
+        width = np.diff(edges)
+        ends_proven = np.concatenate([np.ones(len(start), dtype=bool), proven])
+        solid = ends_proven[1:] & ends_proven[:-1]
+        for column, colour, label, offset in (("same_day_population", "tab:blue", "same-day", 0.0),
+                                              ("next_day_population", "tab:green", "next-day", 0.5)):
+            people = table[column].to_numpy(dtype=float)
+            people = np.concatenate([table[f"baseline_{column}"].to_numpy(dtype=float)[:len(start)], people])
+            gain = np.diff(people) / width * MARGINAL_STEP
+            bars = bottom.bar(edges[:-1] + offset * width, gain, width=width / 2, align="edge", color=colour,
+                              alpha=0.8, label=label)
+            for bar, ok in zip(bars, solid):
+                if not ok:
+                    bar.set(hatch="//", edgecolor="red", alpha=0.4)
+        bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_ylabel(f"extra people per extra {_usd(MARGINAL_STEP)}")
+    bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _people(v)))
+    bottom.set_xlabel("budget")
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _usd(v)))
+
+    if scenario_budget is not None:
+        for axes in (top, bottom):
+            axes.axvline(scenario_budget, color="grey", linestyle="--", linewidth=1,
+                         label=f"scenario budget {_usd(scenario_budget)}" if axes is top else None)
+    top.legend(loc="lower right", fontsize=8)
+    bottom.legend(loc="upper right", fontsize=8)
+    top.set_title(title)
+    if path is not None:
+        figure.savefig(path, format="png", dpi=120)
+    return figure

@@ -1,0 +1,224 @@
+"""Budget sweeps: the budget syntax, the sweep directory, monotone curves, resuming after a kill,
+and a real Dask cluster giving the same plans as local processes."""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import distributed
+import numpy as np
+import pandas as pd
+import pytest
+from checker import brute_force, evaluate, read_raw
+from conftest import small_instance
+
+from model.plan import read_plan
+from solvers.highs import SolveOptions
+from solvers.sweep import SWEEP_COLUMNS, parse_budgets, plot_sweep, read_sweep, run_sweep
+
+# Enough budgets, each taking a noticeable fraction of a second, to kill a sweep half way.
+MID_BUDGETS = [b * 1e6 for b in range(50, 1000, 100)]
+TIMING_FIELDS = ("created", "solve_seconds")
+
+
+@pytest.fixture(scope="module")
+def mid(tmp_path_factory) -> Path:
+    return small_instance(tmp_path_factory.mktemp("mid") / "mid", seed=3, zones=2000, centers=3, stations=20,
+                          candidates=200, budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+
+
+@pytest.fixture(scope="module")
+def mid_reference(mid, tmp_path_factory) -> Path:
+    """An uninterrupted sweep on two local processes."""
+    out = tmp_path_factory.mktemp("reference") / "sweep"
+    run_sweep(mid, MID_BUDGETS, SolveOptions(), out=out, workers=2, progress=False)
+    return out
+
+
+def run_cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def plan_without_timing(plan_dir: Path) -> dict:
+    summary = json.loads((plan_dir / "plan.json").read_text())
+    for field in TIMING_FIELDS:
+        summary.pop(field)
+    for stage in summary["stages"]:
+        stage.pop("seconds")
+    return summary
+
+
+def assert_same_plans(sweep_dir: Path, reference: Path, budgets) -> None:
+    for name in read_sweep(reference)["plan_dir"]:
+        for file in ("sites.csv", "zones.csv"):
+            assert (sweep_dir / name / file).read_bytes() == (reference / name / file).read_bytes(), (name, file)
+        assert plan_without_timing(sweep_dir / name) == plan_without_timing(reference / name), name
+    assert len(read_sweep(sweep_dir)) == len(budgets)
+
+
+# ----------------------------------------------------------------------------- budgets
+
+
+def test_budget_ranges_and_lists():
+    assert parse_budgets("0.5e9:8e9:0.25e9") == [0.5e9 + k * 0.25e9 for k in range(31)]
+    assert parse_budgets("500M:8B:250M") == parse_budgets("0.5e9:8e9:0.25e9")
+    assert parse_budgets("0.1:0.3:0.1") == [0.1, 0.2, 0.3]  # the end survives float steps
+    assert parse_budgets("1e9:2e9:0.3e9") == [1e9, 1.3e9, 1.6e9, 1.9e9]
+    assert parse_budgets("4e9, 1e9,2B,$1000M") == [1e9, 2e9, 4e9]
+    assert parse_budgets("7e8:7e8:1e8") == [7e8]
+
+
+@pytest.mark.parametrize("text", ["lots", "1e9:5e8:1e8", "1e9:2e9:0", "1e9:2e9", "1:2:3:4", "-1e9,2e9", ",",
+                                  "0:8e9:1"])
+def test_bad_budgets_are_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_budgets(text)
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+@pytest.mark.parametrize("seed", [1, 7])
+def test_same_day_never_falls_and_each_budget_is_optimal(seed, tmp_path):
+    """Exact solves (gap 0) on tiny instances: each budget matches brute force, and the same-day
+    curve never falls as the budget rises."""
+    directory = small_instance(tmp_path / "tiny", seed=seed)
+    budgets = [b * 1e6 for b in range(0, 130, 10)]
+    table = run_sweep(directory, budgets, SolveOptions(mip_gap=0), out=tmp_path / "sweep", workers=1, progress=False)
+    assert (table["status"] == "optimal").all()
+    assert np.all(np.diff(table["same_day_population"]) >= 0)
+    raw = read_raw(directory)
+    for row in table.itertuples():
+        plan = read_plan(tmp_path / "sweep" / row.plan_dir)
+        check = evaluate(raw, dict(zip(plan.sites["site_id"], plan.sites["action"])))
+        assert (check["same_day_population"], check["next_day_population"]) == \
+            (row.same_day_population, row.next_day_population)
+        assert check["cost"] == pytest.approx(row.cost) and row.cost <= row.budget
+        if row.budget in (0, 30e6, 60e6, 120e6):
+            raw.scenario["budget"] = row.budget
+            assert brute_force(raw) == pytest.approx((row.same_day_population, row.next_day_population, row.cost))
+
+
+def test_sweep_directory_contract(tiny, tmp_path):
+    out = tmp_path / "sweep"
+    table = run_sweep(tiny, [40e6, 20e6, 60e6], SolveOptions(), out=out, workers=1, progress=False)
+    csv = pd.read_csv(out / "sweep.csv")
+    assert list(csv.columns) == list(SWEEP_COLUMNS)
+    assert list(csv["budget"]) == [20e6, 40e6, 60e6]
+    # One chain at the default gap: each budget starts from the plan before, so it cannot fall.
+    assert csv["same_day_population"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(csv, read_sweep(out))
+    pd.testing.assert_frame_equal(csv, table, check_dtype=False)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "budget-20000000", "budget-40000000", "budget-60000000", "sweep.csv", "sweep.png"]
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for row in csv.itertuples():
+        plan = read_plan(out / row.plan_dir)
+        s = plan.summary
+        assert s["budget"] == row.budget and s["scenario"]["budget"] == row.budget and s["status"] == row.status
+        assert (s["same_day_population"], s["next_day_population"], s["cost"]) == \
+            (row.same_day_population, row.next_day_population, row.cost)
+        assert row.mip_gap == max(stage["mip_gap"] for stage in s["stages"]) and row.mip_gap <= 1e-4
+        assert (row.upgrades, row.new_stations, row.new_centers) == \
+            (s["actions"]["upgrade"], s["actions"]["open_station"], s["actions"]["open_center"])
+        assert row.baseline_same_day_population == s["baseline_same_day_population"]
+
+
+def test_rerun_keeps_matching_plans_and_solves_the_rest(tiny, tmp_path):
+    out = tmp_path / "sweep"
+    run_sweep(tiny, [20e6, 40e6], SolveOptions(), out=out, workers=1, progress=False)
+    first = {d: (out / d / "plan.json").read_text() for d in ("budget-20000000", "budget-40000000")}
+    (out / ".budget-40000000.leftover").mkdir()  # what a kill during write_plan leaves
+    run_sweep(tiny, [20e6, 40e6, 60e6], SolveOptions(), out=out, workers=1, progress=False)
+    assert all((out / d / "plan.json").read_text() == text for d, text in first.items())
+    assert (out / "budget-60000000").is_dir() and not (out / ".budget-40000000.leftover").exists()
+    assert len(read_sweep(out)) == 3
+    # Another requested gap is another plan: nothing is kept.
+    run_sweep(tiny, [20e6, 40e6], SolveOptions(mip_gap=0), out=out, workers=1, progress=False)
+    for d in first:
+        assert json.loads((out / d / "plan.json").read_text())["mip_gap_requested"] == 0
+    assert list(read_sweep(out)["budget"]) == [20e6, 40e6]
+
+
+def test_time_limited_budgets_are_marked_not_optimal(tmp_path):
+    directory = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
+                               budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+    table = run_sweep(directory, [300e6, 400e6], SolveOptions(mip_gap=0, time_limit=0.5), out=tmp_path / "sweep",
+                      workers=1, progress=False)
+    assert (table["status"] == "time_limit").all()
+    assert (table["cost"] <= table["budget"]).all()
+    figure = plot_sweep(table, scenario_budget=400e6)
+    hollow = [line for line in figure.axes[0].lines if line.get_label() == "not proven optimal"]
+    assert hollow and hollow[0].get_markerfacecolor() == "none" and len(hollow[0].get_xdata()) == 2
+    assert sum(text.get_text() == "time limit" for text in figure.axes[0].texts) == 4  # both curves
+
+
+# ----------------------------------------------------------------------------- resuming and clusters
+
+
+def test_killed_sweep_resumes_to_the_same_plans(mid, mid_reference, tmp_path):
+    out = tmp_path / "sweep"
+    args = ("sweep", mid, "--budgets", ",".join(f"{b:.0f}" for b in MID_BUDGETS), "--out", out, "--workers", 2)
+    # Its own session, so the kill reaches the worker processes too.
+    sweep = subprocess.Popen([sys.executable, "-m", "solvers.cli", *map(str, args)], cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("budget-*")) and sweep.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        os.killpg(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+    finished = sorted(out.glob("budget-*"))
+    assert finished and len(finished) < len(MID_BUDGETS) and not (out / "sweep.csv").exists()
+    kept = {d.name: (d / "plan.json").read_text() for d in finished}
+
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert all((out / name / "plan.json").read_text() == text for name, text in kept.items())
+    assert_same_plans(out, mid_reference, MID_BUDGETS)
+
+
+def test_dask_cluster_gives_the_same_plans(mid, mid_reference, tmp_path):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        # No --workers: one chain per worker thread of the cluster, two, as in the reference.
+        table = run_sweep(mid, MID_BUDGETS, SolveOptions(), out=tmp_path / "sweep",
+                          scheduler=cluster.scheduler_address, progress=False)
+    assert len(table) == len(MID_BUDGETS)
+    assert_same_plans(tmp_path / "sweep", mid_reference, MID_BUDGETS)
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def test_sweep_command(tiny, tmp_path):
+    result = run_cli("sweep", tiny, "--budgets", "20M:60M:20M", "--workers", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "sweeps" / "tiny"
+    assert list(read_sweep(out)["budget"]) == [20e6, 40e6, 60e6]
+    assert "sweeps/tiny" in result.stdout and "$40,000,000" in result.stdout and "optimal" in result.stdout
+    assert "budget" in result.stderr  # the progress bar
+    help_text = run_cli("sweep", "--help", cwd=tmp_path).stdout
+    for option in ("--budgets", "--out", "--workers", "--scheduler", "--mip-gap", "--time-limit", "INSTANCE_DIR"):
+        assert option in help_text
+
+
+@pytest.mark.parametrize("args", [["--budgets", "lots"], ["--budgets", "2e9:1e9:1e8"], [],
+                                  ["--budgets", "1e9", "--workers", "0"], ["--budgets", "1e9", "--nonsense"]])
+def test_sweep_usage_errors_exit_2(args, tiny, tmp_path):
+    result = run_cli("sweep", tiny, *args, cwd=tmp_path)
+    assert result.returncode == 2 and "usage" in result.stderr
+    assert not (tmp_path / "sweeps").exists()
+
+
+def test_sweep_of_a_missing_instance_exits_2(tmp_path):
+    result = run_cli("sweep", tmp_path / "nowhere", "--budgets", "1e9", cwd=tmp_path)
+    assert result.returncode == 2 and "instance directory not found" in result.stderr
+    assert not (tmp_path / "sweeps").exists()
