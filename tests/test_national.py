@@ -29,10 +29,11 @@ def test_national_instance_solves_to_proven_gap(national_run):
     assert all(stage["mip_gap"] <= 1e-4 for stage in plan.summary["stages"])
     assert plan.summary["cost"] <= plan.summary["budget"] == 4e9
     assert plan.summary["same_day_population"] > plan.summary["baseline_same_day_population"]
-    # Each stage's bound is on the right side of its objective.
+    # Each stage's bound is on the right side of the plan; later stages keep earlier ones at least
+    # at the value they reached (they may find more of it, never less).
     same_day, next_day, cost = plan.summary["stages"]
-    assert same_day["bound"] >= same_day["objective"] == plan.summary["same_day_population"]
-    assert next_day["bound"] >= next_day["objective"] == plan.summary["next_day_population"]
+    assert same_day["bound"] >= plan.summary["same_day_population"] >= same_day["objective"]
+    assert next_day["bound"] >= plan.summary["next_day_population"] >= next_day["objective"]
     assert cost["bound"] <= cost["objective"] == pytest.approx(plan.summary["cost"])
 
 
