@@ -202,7 +202,7 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None) -> float:
     are not always honoured inside long LP or presolve steps). Returns wall seconds."""
     began = time.perf_counter()
     thread = h.startSolve()
-    guard = None if time_limit is None else time_limit + _GUARD_GRACE_SECONDS
+    guard = None if time_limit is None else max(time_limit, 0.0) + _GUARD_GRACE_SECONDS
     finished, _ = h.wait(-1.0 if guard is None else guard)
     if not finished:
         h.cancelSolve()

@@ -177,7 +177,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
             model.set_floor(stage, search.value)
             # Every later plan keeps this stage's value: what the LP proves cannot change without
             # losing it stays fixed (a warm re-solve: the floor only cuts off the LP's optimum).
-            if model.relaxation(stage, search.remaining()).status == OPTIMAL:
+            if not search.out_of_time() and model.relaxation(stage, search.remaining()).status == OPTIMAL:
                 model.fix_by_reduced_costs(stage, search.value)
     if problem.cost @ chosen > problem.budget:
         raise RuntimeError(f"solution spends ${problem.cost @ chosen:,.2f}, over the budget ${problem.budget:,.2f}")
