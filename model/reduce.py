@@ -58,6 +58,16 @@ class CoveringProblem:
         sites, starts, counts = np.unique(self.site[order], return_index=True, return_counts=True)
         return [order[s:s + c] for s, c in zip(starts, counts) if c > 1]
 
+    @property
+    def cost_step(self) -> float:
+        """USD of which every cost is a whole multiple (their greatest common divisor when all are
+        whole dollars; 0 when some are not): every plan's cost is a multiple of it, so a proven
+        lower bound on cost rounds up to one."""
+        whole = np.round(self.cost)
+        if self.cost.size == 0 or np.any(np.abs(self.cost - whole) > 1e-9) or np.any(whole > 2**53):
+            return 0.0
+        return float(np.gcd.reduce(whole.astype(np.int64)))
+
     def with_budget(self, budget: float) -> "CoveringProblem":
         return CoveringProblem(**{**self.__dict__, "budget": float(budget)})
 

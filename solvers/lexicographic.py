@@ -70,13 +70,24 @@ def _improves(stage: str, value: float, incumbent: float) -> bool:
     return value > incumbent if STAGE_SENSE[stage] == "max" else value < incumbent
 
 
-def _proven(stage: str, value: float, bound: float, mip_gap: float) -> tuple[bool, float]:
-    """Whether ``value`` is within the gap of ``bound``; populations are whole numbers, so a
-    population bound may be rounded towards the plan first."""
+def _rounded_bound(stage: str, bound: float, cost_step: float) -> float:
+    """Populations are whole numbers and costs whole multiples of ``cost_step`` (USD), so a proven
+    bound rounds towards the plans: down for people, up for cost."""
+    if not math.isfinite(bound):
+        return bound
+    if stage != "cost":
+        return float(math.floor(bound + 1e-6))
+    if cost_step > 0:
+        step = cost_step / MONEY_UNIT
+        return math.ceil(bound / step - 1e-6) * step
+    return bound
+
+
+def _proven(stage: str, value: float, bound: float, mip_gap: float, cost_step: float) -> tuple[bool, float]:
+    """Whether ``value`` is within the gap of the (rounded) ``bound``, and the gap."""
+    bound = _rounded_bound(stage, bound, cost_step)
     if not math.isfinite(bound):
         return False, math.inf
-    if stage != "cost":
-        bound = math.floor(bound + 1e-6)
     gap = relative_gap(value, bound)
     return gap <= mip_gap, gap
 
@@ -87,6 +98,7 @@ class _Stage:
     def __init__(self, problem, model, stage, incumbent, floors, options, deadline):
         self.problem, self.model, self.stage, self.options, self.deadline = problem, model, stage, options, deadline
         self.floors = dict(floors)
+        self.cost_step = problem.cost_step
         self.chosen = incumbent
         self.value = stage_values(problem, incumbent)[stage]
         self.bound = math.nan
@@ -119,10 +131,11 @@ class _Stage:
             self.bound = bound
 
     def result(self, status: str) -> StageResult:
-        proven, gap = _proven(self.stage, self.value, self.bound, self.options.mip_gap)
+        proven, gap = _proven(self.stage, self.value, self.bound, self.options.mip_gap, self.cost_step)
         if proven:
             status = OPTIMAL
-        return StageResult(self.stage, status, self.value, self.bound, gap, time.perf_counter() - self.began, None)
+        bound = _rounded_bound(self.stage, self.bound, self.cost_step)
+        return StageResult(self.stage, status, self.value, bound, gap, time.perf_counter() - self.began, None)
 
     def run(self) -> StageResult:
         if self.out_of_time():
@@ -137,7 +150,7 @@ class _Stage:
             neighbourhood = self.model.solve(self.stage, self.remaining(), start=full_start(self.problem, self.chosen),
                                              fixed=fixed)
             self.offer(neighbourhood, bound_holds=False)
-        if _proven(self.stage, self.value, self.bound, self.options.mip_gap)[0]:
+        if _proven(self.stage, self.value, self.bound, self.options.mip_gap, self.cost_step)[0]:
             return self.result(OPTIMAL)
         if self.out_of_time():
             return self.result(TIME_LIMIT)
