@@ -130,6 +130,10 @@ def write_plan(plan: Plan, directory: str | Path) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
+        # mkdtemp makes a private (0700) directory; a plan is for sharing, as any new directory.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
         (staging / PLAN_FILE).write_text(json.dumps(plan.summary, indent=2) + "\n", encoding="utf-8")
         plan.sites.to_csv(staging / SITES_FILE, index=False, lineterminator="\n")
         plan.zones.to_csv(staging / ZONES_FILE, index=False, lineterminator="\n")

@@ -133,3 +133,13 @@ def test_nearest_inventory_site_is_nearest(tmp_path):
         assert row["minutes_to_inventory"] == pytest.approx(best, abs=1e-3)
         assert _minutes(zone, next(s for s in inventory if s["site_id"] == row["nearest_inventory_site"]),
                         raw.scenario, {}) == pytest.approx(best, abs=1e-3)
+
+
+def test_plan_directory_is_readable_like_any_new_directory(tiny, tmp_path):
+    import os
+    import stat
+    plan = solve_instance(load_instance(tiny), SolveOptions())
+    written = write_plan(plan, tmp_path / "plan")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(written.stat().st_mode) == 0o777 & ~umask
