@@ -1,8 +1,11 @@
 """The solver's plans against brute-force enumeration and the independent coverage checker."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
-from checker import brute_force, evaluate, read_raw
+from checker import _minutes, brute_force, evaluate, read_raw
 from conftest import small_instance
 
 from model.instance import load_instance
@@ -125,7 +128,6 @@ def test_nearest_inventory_site_is_nearest(tmp_path):
     directory = small_instance(tmp_path / "instance", seed=9, budget=100e6)
     summary, raw = solve_and_check(directory, tmp_path)
     plan = read_plan(tmp_path / "plan")
-    from checker import _minutes
     actions = dict(zip(plan.sites["site_id"], plan.sites["action"]))
     inventory = [s for s in raw.sites if s["kind"] == "center" or actions[s["site_id"]] in ("upgrade", "open_center")]
     for zone, (_, row) in zip(raw.zones, plan.zones.iterrows()):
@@ -136,8 +138,6 @@ def test_nearest_inventory_site_is_nearest(tmp_path):
 
 
 def test_plan_directory_is_readable_like_any_new_directory(tiny, tmp_path):
-    import os
-    import stat
     plan = solve_instance(load_instance(tiny), SolveOptions())
     written = write_plan(plan, tmp_path / "plan")
     umask = os.umask(0)
