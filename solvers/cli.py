@@ -34,24 +34,22 @@ def parse_usd(text: str) -> float:
     return value
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
-    return value
+def _checked(convert, accept, what: str):
+    """An argparse type: ``convert`` the text, and refuse it unless ``accept(value)``."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+    return parse
 
 
-def _gap(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a relative gap in [0, 1), got {text!r}")
-    return value
+_positive_seconds = _checked(float, lambda v: v > 0, "a number of seconds > 0")
+_gap = _checked(float, lambda v: 0 <= v < 1, "a relative gap in [0, 1)")
+_positive_count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
 
 
 def budget_label(budget: float) -> str:
@@ -119,16 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a plan directory written by solve or sweep")
     return parser
-
-
-def _positive_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
 
 
 def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
