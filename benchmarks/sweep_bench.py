@@ -1,0 +1,104 @@
+"""A budget sweep against the same budgets solved one ``ruralreach solve`` at a time, in one run.
+
+    python benchmarks/sweep_bench.py [INSTANCE_DIR] [--budgets 30] [--time-limit SECONDS] [--mip-gap REL]
+
+Times, on the same machine in the same run:
+- N separate ``ruralreach solve --budget B`` processes, one after another (a shell loop);
+- ``ruralreach sweep`` over the same N budgets on one process (what preparing once, reusing one
+  solver model and warm starts gain alone);
+- ``ruralreach sweep`` with one process per core (all of it).
+
+Budgets are 1/16, 2/16, ... of the scenario's budget (rounded to $1M), so N = 30 runs to just under
+twice it. Default instance: ``instances/us-2026`` when present, else a generated 20,000-zone one.
+Prints the times, the ratios, how many budgets were proven optimal, and the largest difference in
+same-day population between the two ways (each within the requested gap of the optimum, so they
+may differ by that much). ``--time-limit`` and ``--mip-gap`` go to every solve and sweep alike
+(a time limit bounds the run where a few budgets take HiGHS many minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model.instance import load_instance  # noqa: E402
+from solvers.cli import budget_label  # noqa: E402
+from solvers.sweep import read_sweep  # noqa: E402
+
+NATIONAL = ROOT / "instances" / "us-2026"
+GENERATED = ["--zones", "20000", "--candidates", "3000", "--stations", "200", "--centers", "40"]
+
+
+def ruralreach(*args) -> float:
+    """Run the command as a user would (a fresh process); return its wall seconds."""
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - began
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("instance", nargs="?", type=Path, default=None,
+                        help="instance directory (default: instances/us-2026 if present, else a generated one)")
+    parser.add_argument("--budgets", type=int, default=30, help="how many budgets (default 30)")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per budget (default: none)")
+    parser.add_argument("--mip-gap", type=float, default=1e-4, help="relative gap per stage (default 1e-4)")
+    args = parser.parse_args(argv)
+    solve_options = ["--mip-gap", args.mip_gap] + (["--time-limit", args.time_limit] if args.time_limit else [])
+    scratch = Path(tempfile.mkdtemp(prefix="sweep-bench-"))  # plans, sweeps, a generated instance
+    instance_dir = args.instance or (NATIONAL if NATIONAL.is_dir() else scratch / "generated")
+    if not instance_dir.is_dir():
+        subprocess.run([sys.executable, str(ROOT / "instances" / "generate.py"), str(instance_dir), *GENERATED],
+                       check=True, stdout=subprocess.DEVNULL)
+    instance = load_instance(instance_dir)
+    step = max(round(instance.scenario.budget / 16 / 1e6), 1) * 1e6
+    budgets = [step * k for k in range(1, args.budgets + 1)]
+    cores = os.cpu_count() or 1
+    print(f"instance   {instance_dir} ({len(instance.zones):,} zones, {len(instance.sites):,} sites)")
+    print(f"budgets    {len(budgets)}: ${budgets[0] / 1e6:,.0f}M to ${budgets[-1] / 1e6:,.0f}M, "
+          f"step ${step / 1e6:,.0f}M; mip gap {args.mip_gap:g}; time limit per budget "
+          f"{args.time_limit or 'none'}; {cores} cores", flush=True)
+
+    separate, optimal, same_day = 0.0, 0, {}
+    for budget in budgets:
+        plan_dir = scratch / "plans" / budget_label(budget)
+        seconds = ruralreach("solve", instance_dir, "--budget", budget_label(budget), "--out", plan_dir, *solve_options)
+        separate += seconds
+        summary = json.loads((plan_dir / "plan.json").read_text())
+        same_day[budget] = summary["same_day_population"]
+        optimal += summary["status"] == "optimal"
+        print(f"  solve ${budget / 1e6:,.0f}M: {seconds:.1f} s, {summary['status']}", flush=True)
+    text_budgets = ",".join(budget_label(b) for b in budgets)
+    runs = [(f"{len(budgets)} x ruralreach solve, one after another", separate, optimal)]
+    for workers in sorted({1, cores}):
+        out = scratch / f"sweep-{workers}"
+        seconds = ruralreach("sweep", instance_dir, "--budgets", text_budgets, "--out", out, "--workers", workers,
+                             *solve_options)
+        sweep = read_sweep(out)
+        runs.append((f"ruralreach sweep --workers {workers}", seconds, int((sweep["status"] == "optimal").sum())))
+        difference = max(abs(row.same_day_population - same_day[row.budget]) / max(same_day[row.budget], 1)
+                         for row in sweep.itertuples())
+        print(f"  sweep --workers {workers}: {seconds:.1f} s; largest same-day difference from the separate "
+              f"solves {difference:.1e}", flush=True)
+
+    print(f"\n{'run':<46} {'seconds':>9} {'per budget':>11} {'speed-up':>9} {'optimal':>8}")
+    for name, seconds, proven in runs:
+        print(f"{name:<46} {seconds:>9.1f} {seconds / len(budgets):>11.2f} {separate / seconds:>8.2f}x "
+              f"{proven:>5}/{len(budgets)}")
+    shutil.rmtree(scratch)  # 3 x N plans: hundreds of MB on the national instance
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
