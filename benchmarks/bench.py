@@ -259,7 +259,7 @@ def phase_times(instance_dir: Path, plan_dir: Path, time_limit: float | None = N
     timed("plan write (write_plan)", write_plan, plan, plan_dir)
     timed("summary yardsticks (CLI output)", yardstick_table, plan)
     return {"timings": timings, "zones": len(instance.zones), "sites": len(instance.sites),
-            "pairs": len(reach.pairs), "same_day_pairs": int(reach.same_day.nnz),
+            "pairs": int(max(reach.same_day.nnz, reach.next_day.nnz)), "same_day_pairs": int(reach.same_day.nnz),
             "options": problem.n_options, "same_day_rows": len(problem.same_day_population),
             "next_day_rows": len(problem.next_day_population),
             "summary": {k: plan.summary[k] for k in ("status", "same_day_population", "next_day_population", "cost")}}

@@ -48,46 +48,15 @@ def _chord(miles: float) -> float:
 
 @dataclass(frozen=True)
 class Reach:
-    """Zone x site reach, per tier, as boolean CSR matrices (rows: zones, columns: sites),
-    plus the travel minutes of every pair within the longer of the two limits."""
+    """Zone x site reach, per tier, as boolean CSR matrices (rows: zones, columns: sites)."""
 
     same_day: sparse.csr_matrix
     next_day: sparse.csr_matrix
-    pairs: pd.DataFrame  # zone (int position), site (int position), minutes
 
 
-def travel_pairs(instance: Instance, max_minutes: float, site_positions=None) -> pd.DataFrame:
-    """Every (zone, site) pair within ``max_minutes``, with its minutes (overrides applied).
-
-    ``site_positions`` restricts the search to those sites (positions in ``instance.sites``).
-    """
-    zones, sites, scenario = instance.zones, instance.sites, instance.scenario
-    if site_positions is None:
-        site_positions = np.arange(len(sites))
-    site_positions = np.asarray(site_positions, dtype=np.int64)
-    max_miles = max_minutes / 60.0 * scenario.speed_mph / scenario.circuity
-    zone_index, site_index = np.empty(0, np.int64), np.empty(0, np.int64)
-    if len(zones) and site_positions.size:
-        zone_tree = cKDTree(unit_vectors(zones["lat"], zones["lon"]))
-        site_tree = cKDTree(unit_vectors(sites["lat"].to_numpy()[site_positions],
-                                         sites["lon"].to_numpy()[site_positions]))
-        found = site_tree.sparse_distance_matrix(
-            zone_tree, _chord(max_miles) + _SEARCH_MARGIN, output_type="ndarray"
-        )
-        site_index, zone_index = site_positions[found["i"]], found["j"].astype(np.int64)
-    minutes = estimated_minutes(
-        haversine_miles(zones["lat"].to_numpy()[zone_index], zones["lon"].to_numpy()[zone_index],
-                        sites["lat"].to_numpy()[site_index], sites["lon"].to_numpy()[site_index]),
-        scenario,
-    )
-    pairs = pd.DataFrame({"zone": zone_index, "site": site_index, "minutes": minutes})
-    overrides = _override_pairs(instance, site_positions)
-    if len(overrides):
-        listed = pd.MultiIndex.from_frame(overrides[["zone", "site"]])
-        pairs = pairs[~pd.MultiIndex.from_frame(pairs[["zone", "site"]]).isin(listed)]
-        pairs = pd.concat([pairs, overrides], ignore_index=True)
-    pairs = pairs[pairs["minutes"] <= max_minutes]
-    return pairs.sort_values(["zone", "site"], kind="stable").reset_index(drop=True)
+# Sites per k-d tree query: bounds the memory of the pairs found at once (a 100,000-zone instance
+# has some 50 million pairs within next-day reach).
+_SITES_PER_QUERY = 512
 
 
 def _override_pairs(instance: Instance, site_positions: np.ndarray) -> pd.DataFrame:
@@ -103,19 +72,53 @@ def _override_pairs(instance: Instance, site_positions: np.ndarray) -> pd.DataFr
 
 
 def compute_reach(instance: Instance) -> Reach:
-    scenario = instance.scenario
-    limit = max(scenario.same_day_minutes, scenario.next_day_minutes)
-    pairs = travel_pairs(instance, limit)
-    shape = (len(instance.zones), len(instance.sites))
+    """Reach of every site in both tiers, with ``travel_minutes.csv`` overriding the estimate.
 
-    def tier(max_minutes: float) -> sparse.csr_matrix:
-        within = pairs[pairs["minutes"] <= max_minutes]
-        return sparse.csr_matrix(
-            (np.ones(len(within), dtype=bool), (within["zone"].to_numpy(), within["site"].to_numpy())),
-            shape=shape,
-        )
+    Sites are queried a chunk at a time and each chunk's reach kept as a sparse block, so memory
+    holds the reach matrices and one chunk's pairs, never every pair's minutes at once.
+    """
+    zones, sites, scenario = instance.zones, instance.sites, instance.scenario
+    n_zones, n_sites = len(zones), len(sites)
+    limits = {"same_day": scenario.same_day_minutes, "next_day": scenario.next_day_minutes}
+    longest = max(limits.values())
+    overrides = _override_pairs(instance, np.arange(n_sites))
+    listed = overrides["zone"].to_numpy() * n_sites + overrides["site"].to_numpy()
+    zone_lat, zone_lon = zones["lat"].to_numpy(), zones["lon"].to_numpy()
+    site_lat, site_lon = sites["lat"].to_numpy(), sites["lon"].to_numpy()
+    radius = _chord(longest / 60.0 * scenario.speed_mph / scenario.circuity) + _SEARCH_MARGIN
+    blocks = {tier: [] for tier in limits}
+    zone_tree = cKDTree(unit_vectors(zone_lat, zone_lon)) if n_zones else None
+    for first in range(0, n_sites, _SITES_PER_QUERY):
+        chunk = np.arange(first, min(first + _SITES_PER_QUERY, n_sites))
+        if zone_tree is None:
+            zone, local = np.empty(0, np.int64), np.empty(0, np.int64)
+        else:
+            found = cKDTree(unit_vectors(site_lat[chunk], site_lon[chunk])).sparse_distance_matrix(
+                zone_tree, radius, output_type="ndarray")
+            zone, local = found["j"].astype(np.int64), found["i"].astype(np.int64)
+        site = chunk[local]
+        minutes = estimated_minutes(haversine_miles(zone_lat[zone], zone_lon[zone], site_lat[site],
+                                                    site_lon[site]), scenario)
+        if listed.size:
+            minutes[np.isin(zone * n_sites + site, listed)] = np.inf  # the listed minutes decide
+        for tier, limit in limits.items():
+            within = minutes <= limit
+            blocks[tier].append(sparse.csc_matrix(
+                (np.ones(int(within.sum()), dtype=bool), (zone[within].astype(np.int32), local[within].astype(np.int32))),
+                shape=(n_zones, chunk.size)))
 
-    return Reach(tier(scenario.same_day_minutes), tier(scenario.next_day_minutes), pairs)
+    def tier_matrix(tier: str) -> sparse.csr_matrix:
+        matrix = (sparse.hstack(blocks[tier], format="csr") if blocks[tier]
+                  else sparse.csr_matrix((n_zones, n_sites), dtype=bool))
+        within = overrides[overrides["minutes"] <= limits[tier]]
+        if len(within):
+            matrix = matrix + sparse.csr_matrix(
+                (np.ones(len(within), dtype=bool), (within["zone"].to_numpy(), within["site"].to_numpy())),
+                shape=(n_zones, n_sites))
+        matrix.sort_indices()
+        return matrix
+
+    return Reach(tier_matrix("same_day"), tier_matrix("next_day"))
 
 
 def nearest_sites(instance: Instance, site_positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
