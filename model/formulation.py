@@ -47,7 +47,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyomo.environ as pyo
 from scipy import sparse
 
 from model.reduce import CoveringProblem
@@ -57,8 +56,12 @@ STAGES = ("same_day", "next_day", "cost")
 STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min"}
 
 
-def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[str, float] | None = None) -> pyo.ConcreteModel:
+def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[str, float] | None = None):
     """The Pyomo model of one stage; ``floors`` holds P* (``same_day``) and Q* (``next_day``)."""
+    # Imported here: a solve goes through matrix_model, and importing Pyomo costs every run of
+    # the command about a second and 70 MB.
+    import pyomo.environ as pyo
+
     floors = floors or {}
     m = pyo.ConcreteModel(name="ruralreach")
     m.O = pyo.RangeSet(0, problem.n_options - 1)

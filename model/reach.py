@@ -108,7 +108,7 @@ def compute_reach(instance: Instance) -> Reach:
                 shape=(n_zones, chunk.size)))
 
     def tier_matrix(tier: str) -> sparse.csr_matrix:
-        matrix = (sparse.hstack(blocks[tier], format="csr") if blocks[tier]
+        matrix = (sparse.hstack(blocks.pop(tier), format="csr") if blocks[tier]
                   else sparse.csr_matrix((n_zones, n_sites), dtype=bool))
         within = overrides[overrides["minutes"] <= limits[tier]]
         if len(within):
