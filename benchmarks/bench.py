@@ -291,7 +291,7 @@ def print_phases(instance_dir: Path, plan_dir: Path, startup: float | None, time
 
 def phases(scratch: Path, startup: float) -> None:
     """Each phase once (in a child), then the sizes and the Pyomo measurement (in this process)."""
-    from model.formulation import MONEY_UNIT, build_model, matrix_model
+    from model.formulation import budget_room, build_model, matrix_model
     from model.instance import load_instance
     from model.reach import compute_reach
     from model.reduce import enumerate_options, reduce_problem
@@ -359,7 +359,7 @@ def phases(scratch: Path, startup: float) -> None:
 
     pyomo = solve_stage_with_pyomo(problem, "same_day", {}, SolveOptions())
     fresh, load = seconds_of(HighsModel, matrix, options)
-    fresh.reset(problem.budget / MONEY_UNIT)
+    fresh.reset(budget_room(problem))
     plain_mip = fresh.solve("same_day", None)
     ours = solution.stages[0]
     greedy_and_rest = solve_seconds - sum(s.seconds for s in solution.stages)

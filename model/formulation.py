@@ -11,6 +11,8 @@ Parameters
     :math:`c_o`      cost of option o, in millions of USD (``MONEY_UNIT``: keeps the budget row
                      well scaled next to the 0/1 coverage rows)
     :math:`B`        budget, in millions of USD
+    :math:`C_0`      cost already committed to actions decided outside the model (a restricted
+                     problem's fixed actions; 0 for a whole instance)
     :math:`p_i`      population of same-day row i;  :math:`q_j` population of next-day row j
     :math:`a_{io}`   1 when option o puts row i within same-day reach (the site holds inventory
                      and is within ``same_day_minutes``)
@@ -23,19 +25,20 @@ Variables
 
 Constraints
     one action per site   :math:`\sum_{o \in O_g} x_o \le 1`            for g in G
-    budget                :math:`\sum_{o} c_o x_o \le B`
+    budget                :math:`C_0 + \sum_{o} c_o x_o \le B`
     same-day reach        :math:`y_i \le \sum_{o} a_{io} x_o`          for i in I
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
     1. same_day:  :math:`\max P_0 + \sum_i p_i y_i`
     2. next_day:  :math:`\max Q_0 + \sum_j q_j z_j`  s.t.  :math:`P_0 + \sum_i p_i y_i \ge P^*`
-    3. cost:      :math:`\min \sum_o c_o x_o`  s.t.  also  :math:`Q_0 + \sum_j q_j z_j \ge Q^*`
+    3. cost:      :math:`\min C_0 + \sum_o c_o x_o`  s.t.  also  :math:`Q_0 + \sum_j q_j z_j \ge Q^*`
 
 :math:`P_0` and :math:`Q_0` are the populations already in reach whatever the plan does
-(``CoveringProblem.same_day_fixed``, ``next_day_fixed``): constants, not rows. They belong in the
-objective all the same, because a stage's relative gap is measured on the population the plan
-reaches, not on the part of it the plan changes.
+(``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C_0` is
+``committed_cost``: constants, not rows. They belong in the objective all the same, because a
+stage's relative gap is measured on the population the plan reaches and on the whole plan's cost,
+not on the part of them the model still changes.
 
 :func:`build_model` is the Pyomo statement of this model. :func:`matrix_model` writes the same
 model as arrays (columns x, y, z; rows in the order above) so it can be handed to HiGHS in bulk;
@@ -73,6 +76,7 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     cost = problem.cost / MONEY_UNIT
     m.c = pyo.Param(m.O, initialize=dict(enumerate(cost)))
     m.B = pyo.Param(initialize=problem.budget / MONEY_UNIT)
+    m.C0 = pyo.Param(initialize=problem.committed_cost / MONEY_UNIT)
     m.p = pyo.Param(m.I, initialize=dict(enumerate(problem.same_day_population.tolist())))
     m.q = pyo.Param(m.J, initialize=dict(enumerate(problem.next_day_population.tolist())))
 
@@ -83,7 +87,7 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     a, b = problem.same_day_cover, problem.next_day_cover
     m.one_action_per_site = pyo.Constraint(m.G, rule=lambda m, g: sum(m.x[o] for o in groups[g]) <= 1)
     # A row with no variables is trivial; Pyomo rejects it, so the empty cases are skipped.
-    m.budget = pyo.Constraint(expr=sum(m.c[o] * m.x[o] for o in m.O) <= m.B) if len(m.O) else pyo.Constraint.Skip
+    m.budget = pyo.Constraint(expr=m.C0 + sum(m.c[o] * m.x[o] for o in m.O) <= m.B) if len(m.O) else pyo.Constraint.Skip
     m.same_day_reach = pyo.Constraint(
         m.I, rule=lambda m, i: m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]]) <= 0)
     m.next_day_reach = pyo.Constraint(
@@ -91,7 +95,7 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
 
     same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
     next_day = problem.next_day_fixed + sum(m.q[j] * m.z[j] for j in m.J)
-    total_cost = sum(m.c[o] * m.x[o] for o in m.O)
+    total_cost = m.C0 + sum(m.c[o] * m.x[o] for o in m.O)
     if "same_day" in floors and len(m.I):
         m.same_day_floor = pyo.Constraint(expr=same_day >= floors["same_day"])
     if "next_day" in floors and len(m.J):
@@ -121,6 +125,11 @@ class MatrixModel:
         return self.A.shape[1]
 
 
+def budget_room(problem: CoveringProblem) -> float:
+    """The budget row's right-hand side, :math:`B - C_0`, in model money units."""
+    return (problem.budget - problem.committed_cost) / MONEY_UNIT
+
+
 def matrix_model(problem: CoveringProblem) -> MatrixModel:
     n_o, n_i, n_j = problem.n_options, len(problem.same_day_population), len(problem.next_day_population)
     groups = problem.site_groups()
@@ -141,11 +150,11 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     n_rows = A.shape[0]
     upper = np.zeros(n_rows)
     upper[:len(groups)] = 1.0
-    upper[len(groups)] = problem.budget / MONEY_UNIT
+    upper[len(groups)] = budget_room(problem)
     objective = {
         "same_day": np.concatenate([np.zeros(n_o), problem.same_day_population.astype(float), np.zeros(n_j)]),
         "next_day": np.concatenate([np.zeros(n_o + n_i), problem.next_day_population.astype(float)]),
         "cost": np.concatenate([cost, np.zeros(n_i + n_j)]),
     }
-    offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed), "cost": 0.0}
+    offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed), "cost": problem.committed_cost / MONEY_UNIT}
     return MatrixModel(A, np.full(n_rows, -np.inf), upper, objective, n_o, n_i, n_j, len(groups), offset)

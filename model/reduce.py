@@ -35,6 +35,8 @@ class CoveringProblem:
     Same-day rows ``i``: ``same_day_population[i]`` and ``same_day_cover`` (rows x options, 1
     where option o puts row i within same-day reach); next-day rows ``j`` likewise.
     ``same_day_fixed`` / ``next_day_fixed``: population in reach whatever the plan does.
+    ``committed_cost``: USD already spent on actions taken outside the problem (a restricted
+    problem's fixed actions, see :func:`restrict`); it counts against the budget and in the cost.
     """
 
     site: np.ndarray
@@ -47,6 +49,7 @@ class CoveringProblem:
     next_day_cover: sparse.csr_matrix
     same_day_fixed: int
     next_day_fixed: int
+    committed_cost: float = 0.0
 
     @property
     def n_options(self) -> int:
@@ -58,13 +61,18 @@ class CoveringProblem:
         sites, starts, counts = np.unique(self.site[order], return_index=True, return_counts=True)
         return [order[s:s + c] for s, c in zip(starts, counts) if c > 1]
 
+    def spend(self, chosen: np.ndarray) -> float:
+        """USD a choice (bool per option) spends, committed cost included."""
+        return self.committed_cost + float(self.cost @ chosen)
+
     @property
     def cost_step(self) -> float:
-        """USD of which every cost is a whole multiple (their greatest common divisor when all are
-        whole dollars; 0 when some are not): every plan's cost is a multiple of it, so a proven
-        lower bound on cost rounds up to one."""
-        whole = np.round(self.cost)
-        if self.cost.size == 0 or np.any(np.abs(self.cost - whole) > 1e-9) or np.any(whole > 2**53):
+        """USD of which every plan's cost is a whole multiple (the greatest common divisor of the
+        costs and the committed cost when all are whole dollars; 0 when some are not), so a
+        proven lower bound on cost rounds up to one."""
+        costs = np.append(self.cost, self.committed_cost)
+        whole = np.round(costs)
+        if self.cost.size == 0 or np.any(np.abs(costs - whole) > 1e-9) or np.any(whole > 2**53):
             return 0.0
         return float(np.gcd.reduce(whole.astype(np.int64)))
 
@@ -169,4 +177,70 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
         next_day_cover=next_cover[:, keep].tocsr(),
         same_day_fixed=int(population[baseline.same_day].sum()),
         next_day_fixed=int(population[baseline.next_day].sum()),
+    )
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """A covering problem with some options decided: ``problem`` is what is left to choose, over
+    the options ``options`` of the parent (positions in the parent's option arrays); the parent
+    options ``taken`` are in every plan. Plans map both ways exactly."""
+
+    problem: CoveringProblem
+    options: np.ndarray
+    taken: np.ndarray
+    n_parent_options: int
+
+    def lift(self, chosen: np.ndarray) -> np.ndarray:
+        """The parent's choice (bool per parent option) of a choice in the restricted problem."""
+        parent = np.zeros(self.n_parent_options, dtype=bool)
+        parent[self.taken] = True
+        parent[self.options[chosen]] = True
+        return parent
+
+    def project(self, parent_chosen: np.ndarray) -> np.ndarray:
+        """The restricted choice of a parent choice that takes every option in ``taken``: options
+        the restriction dropped as reaching nothing left are dropped (the plan only gets cheaper)."""
+        return parent_chosen[self.options]
+
+
+def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) -> Restriction:
+    """The problem left once the options ``taken`` are in every plan and ``excluded`` in none
+    (bool per option), in the same reduced space as :func:`reduce_problem`: rows a taken option
+    reaches become constants, the taken options' cost is committed, options sharing a site with a
+    taken one drop out, rows now reached by the same remaining options merge, and options that
+    reach no remaining row drop out (they could only add cost). Dominance is not re-applied, so
+    that every plan of the parent that keeps the decisions projects onto a plan no worse.
+
+    Why: after the first stage fixes most options (by reduced costs), rows that differed only in
+    fixed options become identical, and the later stages' MIPs shrink by about half.
+    """
+    taken_sites = np.isin(problem.site, problem.site[taken])
+    free = ~taken & ~excluded & ~taken_sites
+    reached = {}
+    for tier, cover, population in (("same_day", problem.same_day_cover, problem.same_day_population),
+                                    ("next_day", problem.next_day_cover, problem.next_day_population)):
+        constant = (cover @ taken.astype(np.int8)) > 0
+        merged, merged_population = _merge_rows(cover[:, np.flatnonzero(free)].tocsr(), population, ~constant)
+        reached[tier] = (merged, merged_population, int(population[constant].sum()))
+    (same_cover, same_pop, same_gain), (next_cover, next_pop, next_gain) = reached["same_day"], reached["next_day"]
+    useful = (np.diff(same_cover.tocsc().indptr) > 0) | (np.diff(next_cover.tocsc().indptr) > 0)
+    options = np.flatnonzero(free)[useful]
+    return Restriction(
+        problem=CoveringProblem(
+            site=problem.site[options],
+            action=problem.action[options],
+            cost=problem.cost[options],
+            budget=problem.budget,
+            same_day_population=same_pop,
+            same_day_cover=same_cover[:, np.flatnonzero(useful)].tocsr(),
+            next_day_population=next_pop,
+            next_day_cover=next_cover[:, np.flatnonzero(useful)].tocsr(),
+            same_day_fixed=problem.same_day_fixed + same_gain,
+            next_day_fixed=problem.next_day_fixed + next_gain,
+            committed_cost=problem.spend(taken),
+        ),
+        options=options,
+        taken=np.flatnonzero(taken),
+        n_parent_options=problem.n_options,
     )

@@ -68,6 +68,7 @@ class HighsModel:
         # Bounds of the option columns for the budget being solved: [0, 1] until stages fix some.
         self.option_lower = np.zeros(matrix.n_options)
         self.option_upper = np.ones(matrix.n_options)
+        self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
 
     def _load(self, integer: bool) -> highspy.Highs:
         matrix, o = self.matrix, self.options
@@ -97,29 +98,22 @@ class HighsModel:
                 n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
         h.addRows(A.shape[0], matrix.row_lower, matrix.row_upper, A.nnz,
                   A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
-        # One free row per objective that a later stage keeps fixed; set_floor gives it a bound.
-        for stage in ("same_day", "next_day"):
-            coefficients = matrix.objective[stage]
-            columns = np.flatnonzero(coefficients).astype(np.int32)
-            h.addRow(-highspy.kHighsInf, highspy.kHighsInf, columns.size, columns, coefficients[columns])
         return h
-
-    @property
-    def _floor_rows(self) -> dict[str, int]:
-        n_rows = self.matrix.A.shape[0]
-        return {"same_day": n_rows, "next_day": n_rows + 1}
 
     def reset(self, budget_units: float) -> None:
         """Forget earlier solves (so a budget's plan does not depend on what was solved before),
         free the floors and set the budget row."""
         self.option_lower[:] = 0.0
         self.option_upper[:] = 1.0
+        n_rows = self.matrix.A.shape[0]
         for h in (self.mip, self.lp):
             h.clearSolver()
+            if h.getNumRow() > n_rows:
+                floors = np.arange(n_rows, h.getNumRow(), dtype=np.int32)
+                h.deleteRows(floors.size, floors)
             h.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
-            for row in self._floor_rows.values():
-                h.changeRowBounds(row, -highspy.kHighsInf, highspy.kHighsInf)
             self._apply_option_bounds(h, self.option_lower, self.option_upper)
+        self.floor_rows = {}
 
     def _apply_option_bounds(self, h: highspy.Highs, lower: np.ndarray, upper: np.ndarray) -> None:
         n = self.matrix.n_options
@@ -150,9 +144,19 @@ class HighsModel:
         return int(at_lower.sum() + at_upper.sum())
 
     def set_floor(self, stage: str, value: float) -> None:
-        """Keep an earlier stage's objective at least at ``value`` (people, constant included)."""
+        """Keep an earlier stage's objective at least at ``value`` (people, constant included).
+        The floor rows are added only when needed: present but free, these dense rows slowed the
+        first LP by 80%."""
+        lower = value - self.matrix.offset[stage]
+        if stage in self.floor_rows:
+            for h in (self.mip, self.lp):
+                h.changeRowBounds(self.floor_rows[stage], lower, highspy.kHighsInf)
+            return
+        coefficients = self.matrix.objective[stage]
+        columns = np.flatnonzero(coefficients).astype(np.int32)
         for h in (self.mip, self.lp):
-            h.changeRowBounds(self._floor_rows[stage], value - self.matrix.offset[stage], highspy.kHighsInf)
+            h.addRow(lower, highspy.kHighsInf, columns.size, columns, coefficients[columns])
+        self.floor_rows[stage] = self.lp.getNumRow() - 1
 
     def _set_stage(self, h: highspy.Highs, stage: str, time_limit: float | None) -> None:
         n = self.matrix.n_columns
@@ -165,6 +169,10 @@ class HighsModel:
     def relaxation(self, stage: str, time_limit: float | None) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage."""
         self._set_stage(self.lp, stage, time_limit)
+        # With no floor, the plan that takes nothing is feasible and primal simplex starts from a
+        # feasible basis (first national LP: 1.0 s against 5.8 s for dual simplex); with a floor
+        # that start is infeasible and dual simplex is the faster (0.8 s against 6.9 s).
+        self.lp.setOptionValue("simplex_strategy", 1 if self.floor_rows else 4)
         seconds = _run_guarded(self.lp, time_limit)
         status = _STATUS.get(self.lp.getModelStatus(), ERROR)
         if status != OPTIMAL:

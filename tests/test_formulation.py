@@ -1,5 +1,6 @@
 """The Pyomo statement of the model, its array form, and the reductions all describe one problem."""
 
+import itertools
 import re
 
 import numpy as np
@@ -10,7 +11,7 @@ from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
 from model.instance import load_instance
 from model.reach import compute_reach
-from model.reduce import reduce_problem
+from model.reduce import reduce_problem, restrict
 from solvers.highs import SolveOptions, solve_stage_with_pyomo
 from solvers.lexicographic import solve_lexicographic, stage_values
 
@@ -60,10 +61,26 @@ def matrix_rows(problem, floors):
     return rows, matrix
 
 
+def some_decisions(problem, seed):
+    """A random set of options taken (at most one per site) and of options excluded."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(problem.n_options)
+    taken = np.zeros(problem.n_options, dtype=bool)
+    for option in order[:max(1, problem.n_options // 4)]:
+        if not np.any(taken & (problem.site == problem.site[option])):
+            taken[option] = True
+    excluded = ~taken & (rng.random(problem.n_options) < 0.25)
+    return taken, excluded
+
+
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("stage", STAGES)
-def test_pyomo_model_and_array_model_are_identical(seed, stage, tmp_path):
+@pytest.mark.parametrize("restricted", [False, True])
+def test_pyomo_model_and_array_model_are_identical(seed, stage, restricted, tmp_path):
     problem = problem_of(small_instance(tmp_path / "i", seed=seed, budget=80e6, zones=60, candidates=6))
+    if restricted:  # committed cost and decided rows: constants in the budget and the objectives
+        problem = restrict(problem, *some_decisions(problem, seed)).problem
+        assert problem.committed_cost > 0
     floors = {s: problem_floor + k for k, s in enumerate(STAGES[:STAGES.index(stage)])
               for problem_floor in [problem.same_day_fixed + 1000.0]}
     expected, matrix = matrix_rows(problem, floors)
@@ -98,6 +115,41 @@ def test_reductions_keep_the_optimum(seed, tmp_path):
         results.append((values["same_day"], values["next_day"], problem.cost @ solution.chosen))
     assert results[0][:2] == results[1][:2]
     assert results[0][2] == pytest.approx(results[1][2])
+
+
+def plans(problem):
+    """Every choice with at most one option per site (brute force: small problems only)."""
+    for chosen in itertools.product([False, True], repeat=problem.n_options):
+        chosen = np.array(chosen, dtype=bool)
+        if np.unique(problem.site[chosen]).size == chosen.sum():
+            yield chosen
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_restricted_problem_has_the_plans_that_keep_the_decisions(seed, tmp_path):
+    problem = problem_of(small_instance(tmp_path / "i", seed=seed, zones=80, stations=3, candidates=6,
+                                        budget=100e6, towns=10), drop_dominated=False)
+    assert 7 <= problem.n_options <= 13
+    taken, excluded = some_decisions(problem, seed)
+    restriction = restrict(problem, taken, excluded)
+    narrow = restriction.problem
+    assert narrow.n_options < problem.n_options
+    # Every plan of the restricted problem is a plan of the whole that keeps the decisions, with
+    # the same people in reach and the same cost, constants included.
+    for chosen in plans(narrow):
+        whole = restriction.lift(chosen)
+        assert whole[taken].all() and not whole[excluded].any()
+        assert stage_values(narrow, chosen) == pytest.approx(stage_values(problem, whole))
+    # Every plan of the whole that keeps the decisions maps onto one reaching the same people at
+    # no more cost.
+    kept = 0
+    for whole in plans(problem):
+        if whole[taken].all() and not whole[excluded].any():
+            kept += 1
+            values, narrowed = stage_values(problem, whole), stage_values(narrow, restriction.project(whole))
+            assert (narrowed["same_day"], narrowed["next_day"]) == (values["same_day"], values["next_day"])
+            assert narrowed["cost"] <= values["cost"] + 1e-9
+    assert kept > 1
 
 
 @pytest.mark.parametrize("seed", range(3))
