@@ -2,10 +2,13 @@
 
 A sweep is the solve pipeline with the budget varied and everything else done once: the instance
 is read and validated once; each worker computes reach and reduces once, keeps one loaded HiGHS
-model and changes only its budget row. Budgets are split into contiguous *chains*, one per
-worker; a chain is solved in increasing budget order, each budget warm-started from the plan of
-the budget before it (a plan affordable at a lower budget is affordable at a higher one). Chains
-run side by side in local processes or on a Dask cluster.
+model and changes only its budget row. The sorted budgets are dealt out in turn into *chains*,
+one per worker (with two workers: the 1st, 3rd, 5th... budget, and the 2nd, 4th, 6th...); a chain
+is solved in increasing budget order, each budget warm-started from the plan of the chain's
+budget before it (a plan affordable at a lower budget is affordable at a higher one). Dealt out,
+not cut into contiguous runs: solve times grow steeply with the budget, and on the national
+instance a worker given the upper half of the budgets had most of the work. Chains run side by
+side in local processes or on a Dask cluster.
 
 A sweep directory holds one plan directory per budget (``budget-<budget>/``, the plan contract
 of ``ruralreach solve``), ``sweep.csv`` (one row per budget) and ``sweep.png``. Each plan is
@@ -94,12 +97,10 @@ def default_sweep_dir(instance_dir: str | Path) -> Path:
 
 
 def budget_chains(budgets: list[float], chains: int) -> list[list[float]]:
-    """Sorted budgets in ``chains`` contiguous runs of near-equal length (earlier runs longer)."""
+    """The sorted budgets dealt out in turn into ``chains`` chains, each in increasing order."""
     budgets = sorted(budgets)
     chains = max(1, min(chains, len(budgets)))
-    size, extra = divmod(len(budgets), chains)
-    bounds = np.cumsum([0] + [size + (k < extra) for k in range(chains)])
-    return [budgets[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    return [budgets[c::chains] for c in range(chains)]
 
 
 # ----------------------------------------------------------------------------- worker side

@@ -22,7 +22,7 @@ from solvers.highs import SolveOptions
 from solvers.sweep import SWEEP_COLUMNS, parse_budgets, plot_sweep, read_sweep, run_sweep
 
 # Enough budgets, each taking a noticeable fraction of a second, to kill a sweep half way.
-MID_BUDGETS = [b * 1e6 for b in range(50, 1000, 100)]
+MID_BUDGETS = [b * 1e6 for b in range(50, 1050, 50)]
 TIMING_FIELDS = ("created", "solve_seconds")
 
 
@@ -171,7 +171,7 @@ def test_killed_sweep_resumes_to_the_same_plans(mid, mid_reference, tmp_path):
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("budget-*")) and sweep.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(0.005)
     finally:
         os.killpg(sweep.pid, signal.SIGKILL)
         sweep.wait()
