@@ -202,8 +202,12 @@ def run_spopt(instance_dir: Path, p: int, solver_names: list[str], gap: float, t
         result["covered_population"] = int(weights[reach[:, chosen].any(axis=1)].sum()) if chosen.any() else None
         # When the solver first held a plan as good as its last: its time to the objective it reports.
         best = result["objective"]
-        reached = [t for t, v in result["incumbents"] if best is not None and v >= best - 0.5]
+        reached = [t for t, v in result["incumbents"] if best is not None and v >= best * (1 - 1e-6)]  # logs round
         result["solver_seconds_to_best"] = min(reached) if reached else None
+        # The gap from the solver's bound and objective (CBC's log rounds its own to two decimals).
+        result["solver_gap"] = result["gap"]
+        result["gap"] = (abs(result["bound"] - best) / abs(best)
+                         if best and result["bound"] is not None else result["gap"])
         out["solves"].append(result)
         print(f"{name}: {result['solver_status']} in {result['seconds']:.1f} s, objective {result['objective']}",
               file=sys.stderr, flush=True)
