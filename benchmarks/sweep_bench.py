@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from model.instance import load_instance  # noqa: E402
 from solvers.cli import budget_label  # noqa: E402
-from solvers.sweep import read_sweep  # noqa: E402
+from solvers.sweep import budget_chains, read_sweep  # noqa: E402
 
 NATIONAL = ROOT / "instances" / "us-2026"
 GENERATED = ["--zones", "20000", "--candidates", "3000", "--stations", "200", "--centers", "40"]
@@ -70,11 +70,12 @@ def main(argv=None) -> int:
           f"step ${step / 1e6:,.0f}M; mip gap {args.mip_gap:g}; time limit per budget "
           f"{args.time_limit or 'none'}; {cores} cores", flush=True)
 
-    separate, optimal, same_day = 0.0, 0, {}
+    separate, optimal, same_day, solo = 0.0, 0, {}, {}
     for budget in budgets:
         plan_dir = scratch / "plans" / budget_label(budget)
         seconds = ruralreach("solve", instance_dir, "--budget", budget_label(budget), "--out", plan_dir, *solve_options)
         separate += seconds
+        solo[budget] = seconds
         summary = json.loads((plan_dir / "plan.json").read_text())
         same_day[budget] = summary["same_day_population"]
         optimal += summary["status"] == "optimal"
@@ -91,8 +92,17 @@ def main(argv=None) -> int:
                          for row in sweep.itertuples())
         print(f"  sweep --workers {workers}: {seconds:.1f} s; largest same-day difference from the separate "
               f"solves {difference:.1e}", flush=True)
+        # The yardstick: a sweep should cost little more than the sum of its hardest solves
+        # (each worker's chain is a lower bound of its own: the busiest chain is the floor).
+        chains = budget_chains(budgets, workers)
+        busiest = max(sum(solo[b] for b in chain) for chain in chains)
+        print(f"    its own solve seconds sum to {sweep['seconds'].sum():.1f} s; the busiest worker's budgets "
+              f"took {busiest:.1f} s as separate solves", flush=True)
 
-    print(f"\n{'run':<46} {'seconds':>9} {'per budget':>11} {'speed-up':>9} {'optimal':>8}")
+    hardest = sorted(solo.values(), reverse=True)
+    print(f"\nhardest separate solves: {', '.join(f'{s:.1f}' for s in hardest[:5])} s; "
+          f"the 5 hardest sum to {sum(hardest[:5]):.1f} s of {separate:.1f} s")
+    print(f"{'run':<46} {'seconds':>9} {'per budget':>11} {'speed-up':>9} {'optimal':>8}")
     for name, seconds, proven in runs:
         print(f"{name:<46} {seconds:>9.1f} {seconds / len(budgets):>11.2f} {separate / seconds:>8.2f}x "
               f"{proven:>5}/{len(budgets)}")
