@@ -26,11 +26,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from model.measures import ACTION_WORDS, headline_table, largest_gap
+from model.measures import headline_table, largest_gap
 from model.plan import PLAN_FILE, SITES_FILE, ZONES_FILE, Plan, read_plan
+from solvers.sweep import read_sweep
 
 REPORT_FILE = "report.html"
-SWEEP_FILE = "sweep.csv"
 TOTAL = "total"
 # Density tiers of the national instance, sparsest first; any other value sorts after them.
 TIER_ORDER = ("rural", "suburban", "urban", "dense_urban")
@@ -314,18 +314,13 @@ def _legend(figure, zones, zone_class, site_class):
 # ----------------------------------------------------------------------------- sweeps
 
 
-def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
-    """``sweep.csv`` of a sweep directory, by budget, numbers as numbers and ``plan_dir``
-    resolved against the sweep directory."""
-    sweep_dir = Path(sweep_dir)
-    sweep = pd.read_csv(sweep_dir / SWEEP_FILE, dtype={"status": str, "plan_dir": str}, keep_default_na=False)
-    for column in sweep.columns.difference(["status", "plan_dir"]):
-        sweep[column] = pd.to_numeric(sweep[column], errors="coerce")
-    sweep["plan_dir"] = [sweep_dir / p if p else None for p in sweep["plan_dir"]]
-    return sweep.sort_values("budget", kind="stable").reset_index(drop=True)
+def _sweep_of(sweep: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """A sweep table (as :func:`solvers.sweep.read_sweep` reads it), by budget."""
+    table = sweep if isinstance(sweep, pd.DataFrame) else read_sweep(sweep)
+    return table.sort_values("budget", kind="stable").reset_index(drop=True)
 
 
-def sweep_marginal_table(sweep_dir: str | Path) -> pd.DataFrame:
+def sweep_marginal_table(sweep: str | Path | pd.DataFrame) -> pd.DataFrame:
     """For each budget of a sweep: its same-day and next-day population, the people it adds over
     the next smaller budget, and those per extra $100M.
 
@@ -333,7 +328,7 @@ def sweep_marginal_table(sweep_dir: str | Path) -> pd.DataFrame:
     is exactly the plan a $0 budget gets. A budget whose plan was not proven optimal (see
     ``status``) may add fewer people than it could, or even fewer than a smaller budget.
     """
-    sweep = read_sweep(sweep_dir)
+    sweep = _sweep_of(sweep)
     table = sweep[["budget", "status"]].copy()
     first_is_zero = bool(len(sweep)) and sweep["budget"].iloc[0] == 0
     table["previous_budget"] = sweep["budget"].shift(1, fill_value=np.nan if first_is_zero else 0.0)
@@ -363,14 +358,15 @@ def _people_axis(values) -> FuncFormatter:
     return FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
-def sweep_curve(sweep_dir: str | Path) -> Figure:
-    """Coverage against budget (top) and same-day people added per extra $100M (bottom).
+def sweep_curve(sweep: str | Path | pd.DataFrame, scenario_budget: float | None = None, title: str | None = None) -> Figure:
+    """Coverage against budget (top) and same-day people added per extra $100M (bottom), from a
+    sweep directory or its table; ``scenario_budget`` is marked when given.
 
     Budgets whose plan was not proven optimal (``time_limit``, ``infeasible``, ``error``) are
     circled in red on the curve and hatched in the bars: their coverage is a lower bound.
     """
-    sweep = read_sweep(sweep_dir)
-    marginal = sweep_marginal_table(sweep_dir)
+    sweep = _sweep_of(sweep)
+    marginal = sweep_marginal_table(sweep)
     figure = Figure(figsize=(10, 7.5), dpi=100, layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     budgets = sweep["budget"].to_numpy(dtype=float)
@@ -391,9 +387,16 @@ def sweep_curve(sweep_dir: str | Path) -> Figure:
         statuses = ", ".join(sorted(set(sweep.loc[not_optimal, "status"])))
         top.scatter([], [], s=150, facecolors="none", edgecolors="#d62728", linewidths=1.8,
                     label=f"not proven optimal ({statuses})")
+    if scenario_budget is not None:
+        label = f"scenario budget {_usd_axis([scenario_budget])(scenario_budget, None)}"
+        if len(budgets) and scenario_budget <= budgets.max():
+            for axes in (top, bottom):
+                axes.axvline(scenario_budget, color="grey", ls="--", lw=1, label=label if axes is top else None)
+        else:  # a line far beyond the swept budgets would squeeze the curve: name it only
+            top.plot([], [], " ", label=f"{label} (beyond the budgets swept)")
     top.set_ylabel("people")
     top.yaxis.set_major_formatter(_people_axis(sweep["same_day_population"].to_numpy(dtype=float)))
-    top.set_title("People within reach by budget")
+    top.set_title(title or "People within reach by budget")
     top.legend(loc="lower right", fontsize=9)
     top.grid(alpha=0.3)
 
@@ -426,10 +429,11 @@ def sites_entering(sweep_dir: str | Path) -> pd.DataFrame:
     and its action at the largest budget. Plans of different budgets are each optimal on their
     own, not nested, so a site can leave again or change action.
     """
-    sweep = read_sweep(sweep_dir)
-    sweep = sweep[[p is not None and (p / SITES_FILE).is_file() for p in sweep["plan_dir"]]]
+    sweep = _sweep_of(sweep_dir)
+    plan_dirs = [Path(sweep_dir) / name if isinstance(name, str) and name else None for name in sweep["plan_dir"]]
+    written = [p is not None and (p / SITES_FILE).is_file() for p in plan_dirs]
     frames = []
-    for budget, plan_dir in zip(sweep["budget"], sweep["plan_dir"]):
+    for budget, plan_dir in zip(sweep["budget"][written], np.array(plan_dirs, dtype=object)[written]):
         sites = pd.read_csv(plan_dir / SITES_FILE, dtype=str, keep_default_na=False)
         frames.append(sites.assign(budget=budget))
     place = [c for c in ("primary_city", "state") if frames and c in frames[0]]

@@ -51,7 +51,6 @@ SWEEP_COLUMNS = (
 )
 # A typo such as 0:8e9:1 would otherwise ask for eight billion plans.
 MAX_BUDGETS = 10_000
-MARGINAL_STEP = 100e6  # the plot's marginal gain is in people per this many extra USD
 
 
 # ----------------------------------------------------------------------------- budgets
@@ -229,9 +228,11 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
 
     table = sweep_table(out, budgets)
     _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
-    figure = plot_sweep(table, scenario_budget=instance.scenario.budget,
-                        title=f"{instance.name}: population in reach by budget")
-    _write_atomically(out / PLOT_FILE, lambda path: figure.savefig(path, format="png", dpi=120))
+    from solvers.report import figure_png, sweep_curve  # matplotlib: the optional extra "sweep"
+
+    png = figure_png(sweep_curve(table, scenario_budget=instance.scenario.budget,
+                                 title=f"{instance.name}: people within reach by budget"))
+    _write_atomically(out / PLOT_FILE, lambda path: Path(path).write_bytes(png))
     return table
 
 
@@ -329,80 +330,3 @@ def _usd(value: float) -> str:
         if abs(value) >= unit:
             return f"${value / unit:,.4g}{suffix}"
     return f"${value:,.0f}"
-
-
-def _people(value: float) -> str:
-    return f"{value / 1e6:,.4g}M" if abs(value) >= 1e6 else f"{value:,.0f}"
-
-
-def plot_sweep(table: pd.DataFrame, path: str | Path | None = None, scenario_budget: float | None = None,
-               title: str = ""):
-    """Same-day and next-day population against budget, and the people each extra $100M reaches.
-
-    Budgets not solved to optimality (time limit, error) are hollow red markers labelled with
-    their status, and the marginal bars they bound are hatched: their figures are only what the
-    solver had found. Returns the matplotlib Figure; written as PNG when ``path`` is given.
-    """
-    # Figure with an Agg canvas, not pyplot: no global backend switch inside a notebook.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # optional extra "sweep"
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
-
-    table = table.sort_values("budget")
-    budget = table["budget"].to_numpy(dtype=float)
-    proven = (table["status"] == OPTIMAL).to_numpy()
-    figure = Figure(figsize=(9, 7.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-
-    for column, colour, label in (("same_day_population", "tab:blue", "same-day"),
-                                  ("next_day_population", "tab:green", "next-day")):
-        people = table[column].to_numpy(dtype=float)
-        top.plot(budget, people, "-", color=colour, label=label)
-        top.plot(budget[proven], people[proven], "o", color=colour, markersize=4)
-        baseline = table[f"baseline_{column}"].iloc[0] if len(table) else None
-        if baseline is not None:
-            top.axhline(baseline, color=colour, linestyle=":", linewidth=1, label=f"{label} today")
-        top.plot(budget[~proven], people[~proven], "o", markersize=8, markerfacecolor="none",
-                 markeredgecolor="red", markeredgewidth=1.5,
-                 label="not proven optimal" if column == "same_day_population" and (~proven).any() else None)
-        for b, p, status in zip(budget[~proven], people[~proven], table["status"].to_numpy()[~proven]):
-            top.annotate(status.replace("_", " "), (b, p), textcoords="offset points", xytext=(4, -12),
-                         color="red", fontsize=8)
-    top.set_ylabel("people in reach")
-    top.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _people(v)))
-
-    if len(table):
-        # The first budget is compared with doing nothing ($0: today's reach), the rest with the
-        # budget before.
-        start = [0.0] if budget[0] > 0 else []
-        edges = np.concatenate([start, budget])
-        width = np.diff(edges)
-        ends_proven = np.concatenate([np.ones(len(start), dtype=bool), proven])
-        solid = ends_proven[1:] & ends_proven[:-1]
-        for column, colour, label, offset in (("same_day_population", "tab:blue", "same-day", 0.0),
-                                              ("next_day_population", "tab:green", "next-day", 0.5)):
-            people = table[column].to_numpy(dtype=float)
-            people = np.concatenate([table[f"baseline_{column}"].to_numpy(dtype=float)[:len(start)], people])
-            gain = np.diff(people) / width * MARGINAL_STEP
-            bars = bottom.bar(edges[:-1] + offset * width, gain, width=width / 2, align="edge", color=colour,
-                              alpha=0.8, label=label)
-            for bar, ok in zip(bars, solid):
-                if not ok:
-                    bar.set(hatch="//", edgecolor="red", alpha=0.4)
-        bottom.axhline(0, color="black", linewidth=0.8)
-    bottom.set_ylabel(f"extra people per extra {_usd(MARGINAL_STEP)}")
-    bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _people(v)))
-    bottom.set_xlabel("budget")
-    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _usd(v)))
-
-    if scenario_budget is not None:
-        for axes in (top, bottom):
-            axes.axvline(scenario_budget, color="grey", linestyle="--", linewidth=1,
-                         label=f"scenario budget {_usd(scenario_budget)}" if axes is top else None)
-    top.legend(loc="lower right", fontsize=8)
-    bottom.legend(loc="upper right", fontsize=8)
-    top.set_title(title)
-    if path is not None:
-        figure.savefig(path, format="png", dpi=120)
-    return figure

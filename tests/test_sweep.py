@@ -19,7 +19,8 @@ from conftest import small_instance
 
 from model.plan import read_plan
 from solvers.highs import SolveOptions
-from solvers.sweep import SWEEP_COLUMNS, parse_budgets, plot_sweep, read_sweep, run_sweep
+from solvers.report import sweep_curve
+from solvers.sweep import SWEEP_COLUMNS, parse_budgets, read_sweep, run_sweep
 
 # Enough budgets, each taking a noticeable fraction of a second, to kill a sweep half way.
 MID_BUDGETS = [b * 1e6 for b in range(50, 1050, 50)]
@@ -153,10 +154,14 @@ def test_time_limited_budgets_are_marked_not_optimal(tmp_path):
                       workers=1, progress=False)
     assert (table["status"] == "time_limit").all()
     assert (table["cost"] <= table["budget"]).all()
-    figure = plot_sweep(table, scenario_budget=400e6)
-    hollow = [line for line in figure.axes[0].lines if line.get_label() == "not proven optimal"]
-    assert hollow and hollow[0].get_markerfacecolor() == "none" and len(hollow[0].get_xdata()) == 2
-    assert sum(text.get_text() == "time limit" for text in figure.axes[0].texts) == 4  # both curves
+    # The chart sweep.png is drawn from: both budgets circled on both curves, both bars hatched.
+    top, bottom = sweep_curve(table, scenario_budget=400e6).axes
+    legend = [text.get_text() for text in top.get_legend().get_texts()]
+    assert "not proven optimal (time_limit)" in legend and "scenario budget $400M" in legend
+    rings = [c for c in top.collections if len(c.get_offsets()) and (c.get_facecolors().size == 0
+                                                                   or not c.get_facecolors()[:, 3].any())]
+    assert [len(c.get_offsets()) for c in rings] == [2, 2]
+    assert sum(bool(bar.get_hatch()) for bar in bottom.patches) == 2
 
 
 # ----------------------------------------------------------------------------- resuming and clusters
