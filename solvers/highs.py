@@ -181,11 +181,13 @@ class HighsModel:
         return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
-              fixed: tuple[np.ndarray, np.ndarray] | None = None) -> StageResult:
-        """Solve the stage's MIP. ``start``: a feasible column vector; ``fixed``: temporary
-        (lower, upper) bounds on the option columns, to search a neighbourhood only."""
+              fixed: tuple[np.ndarray, np.ndarray] | None = None, gap: float | None = None) -> StageResult:
+        """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
+        feasible column vector; ``fixed``: temporary (lower, upper) bounds on the option columns,
+        to search a neighbourhood only."""
         h = self.mip
         self._set_stage(h, stage, time_limit)
+        h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
         if fixed is not None:
             self._apply_option_bounds(h, np.maximum(fixed[0], self.option_lower), np.minimum(fixed[1], self.option_upper))
         if start is not None:

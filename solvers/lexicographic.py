@@ -32,6 +32,12 @@ from solvers.highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, S
                            relative_gap)
 
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
+# The first stage is solved to this share of the requested gap. Its value is the floor of every
+# later stage: a floor closer to the optimum leaves fewer plans for them to search and lets the LP
+# decide more options. Measured on the national instance at $2B-$5B: solving the same-day stage to
+# 1e-5 instead of 1e-4 costs it 1-13 s more and cut the whole solve by 30-45% ($4B: 12.4 s -> 8.8 s;
+# $4.5B and $5B: over 60 s -> 33 s and 43 s).
+FIRST_STAGE_GAP_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ class _Stage:
 
     def __init__(self, search: _Search, stage: str):
         self.search, self.stage = search, stage
+        self.gap = search.options.mip_gap * (FIRST_STAGE_GAP_SHARE if stage == STAGES[0] else 1.0)
         self.value = stage_values(search.problem, search.chosen)[stage]
         self.bound = math.nan
         self.began = time.perf_counter()
@@ -177,10 +184,13 @@ class _Stage:
             self.bound = bound
 
     def proven(self) -> bool:
-        return _proven(self.stage, self.value, self.bound, self.search.options.mip_gap,
+        """Whether the search can stop: the stage is within its own gap."""
+        return _proven(self.stage, self.value, self.bound, self.gap,
                        self.search.problem.cost_step)[0]
 
     def result(self, status: str) -> StageResult:
+        """The stage's outcome, judged against the gap the user asked for (the first stage may
+        have searched to a tighter one)."""
         step = self.search.problem.cost_step
         proven, gap = _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, step)
         if proven:
@@ -200,7 +210,7 @@ class _Stage:
             x = relaxation.values[:search.problem.n_options]
             fixed = (((x >= 1 - _WHOLE) & search.chosen).astype(float), ((x > _WHOLE) | search.chosen).astype(float))
             neighbourhood = search.model.solve(self.stage, search.remaining(),
-                                               start=full_start(search.problem, search.chosen), fixed=fixed)
+                                               start=full_start(search.problem, search.chosen), fixed=fixed, gap=self.gap)
             self.offer(neighbourhood, bound_holds=False)
         if self.proven():
             return self.result(OPTIMAL)
@@ -211,7 +221,7 @@ class _Stage:
         # the incumbent, so bounds stay valid.
         search.model.fix_by_reduced_costs(self.stage, self.value)
         search.narrow()
-        full = search.model.solve(self.stage, search.remaining(), start=full_start(search.problem, search.chosen))
+        full = search.model.solve(self.stage, search.remaining(), start=full_start(search.problem, search.chosen), gap=self.gap)
         self.offer(full)
         return self.result(full.status)
 
