@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", type=int, default=30, help="how many budgets (default 30)")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per budget (default: none)")
     parser.add_argument("--mip-gap", type=float, default=1e-4, help="relative gap per stage (default 1e-4)")
+    parser.add_argument("--keep", action="store_true", help="keep the plans and sweeps (printed at the end)")
     args = parser.parse_args(argv)
     solve_options = ["--mip-gap", args.mip_gap] + (["--time-limit", args.time_limit] if args.time_limit else [])
     scratch = Path(tempfile.mkdtemp(prefix="sweep-bench-"))  # plans, sweeps, a generated instance
@@ -106,7 +107,10 @@ def main(argv=None) -> int:
     for name, seconds, proven in runs:
         print(f"{name:<46} {seconds:>9.1f} {seconds / len(budgets):>11.2f} {separate / seconds:>8.2f}x "
               f"{proven:>5}/{len(budgets)}")
-    shutil.rmtree(scratch)  # 3 x N plans: hundreds of MB on the national instance
+    if args.keep:
+        print(f"kept: {scratch}")
+    else:
+        shutil.rmtree(scratch)  # 3 x N plans: hundreds of MB on the national instance
     return 0
 
 
