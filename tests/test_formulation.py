@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from conftest import small_instance
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+from scipy import sparse
 
 from model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
 from model.instance import load_instance
 from model.reach import compute_reach
-from model.reduce import reduce_problem, restrict
+from model.reduce import CoveringProblem, reduce_problem, restrict
 from solvers.highs import SolveOptions, solve_stage_with_pyomo
 from solvers.lexicographic import solve_lexicographic, stage_values
 
@@ -150,6 +151,21 @@ def test_restricted_problem_has_the_plans_that_keep_the_decisions(seed, tmp_path
             assert (narrowed["same_day"], narrowed["next_day"]) == (values["same_day"], values["next_day"])
             assert narrowed["cost"] <= values["cost"] + 1e-9
     assert kept > 1
+
+
+def test_a_row_many_taken_options_reach_becomes_a_constant():
+    # 256 upgrades reach row 0 (an int8 count of them wraps to 0); one more option reaches row 1.
+    n = 257
+    cover = sparse.csr_matrix((np.ones(n, dtype=np.int8), ([0] * 256 + [1], range(n))), shape=(2, n))
+    problem = CoveringProblem(site=np.arange(n), action=np.full(n, "upgrade", dtype=object), cost=np.full(n, 1e6),
+                              budget=400e6, same_day_population=np.array([1000, 7]), same_day_cover=cover,
+                              next_day_population=np.zeros(0, dtype=np.int64),
+                              next_day_cover=sparse.csr_matrix((0, n), dtype=np.int8), same_day_fixed=5,
+                              next_day_fixed=0)
+    taken = np.arange(n) < 256
+    narrow = restrict(problem, taken, np.zeros(n, dtype=bool)).problem
+    assert narrow.same_day_fixed == 1005 and list(narrow.same_day_population) == [7]
+    assert narrow.committed_cost == 256e6 and narrow.n_options == 1
 
 
 @pytest.mark.parametrize("seed", range(3))
