@@ -79,7 +79,6 @@ class HighsModel:
         # Same inputs, same plan: one thread and a fixed seed make HiGHS deterministic.
         h.setOptionValue("threads", o.threads)
         h.setOptionValue("random_seed", o.seed)
-        h.setOptionValue("mip_rel_gap", o.mip_gap)
         # Costs and budget are exact in USD; a tight feasibility tolerance keeps a solution from
         # overspending the budget row by more than a fraction of a cent (money unit: $1M).
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
