@@ -430,12 +430,11 @@ def sites_entering(sweep_dir: str | Path) -> pd.DataFrame:
     own, not nested, so a site can leave again or change action.
     """
     sweep = _sweep_of(sweep_dir)
-    plan_dirs = [Path(sweep_dir) / name if isinstance(name, str) and name else None for name in sweep["plan_dir"]]
-    written = [p is not None and (p / SITES_FILE).is_file() for p in plan_dirs]
-    frames = []
-    for budget, plan_dir in zip(sweep["budget"][written], np.array(plan_dirs, dtype=object)[written]):
-        sites = pd.read_csv(plan_dir / SITES_FILE, dtype=str, keep_default_na=False)
-        frames.append(sites.assign(budget=budget))
+    # plan_dir is relative to the sweep directory, and empty for a budget with no plan written.
+    plans = [(budget, Path(sweep_dir) / name / SITES_FILE) for budget, name in zip(sweep["budget"], sweep["plan_dir"])
+             if isinstance(name, str) and name]
+    frames = [pd.read_csv(sites, dtype=str, keep_default_na=False).assign(budget=budget)
+              for budget, sites in plans if sites.is_file()]
     place = [c for c in ("primary_city", "state") if frames and c in frames[0]]
     columns = ["site_id", "kind", *place, "first_budget", "first_action", "plans", "action_at_largest_budget"]
     if not frames:
