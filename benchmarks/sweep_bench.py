@@ -25,7 +25,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,16 +34,18 @@ from model.instance import load_instance  # noqa: E402
 from solvers.cli import budget_label  # noqa: E402
 from solvers.sweep import budget_chains, read_sweep  # noqa: E402
 
+from bench import load_note, run_process  # noqa: E402  (benchmarks/, this script's folder)
+
 NATIONAL = ROOT / "instances" / "us-2026"
 GENERATED = ["--zones", "20000", "--candidates", "3000", "--stations", "200", "--centers", "40"]
 
 
 def ruralreach(*args) -> float:
     """Run the command as a user would (a fresh process); return its wall seconds."""
-    began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)], check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - began
+    run = run_process([sys.executable, "-m", "solvers.cli", *args])
+    if run.returncode != 0:
+        raise RuntimeError(f"ruralreach {args[0]} failed ({run.returncode}):\n{run.stderr}")
+    return run.wall
 
 
 def main(argv=None) -> int:
@@ -70,6 +71,7 @@ def main(argv=None) -> int:
     print(f"budgets    {len(budgets)}: ${budgets[0] / 1e6:,.0f}M to ${budgets[-1] / 1e6:,.0f}M, "
           f"step ${step / 1e6:,.0f}M; mip gap {args.mip_gap:g}; time limit per budget "
           f"{args.time_limit or 'none'}; {cores} cores", flush=True)
+    print(load_note(), flush=True)
 
     separate, optimal, same_day, solo = 0.0, 0, {}, {}
     for budget in budgets:
@@ -103,6 +105,7 @@ def main(argv=None) -> int:
     hardest = sorted(solo.values(), reverse=True)
     print(f"\nhardest separate solves: {', '.join(f'{s:.1f}' for s in hardest[:5])} s; "
           f"the 5 hardest sum to {sum(hardest[:5]):.1f} s of {separate:.1f} s")
+    print(load_note())
     print(f"{'run':<46} {'seconds':>9} {'per budget':>11} {'speed-up':>9} {'optimal':>8}")
     for name, seconds, proven in runs:
         print(f"{name:<46} {seconds:>9.1f} {seconds / len(budgets):>11.2f} {separate / seconds:>8.2f}x "
