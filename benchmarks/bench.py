@@ -39,9 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-NATIONAL = ROOT / "instances" / "us-2026"
+NATIONAL = bundled()
 SECTIONS = ("national", "scaling", "peers")
 SCALING_ZONES = (3_000, 10_000, 33_000, 100_000)
 LOAD_WARNING = 1.2
@@ -90,7 +89,7 @@ def run_process(args: list, cwd: Path = ROOT) -> Run:
 
 def ruralreach_solve(instance: Path, out: Path, *options) -> tuple[Run, dict]:
     """``ruralreach solve`` as a user runs it; the run and the plan summary it wrote."""
-    run = run_process([sys.executable, "-m", "solvers.cli", "solve", instance, "--out", out, *options])
+    run = run_process([sys.executable, "-m", "ruralreach", "solve", instance, "--out", out, *options])
     if run.returncode != 0:
         raise RuntimeError(f"ruralreach solve failed ({run.returncode}):\n{run.stdout}\n{run.stderr}")
     return run, json.loads((out / "plan.json").read_text())
@@ -207,25 +206,21 @@ def national(scratch: Path, repeats: int, exact_time_limit: float) -> None:
           f"(target <= 120 s: {verdict(exact, 120)}; --time-limit {exact_time_limit:g})")
 
     startup = statistics.median(
-        run_process([sys.executable, "-c", "import solvers.cli"]).wall for _ in range(repeats))
+        run_process([sys.executable, "-c", "import ruralreach.cli"]).wall for _ in range(repeats))
     phases(scratch, startup)
 
 
 def phase_times(instance_dir: Path, plan_dir: Path, time_limit: float | None = None) -> dict:
-    """Run the pipeline once in this process, timing each phase; with the peak resident memory so
-    far after each phase, the reach's pair count and the result. bench.py runs this in a child
-    (``--phases-of``) so the peaks are the pipeline's own."""
+    """Run the product's pipeline once in this process (its own steps, not a copy), timing each
+    step; with the peak resident memory so far after each, the reach's pair count and the result.
+    bench.py runs this in a child (``--phases-of``) so the peaks are the pipeline's own."""
     import resource
 
-    from model.formulation import matrix_model
-    from model.instance import load_instance
-    from model.measures import yardstick_table
-    from model.plan import build_plan, write_plan
-    from model.reach import compute_reach
-    from model.reduce import reduce_problem
-    from solvers.highs import HighsModel, SolveOptions, solver_version
-    from solvers.lexicographic import solve_lexicographic
-    from solvers.pipeline import Prepared, actions_of, stage_reports
+    from ruralreach.model.instance import load_instance
+    from ruralreach.model.plan import write_plan
+    from ruralreach.pipeline import prepare, solve_prepared
+    from ruralreach.review import yardstick_table
+    from ruralreach.solvers.highs import SolveOptions
 
     options = SolveOptions(time_limit=time_limit)
     timings: list[tuple[str, float, float]] = []
@@ -240,24 +235,16 @@ def phase_times(instance_dir: Path, plan_dir: Path, time_limit: float | None = N
         return value
 
     instance = timed("load + validate (load_instance)", load_instance, instance_dir)
-    reach = timed("reach (compute_reach)", compute_reach, instance)
-    problem = timed("reduce (reduce_problem)", reduce_problem, instance, reach)
-    matrix = timed("array model (matrix_model)", matrix_model, problem)
-    model = timed("load into HiGHS (HighsModel: MIP + LP copies)", HighsModel, matrix, options)
-    began = time.perf_counter()
-    solution = solve_lexicographic(problem, options, model=model)
-    solve_seconds = time.perf_counter() - began
-    for stage in solution.stages:
-        timings.append((f"stage {stage.stage} ({stage.status}, gap {stage.mip_gap:.1e})", stage.seconds, peak()))
-    timings.append(("greedy start + stage bookkeeping", solve_seconds - sum(s.seconds for s in solution.stages),
-                    peak()))
-    prepared = Prepared(instance, reach, problem, 0.0)
-    plan = timed("plan build (build_plan: coverage recomputed)", build_plan, instance, reach,
-                 actions_of(prepared, solution.chosen), status=solution.status, stages=stage_reports(solution),
-                 mip_gap=options.mip_gap, solve_seconds=solution.seconds,
-                 solver={"name": "HiGHS", "version": solver_version()})
+    prepared = prepare(instance)
+    timings.append(("reach (compute_reach)", prepared.reach_seconds, peak()))
+    timings.append(("reduce (reduce_problem)", prepared.reduce_seconds, peak()))
+    plan = timed("solve (solve_prepared)", solve_prepared, prepared, instance.scenario.budget, options)
+    for stage in plan.summary["stages"]:
+        gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.1e}"
+        timings.append((f"  of which stage {stage['stage']} ({stage['status']}, gap {gap})", stage["seconds"], peak()))
     timed("plan write (write_plan)", write_plan, plan, plan_dir)
     timed("summary yardsticks (CLI output)", yardstick_table, plan)
+    problem, reach = prepared.problem, prepared.reach
     return {"timings": timings, "zones": len(instance.zones), "sites": len(instance.sites),
             "pairs": int(max(reach.same_day.nnz, reach.next_day.nnz)), "same_day_pairs": int(reach.same_day.nnz),
             "options": problem.n_options, "same_day_rows": len(problem.same_day_population),
@@ -274,9 +261,9 @@ def print_phases(instance_dir: Path, plan_dir: Path, startup: float | None, time
     if run.returncode != 0:
         raise RuntimeError(f"phase timing failed ({run.returncode}):\n{run.stderr}")
     report = json.loads(run.stdout.strip().splitlines()[-1])
-    timings = ([("python start + imports (`python -c 'import solvers.cli'`, median)", startup, None)]
+    timings = ([("python start + imports (`python -c 'import ruralreach.cli'`, median)", startup, None)]
                if startup is not None else []) + [tuple(t) for t in report["timings"]]
-    total = sum(seconds for _, seconds, _ in timings)
+    total = sum(seconds for label, seconds, _ in timings if not label.startswith("  "))
     print(table(["phase", "seconds", "share", "peak MiB so far"],
                 [[label, f"{seconds:.3f}", f"{seconds / total:.0%}", "" if mib is None else f"{mib:,.0f}"]
                  for label, seconds, mib in timings]
@@ -291,12 +278,12 @@ def print_phases(instance_dir: Path, plan_dir: Path, startup: float | None, time
 
 def phases(scratch: Path, startup: float) -> None:
     """Each phase once (in a child), then the sizes and the Pyomo measurement (in this process)."""
-    from model.formulation import budget_room, build_model, matrix_model
-    from model.instance import load_instance
-    from model.reach import compute_reach
-    from model.reduce import enumerate_options, reduce_problem
-    from solvers.highs import HighsModel, SolveOptions, solve_stage_with_pyomo
-    from solvers.lexicographic import solve_lexicographic
+    from ruralreach.model.formulation import budget_room, build_model, matrix_model
+    from ruralreach.model.instance import load_instance
+    from ruralreach.model.reach import compute_reach
+    from ruralreach.model.reduce import enumerate_options, reduce_problem
+    from ruralreach.solvers.highs import HighsModel, SolveOptions, solve_stage_with_pyomo
+    from ruralreach.solvers.lexicographic import solve_lexicographic
 
     section("national: each phase once, in-process (one child process; default gap 1e-4)")
     print_phases(NATIONAL, scratch / "phases-plan", startup)
@@ -394,7 +381,7 @@ def scaling(scratch: Path, quick: bool, repeats: int, time_limit: float) -> None
         counts = {"centers": max(1, round(zones / 240)), "stations": round(zones / 55),
                   "candidates": round(zones / 8)}
         budget = 4e9 * zones / 33_000
-        subprocess.run([sys.executable, ROOT / "instances" / "generate.py", directory, "--zones", str(zones),
+        subprocess.run([sys.executable, "-m", "ruralreach.instances.generate", directory, "--zones", str(zones),
                         *(f"--{k}={v}" for k, v in counts.items()), "--budget", f"{budget:.0f}", "--seed", "1"],
                        check=True, stdout=subprocess.DEVNULL)
         print(f"  {zones:,} zones: {load_note()}", flush=True)
@@ -428,7 +415,7 @@ def scaling(scratch: Path, quick: bool, repeats: int, time_limit: float) -> None
 
 def try_solve(instance: Path, out: Path, *options) -> tuple[Run, dict | None]:
     """``ruralreach solve`` that reports a failure instead of raising (the peer section goes on)."""
-    run = run_process([sys.executable, "-m", "solvers.cli", "solve", instance, "--out", out, *options])
+    run = run_process([sys.executable, "-m", "ruralreach", "solve", instance, "--out", out, *options])
     if run.returncode != 0:
         return run, None
     return run, json.loads((out / "plan.json").read_text())

@@ -36,15 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-EARTH_RADIUS_MILES = 3958.8
 _STARTED = time.perf_counter()
 
 
 def write_single_tier_instance(national: Path, out: Path, p: int, zones_limit: int | None = None) -> Path:
     """The ruralreach instance of the single-tier problem: zones as they are; centers kept;
     every station and candidate a ``station`` whose upgrade costs 1; budget p."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from model.instance import Scenario, load_instance, write_instance
+    from ruralreach.model.instance import Scenario, load_instance, write_instance
 
     source = load_instance(national)
     zones = pd.read_csv(national / "zones.csv", dtype=str, keep_default_na=False)
@@ -66,14 +64,11 @@ def write_single_tier_instance(national: Path, out: Path, p: int, zones_limit: i
 
 
 def travel_minutes_matrix(zone_lat, zone_lon, site_lat, site_lon, circuity: float, speed_mph: float) -> np.ndarray:
-    """Dense zones x sites travel minutes, as a spopt user writes it: numpy broadcasting."""
-    lat1 = np.radians(np.asarray(zone_lat, dtype=float))[:, None]
-    lon1 = np.radians(np.asarray(zone_lon, dtype=float))[:, None]
-    lat2 = np.radians(np.asarray(site_lat, dtype=float))[None, :]
-    lon2 = np.radians(np.asarray(site_lon, dtype=float))[None, :]
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    miles = 2 * EARTH_RADIUS_MILES * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-    del a
+    """Dense zones x sites travel minutes, as a spopt user builds them: one broadcast array."""
+    from ruralreach.model.reach import haversine_miles
+
+    miles = haversine_miles(np.asarray(zone_lat, dtype=float)[:, None], np.asarray(zone_lon, dtype=float)[:, None],
+                            np.asarray(site_lat, dtype=float)[None, :], np.asarray(site_lon, dtype=float)[None, :])
     miles *= circuity / speed_mph * 60.0
     return miles
 

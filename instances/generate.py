@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from model.instance import Scenario, write_instance  # noqa: E402
+from ruralreach.model.instance import Scenario, write_instance
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.instance import Instance
-from model.reach import Reach
-
-ACTIONS = ("none", "upgrade", "open_station", "open_center")
-# The cost column each action is paid from.
-ACTION_COST_COLUMN = {"upgrade": "upgrade_cost", "open_station": "station_cost", "open_center": "center_cost"}
-# The actions each kind of site may take besides "none".
-KIND_ACTIONS = {"center": (), "station": ("upgrade",), "candidate": ("open_station", "open_center")}
+from .actions import ACTIONS, KINDS, NONE
+from .instance import Instance
+from .reach import Reach
 
 
 @dataclass(frozen=True)
@@ -34,14 +29,14 @@ class Coverage:
 
 
 def no_actions(instance: Instance) -> np.ndarray:
-    return np.full(len(instance.sites), "none", dtype=object)
+    return np.full(len(instance.sites), NONE, dtype=object)
 
 
 def check_actions(instance: Instance, actions: np.ndarray) -> None:
     """Raise ValueError when an action is not one this kind of site may take."""
     kinds = instance.sites["kind"].to_numpy()
     for position, (kind, action) in enumerate(zip(kinds, actions)):
-        if action != "none" and action not in KIND_ACTIONS[kind]:
+        if action != NONE and (action not in ACTIONS or ACTIONS[action].kind != kind):
             site_id = instance.sites["site_id"].iloc[position]
             raise ValueError(f"site {site_id!r} of kind {kind!r} cannot take action {action!r}")
 
@@ -51,12 +46,14 @@ def evaluate(instance: Instance, reach: Reach, actions: np.ndarray) -> Coverage:
     actions = np.asarray(actions, dtype=object)
     check_actions(instance, actions)
     kinds = instance.sites["kind"].to_numpy()
-    holds_inventory = (kinds == "center") | (actions == "upgrade") | (actions == "open_center")
-    delivers = (kinds != "candidate") | (actions != "none")
+    holds_inventory = np.isin(kinds, [k.name for k in KINDS.values() if k.holds_inventory])
+    delivers = np.isin(kinds, [k.name for k in KINDS.values() if k.delivers])
     site_cost = np.zeros(len(actions))
-    for action, column in ACTION_COST_COLUMN.items():
-        chosen = actions == action
-        site_cost[chosen] = instance.sites[column].to_numpy()[chosen]
+    for action in ACTIONS.values():
+        chosen = actions == action.name
+        holds_inventory |= chosen & action.holds_inventory
+        delivers |= chosen & action.delivers
+        site_cost[chosen] = instance.sites[action.cost_column].to_numpy()[chosen]
     return Coverage(
         same_day=reach.same_day @ holds_inventory.astype(np.int64) > 0,
         next_day=reach.next_day @ delivers.astype(np.int64) > 0,

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from model.reduce import CoveringProblem
+from .reduce import CoveringProblem
 
 MONEY_UNIT = 1e6  # USD per model money unit
 STAGES = ("same_day", "next_day", "cost")
@@ -62,7 +62,7 @@ STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min"}
 def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[str, float] | None = None):
     """The Pyomo model of one stage; ``floors`` holds P* (``same_day``) and Q* (``next_day``)."""
     # Imported here: a solve goes through matrix_model, and importing Pyomo costs every run of
-    # the command about a second and 70 MB.
+    # the command noticeable start-up time and memory.
     import pyomo.environ as pyo
 
     floors = floors or {}
@@ -73,7 +73,7 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     groups = problem.site_groups()
     m.G = pyo.RangeSet(0, len(groups) - 1)
 
-    cost = problem.cost / MONEY_UNIT
+    cost = problem.option_cost / MONEY_UNIT
     m.c = pyo.Param(m.O, initialize=dict(enumerate(cost)))
     m.B = pyo.Param(initialize=problem.budget / MONEY_UNIT)
     m.C0 = pyo.Param(initialize=problem.committed_cost / MONEY_UNIT)
@@ -117,7 +117,7 @@ class MatrixModel:
     n_options: int
     n_same_day: int
     n_next_day: int
-    budget_row: int
+    budget_row: int  # the budget row's position in A
     offset: dict[str, float]  # the stage objective's constant: population in reach whatever the plan
 
     @property
@@ -139,9 +139,9 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
          np.concatenate([[0], np.cumsum([g.size for g in groups])])),
         shape=(len(groups), n_o),
     )
-    cost = problem.cost / MONEY_UNIT
-    budget_row = sparse.csr_matrix(cost.reshape(1, -1))
-    x_part = sparse.vstack([group_rows, budget_row, -problem.same_day_cover, -problem.next_day_cover])
+    cost = problem.option_cost / MONEY_UNIT
+    budget_coefficients = sparse.csr_matrix(cost.reshape(1, -1))
+    x_part = sparse.vstack([group_rows, budget_coefficients, -problem.same_day_cover, -problem.next_day_cover])
     y_part = sparse.vstack([sparse.csr_matrix((len(groups) + 1, n_i)), sparse.identity(n_i),
                             sparse.csr_matrix((n_j, n_i))])
     z_part = sparse.vstack([sparse.csr_matrix((len(groups) + 1 + n_i, n_j)), sparse.identity(n_j)])

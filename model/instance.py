@@ -21,22 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .actions import ACTIONS, COST_COLUMNS, KINDS
+
 ZONES_FILE = "zones.csv"
 SITES_FILE = "sites.csv"
 SCENARIO_FILE = "scenario.toml"
 TRAVEL_FILE = "travel_minutes.csv"
 
 ZONE_COLUMNS = ("zone_id", "lat", "lon", "population")
-SITE_COLUMNS = ("site_id", "lat", "lon", "kind", "upgrade_cost", "station_cost", "center_cost")
+SITE_COLUMNS = ("site_id", "lat", "lon", "kind", *COST_COLUMNS)
 TRAVEL_COLUMNS = ("zone_id", "site_id", "minutes")
-SITE_KINDS = ("center", "station", "candidate")
-
-# Which cost column each kind of site needs, one per action it may take.
-REQUIRED_COSTS = {
-    "center": (),
-    "station": ("upgrade_cost",),
-    "candidate": ("station_cost", "center_cost"),
-}
 
 
 class InstanceError(ValueError):
@@ -266,21 +260,20 @@ def _read_sites(path: Path) -> pd.DataFrame:
     sites["site_id"] = _check_ids(sites, "site_id", path)
     _read_coordinates(sites, path)
     sites["kind"] = sites["kind"].str.strip()
-    position = _first_bad((~sites["kind"].isin(SITE_KINDS)).to_numpy())
+    position = _first_bad((~sites["kind"].isin(list(KINDS))).to_numpy())
     if position is not None:
         raise InstanceError(
             path, _line(position), "kind",
-            f"unknown kind {sites['kind'].iloc[position]!r} (expected one of {', '.join(SITE_KINDS)})",
+            f"unknown kind {sites['kind'].iloc[position]!r} (expected one of {', '.join(KINDS)})",
         )
-    for column in ("upgrade_cost", "station_cost", "center_cost"):
+    for column in COST_COLUMNS:
         cost = _parse_number(sites, column, path, blank_allowed=True)
         _check_not_negative(cost, column, path)
         sites[column] = cost
-    for kind, columns in REQUIRED_COSTS.items():
-        for column in columns:
-            position = _first_bad(((sites["kind"] == kind) & sites[column].isna()).to_numpy())
-            if position is not None:
-                raise InstanceError(path, _line(position), column, f"is blank, but a {kind} needs it")
+    for action in ACTIONS.values():  # a site needs the price of every action its kind may take
+        position = _first_bad(((sites["kind"] == action.kind) & sites[action.cost_column].isna()).to_numpy())
+        if position is not None:
+            raise InstanceError(path, _line(position), action.cost_column, f"is blank, but a {action.kind} needs it")
     return sites
 
 

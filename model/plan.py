@@ -19,11 +19,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.coverage import ACTIONS, Coverage, evaluate, no_actions
-from model.instance import Instance
-from model.reach import Reach, nearest_sites
+from .actions import ACTION_NAMES
+from .coverage import Coverage, evaluate, no_actions
+from .instance import Instance
+from .reach import Reach, nearest_sites
 
 PLAN_FILE, SITES_FILE, ZONES_FILE = "plan.json", "sites.csv", "zones.csv"
+PLAN_FILES = (PLAN_FILE, SITES_FILE, ZONES_FILE)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
     population = instance.zones["population"].to_numpy(dtype=np.int64)
     sites = _site_table(instance, reach, actions, after, population)
     zones = _zone_table(instance, before, after)
-    counts = {action: int((sites["action"] == action).sum()) for action in ACTIONS}
+    counts = {action: int((sites["action"] == action).sum()) for action in ACTION_NAMES}
     summary = {
         "status": status,
         "instance": {"name": instance.name, "sha256": instance.sha256, "directory": str(instance.directory)},
@@ -150,18 +152,36 @@ def write_plan(plan: Plan, directory: str | Path) -> Path:
     return directory
 
 
-def read_plan(directory: str | Path) -> Plan:
-    """Read a plan directory back (ids and kept columns as text, as written)."""
-    directory = Path(directory)
-    summary = json.loads((directory / PLAN_FILE).read_text(encoding="utf-8"))
-    sites = pd.read_csv(directory / SITES_FILE, dtype=str, keep_default_na=False)
-    zones = pd.read_csv(directory / ZONES_FILE, dtype=str, keep_default_na=False)
+def is_plan(directory: str | Path) -> bool:
+    """Whether ``directory`` holds every file of a plan."""
+    return all((Path(directory) / name).is_file() for name in PLAN_FILES)
+
+
+def read_summary(directory: str | Path) -> dict:
+    """The plan's ``plan.json``."""
+    return json.loads((Path(directory) / PLAN_FILE).read_text(encoding="utf-8"))
+
+
+def read_sites(directory: str | Path) -> pd.DataFrame:
+    """The plan's ``sites.csv``: ids and kept columns as text, numbers as numbers."""
+    sites = pd.read_csv(Path(directory) / SITES_FILE, dtype=str, keep_default_na=False)
     for column in ("cost", "lat", "lon"):
         sites[column] = pd.to_numeric(sites[column])
     sites["same_day_gain"] = pd.to_numeric(sites["same_day_gain"]).astype(np.int64)
+    return sites
+
+
+def read_zones(directory: str | Path) -> pd.DataFrame:
+    """The plan's ``zones.csv``: ids and kept columns as text, flags as booleans."""
+    zones = pd.read_csv(Path(directory) / ZONES_FILE, dtype=str, keep_default_na=False)
     for column in ("lat", "lon", "minutes_to_inventory"):
         zones[column] = pd.to_numeric(zones[column], errors="coerce")  # blank: no inventory site
     zones["population"] = pd.to_numeric(zones["population"]).astype(np.int64)
     for column in ("same_day", "next_day", "same_day_before", "next_day_before"):
         zones[column] = zones[column] == "True"
-    return Plan(summary, sites, zones)
+    return zones
+
+
+def read_plan(directory: str | Path) -> Plan:
+    """Read a plan directory back (ids and kept columns as text, as written)."""
+    return Plan(read_summary(directory), read_sites(directory), read_zones(directory))

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from model.instance import Instance, Scenario
+from .instance import Instance, Scenario
 
 EARTH_RADIUS_MILES = 3958.8
 # The k-d tree prefilter searches slightly beyond the limit; the exact haversine decides.

@@ -12,7 +12,7 @@ The covering problem is stated over *options* (one per action a site may take) a
 
 Every reduction keeps the optimum of all three stages. The solution maps back exactly: an option
 is a (site, action) pair, so a chosen option is an action on a site, and coverage is recomputed
-from the actions on the full instance (:mod:`model.coverage`), never read from the reduced rows.
+from the actions on the full instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
 """
 
 from __future__ import annotations
@@ -22,16 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from model.coverage import ACTION_COST_COLUMN, evaluate, no_actions
-from model.instance import Instance
-from model.reach import Reach
+from .actions import ACTIONS
+from .coverage import evaluate, no_actions
+from .instance import Instance
+from .reach import Reach
 
 
 @dataclass(frozen=True)
 class CoveringProblem:
     """The reduced problem: plain arrays, the input of the formulation.
 
-    Options ``o``: ``site[o]`` (position in instance.sites), ``action[o]``, ``cost[o]`` (USD).
+    Options ``o``: ``option_site[o]`` (position in instance.sites), ``option_action[o]``,
+    ``option_cost[o]`` (USD).
     Same-day rows ``i``: ``same_day_population[i]`` and ``same_day_cover`` (rows x options, 1
     where option o puts row i within same-day reach); next-day rows ``j`` likewise.
     ``same_day_fixed`` / ``next_day_fixed``: population in reach whatever the plan does.
@@ -39,9 +41,9 @@ class CoveringProblem:
     problem's fixed actions, see :func:`restrict`); it counts against the budget and in the cost.
     """
 
-    site: np.ndarray
-    action: np.ndarray
-    cost: np.ndarray
+    option_site: np.ndarray
+    option_action: np.ndarray
+    option_cost: np.ndarray
     budget: float
     same_day_population: np.ndarray
     same_day_cover: sparse.csr_matrix
@@ -53,26 +55,26 @@ class CoveringProblem:
 
     @property
     def n_options(self) -> int:
-        return len(self.site)
+        return len(self.option_site)
 
     def site_groups(self) -> list[np.ndarray]:
         """Options that share a site (at most one of them may be taken), for sites with several."""
-        order = np.argsort(self.site, kind="stable")
-        sites, starts, counts = np.unique(self.site[order], return_index=True, return_counts=True)
+        order = np.argsort(self.option_site, kind="stable")
+        sites, starts, counts = np.unique(self.option_site[order], return_index=True, return_counts=True)
         return [order[s:s + c] for s, c in zip(starts, counts) if c > 1]
 
     def spend(self, chosen: np.ndarray) -> float:
         """USD a choice (bool per option) spends, committed cost included."""
-        return self.committed_cost + float(self.cost @ chosen)
+        return self.committed_cost + float(self.option_cost @ chosen)
 
     @property
     def cost_step(self) -> float:
         """USD of which every plan's cost is a whole multiple (the greatest common divisor of the
         costs and the committed cost when all are whole dollars; 0 when some are not), so a
         proven lower bound on cost rounds up to one."""
-        costs = np.append(self.cost, self.committed_cost)
+        costs = np.append(self.option_cost, self.committed_cost)
         whole = np.round(costs)
-        if self.cost.size == 0 or np.any(np.abs(costs - whole) > 1e-9) or np.any(whole > 2**53):
+        if self.option_cost.size == 0 or np.any(np.abs(costs - whole) > 1e-9) or np.any(whole > 2**53):
             return 0.0
         return float(np.gcd.reduce(whole.astype(np.int64)))
 
@@ -84,22 +86,17 @@ def enumerate_options(instance: Instance, reach: Reach):
     """Every (site, action) option with its cost and the zones it newly reaches in each tier.
 
     Returns site, action, cost arrays and two zones x options CSR matrices (same-day, next-day).
-    An upgrade adds no next-day reach: the station already delivers.
+    An option reaches a tier only where its action makes the site one of that tier's sites (an
+    upgrade adds no next-day reach: the station already delivers).
     """
     kinds = instance.sites["kind"].to_numpy()
-    sites, actions = [], []
-    for action, kind in (("upgrade", "station"), ("open_station", "candidate"), ("open_center", "candidate")):
-        positions = np.flatnonzero(kinds == kind)
-        sites.append(positions)
-        actions.append(np.full(positions.size, action, dtype=object))
-    site = np.concatenate(sites).astype(np.int64)
-    action = np.concatenate(actions)
-    cost = np.concatenate([
-        instance.sites[ACTION_COST_COLUMN[a[0]]].to_numpy(dtype=float)[s] if s.size else np.empty(0)
-        for s, a in zip(sites, actions)
-    ])
-    gives_same_day = np.isin(action, ("upgrade", "open_center"))
-    gives_next_day = np.isin(action, ("open_station", "open_center"))
+    per_action = [(np.flatnonzero(kinds == a.kind), a) for a in ACTIONS.values()]
+    site = np.concatenate([positions for positions, _ in per_action]).astype(np.int64)
+    action = np.concatenate([np.full(positions.size, a.name, dtype=object) for positions, a in per_action])
+    cost = np.concatenate([instance.sites[a.cost_column].to_numpy(dtype=float)[positions]
+                           for positions, a in per_action])
+    gives_same_day = np.concatenate([np.full(positions.size, a.gives_same_day) for positions, a in per_action])
+    gives_next_day = np.concatenate([np.full(positions.size, a.gives_next_day) for positions, a in per_action])
     return (site, action, cost, _option_columns(reach.same_day, site, gives_same_day),
             _option_columns(reach.next_day, site, gives_next_day))
 
@@ -107,7 +104,7 @@ def enumerate_options(instance: Instance, reach: Reach):
 def _option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarray) -> sparse.csr_matrix:
     """Zones x options: the reach column of each option's site where the option ``gives`` this
     tier, empty where it does not. One sparse product with a site-to-option selection, so that
-    the reach columns are not copied first (100,000 zones: about 400 MB less at the peak)."""
+    the reach columns are not copied first (on large instances that copy set the peak memory)."""
     options = np.flatnonzero(gives)
     pick = sparse.csr_matrix((np.ones(options.size, dtype=np.int8), (site[options], options)),
                              shape=(reach.shape[1], site.size))
@@ -181,9 +178,9 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
         useful &= ~_dominated(cost, same_cover.tocsc(), next_cover.tocsc())
     keep = np.flatnonzero(useful)
     return CoveringProblem(
-        site=site[keep],
-        action=action[keep],
-        cost=cost[keep],
+        option_site=site[keep],
+        option_action=action[keep],
+        option_cost=cost[keep],
         budget=float(instance.scenario.budget),
         same_day_population=same_pop,
         same_day_cover=same_cover[:, keep].tocsr(),
@@ -227,15 +224,14 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     that every plan of the parent that keeps the decisions projects onto a plan no worse.
 
     Why: after the first stage fixes most options (by reduced costs), rows that differed only in
-    fixed options become identical: on the national instance about half the rows are left after
-    the first stage, and about a third once the next-day stage has decided options of its own.
+    fixed options become identical, and the later stages' models are much smaller.
     """
-    taken_sites = np.isin(problem.site, problem.site[taken])
+    taken_sites = np.isin(problem.option_site, problem.option_site[taken])
     free = ~taken & ~excluded & ~taken_sites
     reached = {}
     for tier, cover, population in (("same_day", problem.same_day_cover, problem.same_day_population),
                                     ("next_day", problem.next_day_cover, problem.next_day_population)):
-        # Counted, not multiplied: an int8 product would wrap for a row that 128 taken options reach.
+        # Counted, not multiplied: an int8 product would wrap for a row that many taken options reach.
         constant = cover[:, np.flatnonzero(taken)].getnnz(axis=1) > 0
         merged, merged_population = _merge_rows(cover[:, np.flatnonzero(free)].tocsr(), population, ~constant)
         reached[tier] = (merged, merged_population, int(population[constant].sum()))
@@ -244,9 +240,9 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     options = np.flatnonzero(free)[useful]
     return Restriction(
         problem=CoveringProblem(
-            site=problem.site[options],
-            action=problem.action[options],
-            cost=problem.cost[options],
+            option_site=problem.option_site[options],
+            option_action=problem.option_action[options],
+            option_cost=problem.option_cost[options],
             budget=problem.budget,
             same_day_population=same_pop,
             same_day_cover=same_cover[:, np.flatnonzero(useful)].tocsr(),

@@ -13,7 +13,7 @@ import heapq
 
 import numpy as np
 
-from model.reduce import CoveringProblem
+from ruralreach.model.reduce import CoveringProblem
 
 
 def _gain(cover_csc, population, covered, option) -> int:
@@ -25,7 +25,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     """A budget-feasible choice (bool per option) built greedily on one tier's population."""
     cover = (problem.same_day_cover if tier == "same_day" else problem.next_day_cover).tocsc()
     population = problem.same_day_population if tier == "same_day" else problem.next_day_population
-    cost = problem.cost
+    cost = problem.option_cost
     covered = np.zeros(cover.shape[0], dtype=bool)
     chosen = np.zeros(problem.n_options, dtype=bool)
     site_taken = set()
@@ -42,7 +42,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     heapq.heapify(heap)
     while heap:
         _, option = heapq.heappop(heap)
-        if cost[option] > remaining or problem.site[option] in site_taken:
+        if cost[option] > remaining or problem.option_site[option] in site_taken:
             continue
         gain = _gain(cover, population, covered, option)
         if gain <= 0:
@@ -51,7 +51,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
             heapq.heappush(heap, (-ratio(gain, option), option))  # stale: someone may beat it now
             continue
         chosen[option] = True
-        site_taken.add(problem.site[option])
+        site_taken.add(problem.option_site[option])
         remaining -= cost[option]
         covered[cover.indices[cover.indptr[option]:cover.indptr[option + 1]]] = True
 

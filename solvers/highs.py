@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import highspy
 import numpy as np
 
-from model.formulation import STAGE_SENSE, MatrixModel
+from ruralreach.model.formulation import STAGE_SENSE, MatrixModel
 
 # Our one status vocabulary; every HiGHS model status maps onto it.
 OPTIMAL, TIME_LIMIT, INFEASIBLE, ERROR = "optimal", "time_limit", "infeasible", "error"
@@ -55,17 +55,30 @@ class StageResult:
     values: np.ndarray | None  # column values of the best solution, None if none was found
 
 
+@dataclass(frozen=True)
+class LpDuals:
+    """What the last LP relaxation says of each option column: its value, its reduced cost, and
+    whether the simplex basis holds it nonbasic at its lower or its upper bound."""
+
+    bound: float  # the LP optimum, objective offset included
+    values: np.ndarray
+    reduced_costs: np.ndarray
+    at_lower: np.ndarray
+    at_upper: np.ndarray
+
+
 class HighsModel:
-    """A MatrixModel loaded into HiGHS once, twice over: as the MIP, and as its LP relaxation
-    (whose simplex basis carries from one stage to the next). Stages change only the objective
-    and the floor rows; a sweep changes only the budget row."""
+    """A thin adapter: a MatrixModel loaded into HiGHS once, twice over, as the MIP and as its LP
+    relaxation (whose simplex basis carries from one solve to the next). Callers change the
+    objective (by stage), the floor rows, the budget row and the option columns' bounds, solve,
+    and read solutions, duals and bounds back; every decision about what to change is theirs."""
 
     def __init__(self, matrix: MatrixModel, options: SolveOptions):
         self.matrix = matrix
         self.options = options
         self.mip = self._load(integer=True)
         self.lp = self._load(integer=False)
-        # Bounds of the option columns for the budget being solved: [0, 1] until stages fix some.
+        # The option columns' standing bounds, as loaded in both models.
         self.option_lower = np.zeros(matrix.n_options)
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
@@ -84,8 +97,8 @@ class HighsModel:
         h.setOptionValue("mip_feasibility_tolerance", 1e-9)
         h.setOptionValue("primal_feasibility_tolerance", 1e-9)
         if not integer:
-            # Measured on the national instance: HiGHS presolve costs more than it saves on this
-            # LP, and without it the basis of one stage warm-starts the next.
+            # HiGHS presolve costs more than it saves on this LP, and without it the basis of one
+            # solve warm-starts the next.
             h.setOptionValue("presolve", "off")
         for key, value in o.highs_options.items():
             h.setOptionValue(key, value)
@@ -101,9 +114,7 @@ class HighsModel:
 
     def reset(self, budget_units: float) -> None:
         """Forget earlier solves (so a budget's plan does not depend on what was solved before),
-        free the floors and set the budget row."""
-        self.option_lower[:] = 0.0
-        self.option_upper[:] = 1.0
+        drop the floor rows, free the option columns and set the budget row."""
         n_rows = self.matrix.A.shape[0]
         for h in (self.mip, self.lp):
             h.clearSolver()
@@ -111,41 +122,38 @@ class HighsModel:
                 floors = np.arange(n_rows, h.getNumRow(), dtype=np.int32)
                 h.deleteRows(floors.size, floors)
             h.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
-            self._apply_option_bounds(h, self.option_lower, self.option_upper)
         self.floor_rows = {}
+        self.set_option_bounds(np.zeros(self.matrix.n_options), np.ones(self.matrix.n_options))
+
+    def set_option_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        """The option columns' standing bounds, in both models."""
+        self.option_lower, self.option_upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        for h in (self.mip, self.lp):
+            self._apply_option_bounds(h, self.option_lower, self.option_upper)
 
     def _apply_option_bounds(self, h: highspy.Highs, lower: np.ndarray, upper: np.ndarray) -> None:
         n = self.matrix.n_options
         h.changeColsBounds(n, np.arange(n, dtype=np.int32), lower, upper)
 
-    def fix_by_reduced_costs(self, stage: str, floor: float) -> int:
-        """Fix the options that the last LP relaxation of ``stage`` proves cannot move in any plan
-        reaching ``floor``: flipping a nonbasic option costs the LP bound at least its reduced
-        cost, so where bound - |reduced cost| < floor the option keeps its LP value. Valid for
-        every later stage, which all keep this stage at ``floor``. Returns how many were fixed."""
+    def lp_duals(self) -> LpDuals | None:
+        """The option columns in the last LP relaxation, or None when it was not solved to optimality."""
         if self.lp.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return 0
+            return None
         n = self.matrix.n_options
-        bound = self.lp.getInfo().objective_function_value
-        reduced = np.abs(np.asarray(self.lp.getSolution().col_dual)[:n])
+        solution = self.lp.getSolution()
         status = np.asarray([int(s) for s in self.lp.getBasis().col_status[:n]])
-        value = np.asarray(self.lp.getSolution().col_value)[:n]
-        margin = max(1.0, 1e-7 * abs(bound))  # solver tolerances on the bound and the duals
-        sense = 1.0 if STAGE_SENSE[stage] == "max" else -1.0
-        free = (self.option_lower == 0.0) & (self.option_upper == 1.0)
-        cannot_flip = free & (sense * (bound - floor) + margin < reduced)
-        at_lower = cannot_flip & (status == int(highspy.HighsBasisStatus.kLower)) & (value < 0.5)
-        at_upper = cannot_flip & (status == int(highspy.HighsBasisStatus.kUpper)) & (value > 0.5)
-        self.option_upper[at_lower] = 0.0
-        self.option_lower[at_upper] = 1.0
-        for h in (self.mip, self.lp):
-            self._apply_option_bounds(h, self.option_lower, self.option_upper)
-        return int(at_lower.sum() + at_upper.sum())
+        return LpDuals(
+            bound=self.lp.getInfo().objective_function_value,
+            values=np.asarray(solution.col_value)[:n],
+            reduced_costs=np.asarray(solution.col_dual)[:n],
+            at_lower=status == int(highspy.HighsBasisStatus.kLower),
+            at_upper=status == int(highspy.HighsBasisStatus.kUpper),
+        )
 
     def set_floor(self, stage: str, value: float) -> None:
         """Keep an earlier stage's objective at least at ``value`` (people, constant included).
-        The floor rows are added only when needed: present but free, these dense rows slowed the
-        first LP by 80%."""
+        The floor rows are added only when needed: these rows are dense, and present but free
+        they still slow the LP."""
         lower = value - self.matrix.offset[stage]
         if stage in self.floor_rows:
             for h in (self.mip, self.lp):
@@ -165,13 +173,11 @@ class HighsModel:
             highspy.ObjSense.kMaximize if STAGE_SENSE[stage] == "max" else highspy.ObjSense.kMinimize)
         h.setOptionValue("time_limit", math.inf if time_limit is None else max(time_limit, 0.0))
 
-    def relaxation(self, stage: str, time_limit: float | None) -> StageResult:
-        """The stage's LP relaxation: its optimum is a proven bound on the stage."""
+    def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False) -> StageResult:
+        """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
+        solve it by primal rather than dual simplex."""
         self._set_stage(self.lp, stage, time_limit)
-        # With no floor, the plan that takes nothing is feasible and primal simplex starts from a
-        # feasible basis (first national LP: 1.0 s against 5.8 s for dual simplex); with a floor
-        # that start is infeasible and dual simplex is the faster (0.8 s against 6.9 s).
-        self.lp.setOptionValue("simplex_strategy", 1 if self.floor_rows else 4)
+        self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
         seconds = _run_guarded(self.lp, time_limit)
         status = _STATUS.get(self.lp.getModelStatus(), ERROR)
         if status != OPTIMAL:
@@ -180,15 +186,15 @@ class HighsModel:
         return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
-              fixed: tuple[np.ndarray, np.ndarray] | None = None, gap: float | None = None) -> StageResult:
+              option_bounds: tuple[np.ndarray, np.ndarray] | None = None, gap: float | None = None) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
-        feasible column vector; ``fixed``: temporary (lower, upper) bounds on the option columns,
-        to search a neighbourhood only."""
+        feasible column vector; ``option_bounds``: (lower, upper) bounds on the option columns for
+        this solve only, to search a neighbourhood."""
         h = self.mip
         self._set_stage(h, stage, time_limit)
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
-        if fixed is not None:
-            self._apply_option_bounds(h, np.maximum(fixed[0], self.option_lower), np.minimum(fixed[1], self.option_upper))
+        if option_bounds is not None:
+            self._apply_option_bounds(h, *option_bounds)
         if start is not None:
             solution = highspy.HighsSolution()
             solution.col_value = list(map(float, start))
@@ -201,7 +207,7 @@ class HighsModel:
         values = np.asarray(h.getSolution().col_value) if has_solution else None
         objective = info.objective_function_value if has_solution else math.nan
         bound = info.mip_dual_bound
-        if fixed is not None:  # only now: changing the model discards its solution
+        if option_bounds is not None:  # only now: changing the model discards its solution
             self._apply_option_bounds(h, self.option_lower, self.option_upper)
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
 
@@ -261,7 +267,7 @@ def solve_stage_with_pyomo(problem, stage: str, floors: dict[str, float], option
     """Build the Pyomo model of one stage and solve it with Pyomo's HiGHS interface."""
     from pyomo.contrib.solver.solvers.highs import Highs as PyomoHighs
 
-    from model.formulation import build_model
+    from ruralreach.model.formulation import build_model
 
     began = time.perf_counter()
     model = build_model(problem, stage, floors)

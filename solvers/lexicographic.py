@@ -25,18 +25,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.formulation import MONEY_UNIT, STAGE_SENSE, STAGES, budget_room, matrix_model
-from model.reduce import CoveringProblem, Restriction, restrict
-from solvers.greedy import greedy_choice
-from solvers.highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult,
-                           relative_gap)
+from ruralreach.model.formulation import MONEY_UNIT, STAGE_SENSE, STAGES, budget_room, matrix_model
+from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
+
+from .greedy import greedy_choice
+from .highs import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult, relative_gap
 
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # The first stage is solved to this share of the requested gap. Its value is the floor of every
 # later stage: a floor closer to the optimum leaves fewer plans for them to search and lets the LP
-# decide more options. Measured on the national instance at $2B-$5B: solving the same-day stage to
-# 1e-5 instead of 1e-4 costs it 1-13 s more and cut the whole solve by 30-45% ($4B: 12.4 s -> 8.8 s;
-# $4.5B and $5B: over 60 s -> 33 s and 43 s).
+# decide more options (the README's benchmark section has the measurement).
 FIRST_STAGE_GAP_SHARE = 0.1
 
 
@@ -125,9 +123,34 @@ class _Search:
         without losing it is decided (a warm re-solve: the floor only cuts off the LP's optimum)."""
         self.floors[stage] = value
         self.model.set_floor(stage, value)
-        if not self.out_of_time() and self.model.relaxation(stage, self.remaining()).status == OPTIMAL:
-            self.model.fix_by_reduced_costs(stage, value)
+        if not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
+            self.decide_by_reduced_costs(stage, value)
         self.narrow()
+
+    def relaxation(self, stage: str) -> StageResult:
+        # With no floor, the plan that takes nothing is feasible and primal simplex starts from a
+        # feasible basis; with a floor that start is infeasible and dual simplex is the faster.
+        return self.model.relaxation(stage, self.remaining(), primal_simplex=not self.floors)
+
+    def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
+        """Fix the options that the last LP relaxation of ``stage`` proves cannot move in any plan
+        reaching ``floor``: flipping a nonbasic option costs the LP bound at least its reduced
+        cost, so where bound - |reduced cost| < floor the option keeps its LP value. Valid for
+        every later stage, which all keep this stage at ``floor``. Returns how many were fixed."""
+        duals = self.model.lp_duals()
+        if duals is None:
+            return 0
+        lower, upper = self.model.option_lower.copy(), self.model.option_upper.copy()
+        margin = max(1.0, 1e-7 * abs(duals.bound))  # solver tolerances on the bound and the duals
+        sense = 1.0 if STAGE_SENSE[stage] == "max" else -1.0
+        free = (lower == 0.0) & (upper == 1.0)
+        cannot_flip = free & (sense * (duals.bound - floor) + margin < np.abs(duals.reduced_costs))
+        at_lower = cannot_flip & duals.at_lower & (duals.values < 0.5)
+        at_upper = cannot_flip & duals.at_upper & (duals.values > 0.5)
+        upper[at_lower] = 0.0
+        lower[at_upper] = 1.0
+        self.model.set_option_bounds(lower, upper)
+        return int(at_lower.sum() + at_upper.sum())
 
     def narrow(self) -> None:
         """Go on with the problem left once the options the model has fixed are decided. Only
@@ -140,8 +163,7 @@ class _Search:
         restriction = restrict(self.problem, taken, excluded)
         self.restrictions.append(restriction)
         self.problem, self.chosen = restriction.problem, restriction.project(self.chosen)
-        self.model = HighsModel(matrix_model(self.problem), self.options)
-        self.model.reset(budget_room(self.problem))
+        self.model = _loaded(self.problem, self.options)
         for stage, value in self.floors.items():
             self.model.set_floor(stage, value)
 
@@ -202,15 +224,17 @@ class _Stage:
         search = self.search
         if search.out_of_time():
             return self.result(TIME_LIMIT)
-        relaxation = search.model.relaxation(self.stage, search.remaining())
+        relaxation = search.relaxation(self.stage)
         self.offer_bound(relaxation.bound)  # its values are fractional: a bound, not a plan
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
         if relaxation.values is not None and not search.out_of_time():
             x = relaxation.values[:search.problem.n_options]
-            fixed = (((x >= 1 - _WHOLE) & search.chosen).astype(float), ((x > _WHOLE) | search.chosen).astype(float))
-            neighbourhood = search.model.solve(self.stage, search.remaining(),
-                                               start=full_start(search.problem, search.chosen), fixed=fixed, gap=self.gap)
+            model = search.model
+            agree = (np.maximum(((x >= 1 - _WHOLE) & search.chosen).astype(float), model.option_lower),
+                     np.minimum(((x > _WHOLE) | search.chosen).astype(float), model.option_upper))
+            neighbourhood = model.solve(self.stage, search.remaining(), start=full_start(search.problem, search.chosen),
+                                        option_bounds=agree, gap=self.gap)
             self.offer(neighbourhood, bound_holds=False)
         if self.proven():
             return self.result(OPTIMAL)
@@ -219,11 +243,18 @@ class _Stage:
         # Options the LP proves cannot be in a plan better than the incumbent are decided, and
         # HiGHS solves the smaller problem left. A plan the fixing excludes is no better than
         # the incumbent, so bounds stay valid.
-        search.model.fix_by_reduced_costs(self.stage, self.value)
+        search.decide_by_reduced_costs(self.stage, self.value)
         search.narrow()
         full = search.model.solve(self.stage, search.remaining(), start=full_start(search.problem, search.chosen), gap=self.gap)
         self.offer(full)
         return self.result(full.status)
+
+
+def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:
+    """A HighsModel of ``problem`` with its budget row set."""
+    model = HighsModel(matrix_model(problem), options)
+    model.reset(budget_room(problem))
+    return model
 
 
 def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: np.ndarray | None = None,
@@ -234,8 +265,9 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     began = time.perf_counter()
     deadline = None if options.time_limit is None else began + options.time_limit
     if model is None:
-        model = HighsModel(matrix_model(problem), options)
-    model.reset(budget_room(problem))
+        model = _loaded(problem, options)
+    else:
+        model.reset(budget_room(problem))
     chosen = greedy_choice(problem)
     if start is not None and problem.spend(start) <= problem.budget and \
             stage_values(problem, start)["same_day"] > stage_values(problem, chosen)["same_day"]:

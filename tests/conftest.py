@@ -1,15 +1,11 @@
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "instances"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from generate import GeneratorParameters, generate  # noqa: E402
-
-from model.instance import write_instance  # noqa: E402
+from ruralreach.instances.generate import GeneratorParameters, generate
+from ruralreach.model.instance import write_instance
 
 # A region of about 300 x 250 miles: small enough that reach limits matter both ways.
 SMALL_REGION = dict(south=40.0, north=44.0, west=-100.0, east=-95.0)
@@ -27,3 +23,9 @@ def small_instance(directory: Path, *, seed: int, zones: int = 40, centers: int 
 @pytest.fixture
 def tiny(tmp_path) -> Path:
     return small_instance(tmp_path / "tiny", seed=7)
+
+
+def run_cli(*args, cwd, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The ruralreach command as a user runs it, in a child process started in ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "ruralreach", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, timeout=timeout)

@@ -1,19 +1,13 @@
 """The ruralreach command as a user runs it."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from checker import evaluate, read_raw
-from conftest import small_instance
+from conftest import run_cli, small_instance
 
-from model.plan import read_plan
+from ruralreach.model.plan import read_plan
 
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
 def test_help_explains_every_option(tmp_path):

@@ -9,12 +9,12 @@ from conftest import small_instance
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy import sparse
 
-from model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
-from model.instance import load_instance
-from model.reach import compute_reach
-from model.reduce import CoveringProblem, reduce_problem, restrict
-from solvers.highs import SolveOptions, solve_stage_with_pyomo
-from solvers.lexicographic import solve_lexicographic, stage_values
+from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
+from ruralreach.model.instance import load_instance
+from ruralreach.model.reach import compute_reach
+from ruralreach.model.reduce import CoveringProblem, reduce_problem, restrict
+from ruralreach.solvers.highs import SolveOptions, solve_stage_with_pyomo
+from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
 
 EXACT = SolveOptions(mip_gap=0.0)
 
@@ -68,7 +68,7 @@ def some_decisions(problem, seed):
     order = rng.permutation(problem.n_options)
     taken = np.zeros(problem.n_options, dtype=bool)
     for option in order[:max(1, problem.n_options // 4)]:
-        if not np.any(taken & (problem.site == problem.site[option])):
+        if not np.any(taken & (problem.option_site == problem.option_site[option])):
             taken[option] = True
     excluded = ~taken & (rng.random(problem.n_options) < 0.25)
     return taken, excluded
@@ -113,7 +113,7 @@ def test_reductions_keep_the_optimum(seed, tmp_path):
         solution = solve_lexicographic(problem, EXACT)
         assert solution.status == "optimal"
         values = stage_values(problem, solution.chosen)
-        results.append((values["same_day"], values["next_day"], problem.cost @ solution.chosen))
+        results.append((values["same_day"], values["next_day"], problem.option_cost @ solution.chosen))
     assert results[0][:2] == results[1][:2]
     assert results[0][2] == pytest.approx(results[1][2])
 
@@ -122,7 +122,7 @@ def plans(problem):
     """Every choice with at most one option per site (brute force: small problems only)."""
     for chosen in itertools.product([False, True], repeat=problem.n_options):
         chosen = np.array(chosen, dtype=bool)
-        if np.unique(problem.site[chosen]).size == chosen.sum():
+        if np.unique(problem.option_site[chosen]).size == chosen.sum():
             yield chosen
 
 
@@ -157,7 +157,8 @@ def test_a_row_many_taken_options_reach_becomes_a_constant():
     # 256 upgrades reach row 0 (an int8 count of them wraps to 0); one more option reaches row 1.
     n = 257
     cover = sparse.csr_matrix((np.ones(n, dtype=np.int8), ([0] * 256 + [1], range(n))), shape=(2, n))
-    problem = CoveringProblem(site=np.arange(n), action=np.full(n, "upgrade", dtype=object), cost=np.full(n, 1e6),
+    problem = CoveringProblem(option_site=np.arange(n), option_action=np.full(n, "upgrade", dtype=object),
+                              option_cost=np.full(n, 1e6),
                               budget=400e6, same_day_population=np.array([1000, 7]), same_day_cover=cover,
                               next_day_population=np.zeros(0, dtype=np.int64),
                               next_day_cover=sparse.csr_matrix((0, n), dtype=np.int8), same_day_fixed=5,
@@ -179,4 +180,4 @@ def test_pyomo_solve_agrees_with_array_solve(seed, tmp_path):
     second = solve_stage_with_pyomo(problem, "next_day", {"same_day": same_day}, EXACT)
     assert round(second.objective) == next_day
     third = solve_stage_with_pyomo(problem, "cost", {"same_day": same_day, "next_day": next_day}, EXACT)
-    assert third.objective * 1e6 == pytest.approx(problem.cost @ solution.chosen, abs=1e-3)
+    assert third.objective * 1e6 == pytest.approx(problem.option_cost @ solution.chosen, abs=1e-3)

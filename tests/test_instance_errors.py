@@ -1,15 +1,10 @@
 """Every kind of bad input stops with exit status 2, one message naming file, line and field, no
 traceback, and no plan directory."""
 
-import subprocess
-import sys
 
 import pytest
+from conftest import run_cli
 
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def edit_csv(path, line, column, value):

@@ -6,17 +6,17 @@ import sys
 import numpy as np
 import pytest
 
-from model.coverage import evaluate
-from model.instance import load_instance
-from model.plan import read_plan
-from model.reach import compute_reach
-from solvers.cli import DEFAULT_INSTANCE
+from ruralreach.model.coverage import evaluate
+from ruralreach.model.instance import load_instance
+from ruralreach.model.plan import read_plan
+from ruralreach.model.reach import compute_reach
+from ruralreach.cli import DEFAULT_INSTANCE
 
 
 @pytest.fixture(scope="module")
 def national_run(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("national")
-    result = subprocess.run([sys.executable, "-m", "solvers.cli", "solve"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "ruralreach", "solve"], capture_output=True, text=True,
                             cwd=cwd, timeout=900)
     return result, cwd / "plans" / "us-2026-4000000000"
 

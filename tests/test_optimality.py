@@ -8,10 +8,10 @@ import pytest
 from checker import _minutes, brute_force, evaluate, read_raw
 from conftest import small_instance
 
-from model.instance import load_instance
-from model.plan import read_plan, write_plan
-from solvers.highs import SolveOptions
-from solvers.pipeline import solve_instance
+from ruralreach.model.instance import load_instance
+from ruralreach.model.plan import read_plan, write_plan
+from ruralreach.solvers.highs import SolveOptions
+from ruralreach.pipeline import solve_instance
 
 EXACT = SolveOptions(mip_gap=0.0)
 

@@ -6,21 +6,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import small_instance
+from conftest import run_cli, small_instance
 
-from model.instance import load_instance
-from model.plan import Plan, read_plan, write_plan
-from solvers import report
-from solvers.cli import budget_label
-from solvers.highs import SolveOptions
-from solvers.pipeline import prepare, solve_prepared
+from ruralreach import review
+from ruralreach.model.instance import load_instance
+from ruralreach.model.plan import Plan, read_plan, write_plan
+from ruralreach.money import budget_label
+from ruralreach.pipeline import prepare, solve_prepared
+from ruralreach.solvers.highs import SolveOptions
+from ruralreach.sweep import run_sweep
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 BUDGETS = (0.0, 20e6, 40e6, 80e6)
@@ -43,24 +43,8 @@ def add_national_columns(instance_dir: Path) -> None:
 
 
 def write_sweep(instance_dir: Path, sweep_dir: Path) -> Path:
-    """A sweep directory in the format of ``ruralreach sweep``: one plan per budget and sweep.csv."""
-    prepared = prepare(load_instance(instance_dir))
-    rows = []
-    for budget in BUDGETS:
-        plan = solve_prepared(prepared, budget, SolveOptions(mip_gap=0.0))
-        name = f"budget-{budget_label(budget)}"
-        write_plan(plan, sweep_dir / name)
-        s = plan.summary
-        rows.append({
-            "budget": budget, "status": s["status"], "same_day_population": s["same_day_population"],
-            "next_day_population": s["next_day_population"], "cost": s["cost"],
-            "mip_gap": max(st["mip_gap"] or 0.0 for st in s["stages"]), "seconds": s["solve_seconds"],
-            "upgrades": s["actions"]["upgrade"], "new_stations": s["actions"]["open_station"],
-            "new_centers": s["actions"]["open_center"], "plan_dir": name,
-            "baseline_same_day_population": s["baseline_same_day_population"],
-            "baseline_next_day_population": s["baseline_next_day_population"],
-        })
-    pd.DataFrame(rows).to_csv(sweep_dir / "sweep.csv", index=False, lineterminator="\n")
+    """A sweep directory as ``ruralreach sweep`` writes it: one plan per budget and sweep.csv."""
+    run_sweep(instance_dir, list(BUDGETS), SolveOptions(mip_gap=0.0), out=sweep_dir, workers=1, progress=False)
     return sweep_dir
 
 
@@ -97,7 +81,7 @@ def test_headline_agrees_with_plan_json(plan, plan_dir):
     summary = json.loads((plan_dir / "plan.json").read_text())
     zones = pd.read_csv(plan_dir / "zones.csv", dtype=str, keep_default_na=False)
     same_day, before = zones["same_day"] == "True", zones["same_day_before"] == "True"
-    table = report.headline_table(plan)
+    table = review.headline_table(plan)
     row = table.to_dict("index")
 
     def check(measure, expected_before, expected_after):
@@ -124,14 +108,14 @@ def test_headline_agrees_with_plan_json(plan, plan_dir):
     check("new service centers", None, summary["actions"]["open_center"])
     check("largest stage gap", None, max(s["mip_gap"] for s in summary["stages"] if s["mip_gap"] is not None))
     check("status", None, summary["status"])
-    shown = report.formatted(table)
+    shown = review.formatted(table)
     assert shown.loc["same-day population", "after"] == f"{summary['same_day_population']:,}"
     assert shown.loc["budget", "after"] == f"${summary['budget'] / 1e6:,.1f}M"
 
 
 @pytest.mark.parametrize("column", ["state", "urbanicity_tier"])
 def test_coverage_by_sums_to_the_plan_totals(plan, column):
-    table = report.coverage_by(plan, column)
+    table = review.coverage_by(plan, column)
     s = plan.summary
     groups, total = table.drop(index="total"), table.loc["total"]
     assert set(groups.index) == set(plan.zones[column])
@@ -144,11 +128,11 @@ def test_coverage_by_sums_to_the_plan_totals(plan, column):
     assert ((table["same_day_share_before"] <= table["same_day_share_after"])
             & (table["same_day_share_after"] <= 1)).all()
     if column == "urbanicity_tier":  # sparsest first, as a planner reads them
-        assert list(groups.index) == [t for t in report.TIER_ORDER if t in set(groups.index)]
+        assert list(groups.index) == [t for t in review.TIER_ORDER if t in set(groups.index)]
 
 
 def test_sites_table_lists_the_sites_with_an_action_by_same_day_gain(plan):
-    table = report.sites_table(plan)
+    table = review.sites_table(plan)
     acted = plan.sites[plan.sites["action"] != "none"]
     assert sorted(table["site_id"]) == sorted(acted["site_id"])
     assert table["same_day_gain"].is_monotonic_decreasing
@@ -166,13 +150,13 @@ def test_instance_without_national_columns_degrades(tiny, tmp_path):
     are left out, and the map is one panel of the instance's extent."""
     plan = solve_prepared(prepare(load_instance(tiny)), 60e6, SolveOptions())
     write_plan(plan, tmp_path / "plan")
-    measures = set(report.headline_table(plan).index)
+    measures = set(review.headline_table(plan).index)
     assert "same-day population" in measures
     assert not {"square miles within same-day reach", "small towns within same-day reach"} & measures
     with pytest.raises(KeyError, match="state"):
-        report.coverage_by(plan, "state")
-    assert len(report.coverage_map(plan).axes) == 1
-    page = report.write_report(tmp_path / "plan").read_text()
+        review.coverage_by(plan, "state")
+    assert len(review.coverage_map(plan).axes) == 1
+    page = review.write_report(tmp_path / "plan").read_text()
     assert "Headline" in page and "Coverage by state" not in page
 
 
@@ -181,9 +165,9 @@ def test_map_of_a_us_instance_has_alaska_and_hawaii_insets(plan):
     zones.loc[zones.index[:3], ["lat", "lon"]] = [61.2, -149.9]  # Anchorage
     zones.loc[zones.index[3:5], ["lat", "lon"]] = [52.9, 173.2]  # Attu, past the 180th meridian
     zones.loc[zones.index[5:8], ["lat", "lon"]] = [21.3, -157.9]  # Honolulu
-    figure = report.coverage_map(Plan(plan.summary, plan.sites, zones))
+    figure = review.coverage_map(Plan(plan.summary, plan.sites, zones))
     assert len(figure.axes) == 3
-    drawn = sum(len(c.get_offsets()) for ax in figure.axes for c in ax.collections[:len(report.ZONE_CLASSES)])
+    drawn = sum(len(c.get_offsets()) for ax in figure.axes for c in ax.collections[:len(review.ZONE_CLASSES)])
     assert drawn == len(zones)
     labels = [t.get_text() for t in figure.legends[0].get_texts()]
     assert any(label.startswith("newly same-day") for label in labels)
@@ -191,7 +175,7 @@ def test_map_of_a_us_instance_has_alaska_and_hawaii_insets(plan):
 
 def test_sweep_marginal_table(sweep_dir):
     sweep = pd.read_csv(sweep_dir / "sweep.csv")
-    table = report.sweep_marginal_table(sweep_dir)
+    table = review.sweep_marginal_table(sweep_dir)
     assert list(table["budget"]) == sorted(BUDGETS)
     # The $0 budget is the baseline, and what is added telescopes to the largest budget's gain.
     assert table["same_day_population"].iloc[0] == sweep["baseline_same_day_population"].iloc[0]
@@ -204,7 +188,7 @@ def test_sweep_marginal_table(sweep_dir):
 
 
 def test_sites_entering(sweep_dir):
-    table = report.sites_entering(sweep_dir).set_index("site_id")
+    table = review.sites_entering(sweep_dir).set_index("site_id")
     actions = {b: pd.read_csv(sweep_dir / f"budget-{budget_label(b)}" / "sites.csv", dtype=str)
                .set_index("site_id")["action"] for b in BUDGETS}
     acted = {site for b in BUDGETS for site in actions[b].index[actions[b] != "none"]}
@@ -221,10 +205,10 @@ def test_sweep_curve_marks_budgets_not_proven_optimal(sweep_dir, tmp_path):
     sweep = pd.read_csv(copy / "sweep.csv")
     sweep.loc[2, "status"] = "time_limit"
     sweep.to_csv(copy / "sweep.csv", index=False)
-    top, bottom = report.sweep_curve(copy).axes
+    top, bottom = review.sweep_curve(copy).axes
     assert "not proven optimal (time_limit)" in [t.get_text() for t in top.get_legend().get_texts()]
     assert sum(bool(bar.get_hatch()) for bar in bottom.patches) == 1
-    assert report.figure_png(report.sweep_curve(sweep_dir)).startswith(b"\x89PNG")
+    assert review.figure_png(review.sweep_curve(sweep_dir)).startswith(b"\x89PNG")
 
 
 @pytest.fixture(scope="module")
@@ -266,10 +250,6 @@ def test_notebook_runs_top_to_bottom(notebook, parameter, kernel_name, plan_dir,
     assert sum("text/html" in o.get("data", {}) for o in outputs) >= 3, "the tables are shown"
 
 
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
-
 
 def test_cli_report_writes_the_page(plan_dir, tmp_path):
     target = shutil.copytree(plan_dir, tmp_path / "plan")
@@ -289,7 +269,7 @@ def test_cli_report_refuses_what_is_not_a_plan(what, tiny, tmp_path):
 
 @pytest.fixture(scope="module")
 def report_page(plan_dir) -> Path:
-    return report.write_report(plan_dir)
+    return review.write_report(plan_dir)
 
 
 def test_report_page_is_self_contained(report_page):

@@ -1,7 +1,6 @@
 """Budget sweeps: the budget syntax, the sweep directory, monotone curves, resuming after a kill,
 and a real Dask cluster giving the same plans as local processes."""
 
-import argparse
 import json
 import os
 import signal
@@ -15,12 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from checker import brute_force, evaluate, read_raw
-from conftest import small_instance
+from conftest import run_cli, small_instance
 
-from model.plan import read_plan
-from solvers.highs import SolveOptions
-from solvers.report import sweep_curve
-from solvers.sweep import SWEEP_COLUMNS, parse_budgets, read_sweep, run_sweep
+from ruralreach.model.plan import read_plan
+from ruralreach.solvers.highs import SolveOptions
+from ruralreach.money import parse_budgets
+from ruralreach.review import SWEEP_COLUMNS, read_sweep, sweep_curve
+from ruralreach.sweep import run_sweep
 
 # Enough budgets, each taking a noticeable fraction of a second, to kill a sweep half way.
 MID_BUDGETS = [b * 1e6 for b in range(50, 1050, 50)]
@@ -40,10 +40,6 @@ def mid_reference(mid, tmp_path_factory) -> Path:
     run_sweep(mid, MID_BUDGETS, SolveOptions(), out=out, workers=2, progress=False)
     return out
 
-
-def run_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "solvers.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=600)
 
 
 def plan_without_timing(plan_dir: Path) -> dict:
@@ -78,7 +74,7 @@ def test_budget_ranges_and_lists():
 @pytest.mark.parametrize("text", ["lots", "1e9:5e8:1e8", "1e9:2e9:0", "1e9:2e9", "1:2:3:4", "-1e9,2e9", ",",
                                   "0:8e9:1"])
 def test_bad_budgets_are_refused(text):
-    with pytest.raises(argparse.ArgumentTypeError):
+    with pytest.raises(ValueError):
         parse_budgets(text)
 
 
@@ -171,7 +167,7 @@ def test_killed_sweep_resumes_to_the_same_plans(mid, mid_reference, tmp_path):
     out = tmp_path / "sweep"
     args = ("sweep", mid, "--budgets", ",".join(f"{b:.0f}" for b in MID_BUDGETS), "--out", out, "--workers", 2)
     # Its own session, so the kill reaches the worker processes too.
-    sweep = subprocess.Popen([sys.executable, "-m", "solvers.cli", *map(str, args)], cwd=tmp_path,
+    sweep = subprocess.Popen([sys.executable, "-m", "ruralreach", *map(str, args)], cwd=tmp_path,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -208,7 +204,11 @@ def test_sweep_command(tiny, tmp_path):
     assert result.returncode == 0, result.stderr
     out = tmp_path / "sweeps" / "tiny"
     assert list(read_sweep(out)["budget"]) == [20e6, 40e6, 60e6]
-    assert "sweeps/tiny" in result.stdout and "$40,000,000" in result.stdout and "optimal" in result.stdout
+    assert "sweeps/tiny" in result.stdout
+    # One printed row per budget: its dollars and its status, as in sweep.csv.
+    printed = {row.split()[0]: row.split()[1] for row in result.stdout.splitlines() if row.strip().startswith("$")}
+    assert printed == {f"${b:,.0f}": status for b, status in zip(read_sweep(out)["budget"], read_sweep(out)["status"])}
+    assert set(printed.values()) == {"optimal"}
     assert "budget" in result.stderr  # the progress bar
     help_text = run_cli("sweep", "--help", cwd=tmp_path).stdout
     for option in ("--budgets", "--out", "--workers", "--scheduler", "--mip-gap", "--time-limit", "INSTANCE_DIR"):

@@ -7,8 +7,6 @@ README documents, so they are stated once.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 import tomllib
 from pathlib import Path
 
@@ -16,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-INSTANCES = Path(__file__).resolve().parents[1] / "instances"
-US_2026 = INSTANCES / "us-2026"
+from ruralreach.instances import build_us, bundled
+from ruralreach.model.reach import haversine_miles
+
+US_2026 = bundled()
 OUTPUT_FILES = ("zones.csv", "sites.csv", "scenario.toml", "README.md")
 COST_COLUMNS = ("upgrade_cost", "station_cost", "center_cost")
 # Which cost each kind carries: the action it allows.
@@ -29,15 +29,6 @@ COSTS_BY_KIND = {
 ID_DTYPES = {"zone_id": str, "site_id": str, "county_fips": str}
 
 
-def _load_build_script():
-    spec = importlib.util.spec_from_file_location("build_us", INSTANCES / "build_us.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-build_us = _load_build_script()
 PARAMS = build_us.BuildParameters()
 
 
@@ -45,16 +36,9 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def great_circle_mi(lat1, lon1, lat2, lon2):
-    lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
-    a = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
-    return 2 * 3958.8 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
-
-
 def nearest_other_mi(sites: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
     """Miles from each site to the nearest site of ``others`` that is not itself."""
-    miles = great_circle_mi(
+    miles = haversine_miles(
         sites["lat"].to_numpy()[:, None], sites["lon"].to_numpy()[:, None],
         others["lat"].to_numpy()[None, :], others["lon"].to_numpy()[None, :],
     )

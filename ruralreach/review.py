@@ -1,9 +1,11 @@
-"""Tables, figures and a shareable HTML page for reviewing a plan or a budget sweep.
+"""Reviewing a plan or a budget sweep: the headline table and the program's yardsticks, tables,
+figures, and a shareable HTML page.
 
 Plain functions, data in and a DataFrame or a matplotlib Figure out, so the notebooks in
 ``notebooks/`` stay thin and ``ruralreach report`` draws exactly what they show. Figures are built
 on :class:`matplotlib.figure.Figure` directly, never through pyplot: nothing global is touched,
 PNGs are rendered with Agg outside a notebook, and a notebook shows the returned Figure inline.
+matplotlib is imported by the functions that draw, so the command line's tables do not pay for it.
 
 Tables hold plain numbers so they can be checked and reused; :func:`formatted` turns any of them
 into text (thousands separators, $M, percentages) for display.
@@ -19,21 +21,115 @@ import html
 import io
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
 
-from model.measures import headline_table, largest_gap
-from model.plan import PLAN_FILE, SITES_FILE, ZONES_FILE, Plan, read_plan
-from solvers.sweep import read_sweep
+from ruralreach.model.actions import ACTIONS, KINDS
+from ruralreach.model.plan import Plan, is_plan, read_plan, read_sites, read_summary
+
+from .money import budget_label, usd_millions, usd_short
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 REPORT_FILE = "report.html"
 TOTAL = "total"
 # Density tiers of the national instance, sparsest first; any other value sorts after them.
 TIER_ORDER = ("rural", "suburban", "urban", "dense_urban")
+SWEEP_FILE = "sweep.csv"
+SWEEP_COLUMNS = (
+    "budget", "status", "same_day_population", "next_day_population", "cost", "mip_gap", "seconds",
+    *(a.sweep_column for a in ACTIONS.values()), "plan_dir",
+    "baseline_same_day_population", "baseline_next_day_population",
+)
+
+
+# ----------------------------------------------------------------------------- plan tables
+
+
+def largest_gap(summary: dict) -> float | None:
+    gaps = [s["mip_gap"] for s in summary.get("stages", []) if s.get("mip_gap") is not None]
+    return max(gaps) if gaps else None
+
+
+def _small_towns(zones: pd.DataFrame, reached: pd.Series) -> int:
+    """Distinct towns, (state, primary_city), among the small-town zones that ``reached`` marks."""
+    key = [c for c in ("state", "primary_city") if c in zones]
+    towns = zones.loc[reached & (zones["small_town"] == "True"), key]
+    return len(towns.drop_duplicates())
+
+
+def headline_table(plan: Plan) -> pd.DataFrame:
+    """The plan in one table: each measure before any action and after the plan, and the change.
+
+    Rows: same-day and next-day population and their share of all people; zones (ZIP codes in the
+    national instance) within same-day reach; square miles within same-day reach (sum of
+    ``land_area_sq_mi``, where the instance has it); small towns within same-day reach (distinct
+    (state, primary_city) among ``small_town`` zones, where present); total population; cost and
+    budget; sites by action; the largest stage gap; status. ``unit`` says how to read each row.
+    Plan-only rows (budget, sites by action, gap, status) have no before or change.
+    """
+    s, zones = plan.summary, plan.zones
+    total = s["total_population"]
+    rows = []
+
+    def compare(measure, before, after, unit):
+        rows.append((measure, before, after, after - before, unit))
+
+    def plan_only(measure, after, unit):
+        rows.append((measure, None, after, None, unit))
+
+    for tier in ("same_day", "next_day"):
+        words = tier.replace("_", "-")
+        before, after = s[f"baseline_{tier}_population"], s[f"{tier}_population"]
+        compare(f"{words} population", before, after, "people")
+        compare(f"{words} share of population", before / max(total, 1), after / max(total, 1), "share")
+    before, after = zones["same_day_before"], zones["same_day"]
+    compare("zones (ZIP codes) within same-day reach", int(before.sum()), int(after.sum()), "zones")
+    if "land_area_sq_mi" in zones:
+        area = pd.to_numeric(zones["land_area_sq_mi"], errors="coerce").fillna(0.0)
+        compare("square miles within same-day reach", float(area[before].sum()), float(area[after].sum()), "sq mi")
+    if {"small_town", "primary_city"} <= set(zones.columns):
+        compare("small towns within same-day reach", _small_towns(zones, before), _small_towns(zones, after), "towns")
+    compare("total population", total, total, "people")
+    compare("cost", 0.0, float(s["cost"]), "USD")
+    plan_only("budget", float(s["budget"]), "USD")
+    for action in ACTIONS.values():
+        plan_only(action.plural, int(s["actions"][action.name]), "sites")
+    plan_only("largest stage gap", largest_gap(s), "gap")
+    plan_only("status", s["status"], "")
+    table = pd.DataFrame(rows, columns=["measure", "before", "after", "change", "unit"]).set_index("measure")
+    return table.astype(object).where(table.notna(), None)
+
+
+# The program's stated outcomes (end of 2026), against which a national plan is read.
+PROGRAM_YARDSTICKS = {
+    "ZIP codes newly within same-day reach": "13,000+",
+    "square miles newly within same-day reach": "1.2M",
+    "small towns newly within same-day reach": "4,000+",
+    "new and upgraded sites": "about 200",
+    "people newly within same-day reach": "(not stated)",
+}
+
+
+def yardstick_table(plan: Plan) -> pd.DataFrame:
+    """The program's yardsticks next to the plan's figures (rows the instance cannot measure,
+    for want of a column, are left out)."""
+    headline = headline_table(plan)
+    change = headline["change"]
+    measured = {
+        "ZIP codes newly within same-day reach": change.get("zones (ZIP codes) within same-day reach"),
+        "square miles newly within same-day reach": change.get("square miles within same-day reach"),
+        "small towns newly within same-day reach": change.get("small towns within same-day reach"),
+        "new and upgraded sites": sum(plan.summary["actions"][a] for a in ACTIONS),
+        "people newly within same-day reach": change.get("same-day population"),
+    }
+    rows = [(name, PROGRAM_YARDSTICKS[name], value) for name, value in measured.items() if value is not None]
+    return pd.DataFrame(rows, columns=["yardstick", "program", "plan"]).set_index("yardstick")
+
+
 def sites_table(plan: Plan) -> pd.DataFrame:
     """The sites the plan acts on, the ones that add the most same-day people first.
 
@@ -101,10 +197,6 @@ def coverage_by(plan: Plan, column: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- formatting
 
 
-def _usd(value) -> str:
-    return f"${value / 1e6:,.1f}M"
-
-
 def _number(value) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(value)
@@ -114,7 +206,7 @@ def _number(value) -> str:
 
 
 _FORMATS = {
-    "usd": _usd,
+    "usd": usd_millions,
     "share": lambda v: f"{v:.1%}",
     "points": lambda v: f"{v * 100:+.1f} pp",  # a change of share, in percentage points
     "whole": lambda v: f"{v:,.0f}",
@@ -172,10 +264,10 @@ ZONE_CLASSES = (
 )
 # Sites by action: marker, fill, size; existing service centers are drawn for context.
 SITE_MARKERS = {
-    "existing service center": ("o", "#1a1a1a", 14),
-    "station upgraded to service center": ("^", "#ff7f0e", 46),
-    "new service center": ("*", "#d62728", 110),
-    "new delivery station": ("s", "#ffffff", 30),
+    KINDS["center"].words: ("o", "#1a1a1a", 14),
+    ACTIONS["upgrade"].words: ("^", "#ff7f0e", 46),
+    ACTIONS["open_center"].words: ("*", "#d62728", 110),
+    ACTIONS["open_station"].words: ("s", "#ffffff", 30),
 }
 # (south, north, west, east) boxes of the US panels; Alaska also takes the Aleutians past 180.
 US_BOXES = {
@@ -213,10 +305,9 @@ def _zone_class(zones: pd.DataFrame) -> np.ndarray:
 
 def _site_class(sites: pd.DataFrame) -> np.ndarray:
     classes = np.full(len(sites), "", dtype=object)
-    classes[((sites["kind"] == "center") & (sites["action"] == "none")).to_numpy()] = "existing service center"
-    for action, words in (("upgrade", "station upgraded to service center"),
-                          ("open_center", "new service center"), ("open_station", "new delivery station")):
-        classes[(sites["action"] == action).to_numpy()] = words
+    classes[((sites["kind"] == "center") & (sites["action"] == "none")).to_numpy()] = KINDS["center"].words
+    for action in ACTIONS.values():
+        classes[(sites["action"] == action.name).to_numpy()] = action.words
     return classes
 
 
@@ -261,6 +352,8 @@ def coverage_map(plan: Plan) -> Figure:
     each in its usual Albers equal-area projection; any other instance gets one panel of its
     extent in longitude and latitude.
     """
+    from matplotlib.figure import Figure
+
     zones, sites, s = plan.zones, plan.sites, plan.summary
     zone_class, site_class = _zone_class(zones), _site_class(sites)
     panels = _us_panels(zones)
@@ -291,12 +384,14 @@ def coverage_map(plan: Plan) -> Figure:
     _legend(figure, zones, zone_class, site_class)
     gap = largest_gap(s)
     figure.suptitle(
-        f"{s['instance']['name']}: same-day reach with a {_usd(s['budget'])} budget "
+        f"{s['instance']['name']}: same-day reach with a {usd_millions(s['budget'])} budget "
         f"({s['status']}{'' if gap is None else f', gap {gap:.1e}'})", x=0.02, ha="left", fontsize=14)
     return figure
 
 
 def _legend(figure, zones, zone_class, site_class):
+    from matplotlib.lines import Line2D
+
     people = zones["population"].to_numpy()
     handles = []
     for name, colour in ZONE_CLASSES:
@@ -314,8 +409,38 @@ def _legend(figure, zones, zone_class, site_class):
 # ----------------------------------------------------------------------------- sweeps
 
 
+def plan_dir_name(budget: float) -> str:
+    """A sweep's plan directory for one budget, relative to the sweep directory."""
+    return f"budget-{budget_label(budget)}"
+
+
+def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
+    """One row per budget, sorted by budget, from the plans written in ``sweep_dir``."""
+    rows = []
+    for budget in sorted(budgets):
+        name = plan_dir_name(budget)
+        s = read_summary(Path(sweep_dir) / name)
+        # A stage with no gap (stopped before it found a solution) proves nothing: gap infinite.
+        gaps = [math.inf if stage["mip_gap"] is None else stage["mip_gap"] for stage in s["stages"]]
+        rows.append({
+            "budget": s["budget"], "status": s["status"],
+            "same_day_population": s["same_day_population"], "next_day_population": s["next_day_population"],
+            "cost": s["cost"], "mip_gap": max(gaps, default=math.inf), "seconds": s["solve_seconds"],
+            **{a.sweep_column: s["actions"][a.name] for a in ACTIONS.values()}, "plan_dir": name,
+            "baseline_same_day_population": s["baseline_same_day_population"],
+            "baseline_next_day_population": s["baseline_next_day_population"],
+        })
+    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
+    """The sweep table of a sweep directory (``plan_dir`` is relative to it)."""
+    return pd.read_csv(Path(sweep_dir) / SWEEP_FILE)
+
+
+
 def _sweep_of(sweep: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """A sweep table (as :func:`solvers.sweep.read_sweep` reads it), by budget."""
+    """A sweep table (as :func:`read_sweep` reads it), by budget."""
     table = sweep if isinstance(sweep, pd.DataFrame) else read_sweep(sweep)
     return table.sort_values("budget", kind="stable").reset_index(drop=True)
 
@@ -346,13 +471,9 @@ def sweep_marginal_table(sweep: str | Path | pd.DataFrame) -> pd.DataFrame:
                   "next_day_population", "new_next_day", "next_day_per_100m", "cost"]]
 
 
-def _usd_axis(budgets) -> FuncFormatter:
-    if len(budgets) and np.nanmax(budgets) >= 1e9:
-        return FuncFormatter(lambda v, _: f"${v / 1e9:g}B")
-    return FuncFormatter(lambda v, _: f"${v / 1e6:g}M")
+def _people_axis(values):
+    from matplotlib.ticker import FuncFormatter
 
-
-def _people_axis(values) -> FuncFormatter:
     if len(values) and np.nanmax(np.abs(values)) >= 1e6:
         return FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}M")
     return FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -365,6 +486,9 @@ def sweep_curve(sweep: str | Path | pd.DataFrame, scenario_budget: float | None 
     Budgets whose plan was not proven optimal (``time_limit``, ``infeasible``, ``error``) are
     circled in red on the curve and hatched in the bars: their coverage is a lower bound.
     """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
     sweep = _sweep_of(sweep)
     marginal = sweep_marginal_table(sweep)
     figure = Figure(figsize=(10, 7.5), dpi=100, layout="constrained")
@@ -388,7 +512,7 @@ def sweep_curve(sweep: str | Path | pd.DataFrame, scenario_budget: float | None 
         top.scatter([], [], s=150, facecolors="none", edgecolors="#d62728", linewidths=1.8,
                     label=f"not proven optimal ({statuses})")
     if scenario_budget is not None:
-        label = f"scenario budget {_usd_axis([scenario_budget])(scenario_budget, None)}"
+        label = f"scenario budget {usd_short(scenario_budget)}"
         if len(budgets) and scenario_budget <= budgets.max():
             for axes in (top, bottom):
                 axes.axvline(scenario_budget, color="grey", ls="--", lw=1, label=label if axes is top else None)
@@ -415,7 +539,7 @@ def sweep_curve(sweep: str | Path | pd.DataFrame, scenario_budget: float | None 
     bottom.set_ylabel("same-day people\nper extra $100M")
     bottom.yaxis.set_major_formatter(_people_axis(per_100m[drawn] if drawn.any() else per_100m))
     bottom.set_xlabel("budget")
-    bottom.xaxis.set_major_formatter(_usd_axis(budgets))
+    bottom.xaxis.set_major_formatter(FuncFormatter(lambda v, _: usd_short(v)))
     bottom.set_title("What each extra $100M buys (from the next smaller budget)")
     bottom.grid(alpha=0.3, axis="y")
     return figure
@@ -431,10 +555,9 @@ def sites_entering(sweep_dir: str | Path) -> pd.DataFrame:
     """
     sweep = _sweep_of(sweep_dir)
     # plan_dir is relative to the sweep directory, and empty for a budget with no plan written.
-    plans = [(budget, Path(sweep_dir) / name / SITES_FILE) for budget, name in zip(sweep["budget"], sweep["plan_dir"])
+    plans = [(budget, Path(sweep_dir) / name) for budget, name in zip(sweep["budget"], sweep["plan_dir"])
              if isinstance(name, str) and name]
-    frames = [pd.read_csv(sites, dtype=str, keep_default_na=False).assign(budget=budget)
-              for budget, sites in plans if sites.is_file()]
+    frames = [read_sites(plan_dir).assign(budget=budget) for budget, plan_dir in plans if is_plan(plan_dir)]
     place = [c for c in ("primary_city", "state") if frames and c in frames[0]]
     columns = ["site_id", "kind", *place, "first_budget", "first_action", "plans", "action_at_largest_budget"]
     if not frames:
@@ -485,7 +608,7 @@ def report_html(plan: Plan) -> str:
     name = html.escape(s["instance"]["name"])
     scenario = s["scenario"]
     parts = [
-        f"<h1>Deployment plan: {name}, budget {_usd(s['budget'])}</h1>",
+        f"<h1>Deployment plan: {name}, budget {usd_millions(s['budget'])}</h1>",
         f'<p class="meta">Status <b>{html.escape(s["status"])}</b>. Same-day reach {scenario["same_day_minutes"]:g} '
         f'minutes, next-day {scenario["next_day_minutes"]:g} minutes from a site, at {scenario["speed_mph"]:g} mph '
         f'with circuity {scenario["circuity"]:g}. Solved by {html.escape(s["solver"]["name"])} '
@@ -508,10 +631,6 @@ def report_html(plan: Plan) -> str:
     body = "\n".join(parts)
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>ruralreach plan: {name}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
-
-
-def is_plan_dir(directory: str | Path) -> bool:
-    return all((Path(directory) / name).is_file() for name in (PLAN_FILE, SITES_FILE, ZONES_FILE))
 
 
 def write_report(plan_dir: str | Path) -> Path:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.formulation import MONEY_UNIT
-from model.instance import Instance
-from model.plan import Plan, StageReport, build_plan
-from model.reach import Reach, compute_reach
-from model.reduce import CoveringProblem, reduce_problem
-from solvers.highs import HighsModel, SolveOptions, solver_version
-from solvers.lexicographic import Solution, solve_lexicographic
+from ruralreach.model.formulation import MONEY_UNIT
+from ruralreach.model.instance import Instance
+from ruralreach.model.plan import Plan, StageReport, build_plan
+from ruralreach.model.reach import Reach, compute_reach
+from ruralreach.model.reduce import CoveringProblem, reduce_problem
+from ruralreach.solvers.highs import HighsModel, SolveOptions, solver_version
+from ruralreach.solvers.lexicographic import Solution, solve_lexicographic
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,22 @@ class Prepared:
     instance: Instance
     reach: Reach
     problem: CoveringProblem
-    seconds: float
+    reach_seconds: float
+    reduce_seconds: float
 
 
 def prepare(instance: Instance) -> Prepared:
     began = time.perf_counter()
     reach = compute_reach(instance)
+    reached = time.perf_counter()
     problem = reduce_problem(instance, reach)
-    return Prepared(instance, reach, problem, time.perf_counter() - began)
+    return Prepared(instance, reach, problem, reached - began, time.perf_counter() - reached)
 
 
 def actions_of(prepared: Prepared, chosen: np.ndarray) -> np.ndarray:
     """Map the chosen options back onto one action per site of the full instance."""
     actions = np.full(len(prepared.instance.sites), "none", dtype=object)
-    actions[prepared.problem.site[chosen]] = prepared.problem.action[chosen]
+    actions[prepared.problem.option_site[chosen]] = prepared.problem.option_action[chosen]
     return actions
 
 

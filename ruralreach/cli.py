@@ -6,32 +6,31 @@ Exit status: 0 when a plan was written (whatever its status), 2 for bad input or
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
 
-from model.instance import InstanceError, load_instance
-from model.measures import yardstick_table
-from model.plan import Plan, write_plan
-from solvers.highs import SolveOptions
-from solvers.pipeline import solve_instance
+from ruralreach.instances import bundled
+from ruralreach.model.actions import ACTIONS
+from ruralreach.model.instance import InstanceError, load_instance
+from ruralreach.model.plan import Plan, is_plan, write_plan
+from ruralreach.solvers.highs import SolveOptions
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_INSTANCE = REPO_ROOT / "instances" / "us-2026"
-_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
+from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
+from .pipeline import solve_instance
+from .review import yardstick_table
+
+DEFAULT_INSTANCE = bundled()
 
 
-def parse_usd(text: str) -> float:
-    """A dollar amount: ``4e9``, ``4000000000``, ``4B``, ``500M``, ``$2.5b``."""
-    match = re.fullmatch(r"\$?\s*([0-9.eE+_-]+)\s*([kKmMbB]?)", text.strip())
-    try:
-        value = float(match.group(1)) * _SUFFIX[match.group(2).lower()] if match else None
-    except ValueError:
-        value = None
-    if value is None or value < 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"not a dollar amount >= 0: {text!r} (try 4e9 or 4B)")
-    return value
+def _argument(parse):
+    """An argparse type from a parser that raises ValueError with the reason."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
 
 
 def _checked(convert, accept, what: str):
@@ -50,10 +49,6 @@ def _checked(convert, accept, what: str):
 _positive_seconds = _checked(float, lambda v: v > 0, "a number of seconds > 0")
 _gap = _checked(float, lambda v: 0 <= v < 1, "a relative gap in [0, 1)")
 _positive_count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
-
-
-def budget_label(budget: float) -> str:
-    return f"{budget:.0f}" if float(budget).is_integer() else f"{budget:g}"
 
 
 def add_solve_options(parser: argparse.ArgumentParser) -> None:
@@ -80,14 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("instance", nargs="?", type=Path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
                        help=f"instance directory (default: the bundled national instance, {DEFAULT_INSTANCE.name})")
-    solve.add_argument("--budget", type=parse_usd, default=None, metavar="USD",
+    solve.add_argument("--budget", type=_argument(parse_usd), default=None, metavar="USD",
                        help="budget in USD, overriding the scenario's (e.g. 4e9 or 4B)")
     solve.add_argument("--out", type=Path, default=None, metavar="PLAN_DIR",
                        help="plan directory (default: plans/<instance name>-<budget>)")
     add_solve_options(solve)
-
-    # Imported here, not at the top: solvers.sweep builds on this module (parse_usd, budget_label).
-    from solvers.sweep import parse_budgets
 
     sweep = commands.add_parser(
         "sweep", help="solve one instance at many budgets and write a plan per budget, a table and a chart",
@@ -98,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("instance", nargs="?", type=Path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
                        help=f"instance directory (default: the bundled national instance, {DEFAULT_INSTANCE.name})")
-    sweep.add_argument("--budgets", type=parse_budgets, required=True, metavar="FROM:TO:STEP|A,B,...",
+    sweep.add_argument("--budgets", type=_argument(parse_budgets), required=True, metavar="FROM:TO:STEP|A,B,...",
                        help="budgets in USD: a range with TO included (0.5e9:8e9:0.25e9, 500M:8B:250M) "
                             "or a list (1e9,2e9,4e9)")
     sweep.add_argument("--out", type=Path, default=None, metavar="SWEEP_DIR",
@@ -133,9 +125,8 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
         f"status      {s['status']}" + ("" if s["status"] == "optimal" else "  (NOT proven optimal)"),
         f"same-day    {people(s['baseline_same_day_population'], s['same_day_population'])}",
         f"next-day    {people(s['baseline_next_day_population'], s['next_day_population'])}",
-        f"cost        ${s['cost'] / 1e6:,.1f}M of ${s['budget'] / 1e6:,.1f}M budget",
-        f"actions     {counts['upgrade']} upgrades, {counts['open_station']} new stations, "
-        f"{counts['open_center']} new service centers",
+        f"cost        {usd_millions(s['cost'])} of {usd_millions(s['budget'])} budget",
+        "actions     " + ", ".join(f"{counts[a.name]} {a.plural}" for a in ACTIONS.values()),
     ]
     for stage in s["stages"]:
         gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.2e}"
@@ -179,7 +170,14 @@ def command_solve(args: argparse.Namespace) -> int:
 
 
 def command_sweep(args: argparse.Namespace) -> int:
-    from solvers.sweep import default_sweep_dir, run_sweep
+    if args.scheduler is not None:
+        try:
+            import distributed  # noqa: F401  (only a Dask cluster needs it)
+        except ImportError:
+            print("ruralreach: error: --scheduler needs Dask: pip install 'ruralreach[sweep]'", file=sys.stderr)
+            return 2
+    # Imported here: a sweep draws its chart with matplotlib, which solve does not need.
+    from .sweep import default_sweep_dir, run_sweep
 
     began = time.perf_counter()
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
@@ -197,8 +195,8 @@ def command_sweep(args: argparse.Namespace) -> int:
         return 1
     lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
     for row in table.itertuples():
-        lines.append(f"{'$' + format(row.budget, ',.0f'):>16}  {row.status:<10}  {row.same_day_population:>13,}  "
-                     f"{row.next_day_population:>13,}  {'$' + format(row.cost, ',.0f'):>16}  {row.mip_gap:>8.1e}")
+        lines.append(f"{usd_whole(row.budget):>16}  {row.status:<10}  {row.same_day_population:>13,}  "
+                     f"{row.next_day_population:>13,}  {usd_whole(row.cost):>16}  {row.mip_gap:>8.1e}")
     not_proven = int((table["status"] != "optimal").sum())
     if not_proven:
         lines.append(f"{not_proven} of {len(table)} budgets NOT proven optimal (see status)")
@@ -209,14 +207,9 @@ def command_sweep(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    try:
-        # Imported here: matplotlib comes with the optional "report" extra, which solve does not need.
-        from solvers.report import is_plan_dir, write_report
-    except ImportError as error:
-        print(f"ruralreach: error: report needs the report extra (pip install 'ruralreach[report]'): {error}",
-              file=sys.stderr)
-        return 1
-    if not is_plan_dir(args.plan_dir):
+    from .review import write_report
+
+    if not is_plan(args.plan_dir):
         print(f"ruralreach: error: {args.plan_dir} is not a plan directory "
               f"(it needs plan.json, sites.csv and zones.csv, as solve writes them)", file=sys.stderr)
         return 2

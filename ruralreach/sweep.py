@@ -20,9 +20,6 @@ gives the same plans as an uninterrupted one run with the same options.
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import multiprocessing
 import os
 import shutil
@@ -36,58 +33,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.formulation import matrix_model
-from model.instance import Instance, load_instance
-from model.plan import PLAN_FILE, SITES_FILE, ZONES_FILE, Plan, write_plan
-from solvers.cli import budget_label, parse_usd
-from solvers.highs import OPTIMAL, HighsModel, SolveOptions
-from solvers.pipeline import Prepared, prepare, solve_prepared
+from tqdm import tqdm
 
-SWEEP_FILE, PLOT_FILE = "sweep.csv", "sweep.png"
-SWEEP_COLUMNS = (
-    "budget", "status", "same_day_population", "next_day_population", "cost", "mip_gap", "seconds",
-    "upgrades", "new_stations", "new_centers", "plan_dir",
-    "baseline_same_day_population", "baseline_next_day_population",
-)
-# A typo such as 0:8e9:1 would otherwise ask for eight billion plans.
-MAX_BUDGETS = 10_000
+from ruralreach.model.formulation import matrix_model
+from ruralreach.model.instance import Instance, load_instance
+from ruralreach.model.plan import Plan, is_plan, read_sites, read_summary, write_plan
+from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
+
+from .money import usd_short
+from .pipeline import Prepared, prepare, solve_prepared
+from .review import SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
+
+PLOT_FILE = "sweep.png"
 
 
 # ----------------------------------------------------------------------------- budgets
-
-
-def parse_budgets(text: str) -> list[float]:
-    """Budgets from ``FROM:TO:STEP`` (TO included) or a list ``A,B,C``, each in the dollar syntax
-    of ``--budget`` (``500M:8B:250M``, ``1e9,2e9,4e9``); sorted, without repeats."""
-    text = text.strip()
-    if ":" in text:
-        parts = text.split(":")
-        if len(parts) != 3:
-            raise argparse.ArgumentTypeError(f"a budget range is FROM:TO:STEP, got {text!r}")
-        start, end, step = (parse_usd(part) for part in parts)
-        if step <= 0 or end < start:
-            raise argparse.ArgumentTypeError(f"a budget range needs STEP > 0 and TO >= FROM, got {text!r}")
-        # The tolerance keeps TO when float steps land a hair short of it (0.1:0.3:0.1).
-        count = math.floor((end - start) / step + 1e-9) + 1
-        if count > MAX_BUDGETS:
-            raise argparse.ArgumentTypeError(f"{text!r} gives {count:,} budgets, more than {MAX_BUDGETS:,}")
-        # Budgets are money: rounding to cents removes float dust such as 0.30000000000000004.
-        budgets = [round(start + k * step, 2) for k in range(count)]
-    else:
-        budgets = [parse_usd(part) for part in text.split(",") if part.strip()]
-    budgets = sorted(set(budgets))
-    if not budgets:
-        raise argparse.ArgumentTypeError(f"no budgets in {text!r}")
-    if len(budgets) > MAX_BUDGETS:
-        raise argparse.ArgumentTypeError(f"{len(budgets):,} budgets, more than {MAX_BUDGETS:,}")
-    labels = [budget_label(b) for b in budgets]
-    if len(set(labels)) != len(labels):
-        raise argparse.ArgumentTypeError(f"budgets too close to tell apart in plan directory names: {text!r}")
-    return budgets
-
-
-def plan_dir_name(budget: float) -> str:
-    return f"budget-{budget_label(budget)}"
 
 
 def default_sweep_dir(instance_dir: str | Path) -> Path:
@@ -129,7 +89,7 @@ def solve_budget(instance: Instance, budget: float, options: SolveOptions,
     a plan affordable at this budget (the previous budget's), used as the warm start."""
     prepared, model = _worker_model(instance, options)
     problem = prepared.problem
-    start = None if start_actions is None else np.asarray(start_actions, dtype=object)[problem.site] == problem.action
+    start = None if start_actions is None else np.asarray(start_actions, dtype=object)[problem.option_site] == problem.option_action
     return solve_prepared(prepared, budget, options, model=model, start=start)
 
 
@@ -156,20 +116,21 @@ def _exit_on_interrupt() -> None:
 
 def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: SolveOptions) -> dict | None:
     """The summary of a finished plan this sweep can keep, or None if it must be solved."""
+    if not is_plan(plan_dir):
+        return None
     try:
-        summary = json.loads((plan_dir / PLAN_FILE).read_text(encoding="utf-8"))
+        summary = read_summary(plan_dir)
         same = (summary["instance"]["sha256"] == instance.sha256
                 and summary["scenario"] == instance.scenario.with_budget(budget).to_dict()
                 and summary["mip_gap_requested"] == options.mip_gap)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    complete = (plan_dir / SITES_FILE).is_file() and (plan_dir / ZONES_FILE).is_file()
-    return summary if same and complete else None
+    return summary if same else None
 
 
 def plan_actions(plan_dir: Path) -> np.ndarray:
     """The action of every site in a written plan, in site order."""
-    return pd.read_csv(plan_dir / SITES_FILE, usecols=["action"], dtype=str)["action"].to_numpy(dtype=object)
+    return read_sites(plan_dir)["action"].to_numpy(dtype=object)
 
 
 def _remove_staging_leftovers(out: Path) -> None:
@@ -204,7 +165,7 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
 
     with ExitStack() as stack:
         if scheduler is not None:
-            from distributed import Client  # optional extra "sweep"
+            from distributed import Client  # the optional extra "sweep"; the command checks for it
 
             client = stack.enter_context(Client(scheduler))
             chains = budget_chains(budgets, workers or _cluster_threads(client))
@@ -228,8 +189,6 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
 
     table = sweep_table(out, budgets)
     _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
-    from solvers.report import figure_png, sweep_curve  # matplotlib: the optional extra "sweep"
-
     png = figure_png(sweep_curve(table, scenario_budget=instance.scenario.budget,
                                  title=f"{instance.name}: people within reach by budget"))
     _write_atomically(out / PLOT_FILE, lambda path: Path(path).write_bytes(png))
@@ -239,8 +198,6 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
 def _solve_chains(executor: Executor, queues: list[deque], instance_ref, options: SolveOptions, out: Path,
                   kept: dict[float, dict], total: int, progress: bool) -> None:
     """Keep one task per chain running; write each plan as it arrives and start the chain's next."""
-    from tqdm import tqdm  # optional extra "sweep"
-
     bar = tqdm(total=total, initial=len(kept), unit="budget", desc="sweep", disable=not progress, dynamic_ncols=True)
     finished = list(kept.values())
     running: dict[Future, tuple[float, deque]] = {}
@@ -279,7 +236,7 @@ def _best_figures(summaries: list[dict]) -> str:
         return ""
     best = max(summaries, key=lambda s: (s["same_day_population"], s["next_day_population"], -s["budget"]))
     text = (f"best same-day {best['same_day_population']:,} next-day {best['next_day_population']:,} "
-            f"at {_usd(best['budget'])}")
+            f"at {usd_short(best['budget'])}")
     not_proven = sum(s["status"] != OPTIMAL for s in summaries)
     return text + (f", {not_proven} not proven optimal" if not_proven else "")
 
@@ -294,39 +251,3 @@ def _write_atomically(path: Path, write) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-
-
-# ----------------------------------------------------------------------------- table and plot
-
-
-def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
-    """One row per budget, sorted by budget, from the plans written in ``sweep_dir``."""
-    sweep_dir = Path(sweep_dir)
-    rows = []
-    for budget in sorted(budgets):
-        name = plan_dir_name(budget)
-        s = json.loads((sweep_dir / name / PLAN_FILE).read_text(encoding="utf-8"))
-        # A stage with no gap (stopped before it found a solution) proves nothing: gap infinite.
-        gaps = [math.inf if stage["mip_gap"] is None else stage["mip_gap"] for stage in s["stages"]]
-        rows.append({
-            "budget": s["budget"], "status": s["status"],
-            "same_day_population": s["same_day_population"], "next_day_population": s["next_day_population"],
-            "cost": s["cost"], "mip_gap": max(gaps, default=math.inf), "seconds": s["solve_seconds"],
-            "upgrades": s["actions"]["upgrade"], "new_stations": s["actions"]["open_station"],
-            "new_centers": s["actions"]["open_center"], "plan_dir": name,
-            "baseline_same_day_population": s["baseline_same_day_population"],
-            "baseline_next_day_population": s["baseline_next_day_population"],
-        })
-    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-
-
-def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
-    """The sweep table of a sweep directory, for notebooks (``plan_dir`` is relative to it)."""
-    return pd.read_csv(Path(sweep_dir) / SWEEP_FILE)
-
-
-def _usd(value: float) -> str:
-    for unit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= unit:
-            return f"${value / unit:,.4g}{suffix}"
-    return f"${value:,.0f}"

@@ -1,0 +1,7 @@
+"""``python -m ruralreach``: the ruralreach command."""
+
+import sys
+
+from ruralreach.cli import main
+
+sys.exit(main())
