@@ -1,44 +1,61 @@
 r"""The budgeted two-tier maximal covering model, stated once.
 
 Sets
-    :math:`O`        options: one per action a site may take (upgrade a station; open a candidate
-                     as a delivery station; open a candidate as a service center)
-    :math:`G`        sites with more than one option; :math:`O_g \subseteq O` the options of site g
-    :math:`I`        same-day demand rows (zones, merged where reached by the same options)
+    :math:`T`        phases of the rollout, in order (one phase without phases)
+    :math:`O`        options: one per action a site may take in a phase (upgrade a station; open a
+                     candidate as a delivery station; open a candidate as a service center);
+                     :math:`t_o` the phase of option o
+    :math:`G`        sites with more than one option, and sites that must act;
+                     :math:`O_g \subseteq O` the options of site g; :math:`R \subseteq G` the
+                     sites that must act (a ``must:`` decision in a phased rollout)
+    :math:`I`        same-day demand rows (a zone in a phase; merged where reached by the same
+                     options and in the same equity group)
     :math:`J`        next-day demand rows
+    :math:`H`        equity groups; :math:`I_h \subseteq I` the rows of group h (last phase only)
 
 Parameters
-    :math:`c_o`      cost of option o, in millions of USD (``MONEY_UNIT``: keeps the budget row
+    :math:`c_o`      cost of option o, in millions of USD (``MONEY_UNIT``: keeps the budget rows
                      well scaled next to the 0/1 coverage rows)
-    :math:`B`        budget, in millions of USD
-    :math:`C_0`      cost already committed to actions decided outside the model (a restricted
-                     problem's fixed actions; 0 for a whole instance)
-    :math:`p_i`      population of same-day row i;  :math:`q_j` population of next-day row j
-    :math:`a_{io}`   1 when option o puts row i within same-day reach (the site holds inventory
-                     and is within ``same_day_minutes``)
-    :math:`b_{jo}`   1 when option o puts row j within next-day reach (the site delivers and is
-                     within ``next_day_minutes``)
+    :math:`B_t`      budget of phase t, in millions of USD
+    :math:`C_t`      cost already committed in phase t to actions decided outside the model
+                     (forced actions without phases, a restricted problem's fixed actions)
+    :math:`p_i`      population of same-day row i times its phase's weight; :math:`q_j` likewise
+    :math:`a_{io}`   1 when option o puts row i within same-day reach (the site holds inventory,
+                     is within ``same_day_minutes`` of the row's zone, and o's phase is not after
+                     the row's)
+    :math:`b_{jo}`   1 when option o puts row j within next-day reach (the site delivers, is within
+                     ``next_day_minutes``, and o's phase is not after the row's)
+    :math:`e_i`      people of same-day row i counted toward its equity group
+    :math:`F_h`      group h's floor in people (its floor share times its population);
+                     :math:`E_h` of them in reach whatever the plan
 
 Variables
     :math:`x_o \in \{0,1\}`  option o is taken
     :math:`y_i \in \{0,1\}`  row i is same-day;  :math:`z_j \in \{0,1\}` row j is next-day
 
 Constraints
-    one action per site   :math:`\sum_{o \in O_g} x_o \le 1`            for g in G
-    budget                :math:`C_0 + \sum_{o} c_o x_o \le B`
+    one action per site   :math:`\sum_{o \in O_g} x_o \le 1`  for g in G  (:math:`= 1` for g in R)
+    budget, cumulative    :math:`\sum_{s \le t} C_s + \sum_{o: t_o \le t} c_o x_o \le \sum_{s \le t} B_s`  for t in T
     same-day reach        :math:`y_i \le \sum_{o} a_{io} x_o`          for i in I
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
+    equity floor          :math:`E_h + \sum_{i \in I_h} e_i y_i \ge F_h`   for h in H
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
     1. same_day:  :math:`\max P_0 + \sum_i p_i y_i`
     2. next_day:  :math:`\max Q_0 + \sum_j q_j z_j`  s.t.  :math:`P_0 + \sum_i p_i y_i \ge P^*`
-    3. cost:      :math:`\min C_0 + \sum_o c_o x_o`  s.t.  also  :math:`Q_0 + \sum_j q_j z_j \ge Q^*`
+    3. cost:      :math:`\min C + \sum_o c_o x_o`  s.t.  also  :math:`Q_0 + \sum_j q_j z_j \ge Q^*`
 
-:math:`P_0` and :math:`Q_0` are the populations already in reach whatever the plan does
-(``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C_0` is
+With phases, the same-day objective is the sum over phases of the phase's weight times the
+population same-day after it (and likewise next-day): rows are (zone, phase) pairs.
+:math:`P_0` and :math:`Q_0` are the (weighted) populations already in reach whatever the plan
+does (``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C = \sum_t C_t` is
 ``committed_cost``: constants, not rows. They belong in the objective all the same, because a
 stage's relative gap is measured on the population the plan reaches and on the whole plan's cost,
 not on the part of them the model still changes.
+
+When the equity floors cannot all be met, :func:`floor_scale_model` states the largest share of
+them that can: the same rows with a column :math:`\lambda \in [0, 1]`, the floors
+:math:`E_h + \sum_{i \in I_h} e_i y_i \ge \lambda F_h`, and the objective :math:`\max \lambda`.
 
 :func:`build_model` is the Pyomo statement of this model. :func:`matrix_model` writes the same
 model as arrays (columns x, y, z; rows in the order above) so it can be handed to HiGHS in bulk;
@@ -47,7 +64,7 @@ a test checks that the two are identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
@@ -56,7 +73,28 @@ from .reduce import CoveringProblem
 
 MONEY_UNIT = 1e6  # USD per model money unit
 STAGES = ("same_day", "next_day", "cost")
-STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min"}
+# The floor-scale objective (the largest share of the equity floors a plan can meet) is solved
+# with the same machinery as the stages.
+FLOOR_SCALE = "floor_scale"
+STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min", FLOOR_SCALE: "max"}
+
+
+def _equity_rows(problem: CoveringProblem) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """The equity groups that need more people than are in reach whatever the plan (``E_h <
+    F_h``), and their rows as groups x same-day rows of people :math:`e_i`."""
+    need = problem.equity_floor - problem.equity_fixed
+    groups = np.flatnonzero(need > 0)
+    grouped = np.flatnonzero(problem.same_day_group >= 0)
+    people = sparse.csr_matrix((problem.same_day_people[grouped], (problem.same_day_group[grouped], grouped)),
+                               shape=(problem.n_groups, len(problem.same_day_population)))
+    return groups, people[groups].tocsr()
+
+
+def _budget_rows(problem: CoveringProblem) -> sparse.csr_matrix:
+    """Phases x options: the cost of each option (money units) in the budget row of its own phase
+    and of every later one (the rows are cumulative)."""
+    later = problem.option_phase[None, :] <= np.arange(problem.n_phases)[:, None]
+    return sparse.csr_matrix(later * (problem.option_cost / MONEY_UNIT)[None, :])
 
 
 def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[str, float] | None = None):
@@ -70,32 +108,57 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     m.O = pyo.RangeSet(0, problem.n_options - 1)
     m.I = pyo.RangeSet(0, len(problem.same_day_population) - 1)
     m.J = pyo.RangeSet(0, len(problem.next_day_population) - 1)
+    m.T = pyo.RangeSet(0, problem.n_phases - 1)
     groups = problem.site_groups()
     m.G = pyo.RangeSet(0, len(groups) - 1)
+    equity_groups, equity_people = _equity_rows(problem)
+    m.H = pyo.RangeSet(0, len(equity_groups) - 1)
 
     cost = problem.option_cost / MONEY_UNIT
     m.c = pyo.Param(m.O, initialize=dict(enumerate(cost)))
-    m.B = pyo.Param(initialize=problem.budget / MONEY_UNIT)
-    m.C0 = pyo.Param(initialize=problem.committed_cost / MONEY_UNIT)
+    m.t = pyo.Param(m.O, initialize=dict(enumerate(problem.option_phase.tolist())))
+    m.B = pyo.Param(m.T, initialize=dict(enumerate((problem.phase_budgets / MONEY_UNIT).tolist())))
+    m.C = pyo.Param(m.T, initialize=dict(enumerate((problem.phase_committed / MONEY_UNIT).tolist())))
     m.p = pyo.Param(m.I, initialize=dict(enumerate(problem.same_day_population.tolist())))
     m.q = pyo.Param(m.J, initialize=dict(enumerate(problem.next_day_population.tolist())))
+    m.F = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_floor[equity_groups].tolist())))
+    m.E = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_fixed[equity_groups].tolist())))
 
     m.x = pyo.Var(m.O, within=pyo.Binary)
     m.y = pyo.Var(m.I, within=pyo.Binary)
     m.z = pyo.Var(m.J, within=pyo.Binary)
 
     a, b = problem.same_day_cover, problem.next_day_cover
-    m.one_action_per_site = pyo.Constraint(m.G, rule=lambda m, g: sum(m.x[o] for o in groups[g]) <= 1)
-    # A row with no variables is trivial; Pyomo rejects it, so the empty cases are skipped.
-    m.budget = pyo.Constraint(expr=m.C0 + sum(m.c[o] * m.x[o] for o in m.O) <= m.B) if len(m.O) else pyo.Constraint.Skip
+    required = set(problem.required_sites.tolist())
+
+    def one_action(m, g):
+        taken = sum(m.x[o] for o in groups[g])
+        return taken == 1 if int(problem.option_site[groups[g][0]]) in required else taken <= 1
+
+    def budget(m, t):
+        options = [o for o in m.O if m.t[o] <= t]
+        if not options:  # a row with no variables is trivial; Pyomo rejects it
+            return pyo.Constraint.Skip
+        return sum(m.C[s] for s in m.T if s <= t) + sum(m.c[o] * m.x[o] for o in options) \
+            <= sum(m.B[s] for s in m.T if s <= t)
+
+    def equity_floor(m, h):
+        rows = equity_people[h]
+        if rows.nnz == 0:
+            return pyo.Constraint.Infeasible  # the group needs people no option can reach
+        return m.E[h] + sum(e * m.y[i] for i, e in zip(rows.indices, rows.data)) >= m.F[h]
+
+    m.one_action_per_site = pyo.Constraint(m.G, rule=one_action)
+    m.budget = pyo.Constraint(m.T, rule=budget)
     m.same_day_reach = pyo.Constraint(
         m.I, rule=lambda m, i: m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]]) <= 0)
     m.next_day_reach = pyo.Constraint(
         m.J, rule=lambda m, j: m.z[j] - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
+    m.equity_floor = pyo.Constraint(m.H, rule=equity_floor)
 
     same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
     next_day = problem.next_day_fixed + sum(m.q[j] * m.z[j] for j in m.J)
-    total_cost = m.C0 + sum(m.c[o] * m.x[o] for o in m.O)
+    total_cost = sum(m.C[t] for t in m.T) + sum(m.c[o] * m.x[o] for o in m.O)
     if "same_day" in floors and len(m.I):
         m.same_day_floor = pyo.Constraint(expr=same_day >= floors["same_day"])
     if "next_day" in floors and len(m.J):
@@ -107,8 +170,9 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
 
 @dataclass(frozen=True)
 class MatrixModel:
-    """The same model as arrays: ``row_lower <= A @ v <= row_upper`` over ``v = (x, y, z)``,
-    all columns binary; ``objective[stage]`` is the stage's coefficient vector."""
+    """The same model as arrays: ``row_lower <= A @ v <= row_upper`` over ``v = (x, y, z)``
+    (and ``lambda`` in the floor-scale model), binary but where ``continuous`` says;
+    ``objective[stage]`` is the stage's coefficient vector."""
 
     A: sparse.csr_matrix
     row_lower: np.ndarray
@@ -117,17 +181,18 @@ class MatrixModel:
     n_options: int
     n_same_day: int
     n_next_day: int
-    budget_row: int  # the budget row's position in A
+    budget_rows: np.ndarray  # the budget rows' positions in A, one per phase
     offset: dict[str, float]  # the stage objective's constant: population in reach whatever the plan
+    continuous: np.ndarray | None = None  # columns in [0, 1] that need not be whole
 
     @property
     def n_columns(self) -> int:
         return self.A.shape[1]
 
 
-def budget_room(problem: CoveringProblem) -> float:
-    """The budget row's right-hand side, :math:`B - C_0`, in model money units."""
-    return (problem.budget - problem.committed_cost) / MONEY_UNIT
+def budget_room(problem: CoveringProblem) -> np.ndarray:
+    r"""The budget rows' right-hand sides, :math:`\sum_{s \le t} (B_s - C_s)`, in model money units."""
+    return problem.budget_room() / MONEY_UNIT
 
 
 def matrix_model(problem: CoveringProblem) -> MatrixModel:
@@ -139,22 +204,53 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
          np.concatenate([[0], np.cumsum([g.size for g in groups])])),
         shape=(len(groups), n_o),
     )
-    cost = problem.option_cost / MONEY_UNIT
-    budget_coefficients = sparse.csr_matrix(cost.reshape(1, -1))
-    x_part = sparse.vstack([group_rows, budget_coefficients, -problem.same_day_cover, -problem.next_day_cover])
-    y_part = sparse.vstack([sparse.csr_matrix((len(groups) + 1, n_i)), sparse.identity(n_i),
-                            sparse.csr_matrix((n_j, n_i))])
-    z_part = sparse.vstack([sparse.csr_matrix((len(groups) + 1 + n_i, n_j)), sparse.identity(n_j)])
+    required = np.array([np.isin(problem.option_site[g[0]], problem.required_sites) for g in groups], dtype=bool)
+    budgets = _budget_rows(problem)
+    equity_groups, equity_people = _equity_rows(problem)
+    n_g, n_t, n_h = len(groups), problem.n_phases, len(equity_groups)
+    x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover,
+                            sparse.csr_matrix((n_h, n_o))])
+    y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), sparse.identity(n_i),
+                            sparse.csr_matrix((n_j, n_i)), equity_people])
+    z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), sparse.identity(n_j),
+                            sparse.csr_matrix((n_h, n_j))])
     A = sparse.hstack([x_part, y_part, z_part]).tocsr().astype(float)
     A.eliminate_zeros()
     n_rows = A.shape[0]
-    upper = np.zeros(n_rows)
-    upper[:len(groups)] = 1.0
-    upper[len(groups)] = budget_room(problem)
+    lower, upper = np.full(n_rows, -np.inf), np.zeros(n_rows)
+    upper[:n_g] = 1.0
+    lower[:n_g][required] = 1.0
+    budget_rows = np.arange(n_g, n_g + n_t)
+    upper[budget_rows] = budget_room(problem)
+    equity = np.arange(n_rows - n_h, n_rows)
+    lower[equity] = (problem.equity_floor - problem.equity_fixed)[equity_groups]
+    upper[equity] = np.inf
+    cost = problem.option_cost / MONEY_UNIT
     objective = {
         "same_day": np.concatenate([np.zeros(n_o), problem.same_day_population.astype(float), np.zeros(n_j)]),
         "next_day": np.concatenate([np.zeros(n_o + n_i), problem.next_day_population.astype(float)]),
         "cost": np.concatenate([cost, np.zeros(n_i + n_j)]),
     }
-    offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed), "cost": problem.committed_cost / MONEY_UNIT}
-    return MatrixModel(A, np.full(n_rows, -np.inf), upper, objective, n_o, n_i, n_j, len(groups), offset)
+    offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed),
+              "cost": problem.committed_cost / MONEY_UNIT}
+    return MatrixModel(A, lower, upper, objective, n_o, n_i, n_j, budget_rows, offset)
+
+
+def floor_scale_model(problem: CoveringProblem) -> MatrixModel:
+    r"""The model with a column :math:`\lambda` that scales every equity floor, and the objective
+    :math:`\max \lambda`: the largest share of the floors one plan meets (the same budgets)."""
+    matrix = matrix_model(problem)
+    equity_groups, _ = _equity_rows(problem)
+    n_rows, n_h = matrix.A.shape[0], len(equity_groups)
+    equity = np.arange(n_rows - n_h, n_rows)
+    scale = np.zeros((n_rows, 1))
+    scale[equity, 0] = -problem.equity_floor[equity_groups]
+    A = sparse.hstack([matrix.A, sparse.csr_matrix(scale)]).tocsr()
+    lower = matrix.row_lower.copy()
+    lower[equity] = -problem.equity_fixed[equity_groups]
+    objective = {stage: np.append(vector, 0.0) for stage, vector in matrix.objective.items()}
+    objective[FLOOR_SCALE] = np.append(np.zeros(matrix.n_columns), 1.0)
+    continuous = np.zeros(A.shape[1], dtype=bool)
+    continuous[-1] = True
+    return replace(matrix, A=A, row_lower=lower, objective=objective,
+                   offset={**matrix.offset, FLOOR_SCALE: 0.0}, continuous=continuous)

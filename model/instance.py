@@ -15,13 +15,13 @@ import hashlib
 import json
 import math
 import tomllib
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .actions import ACTIONS, COST_COLUMNS, KINDS
+from .actions import ACTIONS, COST_COLUMNS, KINDS, actions_of_kind
 
 ZONES_FILE = "zones.csv"
 SITES_FILE = "sites.csv"
@@ -31,6 +31,8 @@ TRAVEL_FILE = "travel_minutes.csv"
 ZONE_COLUMNS = ("zone_id", "lat", "lon", "population")
 SITE_COLUMNS = ("site_id", "lat", "lon", "kind", *COST_COLUMNS)
 TRAVEL_COLUMNS = ("zone_id", "site_id", "minutes")
+# Optional sites.csv column: sites fixed by hand.
+DECISION_COLUMN, NEVER, MUST_PREFIX = "decision", "never", "must:"
 
 
 class InstanceError(ValueError):
@@ -50,8 +52,36 @@ class InstanceError(ValueError):
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One phase of a rollout: its name, the money it brings, and the weight of the people in
+    reach after it in the objective."""
+
+    name: str
+    budget: float
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Equity:
+    """Same-day floors per group of zones: after the plan, each group's same-day population is at
+    least its floor times the group's population. Groups are the values of a zones.csv column
+    (zones with a blank value are in no group)."""
+
+    column: str
+    min_same_day_share: float = 0.0
+    groups: tuple[tuple[str, float], ...] = ()  # (group, floor) where it differs from the default
+
+    def floor(self, group: str) -> float:
+        return dict(self.groups).get(group, self.min_same_day_share)
+
+    def to_dict(self) -> dict:
+        return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
+
+
+@dataclass(frozen=True)
 class Scenario:
-    """The planning assumptions: budget (USD) and the reach limits of each tier."""
+    """The planning assumptions: budget (USD) and the reach limits of each tier; optionally a
+    phased rollout (``phases``, whose budgets add up to ``budget``) and equity floors."""
 
     budget: float
     same_day_minutes: float
@@ -60,12 +90,36 @@ class Scenario:
     circuity: float
     name: str = ""
     description: str = ""
+    phases: tuple[Phase, ...] = ()
+    equity: Equity | None = None
+
+    @property
+    def rollout(self) -> tuple[Phase, ...]:
+        """The phases of the plan: the scenario's, or one unnamed phase with the whole budget."""
+        return self.phases or (Phase("", self.budget),)
 
     def with_budget(self, budget: float) -> "Scenario":
-        return Scenario(**{**asdict(self), "budget": float(budget)})
+        """The same scenario at another budget; phase budgets scale in proportion (evenly when
+        they are all zero) and add up to ``budget`` exactly."""
+        budget = float(budget)
+        if not self.phases:
+            return replace(self, budget=budget)
+        total = math.fsum(p.budget for p in self.phases)
+        shares = ([p.budget / total for p in self.phases] if total > 0
+                  else [1 / len(self.phases)] * len(self.phases))
+        budgets = [budget * share for share in shares[:-1]]
+        budgets.append(max(0.0, budget - math.fsum(budgets)))
+        return replace(self, budget=budget, phases=tuple(replace(p, budget=b) for p, b in zip(self.phases, budgets)))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The scenario as plan.json records it; the optional keys only where set."""
+        data = {key: getattr(self, key) for key in ("budget", "same_day_minutes", "next_day_minutes", "speed_mph",
+                                                    "circuity", "name", "description")}
+        if self.phases:
+            data["phases"] = [{"name": p.name, "budget": p.budget, "weight": p.weight} for p in self.phases]
+        if self.equity is not None:
+            data["equity"] = self.equity.to_dict()
+        return data
 
 
 @dataclass(frozen=True)
@@ -94,6 +148,21 @@ class Instance:
     def site_extra_columns(self) -> list[str]:
         return [c for c in self.sites.columns if c not in SITE_COLUMNS]
 
+    def forced_cost(self) -> float:
+        """USD the ``must:`` decisions spend whatever the plan."""
+        forced, _ = decided(self.sites)
+        return math.fsum(float(self.sites[ACTIONS[action].cost_column].iloc[k])
+                         for k, action in enumerate(forced) if action is not None)
+
+    def check_budget(self, budget: float | None = None) -> None:
+        """Raise InstanceError when the forced actions cost more than ``budget`` (default: the
+        scenario's): no plan could keep it."""
+        budget = self.scenario.budget if budget is None else budget
+        forced = self.forced_cost()
+        if forced > budget:
+            raise InstanceError(self.directory / SITES_FILE, None, DECISION_COLUMN,
+                                f"the must: decisions cost ${forced:,.0f} in all, more than the budget ${budget:,.0f}")
+
     def with_budget(self, budget: float) -> "Instance":
         return Instance(
             self.name, self.directory, self.zones, self.sites,
@@ -108,6 +177,9 @@ def load_instance(directory: str | Path) -> Instance:
         raise InstanceError(directory, None, None, "instance directory not found")
     scenario = _read_scenario(directory / SCENARIO_FILE)
     zones = _read_zones(directory / ZONES_FILE)
+    if scenario.equity is not None and scenario.equity.column not in zones.columns:
+        raise InstanceError(directory / SCENARIO_FILE, None, "equity.column",
+                            f"zones.csv has no column {scenario.equity.column!r}")
     sites = _read_sites(directory / SITES_FILE)
     travel = _read_travel(directory / TRAVEL_FILE, zones, sites)
     return Instance(directory.resolve().name, directory, zones, sites, scenario, travel, _hash_inputs(directory))
@@ -138,31 +210,120 @@ def _read_scenario(path: Path) -> Scenario:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InstanceError(path, getattr(error, "lineno", None), None, f"not valid TOML: {error}")
+    lines = text.splitlines()
 
-    def line_of(key: str) -> int | None:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.split("=")[0].strip() == key:
+    def line_of(key: str, table: str | None = None, occurrence: int = 0) -> int | None:
+        """The line of ``key``, within the ``occurrence``-th ``[table]``/``[[table]]`` if given."""
+        inside, seen = table is None, -1
+        for number, line in enumerate(lines, start=1):
+            header = line.strip()
+            if header.startswith("["):
+                name = header.strip("[]").strip()
+                if name == table:
+                    seen += 1
+                inside = table is not None and name == table and seen == occurrence
+                continue
+            if inside and line.split("=")[0].strip() == key:
                 return number
         return None
+
+    def number(table: dict, key: str, where: str, line: int | None) -> float:
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InstanceError(path, line, where, f"must be a finite number, got {value!r}")
+        return float(value)
 
     values = {}
     for key in _SCENARIO_NUMBERS:
         if key not in data:
+            if key == "budget" and "phases" in data:
+                continue  # the phases' budgets add up to it
             raise InstanceError(path, None, key, "missing")
-        value = data[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InstanceError(path, line_of(key), key, f"must be a finite number, got {value!r}")
-        values[key] = float(value)
+        values[key] = number(data, key, key, line_of(key))
     for key in ("speed_mph", "circuity"):
         if values[key] <= 0:
             raise InstanceError(path, line_of(key), key, f"must be positive, got {values[key]:g}")
     for key in ("budget", "same_day_minutes", "next_day_minutes"):
-        if values[key] < 0:
+        if values.get(key, 0.0) < 0:
             raise InstanceError(path, line_of(key), key, f"must not be negative, got {values[key]:g}")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
             raise InstanceError(path, line_of(key), key, "must be a string")
-    return Scenario(**values, name=data.get("name", ""), description=data.get("description", ""))
+    phases = _read_phases(path, data, line_of, number)
+    if phases:
+        total = math.fsum(phase.budget for phase in phases)
+        if "budget" in values and not math.isclose(values["budget"], total, rel_tol=1e-12, abs_tol=0.005):
+            raise InstanceError(path, line_of("budget"), "budget",
+                                f"is {values['budget']:,.2f}, but the phases' budgets add up to {total:,.2f}")
+        values["budget"] = total
+    equity = _read_equity(path, data, line_of, number)
+    return Scenario(**values, name=data.get("name", ""), description=data.get("description", ""),
+                    phases=phases, equity=equity)
+
+
+def _read_phases(path: Path, data: dict, line_of, number) -> tuple[Phase, ...]:
+    """``[[phases]]`` tables: ``name`` (unique text), ``budget`` (USD >= 0), ``weight`` (>= 0, default 1)."""
+    if "phases" not in data:
+        return ()
+    tables = data["phases"]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise InstanceError(path, line_of("phases"), "phases", "must be one or more [[phases]] tables")
+    phases = []
+    for k, table in enumerate(tables):
+        where = f"phases[{k + 1}]"
+        for key in table:
+            if key not in ("name", "budget", "weight"):
+                raise InstanceError(path, line_of(key, "phases", k), f"{where}.{key}",
+                                    "unknown key (a phase has name, budget and weight)")
+        for key in ("name", "budget"):
+            if key not in table:
+                raise InstanceError(path, None, f"{where}.{key}", "missing")
+        name = table["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise InstanceError(path, line_of("name", "phases", k), f"{where}.name", "must be a non-blank string")
+        if name in (p.name for p in phases):
+            raise InstanceError(path, line_of("name", "phases", k), f"{where}.name", f"phase {name!r} is named twice")
+        budget = number(table, "budget", f"{where}.budget", line_of("budget", "phases", k))
+        weight = number(table, "weight", f"{where}.weight", line_of("weight", "phases", k)) if "weight" in table else 1.0
+        for key, value in (("budget", budget), ("weight", weight)):
+            if value < 0:
+                raise InstanceError(path, line_of(key, "phases", k), f"{where}.{key}",
+                                    f"must not be negative, got {value:g}")
+        phases.append(Phase(name, budget, weight))
+    return tuple(phases)
+
+
+def _read_equity(path: Path, data: dict, line_of, number) -> Equity | None:
+    """``[equity]``: ``column`` (a zones.csv column), ``min_same_day_share`` in [0, 1], and an
+    optional ``[equity.groups]`` table of per-group floors in [0, 1]."""
+    if "equity" not in data:
+        return None
+    table = data["equity"]
+    if not isinstance(table, dict):
+        raise InstanceError(path, line_of("equity"), "equity", "must be an [equity] table")
+    for key in table:
+        if key not in ("column", "min_same_day_share", "groups"):
+            raise InstanceError(path, line_of(key, "equity"), f"equity.{key}",
+                                "unknown key (equity has column, min_same_day_share and groups)")
+    column = table.get("column")
+    if not isinstance(column, str) or not column.strip():
+        raise InstanceError(path, line_of("column", "equity"), "equity.column", "must name a zones.csv column")
+    shares = {}
+    if "min_same_day_share" in table:
+        shares["min_same_day_share"] = (number(table, "min_same_day_share", "equity.min_same_day_share",
+                                               line_of("min_same_day_share", "equity")),
+                                        line_of("min_same_day_share", "equity"))
+    groups = table.get("groups", {})
+    if not isinstance(groups, dict):
+        raise InstanceError(path, line_of("groups", "equity"), "equity.groups", "must be an [equity.groups] table")
+    for group in groups:
+        shares[f"groups.{group}"] = (number(groups, group, f"equity.groups.{group}", line_of(group, "equity.groups")),
+                                     line_of(group, "equity.groups"))
+    for where, (share, line) in shares.items():
+        if not 0 <= share <= 1:
+            raise InstanceError(path, line, f"equity.{where}", f"must be a share in [0, 1], got {share:g}")
+    return Equity(column.strip(), shares.get("min_same_day_share", (0.0, None))[0],
+                  tuple((str(g), float(v)) for g, v in groups.items()))
 
 
 # ----------------------------------------------------------------------------- tables
@@ -274,7 +435,34 @@ def _read_sites(path: Path) -> pd.DataFrame:
         position = _first_bad(((sites["kind"] == action.kind) & sites[action.cost_column].isna()).to_numpy())
         if position is not None:
             raise InstanceError(path, _line(position), action.cost_column, f"is blank, but a {action.kind} needs it")
+    if DECISION_COLUMN in sites:
+        sites[DECISION_COLUMN] = _check_decisions(sites, path)
     return sites
+
+
+def _check_decisions(sites: pd.DataFrame, path: Path) -> pd.Series:
+    """The ``decision`` column: blank (free), ``never`` (no action), or ``must:ACTION`` with an
+    action the site's kind may take."""
+    decisions = sites[DECISION_COLUMN].str.strip()
+    for position, (decision, kind) in enumerate(zip(decisions, sites["kind"])):
+        if decision in ("", NEVER):
+            continue
+        action = decision.removeprefix(MUST_PREFIX) if decision.startswith(MUST_PREFIX) else None
+        allowed = [a.name for a in actions_of_kind(kind)]
+        if action not in allowed:
+            expected = ", ".join(["blank", NEVER, *(MUST_PREFIX + a for a in allowed)])
+            raise InstanceError(path, _line(position), DECISION_COLUMN,
+                                f"{decision!r} is not a decision for a {kind} (expected one of {expected})")
+    return decisions
+
+
+def decided(sites: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per site: the action a ``must:`` decision forces (None where none), and whether ``never``
+    rules out every action."""
+    decisions = sites[DECISION_COLUMN] if DECISION_COLUMN in sites else pd.Series("", index=sites.index)
+    forced = np.array([d.removeprefix(MUST_PREFIX) if d.startswith(MUST_PREFIX) else None for d in decisions],
+                      dtype=object)
+    return forced, (decisions == NEVER).to_numpy()
 
 
 def _read_travel(path: Path, zones: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
@@ -302,9 +490,24 @@ def write_instance(directory: str | Path, zones: pd.DataFrame, sites: pd.DataFra
     directory.mkdir(parents=True, exist_ok=True)
     zones.to_csv(directory / ZONES_FILE, index=False, lineterminator="\n")
     sites.to_csv(directory / SITES_FILE, index=False, lineterminator="\n")
-    lines = [f"{key} = {json.dumps(value)}" for key, value in scenario.to_dict().items()
-             if not (key in ("name", "description") and not value)]
-    (directory / SCENARIO_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (directory / SCENARIO_FILE).write_text(scenario_toml(scenario), encoding="utf-8")
     if travel_minutes is not None:
         travel_minutes.to_csv(directory / TRAVEL_FILE, index=False, lineterminator="\n")
     return directory
+
+
+def scenario_toml(scenario: Scenario) -> str:
+    """``scenario.toml`` text for a scenario (JSON strings and numbers are valid TOML values)."""
+    data = scenario.to_dict()
+    phases, equity = data.pop("phases", []), data.pop("equity", None)
+    lines = [f"{key} = {json.dumps(value)}" for key, value in data.items()
+             if not (key in ("name", "description") and not value)]
+    for phase in phases:
+        lines += ["", "[[phases]]", *(f"{key} = {json.dumps(value)}" for key, value in phase.items())]
+    if equity is not None:
+        groups = equity.pop("groups")
+        lines += ["", "[equity]", *(f"{key} = {json.dumps(value)}" for key, value in equity.items())]
+        if groups:
+            lines += ["", "[equity.groups]", *(f"{json.dumps(group)} = {json.dumps(floor)}"
+                                               for group, floor in groups.items())]
+    return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .actions import ACTION_NAMES
+from .actions import ACTION_NAMES, NONE
 from .coverage import Coverage, evaluate, no_actions
 from .instance import Instance
 from .reach import Reach, nearest_sites
@@ -56,8 +56,14 @@ def _finite(value):
 
 
 def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status: str,
-               stages: list[StageReport], mip_gap: float, solve_seconds: float, solver: dict) -> Plan:
-    """Expand the chosen actions into the three plan tables, recomputing coverage from scratch."""
+               stages: list[StageReport], mip_gap: float, solve_seconds: float, solver: dict,
+               phases: np.ndarray | None = None, floor_scale: dict | None = None) -> Plan:
+    """Expand the chosen actions into the three plan tables, recomputing coverage from scratch.
+
+    ``phases``: the phase (position in the scenario's phases) of each site's action, -1 for none;
+    only with a phased scenario. ``floor_scale``: when no plan meets the equity floors, the
+    largest share of them one plan meets (``value``, ``bound``, ``status``, ``mip_gap``).
+    """
     before = evaluate(instance, reach, no_actions(instance))
     after = evaluate(instance, reach, actions)
     population = instance.zones["population"].to_numpy(dtype=np.int64)
@@ -88,7 +94,53 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
         "zones": len(zones),
         "sites": len(sites),
     }
+    if instance.scenario.phases:
+        summary["phases"] = _phase_columns(instance, reach, actions, phases, before, sites, zones, population)
+    if instance.scenario.equity is not None:
+        summary["equity"] = _equity_summary(instance, after.same_day, population, floor_scale)
     return Plan(summary, sites, zones)
+
+
+def _phase_columns(instance, reach, actions, phases, before: Coverage, sites, zones, population) -> list[dict]:
+    """Add the phase columns to the site and zone tables; the figures after each phase."""
+    names = np.array([p.name for p in instance.scenario.phases], dtype=object)
+    phases = np.asarray(phases, dtype=np.int64)
+    sites.insert(sites.columns.get_loc("cost") + 1, "phase", np.where(phases >= 0, names[np.maximum(phases, 0)], ""))
+    first = {"same_day": np.full(len(zones), "", dtype=object), "next_day": np.full(len(zones), "", dtype=object)}
+    reached = {"same_day": before.same_day.copy(), "next_day": before.next_day.copy()}
+    figures = []
+    for t, phase in enumerate(instance.scenario.phases):
+        coverage = evaluate(instance, reach, np.where(phases <= t, actions, NONE).astype(object))
+        for tier in first:
+            now = getattr(coverage, tier)
+            first[tier][now & ~reached[tier]] = phase.name
+            reached[tier] |= now
+        spent = float(coverage.site_cost[phases == t].sum())
+        figures.append({"name": phase.name, "budget": phase.budget, "cost": spent,
+                        "same_day_population": int(population[coverage.same_day].sum()),
+                        "next_day_population": int(population[coverage.next_day].sum())})
+    position = zones.columns.get_loc("next_day_before") + 1
+    zones.insert(position, "same_day_phase", first["same_day"])
+    zones.insert(position + 1, "next_day_phase", first["next_day"])
+    return figures
+
+
+def _equity_summary(instance, same_day: np.ndarray, population, floor_scale: dict | None) -> dict:
+    """Each equity group's floor, population and achieved same-day share after the plan."""
+    equity = instance.scenario.equity
+    labels = instance.zones[equity.column].astype(str).str.strip()
+    groups = []
+    for group in sorted({label for label in labels if label}):
+        members = (labels == group).to_numpy()
+        people = int(population[members].sum())
+        reached = int(population[members & same_day].sum())
+        groups.append({"group": group, "floor": equity.floor(group), "population": people,
+                       "same_day_population": reached, "share": reached / people if people else 1.0,
+                       "meets_floor": reached >= equity.floor(group) * people})
+    summary = {"column": equity.column, "min_same_day_share": equity.min_same_day_share, "groups": groups}
+    if floor_scale is not None:
+        summary["max_feasible_scale"] = floor_scale
+    return summary
 
 
 def _site_table(instance, reach, actions, after: Coverage, population) -> pd.DataFrame:

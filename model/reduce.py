@@ -1,31 +1,49 @@
 """From an instance and its reach to the covering problem the model is built on.
 
-The covering problem is stated over *options* (one per action a site may take) and *demand rows*
-(groups of zones), in a reduced space where nothing the plan cannot change is a variable:
+The covering problem is stated over *options* and *demand rows* (groups of zones), in a reduced
+space where nothing the plan cannot change is a variable:
 
 - a zone already same-day (within reach of an existing center) is a constant of the same-day
   objective, and a zone already next-day (within reach of any existing site) of the next-day one;
 - a zone no option can reach drops out of that tier;
-- zones reached by exactly the same options merge into one row whose population is their sum;
-- an option that reaches nothing new in either tier drops out (it can only add cost);
+- zones reached by exactly the same options (and in the same equity group) merge into one row
+  whose population is their sum;
+- an option that reaches nothing new in either tier drops out (it can only add cost), unless its
+  site must act;
 - an option dominated by another (no dearer, reaching a superset in both tiers) drops out.
 
+Sites fixed by hand (the ``decision`` column) are applied first: ``never`` removes a site's
+options, ``must:ACTION`` removes its other actions. Without phases a forced action is decided
+outright (its cost committed, the zones it reaches constants); with phases its site must take it
+in some phase.
+
+A phased rollout is the same problem over more options and rows: an option is a (site, action,
+phase) triple, and a row is a (zone, phase) pair, reached by the options of phases up to its own,
+with the zone's population times the phase's weight. The budget becomes one row per phase
+(cumulative: money carries forward, none is borrowed). Dominance is not applied with phases: a
+site taking a weaker action early and another site a stronger one later can be better than
+either swap.
+
 Every reduction keeps the optimum of all three stages. The solution maps back exactly: an option
-is a (site, action) pair, so a chosen option is an action on a site, and coverage is recomputed
-from the actions on the full instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
+is a (site, action, phase) triple, and coverage is recomputed from the actions on the full
+instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
 
 from .actions import ACTIONS
 from .coverage import evaluate, no_actions
-from .instance import Instance
+from .instance import Instance, decided
 from .reach import Reach
+
+
+def _empty(dtype) -> np.ndarray:
+    return np.empty(0, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -33,12 +51,18 @@ class CoveringProblem:
     """The reduced problem: plain arrays, the input of the formulation.
 
     Options ``o``: ``option_site[o]`` (position in instance.sites), ``option_action[o]``,
-    ``option_cost[o]`` (USD).
-    Same-day rows ``i``: ``same_day_population[i]`` and ``same_day_cover`` (rows x options, 1
-    where option o puts row i within same-day reach); next-day rows ``j`` likewise.
-    ``same_day_fixed`` / ``next_day_fixed``: population in reach whatever the plan does.
-    ``committed_cost``: USD already spent on actions taken outside the problem (a restricted
-    problem's fixed actions, see :func:`restrict`); it counts against the budget and in the cost.
+    ``option_cost[o]`` (USD), ``option_phase[o]`` (0 without phases).
+    Same-day rows ``i``: ``same_day_population[i]`` (people, times the phase's weight) and
+    ``same_day_cover`` (rows x options, 1 where option o puts row i within same-day reach);
+    next-day rows ``j`` likewise. ``same_day_fixed`` / ``next_day_fixed``: (weighted) population
+    in reach whatever the plan does.
+    ``phase_budgets``: USD each phase brings; ``budget`` is their sum. ``phase_committed``: USD
+    already spent in each phase on actions decided outside the problem (``taken_site``,
+    ``taken_action``, ``taken_phase``); it counts against the budget and in the cost.
+    ``required_sites``: sites that must take one of their options.
+    Equity: ``same_day_group[i]`` (group of row i, -1 for none) and ``same_day_people[i]`` (its
+    people, unweighted); a group's same-day people must reach ``equity_floor[g]``, of which
+    ``equity_fixed[g]`` are in reach whatever the plan.
     """
 
     option_site: np.ndarray
@@ -49,23 +73,93 @@ class CoveringProblem:
     same_day_cover: sparse.csr_matrix
     next_day_population: np.ndarray
     next_day_cover: sparse.csr_matrix
-    same_day_fixed: int
-    next_day_fixed: int
+    same_day_fixed: float
+    next_day_fixed: float
     committed_cost: float = 0.0
+    option_phase: np.ndarray | None = None
+    phase_budgets: np.ndarray | None = None
+    phase_committed: np.ndarray | None = None
+    required_sites: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    same_day_group: np.ndarray | None = None
+    same_day_people: np.ndarray | None = None
+    equity_floor: np.ndarray = field(default_factory=lambda: _empty(float))
+    equity_fixed: np.ndarray = field(default_factory=lambda: _empty(float))
+    taken_site: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    taken_action: np.ndarray = field(default_factory=lambda: _empty(object))
+    taken_phase: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+
+    def __post_init__(self):
+        # One phase unless said otherwise; no groups unless said otherwise.
+        defaults = {
+            "option_phase": np.zeros(len(self.option_site), dtype=np.int64),
+            "phase_budgets": np.array([float(self.budget)]),
+            "phase_committed": np.array([float(self.committed_cost)]),
+            "same_day_group": np.full(len(self.same_day_population), -1, dtype=np.int64),
+            "same_day_people": np.zeros(len(self.same_day_population)),
+        }
+        for name, default in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     @property
     def n_options(self) -> int:
         return len(self.option_site)
 
+    @property
+    def n_phases(self) -> int:
+        return len(self.phase_budgets)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.equity_floor)
+
     def site_groups(self) -> list[np.ndarray]:
-        """Options that share a site (at most one of them may be taken), for sites with several."""
+        """Options that share a site (at most one of them may be taken), for sites with several
+        and for every site that must act."""
         order = np.argsort(self.option_site, kind="stable")
         sites, starts, counts = np.unique(self.option_site[order], return_index=True, return_counts=True)
-        return [order[s:s + c] for s, c in zip(starts, counts) if c > 1]
+        required = np.isin(sites, self.required_sites)
+        return [order[s:s + c] for s, c, r in zip(starts, counts, required) if c > 1 or r]
 
     def spend(self, chosen: np.ndarray) -> float:
         """USD a choice (bool per option) spends, committed cost included."""
         return self.committed_cost + float(self.option_cost @ chosen)
+
+    def budget_room(self) -> np.ndarray:
+        """USD each phase's cumulative budget row leaves for the options: what the phases up to
+        it bring, less what is committed in them."""
+        return np.cumsum(self.phase_budgets) - np.cumsum(self.phase_committed)
+
+    def phase_spend(self, chosen: np.ndarray) -> np.ndarray:
+        """USD a choice spends in each phase on its options."""
+        return np.bincount(self.option_phase, weights=self.option_cost * chosen, minlength=self.n_phases)
+
+    def affordable(self, chosen: np.ndarray) -> bool:
+        """Whether a choice keeps every cumulative budget (exactly, in USD)."""
+        spent = np.cumsum(self.phase_committed) + np.cumsum(self.phase_spend(chosen))
+        return bool(np.all(spent <= np.cumsum(self.phase_budgets)))
+
+    def equity_people(self, chosen: np.ndarray) -> np.ndarray:
+        """Each group's same-day people with a choice."""
+        reached = (self.same_day_cover @ chosen.astype(np.int64)) > 0
+        grouped = reached & (self.same_day_group >= 0)
+        return self.equity_fixed + np.bincount(self.same_day_group[grouped], weights=self.same_day_people[grouped],
+                                               minlength=self.n_groups)
+
+    def feasible(self, chosen: np.ndarray) -> bool:
+        """Whether a choice is a plan: one option per site, every site that must act acts, every
+        budget kept and every equity floor met."""
+        sites = self.option_site[chosen]
+        return (np.unique(sites).size == sites.size and bool(np.all(np.isin(self.required_sites, sites)))
+                and self.affordable(chosen) and bool(np.all(self.equity_people(chosen) >= self.equity_floor)))
+
+    @property
+    def whole_people(self) -> bool:
+        """Whether every plan's populations are whole numbers (no fractional phase weight), so a
+        proven bound on them rounds down to one."""
+        values = np.concatenate([self.same_day_population, self.next_day_population,
+                                 [self.same_day_fixed, self.next_day_fixed]])
+        return bool(np.all(values == np.round(values)))
 
     @property
     def cost_step(self) -> float:
@@ -79,7 +173,13 @@ class CoveringProblem:
         return float(np.gcd.reduce(whole.astype(np.int64)))
 
     def with_budget(self, budget: float) -> "CoveringProblem":
-        return CoveringProblem(**{**self.__dict__, "budget": float(budget)})
+        """The same problem at another total budget; phase budgets scale in proportion, as
+        :meth:`ruralreach.model.instance.Scenario.with_budget` scales them."""
+        total = float(self.phase_budgets.sum())
+        shares = self.phase_budgets / total if total > 0 else np.full(self.n_phases, 1 / self.n_phases)
+        budgets = float(budget) * shares
+        budgets[-1] = max(0.0, float(budget) - float(budgets[:-1].sum()))
+        return replace(self, budget=float(budget), phase_budgets=budgets)
 
 
 def enumerate_options(instance: Instance, reach: Reach):
@@ -113,22 +213,39 @@ def _option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarra
     return cover
 
 
-def _merge_rows(cover: sparse.csr_matrix, population: np.ndarray, keep: np.ndarray):
-    """Keep the given zone rows that some option reaches; merge rows with identical option sets."""
-    cover = cover[np.flatnonzero(keep)].tocsr()
-    population = population[keep]
-    reached = np.diff(cover.indptr) > 0
-    cover, population = cover[np.flatnonzero(reached)].tocsr(), population[reached]
-    cover.sort_indices()
-    keys = [cover.indices[a:b].tobytes() for a, b in zip(cover.indptr[:-1], cover.indptr[1:])]
-    _, first, group = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
-    order = np.argsort(first)  # keep groups in order of their first zone: stable, readable
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    merged_population = np.bincount(rank[group], weights=population, minlength=order.size)
-    merged = cover[first[order]].tocsr()
-    merged.data[:] = 1
-    return merged.astype(np.int8), merged_population.astype(np.int64)
+@dataclass(frozen=True)
+class _Rows:
+    """One tier's demand rows: which options reach each, its (weighted) population, and for
+    same-day rows the equity group and the people counted toward it."""
+
+    cover: sparse.csr_matrix
+    population: np.ndarray
+    group: np.ndarray
+    people: np.ndarray
+
+    def select(self, keep: np.ndarray) -> "_Rows":
+        positions = np.flatnonzero(keep)
+        return _Rows(self.cover[positions].tocsr(), self.population[positions], self.group[positions],
+                     self.people[positions])
+
+    def merged(self) -> "_Rows":
+        """Rows reached by no option dropped; rows reached by the same options and in the same
+        group merged, in order of their first row (stable, readable)."""
+        rows = self.select(np.diff(self.cover.indptr) > 0)
+        cover = rows.cover
+        cover.sort_indices()
+        keys = [rows.group[r].tobytes() + cover.indices[a:b].tobytes()
+                for r, (a, b) in enumerate(zip(cover.indptr[:-1], cover.indptr[1:]))]
+        _, first, key = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
+        order = np.argsort(first)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        merged = cover[first[order]].tocsr()
+        merged.data[:] = 1
+        return _Rows(merged.astype(np.int8),
+                     np.bincount(rank[key], weights=rows.population, minlength=order.size),
+                     rows.group[first[order]],
+                     np.bincount(rank[key], weights=rows.people, minlength=order.size))
 
 
 def _reaches_a_row(same_day: sparse.csr_matrix, next_day: sparse.csr_matrix) -> np.ndarray:
@@ -158,36 +275,106 @@ def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.c
     return dominated
 
 
+def _equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The equity groups (sorted values of the scenario's zone column, blank in none), each zone's
+    group (-1 for none) and each group's floor in people."""
+    equity = instance.scenario.equity
+    n_zones = len(instance.zones)
+    if equity is None:
+        return [], np.full(n_zones, -1, dtype=np.int64), _empty(float)
+    labels = instance.zones[equity.column].astype(str).str.strip().to_numpy(dtype=object)
+    names = sorted({label for label in labels if label})
+    index = {name: k for k, name in enumerate(names)}
+    group = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+    population = instance.zones["population"].to_numpy(dtype=float)
+    group_population = np.bincount(group[group >= 0], weights=population[group >= 0], minlength=len(names))
+    floors = np.array([equity.floor(name) for name in names], dtype=float)
+    return names, group, floors * group_population
+
+
+def equity_groups(instance: Instance) -> list[str]:
+    """The names of the instance's equity groups, in the order of the problem's group arrays."""
+    return _equity_groups(instance)[0]
+
+
 def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop_dominated: bool = True) -> CoveringProblem:
     """Build the covering problem for ``instance``; ``merge``/``drop_dominated`` switch the
     optional reductions off (for tests that compare reduced and unreduced optima)."""
     site, action, cost, same_day, next_day = enumerate_options(instance, reach)
-    baseline = evaluate(instance, reach, no_actions(instance))
-    population = instance.zones["population"].to_numpy(dtype=np.int64)
-    if merge:
-        same_cover, same_pop = _merge_rows(same_day, population, ~baseline.same_day)
-        next_cover, next_pop = _merge_rows(next_day, population, ~baseline.next_day)
-    else:
-        keep_same = ~baseline.same_day & (np.diff(same_day.indptr) > 0)
-        keep_next = ~baseline.next_day & (np.diff(next_day.indptr) > 0)
-        same_cover, same_pop = same_day[np.flatnonzero(keep_same)].astype(np.int8), population[keep_same]
-        next_cover, next_pop = next_day[np.flatnonzero(keep_next)].astype(np.int8), population[keep_next]
+    forced_action, never = decided(instance.sites)
+    forced_site = np.array([a is not None for a in forced_action[site]], dtype=bool)
+    forced = forced_site & (action == forced_action[site])
+    allowed = ~never[site] & (~forced_site | forced)
 
-    useful = _reaches_a_row(same_cover, next_cover)
-    if drop_dominated:
-        useful &= ~_dominated(cost, same_cover.tocsc(), next_cover.tocsc())
+    baseline = evaluate(instance, reach, no_actions(instance))
+    population = instance.zones["population"].to_numpy(dtype=float)
+    _, zone_group, equity_floor = _equity_groups(instance)
+    phases = instance.scenario.rollout
+    weights = np.array([p.weight for p in phases], dtype=float)
+    phased = len(phases) > 1
+
+    # Without phases a forced action is decided now: its zones join the constants.
+    committed = forced if not phased else np.zeros_like(forced)
+    const_same = baseline.same_day | (same_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
+    const_next = baseline.next_day | (next_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
+    in_group = zone_group >= 0
+    equity_fixed = np.bincount(zone_group[in_group & const_same], weights=population[in_group & const_same],
+                               minlength=equity_floor.size)
+
+    free = allowed & ~committed
+    n_phases, last = len(phases), len(phases) - 1
+    # Rows (zone, phase) are reached by options of phases up to theirs: a lower-triangular block
+    # matrix of the single-phase reach. Only the last phase's same-day rows count for equity.
+    triangle = sparse.csr_matrix(np.tril(np.ones((n_phases, n_phases), dtype=np.int8)))
+    tiers = {}
+    for tier, cover, constant in (("same_day", same_day, const_same), ("next_day", next_day, const_next)):
+        zone_cover = cover[:, np.flatnonzero(free)]
+        keep = ~constant
+        group = np.where(in_group, zone_group, -1) if tier == "same_day" else np.full(len(population), -1)
+        rows = _Rows(
+            sparse.kron(triangle, zone_cover[np.flatnonzero(keep)], format="csr").astype(np.int8),
+            np.concatenate([w * population[keep] for w in weights]),
+            np.concatenate([group[keep] if t == last else np.full(int(keep.sum()), -1) for t in range(n_phases)]),
+            np.concatenate([population[keep] * (group[keep] >= 0) if t == last else np.zeros(int(keep.sum()))
+                            for t in range(n_phases)]),
+        )
+        if not merge:
+            rows = rows.select(np.diff(rows.cover.indptr) > 0)
+        tiers[tier] = rows.merged() if merge else rows
+
+    option_site = np.tile(site[free], n_phases)
+    option_action = np.tile(action[free], n_phases)
+    option_cost = np.tile(cost[free], n_phases)
+    option_phase = np.repeat(np.arange(n_phases), int(free.sum()))
+    required_sites = np.unique(site[forced]) if phased else _empty(np.int64)
+    useful = _reaches_a_row(tiers["same_day"].cover, tiers["next_day"].cover) | np.isin(option_site, required_sites)
+    if drop_dominated and not phased:
+        useful &= ~_dominated(option_cost, tiers["same_day"].cover.tocsc(), tiers["next_day"].cover.tocsc())
     keep = np.flatnonzero(useful)
+    committed_cost = float(cost[committed].sum())
     return CoveringProblem(
-        option_site=site[keep],
-        option_action=action[keep],
-        option_cost=cost[keep],
+        option_site=option_site[keep],
+        option_action=option_action[keep],
+        option_cost=option_cost[keep],
         budget=float(instance.scenario.budget),
-        same_day_population=same_pop,
-        same_day_cover=same_cover[:, keep].tocsr(),
-        next_day_population=next_pop,
-        next_day_cover=next_cover[:, keep].tocsr(),
-        same_day_fixed=int(population[baseline.same_day].sum()),
-        next_day_fixed=int(population[baseline.next_day].sum()),
+        same_day_population=tiers["same_day"].population,
+        same_day_cover=tiers["same_day"].cover[:, keep].tocsr(),
+        next_day_population=tiers["next_day"].population,
+        next_day_cover=tiers["next_day"].cover[:, keep].tocsr(),
+        same_day_fixed=float(weights.sum() * population[const_same].sum()),
+        next_day_fixed=float(weights.sum() * population[const_next].sum()),
+        committed_cost=committed_cost,
+        option_phase=option_phase[keep],
+        phase_budgets=np.array([p.budget for p in phases], dtype=float),
+        phase_committed=np.concatenate([[committed_cost], np.zeros(n_phases - 1)]),
+        required_sites=required_sites,
+        same_day_group=tiers["same_day"].group,
+        same_day_people=tiers["same_day"].people,
+        equity_floor=equity_floor,
+        equity_fixed=equity_fixed,
+        taken_site=site[committed],
+        taken_action=action[committed],
+        taken_phase=np.zeros(int(committed.sum()), dtype=np.int64),
     )
 
 
@@ -218,39 +405,57 @@ class Restriction:
 def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) -> Restriction:
     """The problem left once the options ``taken`` are in every plan and ``excluded`` in none
     (bool per option), in the same reduced space as :func:`reduce_problem`: rows a taken option
-    reaches become constants, the taken options' cost is committed, options sharing a site with a
-    taken one drop out, rows now reached by the same remaining options merge, and options that
-    reach no remaining row drop out (they could only add cost). Dominance is not re-applied, so
-    that every plan of the parent that keeps the decisions projects onto a plan no worse.
+    reaches become constants, the taken options' cost is committed in their phases, options
+    sharing a site with a taken one drop out, rows now reached by the same remaining options
+    merge, and options that reach no remaining row drop out (they could only add cost) unless
+    their site must act. Dominance is not re-applied, so that every plan of the parent that keeps
+    the decisions projects onto a plan no worse.
 
     Why: after the first stage fixes most options (by reduced costs), rows that differed only in
     fixed options become identical, and the later stages' models are much smaller.
     """
     taken_sites = np.isin(problem.option_site, problem.option_site[taken])
     free = ~taken & ~excluded & ~taken_sites
-    reached = {}
+    required = np.setdiff1d(problem.required_sites, problem.option_site[taken])
+    tiers, gains = {}, {}
     for tier, cover, population in (("same_day", problem.same_day_cover, problem.same_day_population),
                                     ("next_day", problem.next_day_cover, problem.next_day_population)):
         # Counted, not multiplied: an int8 product would wrap for a row that many taken options reach.
         constant = cover[:, np.flatnonzero(taken)].getnnz(axis=1) > 0
-        merged, merged_population = _merge_rows(cover[:, np.flatnonzero(free)].tocsr(), population, ~constant)
-        reached[tier] = (merged, merged_population, int(population[constant].sum()))
-    (same_cover, same_pop, same_gain), (next_cover, next_pop, next_gain) = reached["same_day"], reached["next_day"]
-    useful = _reaches_a_row(same_cover, next_cover)
+        group = problem.same_day_group if tier == "same_day" else np.full(len(population), -1)
+        people = problem.same_day_people if tier == "same_day" else np.zeros(len(population))
+        rows = _Rows(cover[:, np.flatnonzero(free)].tocsr(), population, group, people)
+        tiers[tier] = rows.select(~constant).merged()
+        gains[tier] = float(population[constant].sum())
+        if tier == "same_day":
+            grouped = constant & (group >= 0)
+            equity_gain = np.bincount(group[grouped], weights=people[grouped], minlength=problem.n_groups)
+    same, nxt = tiers["same_day"], tiers["next_day"]
+    useful = _reaches_a_row(same.cover, nxt.cover) | np.isin(problem.option_site[free], required)
     options = np.flatnonzero(free)[useful]
+    phase_committed = problem.phase_committed + problem.phase_spend(taken)
     return Restriction(
-        problem=CoveringProblem(
+        problem=replace(
+            problem,
             option_site=problem.option_site[options],
             option_action=problem.option_action[options],
             option_cost=problem.option_cost[options],
-            budget=problem.budget,
-            same_day_population=same_pop,
-            same_day_cover=same_cover[:, np.flatnonzero(useful)].tocsr(),
-            next_day_population=next_pop,
-            next_day_cover=next_cover[:, np.flatnonzero(useful)].tocsr(),
-            same_day_fixed=problem.same_day_fixed + same_gain,
-            next_day_fixed=problem.next_day_fixed + next_gain,
+            option_phase=problem.option_phase[options],
+            same_day_population=same.population,
+            same_day_cover=same.cover[:, np.flatnonzero(useful)].tocsr(),
+            next_day_population=nxt.population,
+            next_day_cover=nxt.cover[:, np.flatnonzero(useful)].tocsr(),
+            same_day_fixed=problem.same_day_fixed + gains["same_day"],
+            next_day_fixed=problem.next_day_fixed + gains["next_day"],
             committed_cost=problem.spend(taken),
+            phase_committed=phase_committed,
+            required_sites=required,
+            same_day_group=same.group,
+            same_day_people=same.people,
+            equity_fixed=problem.equity_fixed + equity_gain,
+            taken_site=np.concatenate([problem.taken_site, problem.option_site[taken]]),
+            taken_action=np.concatenate([problem.taken_action, problem.option_action[taken]]),
+            taken_phase=np.concatenate([problem.taken_phase, problem.option_phase[taken]]),
         ),
         options=options,
         taken=np.flatnonzero(taken),

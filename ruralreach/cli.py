@@ -128,6 +128,19 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
         f"cost        {usd_millions(s['cost'])} of {usd_millions(s['budget'])} budget",
         "actions     " + ", ".join(f"{counts[a.name]} {a.plural}" for a in ACTIONS.values()),
     ]
+    for phase in s.get("phases", []):
+        lines.append(f"  phase {phase['name']:<10} {usd_millions(phase['cost'])} of {usd_millions(phase['budget'])}; "
+                     f"after it same-day {phase['same_day_population']:,}, next-day {phase['next_day_population']:,}")
+    equity = s.get("equity")
+    if equity is not None:
+        below = [g["group"] for g in equity["groups"] if not g["meets_floor"]]
+        lines.append(f"equity      {equity['column']}: {len(equity['groups']) - len(below)} of {len(equity['groups'])} "
+                     f"groups at or above their same-day floor" + (f" (below: {', '.join(below[:8])}"
+                                                                     f"{', ...' if len(below) > 8 else ''})" if below else ""))
+        scale = equity.get("max_feasible_scale")
+        if scale is not None and scale["value"] is not None:
+            lines.append(f"            no plan within the budget meets every floor: floors feasible up to "
+                         f"{scale['value']:.1%} of what was asked")
     for stage in s["stages"]:
         gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.2e}"
         lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap} "

@@ -6,18 +6,21 @@ Each step is a plain function of plain data, so a notebook or a sweep can call a
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from ruralreach.model.actions import NONE
+from ruralreach.model.coverage import no_actions
 from ruralreach.model.formulation import MONEY_UNIT
 from ruralreach.model.instance import Instance
 from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem
-from ruralreach.solvers.highs import HighsModel, SolveOptions, solver_version
-from ruralreach.solvers.lexicographic import Solution, solve_lexicographic
+from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
+from ruralreach.solvers.lexicographic import Solution, max_floor_scale, solve_lexicographic
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,17 @@ def prepare(instance: Instance) -> Prepared:
     return Prepared(instance, reach, problem, reached - began, time.perf_counter() - reached)
 
 
-def actions_of(prepared: Prepared, chosen: np.ndarray) -> np.ndarray:
-    """Map the chosen options back onto one action per site of the full instance."""
-    actions = np.full(len(prepared.instance.sites), "none", dtype=object)
-    actions[prepared.problem.option_site[chosen]] = prepared.problem.option_action[chosen]
-    return actions
+def actions_of(prepared: Prepared, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map the chosen options back onto one action per site of the full instance, and the phase
+    of each (-1 for none); actions decided before the solve (``must:`` decisions) included."""
+    problem = prepared.problem
+    actions = np.full(len(prepared.instance.sites), NONE, dtype=object)
+    phases = np.full(len(prepared.instance.sites), -1, dtype=np.int64)
+    actions[problem.taken_site] = problem.taken_action
+    phases[problem.taken_site] = problem.taken_phase
+    actions[problem.option_site[chosen]] = problem.option_action[chosen]
+    phases[problem.option_site[chosen]] = problem.option_phase[chosen]
+    return actions, phases
 
 
 def stage_reports(solution: Solution) -> list[StageReport]:
@@ -58,16 +67,32 @@ def stage_reports(solution: Solution) -> list[StageReport]:
 def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
                    model: HighsModel | None = None, start: np.ndarray | None = None) -> Plan:
     """Solve one budget of a prepared instance and expand the solution into a plan. ``start``: a
-    choice (bool per option) feasible at this budget, to warm-start the solve."""
+    choice (bool per option) feasible at this budget, to warm-start the solve. Raises
+    InstanceError when the sites fixed by hand cost more than the budget."""
     instance = prepared.instance.with_budget(budget)
+    instance.check_budget()
     problem = prepared.problem.with_budget(budget)
     solution = solve_lexicographic(problem, options, start=start, model=model)
+    floor_scale = None
+    if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
+        # No plan meets every floor: say how much of them one plan can meet.
+        scale = max_floor_scale(problem, options)
+        floor_scale = {"value": _finite(scale.objective), "bound": _finite(scale.bound),
+                       "status": scale.status, "mip_gap": _finite(scale.mip_gap)}
+    actions, phases = actions_of(prepared, solution.chosen) if solution.found else (no_actions(instance), None)
+    if phases is None:
+        phases = np.full(len(instance.sites), -1, dtype=np.int64)
     return build_plan(
-        instance, prepared.reach, actions_of(prepared, solution.chosen),
+        instance, prepared.reach, actions, phases=phases, floor_scale=floor_scale,
         status=solution.status, stages=stage_reports(solution), mip_gap=options.mip_gap,
         solve_seconds=solution.seconds, solver={"name": "HiGHS", "version": solver_version()},
     )
 
 
+def _finite(value: float) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 def solve_instance(instance: Instance, options: SolveOptions) -> Plan:
+    instance.check_budget()
     return solve_prepared(prepare(instance), instance.scenario.budget, options)

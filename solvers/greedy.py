@@ -5,6 +5,10 @@ with the most newly reached population per dollar, then keep the better of that 
 single affordable option (a constant-factor guarantee, and in practice within a fraction of a
 percent of the optimum on clustered geography). Gains only fall as rows get covered, so stale
 gains in a heap are upper bounds and only the top one needs recomputing ("lazy" greedy).
+
+With phases an option is affordable when every cumulative budget row from its phase on has room
+for it. Sites that must act take their option first, in the earliest phase with room. Equity
+floors are not sought: the plan may miss them, and then the solver starts without a plan.
 """
 
 from __future__ import annotations
@@ -16,20 +20,35 @@ import numpy as np
 from ruralreach.model.reduce import CoveringProblem
 
 
-def _gain(cover_csc, population, covered, option) -> int:
+def _gain(cover_csc, population, covered, option) -> float:
     rows = cover_csc.indices[cover_csc.indptr[option]:cover_csc.indptr[option + 1]]
-    return int(population[rows[~covered[rows]]].sum())
+    return float(population[rows[~covered[rows]]].sum())
 
 
 def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarray:
-    """A budget-feasible choice (bool per option) built greedily on one tier's population."""
+    """A choice (bool per option) built greedily on one tier's population, within every budget."""
     cover = (problem.same_day_cover if tier == "same_day" else problem.next_day_cover).tocsc()
     population = problem.same_day_population if tier == "same_day" else problem.next_day_population
-    cost = problem.option_cost
+    cost, phase = problem.option_cost, problem.option_phase
     covered = np.zeros(cover.shape[0], dtype=bool)
     chosen = np.zeros(problem.n_options, dtype=bool)
     site_taken = set()
-    remaining = problem.budget
+    room = problem.budget_room().astype(float)  # USD left in each cumulative budget row
+
+    def fits(option) -> bool:
+        return bool(np.all(cost[option] <= room[phase[option]:]))
+
+    def take(option) -> None:
+        chosen[option] = True
+        site_taken.add(problem.option_site[option])
+        room[phase[option]:] -= cost[option]
+        covered[cover.indices[cover.indptr[option]:cover.indptr[option + 1]]] = True
+
+    for site in problem.required_sites:
+        options = sorted(np.flatnonzero(problem.option_site == site), key=lambda o: (phase[o], cost[o], o))
+        fitting = [o for o in options if fits(o)]
+        if fitting:
+            take(fitting[0])
 
     def ratio(gain, option):
         return gain / cost[option] if cost[option] > 0 else np.inf
@@ -37,12 +56,12 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     heap = []
     for option in range(problem.n_options):
         gain = _gain(cover, population, covered, option)
-        if gain > 0 and cost[option] <= remaining:
+        if gain > 0 and fits(option) and problem.option_site[option] not in site_taken:
             heap.append((-ratio(gain, option), option))
     heapq.heapify(heap)
     while heap:
         _, option = heapq.heappop(heap)
-        if cost[option] > remaining or problem.option_site[option] in site_taken:
+        if not fits(option) or problem.option_site[option] in site_taken:
             continue
         gain = _gain(cover, population, covered, option)
         if gain <= 0:
@@ -50,13 +69,13 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
         if heap and -heap[0][0] > ratio(gain, option):
             heapq.heappush(heap, (-ratio(gain, option), option))  # stale: someone may beat it now
             continue
-        chosen[option] = True
-        site_taken.add(problem.option_site[option])
-        remaining -= cost[option]
-        covered[cover.indices[cover.indptr[option]:cover.indptr[option + 1]]] = True
+        take(option)
 
-    greedy_value = int(population[covered].sum())
-    affordable = np.flatnonzero(cost <= problem.budget)
+    if problem.required_sites.size:
+        return chosen  # a single option would drop the sites that must act
+    greedy_value = float(population[covered].sum())
+    whole_room = problem.budget_room()
+    affordable = np.flatnonzero([np.all(cost[o] <= whole_room[phase[o]:]) for o in range(problem.n_options)])
     if affordable.size:
         single_gain = np.asarray(cover[:, affordable].T @ population)
         best = affordable[int(np.argmax(single_gain))]

@@ -106,22 +106,26 @@ class HighsModel:
         A = matrix.A.tocsr()
         h.addVars(n, np.zeros(n), np.ones(n))
         if integer:
-            h.changeColsIntegrality(
-                n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
+            kinds = np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8)
+            if matrix.continuous is not None:
+                kinds[matrix.continuous] = highspy.HighsVarType.kContinuous
+            h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), kinds)
         h.addRows(A.shape[0], matrix.row_lower, matrix.row_upper, A.nnz,
                   A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
         return h
 
-    def reset(self, budget_units: float) -> None:
+    def reset(self, budget_units: np.ndarray) -> None:
         """Forget earlier solves (so a budget's plan does not depend on what was solved before),
-        drop the floor rows, free the option columns and set the budget row."""
+        drop the floor rows, free the option columns and set the budget rows (one per phase)."""
         n_rows = self.matrix.A.shape[0]
+        rows = np.asarray(self.matrix.budget_rows, dtype=np.int32)
+        budget_units = np.asarray(budget_units, dtype=float)
         for h in (self.mip, self.lp):
             h.clearSolver()
             if h.getNumRow() > n_rows:
                 floors = np.arange(n_rows, h.getNumRow(), dtype=np.int32)
                 h.deleteRows(floors.size, floors)
-            h.changeRowBounds(self.matrix.budget_row, -highspy.kHighsInf, budget_units)
+            h.changeRowsBounds(rows.size, rows, np.full(rows.size, -highspy.kHighsInf), budget_units)
         self.floor_rows = {}
         self.set_option_bounds(np.zeros(self.matrix.n_options), np.ones(self.matrix.n_options))
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ruralreach.model.formulation import MONEY_UNIT, STAGE_SENSE, STAGES, budget_room, matrix_model
+from ruralreach.model.formulation import (FLOOR_SCALE, MONEY_UNIT, STAGE_SENSE, STAGES, budget_room,
+                                          floor_scale_model, matrix_model)
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
 from .greedy import greedy_choice
@@ -46,6 +47,7 @@ class Solution:
     chosen: np.ndarray  # bool per option
     stages: tuple[StageResult, ...]
     seconds: float
+    found: bool = True  # False when no plan meets every constraint: ``chosen`` is then empty
 
 
 def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, float]:
@@ -53,8 +55,8 @@ def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, floa
     and cost in model money units."""
     x = chosen.astype(np.int64)
     return {
-        "same_day": problem.same_day_fixed + int(problem.same_day_population[problem.same_day_cover @ x > 0].sum()),
-        "next_day": problem.next_day_fixed + int(problem.next_day_population[problem.next_day_cover @ x > 0].sum()),
+        "same_day": problem.same_day_fixed + float(problem.same_day_population[problem.same_day_cover @ x > 0].sum()),
+        "next_day": problem.next_day_fixed + float(problem.next_day_population[problem.next_day_cover @ x > 0].sum()),
         "cost": problem.spend(chosen) / MONEY_UNIT,
     }
 
@@ -79,23 +81,24 @@ def _improves(stage: str, value: float, incumbent: float) -> bool:
     return value > incumbent if STAGE_SENSE[stage] == "max" else value < incumbent
 
 
-def _rounded_bound(stage: str, bound: float, cost_step: float) -> float:
-    """Populations are whole numbers and costs whole multiples of ``cost_step`` (USD), so a proven
-    bound rounds towards the plans: down for people, up for cost."""
+def _rounded_bound(stage: str, bound: float, problem: CoveringProblem) -> float:
+    """Populations are whole numbers (unless a phase's weight is fractional) and costs whole
+    multiples of ``cost_step`` (USD), so a proven bound rounds towards the plans: down for
+    people, up for cost."""
     if not math.isfinite(bound):
         return bound
     if stage != "cost":
-        return float(math.floor(bound + 1e-6))
-    if cost_step > 0:
-        step = cost_step / MONEY_UNIT
+        return float(math.floor(bound + 1e-6)) if problem.whole_people else bound
+    if problem.cost_step > 0:
+        step = problem.cost_step / MONEY_UNIT
         return math.ceil(bound / step - 1e-6) * step
     return bound
 
 
-def _proven(stage: str, value: float, bound: float, mip_gap: float, cost_step: float) -> tuple[bool, float]:
+def _proven(stage: str, value: float, bound: float, mip_gap: float, problem: CoveringProblem) -> tuple[bool, float]:
     """Whether ``value`` is within the gap of the (rounded) ``bound``, and the gap."""
-    bound = _rounded_bound(stage, bound, cost_step)
-    if not math.isfinite(bound):
+    bound = _rounded_bound(stage, bound, problem)
+    if not math.isfinite(bound) or not math.isfinite(value):
         return False, math.inf
     gap = relative_gap(value, bound)
     return gap <= mip_gap, gap
@@ -103,9 +106,10 @@ def _proven(stage: str, value: float, bound: float, mip_gap: float, cost_step: f
 
 class _Search:
     """What the stages share: the problem still open (the whole problem, narrowed as options are
-    decided), its loaded model, the best plan in it, the floors kept, and the clock."""
+    decided), its loaded model, the best plan in it (None until one is found: with equity floors
+    or sites that must act, the greedy start may not be a plan), the floors kept, and the clock."""
 
-    def __init__(self, problem: CoveringProblem, model: HighsModel, chosen: np.ndarray, options: SolveOptions,
+    def __init__(self, problem: CoveringProblem, model: HighsModel, chosen: np.ndarray | None, options: SolveOptions,
                  deadline: float | None):
         self.problem, self.model, self.chosen, self.options, self.deadline = problem, model, chosen, options, deadline
         self.floors: dict[str, float] = {}
@@ -128,9 +132,11 @@ class _Search:
         self.narrow()
 
     def relaxation(self, stage: str) -> StageResult:
-        # With no floor, the plan that takes nothing is feasible and primal simplex starts from a
-        # feasible basis; with a floor that start is infeasible and dual simplex is the faster.
-        return self.model.relaxation(stage, self.remaining(), primal_simplex=not self.floors)
+        # With no floor (and no equity floor or site that must act), the plan that takes nothing
+        # is feasible and primal simplex starts from a feasible basis; otherwise that start is
+        # infeasible and dual simplex is the faster.
+        starts_feasible = not self.floors and self.problem.n_groups == 0 and self.problem.required_sites.size == 0
+        return self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible)
 
     def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
         """Fix the options that the last LP relaxation of ``stage`` proves cannot move in any plan
@@ -156,6 +162,8 @@ class _Search:
         """Go on with the problem left once the options the model has fixed are decided. Only
         fixings the best plan agrees with are used (all should; one that does not is dropped
         rather than trusted), so the best plan stays a plan of the narrowed problem."""
+        if self.chosen is None:
+            return
         taken = (self.model.option_lower == 1.0) & self.chosen
         excluded = (self.model.option_upper == 0.0) & ~self.chosen
         if not taken.any() and not excluded.any():
@@ -181,7 +189,8 @@ class _Stage:
     def __init__(self, search: _Search, stage: str):
         self.search, self.stage = search, stage
         self.gap = search.options.mip_gap * (FIRST_STAGE_GAP_SHARE if stage == STAGES[0] else 1.0)
-        self.value = stage_values(search.problem, search.chosen)[stage]
+        no_plan = -math.inf if STAGE_SENSE[stage] == "max" else math.inf
+        self.value = no_plan if search.chosen is None else stage_values(search.problem, search.chosen)[stage]
         self.bound = math.nan
         self.began = time.perf_counter()
 
@@ -194,7 +203,7 @@ class _Stage:
             candidate = np.round(result.values[:search.problem.n_options]).astype(bool)
             values = stage_values(search.problem, candidate)
             keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
-            if (keeps_floors and search.problem.spend(candidate) <= search.problem.budget
+            if (keeps_floors and search.problem.feasible(candidate)
                     and _improves(self.stage, values[self.stage], self.value)):
                 search.chosen, self.value = candidate, values[self.stage]
         if bound_holds:
@@ -207,18 +216,18 @@ class _Stage:
 
     def proven(self) -> bool:
         """Whether the search can stop: the stage is within its own gap."""
-        return _proven(self.stage, self.value, self.bound, self.gap,
-                       self.search.problem.cost_step)[0]
+        return _proven(self.stage, self.value, self.bound, self.gap, self.search.problem)[0]
 
     def result(self, status: str) -> StageResult:
         """The stage's outcome, judged against the gap the user asked for (the first stage may
         have searched to a tighter one)."""
-        step = self.search.problem.cost_step
-        proven, gap = _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, step)
+        problem = self.search.problem
+        proven, gap = _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, problem)
         if proven:
             status = OPTIMAL
-        bound = _rounded_bound(self.stage, self.bound, step)
-        return StageResult(self.stage, status, self.value, bound, gap, time.perf_counter() - self.began, None)
+        bound = _rounded_bound(self.stage, self.bound, problem)
+        value = self.value if math.isfinite(self.value) else math.nan
+        return StageResult(self.stage, status, value, bound, gap, time.perf_counter() - self.began, None)
 
     def run(self) -> StageResult:
         search = self.search
@@ -228,7 +237,7 @@ class _Stage:
         self.offer_bound(relaxation.bound)  # its values are fractional: a bound, not a plan
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
-        if relaxation.values is not None and not search.out_of_time():
+        if relaxation.values is not None and search.chosen is not None and not search.out_of_time():
             x = relaxation.values[:search.problem.n_options]
             model = search.model
             agree = (np.maximum(((x >= 1 - _WHOLE) & search.chosen).astype(float), model.option_lower),
@@ -245,7 +254,8 @@ class _Stage:
         # the incumbent, so bounds stay valid.
         search.decide_by_reduced_costs(self.stage, self.value)
         search.narrow()
-        full = search.model.solve(self.stage, search.remaining(), start=full_start(search.problem, search.chosen), gap=self.gap)
+        start = None if search.chosen is None else full_start(search.problem, search.chosen)
+        full = search.model.solve(self.stage, search.remaining(), start=start, gap=self.gap)
         self.offer(full)
         return self.result(full.status)
 
@@ -268,21 +278,36 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
         model = _loaded(problem, options)
     else:
         model.reset(budget_room(problem))
-    chosen = greedy_choice(problem)
-    if start is not None and problem.spend(start) <= problem.budget and \
-            stage_values(problem, start)["same_day"] > stage_values(problem, chosen)["same_day"]:
-        chosen = start.astype(bool)
+    candidates = [c for c in (greedy_choice(problem), None if start is None else start.astype(bool))
+                  if c is not None and problem.feasible(c)]
+    chosen = max(candidates, key=lambda c: stage_values(problem, c)["same_day"], default=None)
     search = _Search(problem, model, chosen, options, deadline)
     results: list[StageResult] = []
     for stage in STAGES:
         stage_search = _Stage(search, stage)
         result = stage_search.run()
         results.append(result)
-        if result.status in (ERROR, INFEASIBLE):
+        if result.status in (ERROR, INFEASIBLE) or search.chosen is None:
             break
         if stage != "cost":
             search.keep(stage, stage_search.value)
+    if search.chosen is None:  # no plan meets every constraint (or none was found in time)
+        status = overall_status(tuple(results))
+        return Solution(status, np.zeros(problem.n_options, dtype=bool), tuple(results),
+                        time.perf_counter() - began, found=False)
     chosen = search.plan()
-    if problem.spend(chosen) > problem.budget:
-        raise RuntimeError(f"solution spends ${problem.spend(chosen):,.2f}, over the budget ${problem.budget:,.2f}")
+    if not problem.feasible(chosen):
+        raise RuntimeError(f"the solution is not a plan: it spends ${problem.spend(chosen):,.2f} of "
+                           f"${problem.budget:,.2f}, or misses a floor or a site that must act")
     return Solution(overall_status(tuple(results)), chosen, tuple(results), time.perf_counter() - began)
+
+
+def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageResult:
+    r"""The largest share :math:`\lambda` of every equity floor that one plan within the budgets
+    meets, solved to the requested gap (``objective`` is the share found, ``bound`` the proven
+    upper bound on it)."""
+    model = HighsModel(floor_scale_model(problem), options)
+    model.reset(budget_room(problem))
+    result = model.solve(FLOOR_SCALE, options.time_limit)
+    status = OPTIMAL if result.mip_gap <= options.mip_gap or result.status == OPTIMAL else result.status
+    return replace(result, status=status, values=None)

@@ -57,6 +57,8 @@ def read_raw(directory: Path) -> RawInstance:
 
 
 COST_COLUMN = {"upgrade": "upgrade_cost", "open_station": "station_cost", "open_center": "center_cost"}
+ACTIONS_OF_KIND = {"center": ["none"], "station": ["none", "upgrade"],
+                   "candidate": ["none", "open_station", "open_center"]}
 
 
 def evaluate(raw: RawInstance, actions: dict[str, str]) -> dict:
@@ -65,9 +67,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str]) -> dict:
     for site in raw.sites:
         action = actions.get(site["site_id"], "none")
         kind = site["kind"]
-        allowed = {"center": {"none"}, "station": {"none", "upgrade"},
-                   "candidate": {"none", "open_station", "open_center"}}[kind]
-        assert action in allowed, (site["site_id"], kind, action)
+        assert action in ACTIONS_OF_KIND[kind], (site["site_id"], kind, action)
         if kind == "center" or action in ("upgrade", "open_center"):
             inventory.add(site["site_id"])
         if kind != "candidate" or action != "none":
@@ -84,23 +84,91 @@ def evaluate(raw: RawInstance, actions: dict[str, str]) -> dict:
     }
 
 
-def brute_force(raw: RawInstance) -> tuple[int, int, float]:
-    """The lexicographic optimum (same-day, next-day, -cost) over every action combination."""
-    choices = []
+def phases_of(raw: RawInstance) -> list[dict]:
+    """The scenario's phases (name, budget, weight), or one phase with the whole budget."""
+    phases = raw.scenario.get("phases")
+    if not phases:
+        return [{"name": "", "budget": float(raw.scenario["budget"]), "weight": 1.0}]
+    return [{"name": p["name"], "budget": float(p["budget"]), "weight": float(p.get("weight", 1.0))} for p in phases]
+
+
+def equity_floors(raw: RawInstance) -> dict[str, tuple[float, int, list[int]]]:
+    """Per equity group: its floor share, its population, and its zones' positions."""
+    equity = raw.scenario.get("equity")
+    if not equity:
+        return {}
+    groups: dict[str, list[int]] = {}
+    for position, zone in enumerate(raw.zones):
+        label = zone[equity["column"]].strip()
+        if label:
+            groups.setdefault(label, []).append(position)
+    floors = equity.get("groups", {})
+    return {group: (float(floors.get(group, equity.get("min_same_day_share", 0.0))),
+                    sum(int(raw.zones[k]["population"]) for k in members), members)
+            for group, members in groups.items()}
+
+
+def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
+    """What a phased plan (site_id -> (action, phase position)) achieves and whether it keeps
+    every rule: per phase, the coverage after it and its spending; the weighted objectives."""
+    phases = phases_of(raw)
+    after = [evaluate(raw, {s: a for s, (a, t) in plan.items() if t <= k}) for k in range(len(phases))]
+    spent = [0.0] * len(phases)
     for site in raw.sites:
-        options = {"center": ["none"], "station": ["none", "upgrade"],
-                   "candidate": ["none", "open_station", "open_center"]}[site["kind"]]
-        choices.append([(site["site_id"], a) for a in options])
-    best = None
-    budget = raw.scenario["budget"]
+        action, t = plan.get(site["site_id"], ("none", -1))
+        if action != "none":
+            spent[t] += float(site[COST_COLUMN[action]])
+    budgets_kept = all(sum(spent[:k + 1]) <= sum(p["budget"] for p in phases[:k + 1]) for k in range(len(phases)))
+    decisions_kept = True
+    for site in raw.sites:
+        decision = site.get("decision", "").strip()
+        action = plan.get(site["site_id"], ("none", -1))[0]
+        if decision == "never" and action != "none" or decision.startswith("must:") and action != decision[5:]:
+            decisions_kept = False
+    same_day = after[-1]["same_day"]
+    shares = {}
+    for group, (floor, people, members) in equity_floors(raw).items():
+        reached = sum(int(raw.zones[k]["population"]) for k in members if same_day[k])
+        shares[group] = (reached, floor * people)
+    return {
+        "phases": after, "spent": spent, "budgets_kept": budgets_kept, "decisions_kept": decisions_kept,
+        "floors_met": all(reached >= need for reached, need in shares.values()), "groups": shares,
+        "same_day": sum(p["weight"] * a["same_day_population"] for p, a in zip(phases, after)),
+        "next_day": sum(p["weight"] * a["next_day_population"] for p, a in zip(phases, after)),
+        "cost": sum(spent),
+    }
+
+
+def every_plan(raw: RawInstance):
+    """Every plan: each site takes one of its kind's actions in one phase, or none."""
+    phases = range(len(phases_of(raw)))
+    choices = [[(site["site_id"], ("none", -1))] + [(site["site_id"], (a, t)) for a in ACTIONS_OF_KIND[site["kind"]][1:]
+                                                   for t in phases]
+               for site in raw.sites]
     for combination in itertools.product(*choices):
-        actions = dict(combination)
-        cost = sum(float(s[COST_COLUMN[actions[s["site_id"]]]]) for s in raw.sites
-                   if actions[s["site_id"]] != "none")
-        if cost > budget:
+        yield dict(combination)
+
+
+def brute_force(raw: RawInstance):
+    """The lexicographic optimum (weighted same-day, weighted next-day, -cost) over every plan
+    that keeps the budgets, the decisions and the equity floors; None when there is none."""
+    best = None
+    for plan in every_plan(raw):
+        outcome = phased_outcome(raw, plan)
+        if not (outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"]):
             continue
-        result = evaluate(raw, actions)
-        key = (result["same_day_population"], result["next_day_population"], -result["cost"])
+        key = (outcome["same_day"], outcome["next_day"], -outcome["cost"])
         if best is None or key > best:
             best = key
-    return best[0], best[1], -best[2]
+    return None if best is None else (best[0], best[1], -best[2])
+
+
+def max_floor_share(raw: RawInstance) -> float:
+    """The largest share of every equity floor one plan meets (keeping budgets and decisions)."""
+    best = 0.0
+    for plan in every_plan(raw):
+        outcome = phased_outcome(raw, plan)
+        if outcome["budgets_kept"] and outcome["decisions_kept"]:
+            shares = [reached / need for reached, need in outcome["groups"].values() if need > 0]
+            best = max(best, min([1.0, *shares]))
+    return best

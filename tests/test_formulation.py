@@ -41,7 +41,7 @@ def pyomo_rows(problem, stage, floors):
         coefficients = np.zeros(n)
         coefficients[position] = A[[k]].toarray().ravel()
         bound = form.rhs[k]
-        lower, upper = (bound, np.inf) if entry.bound_type == -1 else (-np.inf, bound)
+        lower, upper = {-1: (bound, np.inf), 0: (bound, bound), 1: (-np.inf, bound)}[entry.bound_type]
         rows[entry.constraint.name] = (coefficients, lower, upper)
     objective = np.zeros(n)
     objective[position] = form.c.toarray().ravel()
@@ -51,11 +51,15 @@ def pyomo_rows(problem, stage, floors):
 def matrix_rows(problem, floors):
     matrix = matrix_model(problem)
     groups = len(problem.site_groups())
-    names = ([f"one_action_per_site[{g}]" for g in range(groups)] + ["budget"]
+    equity = int((problem.equity_floor > problem.equity_fixed).sum())
+    names = ([f"one_action_per_site[{g}]" for g in range(groups)]
+             + [f"budget[{t}]" for t in range(problem.n_phases)]
              + [f"same_day_reach[{i}]" for i in range(matrix.n_same_day)]
-             + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)])
+             + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)]
+             + [f"equity_floor[{h}]" for h in range(equity)])
     dense = matrix.A.toarray()
-    rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)}
+    rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)
+            if dense[k].any() or not name.startswith("budget")}  # Pyomo keeps no empty budget row
     for stage, value in floors.items():
         if matrix.objective[stage].any():  # an empty floor is trivial: neither form keeps it
             rows[f"{stage}_floor"] = (matrix.objective[stage], value - matrix.offset[stage], np.inf)

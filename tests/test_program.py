@@ -1,0 +1,242 @@
+"""The program as announced: a phased rollout, sites fixed by hand and equity floors, each alone and
+all together, against brute force over every plan (tests/checker.py, independent of the package),
+and the input errors each option brings."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from checker import brute_force, max_floor_share, phased_outcome, phases_of, read_raw
+from conftest import run_cli, small_instance
+
+from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
+from ruralreach.model.plan import read_plan
+from ruralreach.pipeline import solve_instance
+from ruralreach.solvers.highs import SolveOptions
+
+EXACT = SolveOptions(mip_gap=0.0)
+
+
+def program_instance(directory: Path, *, seed: int, phases=(), equity=None, decisions=None, budget=60e6,
+                     stations=3, candidates=4) -> Path:
+    """A tiny instance (small enough to enumerate every plan) with the program's options."""
+    small_instance(directory, seed=seed, zones=40, stations=stations, candidates=candidates, budget=budget)
+    instance = load_instance(directory)
+    zones = pd.read_csv(directory / "zones.csv", dtype=str, keep_default_na=False)
+    # Two equity groups, west and east of the median zone; a few zones in none.
+    lon = zones["lon"].astype(float)
+    zones["region"] = np.where(lon < lon.median(), "west", "east")
+    zones.loc[zones.index[::13], "region"] = ""
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    if decisions is not None:
+        sites["decision"] = decisions(sites)
+    scenario = dataclasses.replace(instance.scenario, phases=tuple(phases), equity=equity)
+    if phases:
+        scenario = dataclasses.replace(scenario, budget=sum(p.budget for p in phases))
+    write_instance(directory, zones, sites, scenario)
+    return directory
+
+
+def random_decisions(seed: int):
+    """One station forced to upgrade, one ruled out, one candidate forced open as a station."""
+    def decide(sites: pd.DataFrame) -> list[str]:
+        rng = np.random.default_rng(seed)
+        decision = [""] * len(sites)
+        stations = list(sites.index[sites["kind"] == "station"])
+        candidates = list(sites.index[sites["kind"] == "candidate"])
+        rng.shuffle(stations)
+        rng.shuffle(candidates)
+        decision[stations[0]] = "must:upgrade"
+        decision[stations[1]] = "never"
+        decision[candidates[0]] = "must:open_station"
+        return decision
+    return decide
+
+
+def plan_of(plan) -> dict[str, tuple[str, int]]:
+    """The plan's sites as the checker reads them: site_id -> (action, phase position)."""
+    names = [p["name"] for p in plan.summary["scenario"].get("phases", [{"name": ""}])]
+    phase = plan.sites["phase"] if "phase" in plan.sites else pd.Series("", index=plan.sites.index)
+    return {site: (action, names.index(name) if action != "none" else -1)
+            for site, action, name in zip(plan.sites["site_id"], plan.sites["action"], phase)}
+
+
+def check_against_brute_force(directory: Path) -> dict:
+    """Solve exactly; the plan keeps every rule, its figures recompute, and it is optimal."""
+    raw = read_raw(directory)
+    plan = solve_instance(load_instance(directory), EXACT)
+    best = brute_force(raw)
+    summary = plan.summary
+    if best is None:
+        assert summary["status"] == "infeasible"
+        assert (plan.sites["action"] == "none").all()
+        return summary
+    assert summary["status"] == "optimal"
+    outcome = phased_outcome(raw, plan_of(plan))
+    assert outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"]
+    assert (outcome["same_day"], outcome["next_day"]) == pytest.approx(best[:2])
+    assert outcome["cost"] == pytest.approx(best[2])
+    assert summary["cost"] == pytest.approx(outcome["cost"])
+    after = outcome["phases"][-1]
+    assert (summary["same_day_population"], summary["next_day_population"]) == (
+        after["same_day_population"], after["next_day_population"])
+    if "phases" in summary:
+        for figures, reached, spent, phase in zip(summary["phases"], outcome["phases"], outcome["spent"],
+                                                  phases_of(raw)):
+            assert figures["name"] == phase["name"] and figures["budget"] == pytest.approx(phase["budget"])
+            assert figures["same_day_population"] == reached["same_day_population"]
+            assert figures["next_day_population"] == reached["next_day_population"]
+            assert figures["cost"] == pytest.approx(spent)
+    # The stage objectives are the weighted ones, with their bounds.
+    same_day = summary["stages"][0]
+    assert same_day["objective"] == pytest.approx(best[0]) and same_day["bound"] >= best[0] - 1e-6
+    return summary
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_phased_rollout_matches_brute_force(seed, tmp_path):
+    weights = [(1.0, 1.0), (1.0, 2.5), (0.5, 1.0), (2.0, 1.0)][seed]
+    budgets = [(15e6, 30e6), (30e6, 10e6), (0.0, 40e6), (20e6, 20e6)][seed]
+    phases = [Phase("2025", budgets[0], weights[0]), Phase("2026", budgets[1], weights[1])]
+    summary = check_against_brute_force(program_instance(tmp_path / "i", seed=seed, phases=phases))
+    assert [p["name"] for p in summary["phases"]] == ["2025", "2026"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("phased", [False, True])
+def test_sites_fixed_by_hand_match_brute_force(seed, phased, tmp_path):
+    phases = [Phase("first", 25e6), Phase("second", 35e6)] if phased else []
+    directory = program_instance(tmp_path / "i", seed=seed, phases=phases, decisions=random_decisions(seed))
+    check_against_brute_force(directory)
+    plan = read_plan(_solve_cli(directory, tmp_path))
+    decided = plan.sites.set_index("site_id")
+    for site, decision in zip(plan.sites["site_id"], plan.sites["decision"]):
+        if decision == "never":
+            assert decided.loc[site, "action"] == "none"
+        elif decision.startswith("must:"):
+            assert decided.loc[site, "action"] == decision.removeprefix("must:")
+
+
+def _solve_cli(directory: Path, tmp_path: Path) -> Path:
+    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "plan"
+
+
+# Floors that bind (the best plan without them leaves the town short) and floors that do not.
+@pytest.mark.parametrize("seed, equity", [(0, Equity("town", 0.0, (("T00003", 0.5),))),
+                                          (2, Equity("town", 0.0, (("T00004", 0.5),))),
+                                          (1, Equity("region", 0.8, (("west", 0.95),)))])
+def test_equity_floors_match_brute_force(seed, equity, tmp_path):
+    directory = program_instance(tmp_path / "i", seed=seed, budget=40e6, equity=equity)
+    summary = check_against_brute_force(directory)
+    assert summary["status"] == "optimal"
+    for group in summary["equity"]["groups"]:
+        assert group["meets_floor"] == (group["same_day_population"] >= group["floor"] * group["population"])
+        assert group["meets_floor"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_floors_no_plan_meets_give_the_largest_feasible_share(seed, tmp_path):
+    directory = program_instance(tmp_path / "i", seed=seed, budget=15e6,
+                                 equity=Equity("region", 0.97))
+    raw = read_raw(directory)
+    assert brute_force(raw) is None, "the instance should be infeasible"
+    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = read_plan(tmp_path / "plan")
+    assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
+    scale = plan.summary["equity"]["max_feasible_scale"]
+    assert scale["status"] == "optimal"
+    assert scale["value"] == pytest.approx(max_floor_share(raw), abs=1e-6)
+    assert f"floors feasible up to {scale['value']:.1%} of what was asked" in result.stdout
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_everything_together_matches_brute_force(seed, tmp_path):
+    phases = [Phase("2025", 20e6, 1.0), Phase("2026", 30e6, 2.0)]
+    directory = program_instance(tmp_path / "i", seed=seed, phases=phases, decisions=random_decisions(seed),
+                                 equity=Equity("region", 0.6))
+    check_against_brute_force(directory)
+
+
+def test_budget_option_scales_every_phase(tmp_path):
+    phases = [Phase("2025", 15e6), Phase("2026", 45e6)]
+    directory = program_instance(tmp_path / "i", seed=1, phases=phases)
+    result = run_cli("solve", directory, "--budget", "30M", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = read_plan(tmp_path / "plan").summary
+    assert [p["budget"] for p in summary["phases"]] == pytest.approx([7.5e6, 22.5e6])
+    assert summary["budget"] == 30e6 and sum(p["cost"] for p in summary["phases"][:1]) <= 7.5e6
+    assert "2025" in result.stdout and "2026" in result.stdout
+
+
+def test_plans_without_the_options_have_none_of_their_keys(tiny, tmp_path):
+    plan = read_plan(_solve_cli(tiny, tmp_path))
+    assert not {"phases", "equity"} & set(plan.summary) and not {"phases", "equity"} & set(plan.summary["scenario"])
+    assert "phase" not in plan.sites and "same_day_phase" not in plan.zones
+
+
+def set_scenario(directory: Path, text: str) -> None:
+    (directory / "scenario.toml").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("edit, file, field, words", [
+    (lambda d: _decide(d, "station", "must:open_center"), "sites.csv", "decision", "not a decision for a station"),
+    (lambda d: _decide(d, "candidate", "maybe"), "sites.csv", "decision", "not a decision for a candidate"),
+    (lambda d: _decide(d, "station", "must:upgrade", every=True, budget=1.0), "sites.csv", "decision",
+     "more than the budget"),
+    (lambda d: _scenario(d, "budget = 5e7\n[[phases]]\nname = 'a'\nbudget = 1e7\n[[phases]]\nname = 'b'\nbudget = 1e7\n"),
+     "scenario.toml", "budget", "add up to"),
+    (lambda d: _scenario(d, "[[phases]]\nname = 'a'\nbudget = -1\n"), "scenario.toml", "phases[1].budget",
+     "must not be negative"),
+    (lambda d: _scenario(d, "[[phases]]\nname = 'a'\nbudget = 1e7\n[[phases]]\nname = 'a'\nbudget = 1e7\n"),
+     "scenario.toml", "phases[2].name", "named twice"),
+    (lambda d: _scenario(d, "budget = 1e7\n[equity]\ncolumn = 'nowhere'\n"), "scenario.toml", "equity.column",
+     "no column"),
+    (lambda d: _scenario(d, "budget = 1e7\n[equity]\ncolumn = 'town'\nmin_same_day_share = 1.5\n"), "scenario.toml",
+     "equity.min_same_day_share", "in [0, 1]"),
+])
+def test_bad_program_input_exits_2_naming_the_field(edit, file, field, words, tiny, tmp_path):
+    edit(tiny)
+    result = run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line and file in line and f"field '{field}'" in line and words in line, line
+    assert not (tmp_path / "plan").exists()
+
+
+def _decide(directory: Path, kind: str, decision: str, every: bool = False, budget: float | None = None) -> None:
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    chosen = sites.index[sites["kind"] == kind]
+    sites["decision"] = ""
+    sites.loc[chosen if every else chosen[:1], "decision"] = decision
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    if budget is not None:
+        text = (directory / "scenario.toml").read_text()
+        lines = [f"budget = {budget}" if line.startswith("budget") else line for line in text.splitlines()]
+        (directory / "scenario.toml").write_text("\n".join(lines) + "\n")
+
+
+def _scenario(directory: Path, extra: str) -> None:
+    """Replace the scenario's budget lines with ``extra`` (phases, equity)."""
+    text = (directory / "scenario.toml").read_text()
+    kept = [line for line in text.splitlines() if not line.startswith("budget")]
+    (directory / "scenario.toml").write_text("\n".join(kept) + "\n" + extra)
+
+
+def test_scenario_round_trips_through_write_instance(tmp_path):
+    phases = (Phase("2025", 1.5e9), Phase("2026", 2.5e9, 0.5))
+    equity = Equity("state", 0.6, (("AK", 0.3),))
+    directory = program_instance(tmp_path / "i", seed=0, phases=phases)
+    instance = load_instance(directory)
+    zones = pd.read_csv(directory / "zones.csv", dtype=str, keep_default_na=False).assign(state="AK")
+    write_instance(directory, zones, instance.sites, dataclasses.replace(instance.scenario, equity=equity))
+    scenario = load_instance(directory).scenario
+    assert scenario.phases == phases and scenario.equity == equity and scenario.budget == 4e9
+    assert json.loads(json.dumps(scenario.to_dict()))["equity"]["groups"] == {"AK": 0.3}
