@@ -84,12 +84,16 @@ def _worker_model(instance: Instance, options: SolveOptions) -> tuple[Prepared, 
 
 
 def solve_budget(instance: Instance, budget: float, options: SolveOptions,
-                 start_actions: np.ndarray | None = None) -> Plan:
-    """Solve one budget of a sweep on this worker. ``start_actions``: the action of every site in
-    a plan affordable at this budget (the previous budget's), used as the warm start."""
+                 start_plan: tuple[np.ndarray, np.ndarray] | None = None) -> Plan:
+    """Solve one budget of a sweep on this worker. ``start_plan``: the action and the phase of
+    every site in a plan affordable at this budget (the previous budget's: phase budgets scale
+    with the budget, so each cumulative budget only grows), used as the warm start."""
     prepared, model = _worker_model(instance, options)
     problem = prepared.problem
-    start = None if start_actions is None else np.asarray(start_actions, dtype=object)[problem.option_site] == problem.option_action
+    start = None
+    if start_plan is not None:
+        actions, phases = (np.asarray(values)[problem.option_site] for values in start_plan)
+        start = (actions == problem.option_action) & (phases == problem.option_phase)
     return solve_prepared(prepared, budget, options, model=model, start=start)
 
 
@@ -128,9 +132,15 @@ def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: So
     return summary if same else None
 
 
-def plan_actions(plan_dir: Path) -> np.ndarray:
-    """The action of every site in a written plan, in site order."""
-    return read_sites(plan_dir)["action"].to_numpy(dtype=object)
+def plan_actions(plan_dir: Path, instance: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """The action of every site in a written plan, in site order, and its phase's position (0
+    without phases, -1 for no action)."""
+    sites = read_sites(plan_dir)
+    actions = sites["action"].to_numpy(dtype=object)
+    position = {phase.name: t for t, phase in enumerate(instance.scenario.phases)}
+    phases = (sites["phase"].map(position).fillna(-1).to_numpy(dtype=np.int64) if "phase" in sites
+              else np.zeros(len(sites), dtype=np.int64))
+    return actions, np.where(actions == "none", -1, phases)
 
 
 def _remove_staging_leftovers(out: Path) -> None:
@@ -160,6 +170,7 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
     budgets = sorted(set(float(b) for b in budgets))
     if not budgets:
         raise ValueError("a sweep needs at least one budget")
+    instance.check_budget(budgets[0])  # sites fixed by hand must fit the smallest budget
     out = Path(out) if out is not None else default_sweep_dir(instance_dir)
     kept = {b: s for b in budgets if (s := _kept_summary(out / plan_dir_name(b), instance, b, options))}
 
@@ -185,7 +196,8 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
         # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
         queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
                   for chain in chains]
-        _solve_chains(executor, [q for q in queues if q], instance_ref, options, out, kept, len(budgets), progress)
+        _solve_chains(executor, [q for q in queues if q], instance, instance_ref, options, out, kept, len(budgets),
+                      progress)
 
     table = sweep_table(out, budgets)
     _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
@@ -195,8 +207,8 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
     return table
 
 
-def _solve_chains(executor: Executor, queues: list[deque], instance_ref, options: SolveOptions, out: Path,
-                  kept: dict[float, dict], total: int, progress: bool) -> None:
+def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, instance_ref, options: SolveOptions,
+                  out: Path, kept: dict[float, dict], total: int, progress: bool) -> None:
     """Keep one task per chain running; write each plan as it arrives and start the chain's next."""
     bar = tqdm(total=total, initial=len(kept), unit="budget", desc="sweep", disable=not progress, dynamic_ncols=True)
     finished = list(kept.values())
@@ -204,7 +216,7 @@ def _solve_chains(executor: Executor, queues: list[deque], instance_ref, options
 
     def start_next(queue: deque) -> None:
         budget, before = queue.popleft()
-        start = None if before is None else plan_actions(out / plan_dir_name(before))
+        start = None if before is None else plan_actions(out / plan_dir_name(before), instance)
         running[executor.submit(solve_budget, instance_ref, budget, options, start)] = (budget, queue)
 
     bar.set_postfix_str(_best_figures(finished))

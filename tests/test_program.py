@@ -240,3 +240,30 @@ def test_scenario_round_trips_through_write_instance(tmp_path):
     scenario = load_instance(directory).scenario
     assert scenario.phases == phases and scenario.equity == equity and scenario.budget == 4e9
     assert json.loads(json.dumps(scenario.to_dict()))["equity"]["groups"] == {"AK": 0.3}
+
+
+def test_phased_sweep_matches_brute_force_at_every_budget(tmp_path):
+    """A sweep of a phased instance with sites fixed by hand: each budget's plan (warm-started
+    from the budget before, phases included) is the brute-force optimum at that budget."""
+    phases = [Phase("2025", 10e6), Phase("2026", 30e6, 2.0)]
+    directory = program_instance(tmp_path / "i", seed=4, phases=phases, decisions=random_decisions(4))
+    result = run_cli("sweep", directory, "--budgets", "40M:70M:15M", "--workers", "1", "--mip-gap", "0",
+                     "--out", tmp_path / "sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for budget in (40e6, 55e6, 70e6):
+        plan = read_plan(tmp_path / "sweep" / f"budget-{budget:.0f}")
+        assert [p["budget"] for p in plan.summary["phases"]] == pytest.approx([budget / 4, budget * 3 / 4])
+        scaled = program_instance(tmp_path / f"at-{budget:.0f}", seed=4, decisions=random_decisions(4),
+                                  phases=[Phase("2025", budget / 4), Phase("2026", budget * 3 / 4, 2.0)])
+        raw = read_raw(scaled)
+        outcome = phased_outcome(raw, plan_of(plan))
+        assert outcome["budgets_kept"] and outcome["decisions_kept"]
+        assert (outcome["same_day"], outcome["next_day"], outcome["cost"]) == pytest.approx(brute_force(raw))
+
+
+def test_sweep_below_the_forced_cost_exits_2(tmp_path):
+    directory = program_instance(tmp_path / "i", seed=4, decisions=random_decisions(4))
+    result = run_cli("sweep", directory, "--budgets", "1M,60M", "--workers", "1", "--out", tmp_path / "sweep",
+                     cwd=tmp_path)
+    assert result.returncode == 2 and "more than the budget" in result.stderr
+    assert not (tmp_path / "sweep").exists()
