@@ -51,6 +51,20 @@ class InstanceError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+# Defaults of the scenario's optional assumptions, used only to read a plan against the program's
+# yardsticks (README, "The program's yardsticks", gives the reasoning and sources):
+ASSUMPTIONS = {
+    # Parcels a carrier of this size delivers per US resident a year: about 6 billion US parcels
+    # a year over about 335 million people.
+    "packages_per_person_per_year": 18.0,
+    # Promised delivery time, in days, of a zone with same-day reach, with next-day reach only,
+    # and with neither (ground delivery, typically two to five days).
+    "same_day_promise_days": 0.5,
+    "next_day_promise_days": 1.0,
+    "other_promise_days": 3.0,
+}
+
+
 @dataclass(frozen=True)
 class Phase:
     """One phase of a rollout: its name, the money it brings, and the weight of the people in
@@ -92,6 +106,16 @@ class Scenario:
     description: str = ""
     phases: tuple[Phase, ...] = ()
     equity: Equity | None = None
+    # The assumptions behind the program's packages and delivery-time yardsticks (None: the
+    # documented default in ASSUMPTIONS).
+    packages_per_person_per_year: float | None = None
+    same_day_promise_days: float | None = None
+    next_day_promise_days: float | None = None
+    other_promise_days: float | None = None
+
+    def assumption(self, key: str) -> float:
+        value = getattr(self, key)
+        return ASSUMPTIONS[key] if value is None else value
 
     @property
     def rollout(self) -> tuple[Phase, ...]:
@@ -119,6 +143,7 @@ class Scenario:
             data["phases"] = [{"name": p.name, "budget": p.budget, "weight": p.weight} for p in self.phases]
         if self.equity is not None:
             data["equity"] = self.equity.to_dict()
+        data.update({key: getattr(self, key) for key in ASSUMPTIONS if getattr(self, key) is not None})
         return data
 
 
@@ -257,8 +282,14 @@ def _read_scenario(path: Path) -> Scenario:
                                 f"is {values['budget']:,.2f}, but the phases' budgets add up to {total:,.2f}")
         values["budget"] = total
     equity = _read_equity(path, data, line_of, number)
+    assumptions = {}
+    for key in ASSUMPTIONS:
+        if key in data:
+            assumptions[key] = number(data, key, key, line_of(key))
+            if assumptions[key] < 0:
+                raise InstanceError(path, line_of(key), key, f"must not be negative, got {assumptions[key]:g}")
     return Scenario(**values, name=data.get("name", ""), description=data.get("description", ""),
-                    phases=phases, equity=equity)
+                    phases=phases, equity=equity, **assumptions)
 
 
 def _read_phases(path: Path, data: dict, line_of, number) -> tuple[Phase, ...]:

@@ -13,12 +13,12 @@ from pathlib import Path
 from ruralreach.instances import bundled
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import InstanceError, load_instance
-from ruralreach.model.plan import Plan, is_plan, write_plan
+from ruralreach.model.plan import Plan, is_plan, read_plan, write_plan
 from ruralreach.solvers.highs import SolveOptions
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
 from .pipeline import solve_instance
-from .review import yardstick_table
+from .review import formatted, place_table, yardstick_table
 
 DEFAULT_INSTANCE = bundled()
 
@@ -108,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "coverage by state and density tier, as one self-contained page that opens offline.",
     )
     report.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a plan directory written by solve or sweep")
+
+    place = commands.add_parser(
+        "place", help="what a plan does for one place (a ZIP code, 'Town, ST' or 'Town')",
+        description="Show the zones of a place (by ZIP code, or by town as 'North Pole, AK' or 'Milton'): their "
+                    "same-day and next-day reach before and after the plan, the phase that brings it, and the "
+                    "nearest inventory site.",
+    )
+    place.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a plan directory written by solve or sweep")
+    place.add_argument("place", metavar="PLACE", help="a ZIP code, 'Town, ST' or 'Town'")
     return parser
 
 
@@ -155,15 +164,38 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
 
 
 def format_yardsticks(plan: Plan) -> str:
-    """The program's own yardsticks next to the plan's, where the instance can measure them
-    (the national instance has ZIP codes, land area and small towns)."""
+    """The program's own yardsticks next to the plan's, phase by phase, where the instance can
+    measure them (the national instance has ZIP codes, land area and small towns)."""
     table = yardstick_table(plan)
     if len(table) < 4:
         return ""
-    lines = [f"{'program yardstick':<42}{'program':>14}{'this plan':>14}"]
+    phases = [c for c in table.columns if c not in ("program", "due", "verdict")]
+    lines = [f"{'program yardstick':<48}{'program':>19}{'due':>7}" + "".join(f"{p:>14}" for p in phases)
+             + "  verdict"]
     for name, row in table.iterrows():
-        lines.append(f"{name:<42}{row['program']:>14}{row['plan']:>14,.0f}")
+        figures = "".join(f"{row[p]:>14,.2f}" if abs(row[p]) < 10 else f"{row[p]:>14,.0f}" for p in phases)
+        lines.append(f"{name:<48}{row['program']:>19}{row['due']:>7}{figures}  {row['verdict']}")
     return "\n".join(lines)
+
+
+def command_place(args: argparse.Namespace) -> int:
+    if not is_plan(args.plan_dir):
+        print(f"ruralreach: error: {args.plan_dir} is not a plan directory", file=sys.stderr)
+        return 2
+    plan = read_plan(args.plan_dir)
+    table = place_table(plan, args.place)
+    if table.empty:
+        print(f"ruralreach: error: no zone of {args.plan_dir} is {args.place!r} (try a ZIP code, 'Town, ST' "
+              f"or 'Town')", file=sys.stderr)
+        return 2
+    print(formatted(table).to_string(index=False))
+    people = table["population"].sum()
+    same = table.loc[table["same_day"], "population"].sum()
+    nxt = table.loc[table["next_day"], "population"].sum()
+    print(f"{args.place}: {len(table)} zones, {people:,} people; same-day {same:,} "
+          f"({same - table.loc[table['same_day_before'], 'population'].sum():+,} by the plan), "
+          f"next-day {nxt:,} ({nxt - table.loc[table['next_day_before'], 'population'].sum():+,} by the plan)")
+    return 0
 
 
 def command_solve(args: argparse.Namespace) -> int:
@@ -233,7 +265,8 @@ def command_report(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"solve": command_solve, "sweep": command_sweep, "report": command_report}[args.command](args)
+        commands = {"solve": command_solve, "sweep": command_sweep, "report": command_report, "place": command_place}
+        return commands[args.command](args)
     except InstanceError as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2

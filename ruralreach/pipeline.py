@@ -22,6 +22,8 @@ from ruralreach.model.reduce import CoveringProblem, reduce_problem
 from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
 from ruralreach.solvers.lexicographic import Solution, max_floor_scale, solve_lexicographic
 
+from .review import yardstick_records
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -82,11 +84,13 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
     actions, phases = actions_of(prepared, solution.chosen) if solution.found else (no_actions(instance), None)
     if phases is None:
         phases = np.full(len(instance.sites), -1, dtype=np.int64)
-    return build_plan(
+    plan = build_plan(
         instance, prepared.reach, actions, phases=phases, floor_scale=floor_scale,
         status=solution.status, stages=stage_reports(solution), mip_gap=options.mip_gap,
         solve_seconds=solution.seconds, solver={"name": "HiGHS", "version": solver_version()},
     )
+    plan.summary["yardsticks"] = yardstick_records(plan)
+    return plan
 
 
 def _finite(value: float) -> float | None:

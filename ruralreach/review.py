@@ -20,6 +20,7 @@ import base64
 import html
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ruralreach.model.actions import ACTIONS, KINDS
+from ruralreach.model.instance import ASSUMPTIONS
 from ruralreach.model.plan import Plan, is_plan, read_plan, read_sites, read_summary
 
 from .money import budget_label, usd_millions, usd_short
@@ -104,30 +106,177 @@ def headline_table(plan: Plan) -> pd.DataFrame:
     return table.astype(object).where(table.notna(), None)
 
 
-# The program's stated outcomes (end of 2026), against which a national plan is read.
-PROGRAM_YARDSTICKS = {
-    "ZIP codes newly within same-day reach": "13,000+",
-    "square miles newly within same-day reach": "1.2M",
-    "small towns newly within same-day reach": "4,000+",
-    "new and upgraded sites": "about 200",
-    "people newly within same-day reach": "(not stated)",
-}
+@dataclass(frozen=True)
+class Yardstick:
+    """One of the program's stated outcomes: what it promised, and by which phase."""
+
+    name: str
+    program: str          # as the program states it
+    target: float | None  # the figure a plan must reach (None: not stated)
+    due: str              # "first" or "last" phase
+    at_least: bool = True  # reach at least ``target`` (else at most)
+
+
+# The program's stated outcomes: 4,000+ small towns by end of 2025 (the first phase); 13,000+ ZIP
+# codes and 1.2M square miles by end of 2026 (the last); about 200 sites, the rural network
+# tripled, a billion more packages a year arriving faster, average delivery times cut in half.
+PROGRAM_YARDSTICKS = (
+    Yardstick("small towns newly within same/next-day reach", "4,000+", 4000, "first"),
+    Yardstick("small towns newly within same-day reach", "4,000+", 4000, "first"),
+    Yardstick("ZIP codes newly within same-day reach", "13,000+", 13000, "last"),
+    Yardstick("square miles newly within same-day reach", "1.2M", 1.2e6, "last"),
+    Yardstick("new and upgraded sites", "about 200", None, "last"),
+    Yardstick("rural delivery sites, after / before", "tripled (3x)", 3.0, "last"),
+    Yardstick("packages a year arriving faster", "1 billion more", 1e9, "last"),
+    Yardstick("average promised delivery days, after / before", "cut in half (0.5x)", 0.5, "last", at_least=False),
+    Yardstick("people newly within same-day reach", "(not stated)", None, "last"),
+)
+# Places the program names (from Milton, Florida to North Pole, Alaska).
+PROGRAM_PLACES = ("Milton, FL", "North Pole, AK")
+
+
+def phase_names(plan: Plan) -> list[str]:
+    """The plan's phases in order, or ["plan"] for a plan without phases."""
+    return [p["name"] for p in plan.summary.get("phases", [])] or ["plan"]
+
+
+def _reached_after(plan: Plan, tier: str, phase: int) -> pd.Series:
+    """Zones within the tier's reach after the phase at position ``phase``."""
+    zones = plan.zones
+    if f"{tier}_phase" not in zones:
+        return zones[tier]
+    names = set(phase_names(plan)[:phase + 1])
+    return zones[f"{tier}_before"] | zones[f"{tier}_phase"].isin(names)
+
+
+def _promise_days(plan: Plan, same_day: pd.Series, next_day: pd.Series) -> pd.Series:
+    scenario = plan.summary["scenario"]
+    days = {key: scenario.get(key, ASSUMPTIONS[key]) for key in ASSUMPTIONS}
+    return pd.Series(np.where(same_day, days["same_day_promise_days"],
+                              np.where(next_day, days["next_day_promise_days"], days["other_promise_days"])),
+                     index=same_day.index)
+
+
+def _rural_sites(sites: pd.DataFrame, acted: pd.Series) -> tuple[int, int]:
+    """Rural delivery sites before the plan and after its actions in ``acted`` (the ``segment``
+    column says which sites are rural; without it every site counts)."""
+    rural = sites["segment"] == "rural" if "segment" in sites else pd.Series(True, index=sites.index)
+    existing = sites["kind"] != "candidate"
+    return int((rural & existing).sum()), int((rural & (existing | acted)).sum())
+
+
+def yardstick_values(plan: Plan, phase: int) -> dict[str, float | None]:
+    """Each yardstick's figure for the plan after the phase at position ``phase`` (None where the
+    instance cannot measure it, for want of a column)."""
+    zones, sites, summary = plan.zones, plan.sites, plan.summary
+    same_before, next_before = zones["same_day_before"], zones["next_day_before"]
+    same_after, next_after = _reached_after(plan, "same_day", phase), _reached_after(plan, "next_day", phase)
+    newly = same_after & ~same_before
+    acted = sites["action"] != "none"
+    if "phase" in sites:
+        acted &= sites["phase"].isin(phase_names(plan)[:phase + 1])
+    people = zones["population"]
+    values: dict[str, float | None] = {name: None for name in (y.name for y in PROGRAM_YARDSTICKS)}
+    if {"small_town", "primary_city"} <= set(zones.columns):
+        either_before, either_after = same_before | next_before, same_after | next_after
+        values["small towns newly within same/next-day reach"] = (
+            _small_towns(zones, either_after) - _small_towns(zones, either_before))
+        values["small towns newly within same-day reach"] = _small_towns(zones, same_after) - _small_towns(zones, same_before)
+    values["ZIP codes newly within same-day reach"] = int(newly.sum())
+    if "land_area_sq_mi" in zones:
+        area = pd.to_numeric(zones["land_area_sq_mi"], errors="coerce").fillna(0.0)
+        values["square miles newly within same-day reach"] = float(area[newly].sum())
+    values["new and upgraded sites"] = int(acted.sum())
+    before, after = _rural_sites(sites, acted & (sites["kind"] == "candidate"))
+    values["rural delivery sites, after / before"] = after / before if before else None
+    days_before, days_after = _promise_days(plan, same_before, next_before), _promise_days(plan, same_after, next_after)
+    per_person = summary["scenario"].get("packages_per_person_per_year", ASSUMPTIONS["packages_per_person_per_year"])
+    values["packages a year arriving faster"] = float(people[days_after < days_before].sum() * per_person)
+    total = max(int(people.sum()), 1)
+    average_before = float((people * days_before).sum()) / total
+    values["average promised delivery days, after / before"] = (
+        float((people * days_after).sum()) / total / average_before if average_before else None)
+    values["people newly within same-day reach"] = int(people[newly].sum())
+    return values
 
 
 def yardstick_table(plan: Plan) -> pd.DataFrame:
-    """The program's yardsticks next to the plan's figures (rows the instance cannot measure,
-    for want of a column, are left out)."""
-    headline = headline_table(plan)
-    change = headline["change"]
-    measured = {
-        "ZIP codes newly within same-day reach": change.get("zones (ZIP codes) within same-day reach"),
-        "square miles newly within same-day reach": change.get("square miles within same-day reach"),
-        "small towns newly within same-day reach": change.get("small towns within same-day reach"),
-        "new and upgraded sites": sum(plan.summary["actions"][a] for a in ACTIONS),
-        "people newly within same-day reach": change.get("same-day population"),
-    }
-    rows = [(name, PROGRAM_YARDSTICKS[name], value) for name, value in measured.items() if value is not None]
-    return pd.DataFrame(rows, columns=["yardstick", "program", "plan"]).set_index("yardstick")
+    """The program's yardsticks next to the plan's figures, phase by phase (cumulative: the plan
+    after each phase), with a verdict at the phase each is due. Rows the instance cannot measure
+    are left out. ``verdict``: met, short, or blank where the program states no figure."""
+    names = phase_names(plan)
+    per_phase = [yardstick_values(plan, k) for k in range(len(names))]
+    rows = []
+    for yardstick in PROGRAM_YARDSTICKS:
+        figures = [values[yardstick.name] for values in per_phase]
+        if any(f is None for f in figures):
+            continue
+        due = 0 if yardstick.due == "first" else len(names) - 1
+        value = figures[due]
+        verdict = "" if yardstick.target is None else (
+            "met" if (value >= yardstick.target if yardstick.at_least else value <= yardstick.target) else "short")
+        rows.append((yardstick.name, yardstick.program, names[due], *figures, verdict))
+    table = pd.DataFrame(rows, columns=["yardstick", "program", "due", *names, "verdict"]).set_index("yardstick")
+    return table
+
+
+def yardstick_records(plan: Plan) -> list[dict]:
+    """:func:`yardstick_table` as plan.json records it: one entry per yardstick, with the plan's
+    figure after each phase."""
+    table = yardstick_table(plan)
+    phases = [c for c in table.columns if c not in ("program", "due", "verdict")]
+    return [{"yardstick": name, "program": row["program"], "due": row["due"],
+             "plan": {phase: float(row[phase]) for phase in phases}, "verdict": row["verdict"] or None}
+            for name, row in table.iterrows()]
+
+
+def phase_table(plan: Plan) -> pd.DataFrame:
+    """Coverage and spending after each phase (one row per phase, and the start before any),
+    for a plan with phases; an empty table otherwise."""
+    s = plan.summary
+    rows = [("before the plan", None, None, s["baseline_same_day_population"], s["baseline_next_day_population"])]
+    rows += [(p["name"], p["budget"], p["cost"], p["same_day_population"], p["next_day_population"])
+             for p in s.get("phases", [])]
+    if len(rows) == 1:
+        return pd.DataFrame(columns=["budget", "cost", "same_day_population", "next_day_population"])
+    table = pd.DataFrame(rows, columns=["phase", "budget", "cost", "same_day_population",
+                                        "next_day_population"]).set_index("phase")
+    for tier in ("same_day", "next_day"):
+        table[f"new_{tier}"] = table[f"{tier}_population"].diff()
+    return table
+
+
+def equity_table(plan: Plan, near: float = 0.05) -> pd.DataFrame:
+    """Each equity group's floor and achieved same-day share, the groups furthest below their
+    floor first; ``standing`` says below, near (within ``near`` of it) or above."""
+    equity = plan.summary.get("equity")
+    if equity is None:
+        return pd.DataFrame(columns=["floor", "population", "same_day_population", "share", "standing"])
+    table = pd.DataFrame(equity["groups"]).set_index("group")
+    margin = table["share"] - table["floor"]
+    table["standing"] = np.where(~table["meets_floor"], "below", np.where(margin <= near, "near", "above"))
+    table = table.loc[margin.sort_values(kind="stable").index]
+    table.index.name = equity["column"]
+    return table[["floor", "population", "same_day_population", "share", "standing"]]
+
+
+def place_table(plan: Plan, place: str) -> pd.DataFrame:
+    """What the plan does for a place: its zones (by ZIP code, or by town as "Town, ST" or
+    "Town"), their reach before and after, the phase that brings it, and the nearest inventory
+    site. Empty when no zone matches."""
+    zones = plan.zones
+    text = place.strip()
+    city, _, state = (part.strip() for part in text.partition(","))
+    match = zones["zone_id"] == text
+    if "primary_city" in zones:
+        named = zones["primary_city"].str.casefold() == city.casefold()
+        if state and "state" in zones:
+            named &= zones["state"].str.casefold() == state.casefold()
+        match |= named
+    columns = [c for c in ("zone_id", "primary_city", "state", "population", "same_day_before", "same_day",
+                           "same_day_phase", "next_day_before", "next_day", "next_day_phase",
+                           "nearest_inventory_site", "minutes_to_inventory") if c in zones]
+    return zones.loc[match, columns].reset_index(drop=True)
 
 
 def sites_table(plan: Plan) -> pd.DataFrame:
@@ -618,8 +767,26 @@ def report_html(plan: Plan) -> str:
     if s["status"] != "optimal":
         parts.append(f'<p class="warning">This plan is <b>not proven optimal</b> (status {html.escape(s["status"])}): '
                      f"a better plan within the same budget may exist.</p>")
-    parts += ["<h2>Headline</h2>", _table_html(headline_table(plan), index_names=False),
-              "<h2>Map</h2>", _img(coverage_map(plan), "map of zones by reach and sites by action")]
+    parts += ["<h2>Headline</h2>", _table_html(headline_table(plan), index_names=False)]
+    yardsticks = yardstick_table(plan)
+    if len(yardsticks):
+        parts += ["<h2>The program's yardsticks</h2>",
+                  "<p>The program's stated outcomes next to the plan's figures after each phase; the verdict is "
+                  "taken at the phase each outcome is due.</p>", _table_html(yardsticks)]
+    phases = phase_table(plan)
+    if len(phases):
+        parts += ["<h2>Phases</h2>", _table_html(phases)]
+    equity = equity_table(plan)
+    if len(equity):
+        scale = plan.summary["equity"].get("max_feasible_scale")
+        note = ("" if scale is None or scale["value"] is None else
+                f'<p class="warning">No plan within the budget meets every floor: floors are feasible up to '
+                f'{scale["value"]:.1%} of what was asked.</p>')
+        parts += ["<h2>Equity floors</h2>", note, f'<div class="scroll">{_table_html(equity)}</div>']
+    places = pd.concat([place_table(plan, place) for place in PROGRAM_PLACES], ignore_index=True)
+    if len(places):
+        parts += ["<h2>Places the program names</h2>", _table_html(places, index=False)]
+    parts += ["<h2>Map</h2>", _img(coverage_map(plan), "map of zones by reach and sites by action")]
     parts += ["<h2>Sites in the plan</h2>",
               "<p><b>same_day_gain</b>: people same-day only because of this site. <b>new_same_day_population</b>: "
               "people in zones that become same-day and whose nearest inventory site is this one. "

@@ -32,6 +32,7 @@ def program_instance(directory: Path, *, seed: int, phases=(), equity=None, deci
     lon = zones["lon"].astype(float)
     zones["region"] = np.where(lon < lon.median(), "west", "east")
     zones.loc[zones.index[::13], "region"] = ""
+    zones["primary_city"], zones["state"] = "Town " + zones["town"], "KS"
     sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
     if decisions is not None:
         sites["decision"] = decisions(sites)
@@ -267,3 +268,50 @@ def test_sweep_below_the_forced_cost_exits_2(tmp_path):
                      cwd=tmp_path)
     assert result.returncode == 2 and "more than the budget" in result.stderr
     assert not (tmp_path / "sweep").exists()
+
+
+def test_yardsticks_phase_by_phase_recompute_from_the_checker(tmp_path):
+    """plan.json's yardsticks after each phase: ZIP codes and people newly same-day, sites acted
+    on, packages arriving faster and the average promised days, recomputed by the checker from
+    the plan's actions and phases with the documented default assumptions."""
+    phases = [Phase("2025", 15e6), Phase("2026", 30e6)]
+    directory = program_instance(tmp_path / "i", seed=2, phases=phases)
+    raw = read_raw(directory)
+    plan = read_plan(_solve_cli(directory, tmp_path))
+    outcome = phased_outcome(raw, plan_of(plan))
+    before = phased_outcome(raw, {})["phases"][-1]
+    people = [int(z["population"]) for z in raw.zones]
+    days = {"same": 0.5, "next": 1.0, "other": 3.0}
+
+    def promise(reach, k):
+        return days["same"] if reach["same_day"][k] else days["next"] if reach["next_day"][k] else days["other"]
+
+    records = {r["yardstick"]: r for r in plan.summary["yardsticks"]}
+    for t, (name, reach) in enumerate(zip(["2025", "2026"], outcome["phases"])):
+        newly = [reach["same_day"][k] and not before["same_day"][k] for k in range(len(people))]
+        assert records["ZIP codes newly within same-day reach"]["plan"][name] == sum(newly)
+        assert records["people newly within same-day reach"]["plan"][name] == sum(p for p, n in zip(people, newly) if n)
+        acted = sum(1 for action, phase in plan_of(plan).values() if action != "none" and phase <= t)
+        assert records["new and upgraded sites"]["plan"][name] == acted
+        faster = sum(p for k, p in enumerate(people) if promise(reach, k) < promise(before, k))
+        assert records["packages a year arriving faster"]["plan"][name] == pytest.approx(18.0 * faster)
+        ratio = (sum(p * promise(reach, k) for k, p in enumerate(people))
+                 / sum(p * promise(before, k) for k, p in enumerate(people)))
+        assert records["average promised delivery days, after / before"]["plan"][name] == pytest.approx(ratio)
+    assert records["ZIP codes newly within same-day reach"]["due"] == "2026"
+    assert records["ZIP codes newly within same-day reach"]["verdict"] == "short"  # 13,000+ of 40 zones
+
+
+def test_place_lookup(tmp_path):
+    directory = program_instance(tmp_path / "i", seed=2, phases=[Phase("2025", 15e6), Phase("2026", 30e6)])
+    plan_dir = _solve_cli(directory, tmp_path)
+    plan = read_plan(plan_dir)
+    town = plan.zones.loc[plan.zones["same_day"] & ~plan.zones["same_day_before"], "primary_city"].iloc[0]
+    result = run_cli("place", plan_dir, f"{town}, ks", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    zones = plan.zones[plan.zones["primary_city"] == town]
+    assert f"{len(zones)} zones, {zones['population'].sum():,} people" in result.stdout
+    for zone_id in zones["zone_id"]:
+        assert zone_id in result.stdout
+    missing = run_cli("place", plan_dir, "Atlantis, KS", cwd=tmp_path)
+    assert missing.returncode == 2 and "Atlantis" in missing.stderr

@@ -314,6 +314,6 @@ def test_report_page_renders_in_headless_chromium(report_page, plan, tmp_path):
         driver.quit()
     assert plan.summary["instance"]["name"] in heading
     assert images and all(complete and width > 0 and height > 0 for complete, width, height in images), images
-    assert tables == 4  # headline, sites, by state, by density tier
+    assert tables == 5  # headline, yardsticks, sites, by state, by density tier
     assert not errors, errors
     assert fetched == 0
