@@ -10,7 +10,8 @@ space where nothing the plan cannot change is a variable:
   whose population is their sum;
 - an option that reaches nothing new in either tier drops out (it can only add cost), unless its
   site must act;
-- an option dominated by another (no dearer, reaching a superset in both tiers) drops out.
+- an option dominated by another (no dearer, reaching a superset in both tiers) drops out (with
+  phases, see below).
 
 Sites fixed by hand (the ``decision`` column) are applied first: ``never`` removes a site's
 options, ``must:ACTION`` removes its other actions. Without phases a forced action is decided
@@ -20,9 +21,9 @@ in some phase.
 A phased rollout is the same problem over more options and rows: an option is a (site, action,
 phase) triple, and a row is a (zone, phase) pair, reached by the options of phases up to its own,
 with the zone's population times the phase's weight. The budget becomes one row per phase
-(cumulative: money carries forward, none is borrowed). Dominance is not applied with phases: a
-site taking a weaker action early and another site a stronger one later can be better than
-either swap.
+(cumulative: money carries forward, none is borrowed). With phases, only an option whose site has
+no other action may dominate, and only within its phase: a site taking a weaker action early and
+another site a stronger one later can be better than either swap.
 
 Every reduction keeps the optimum of all three stages. The solution maps back exactly: an option
 is a (site, action, phase) triple, and coverage is recomputed from the actions on the full
@@ -253,13 +254,19 @@ def _reaches_a_row(same_day: sparse.csr_matrix, next_day: sparse.csr_matrix) -> 
     return (same_day.getnnz(axis=0) > 0) | (next_day.getnnz(axis=0) > 0)
 
 
-def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.csc_matrix) -> np.ndarray:
+def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.csc_matrix,
+               dominators: np.ndarray | None = None, phase: np.ndarray | None = None) -> np.ndarray:
     """Options for which another option is no dearer and reaches a superset in both tiers.
 
     Ties keep one option: at equal cost the wider reach wins, then the first. Sound with the
     one-action-per-site rule: the stronger option of a candidate site (service center) reaches a
     superset of the weaker. Superset tests come from one sparse product: the number of rows two
     options share equals the size of one option's rows exactly when the other contains them.
+
+    ``dominators`` (bool per option) limits which options may dominate, and ``phase`` limits
+    dominance to options of the same phase: with phases, a plan may take a dominating option's
+    site in another phase, and only an option whose site has no other action can then always take
+    the dominated option's place (in the earlier of the two phases, at no more cost).
     """
     n = cost.size
     both = sparse.vstack([same_day, next_day]).tocsc().astype(np.int32)
@@ -270,6 +277,10 @@ def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.c
     shared = (both.T @ both).tocoo()
     other, option = shared.row, shared.col
     dominates = (shared.data == size[option]) & (rank[other] < rank[option]) & (size[option] > 0)
+    if dominators is not None:
+        dominates &= dominators[other]
+    if phase is not None:
+        dominates &= phase[other] == phase[option]
     dominated = np.zeros(n, dtype=bool)
     dominated[option[dominates]] = True
     return dominated
@@ -348,8 +359,16 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     option_phase = np.repeat(np.arange(n_phases), int(free.sum()))
     required_sites = np.unique(site[forced]) if phased else _empty(np.int64)
     useful = _reaches_a_row(tiers["same_day"].cover, tiers["next_day"].cover) | np.isin(option_site, required_sites)
-    if drop_dominated and not phased:
-        useful &= ~_dominated(option_cost, tiers["same_day"].cover.tocsc(), tiers["next_day"].cover.tocsc())
+    if drop_dominated:
+        same_cover, next_cover = tiers["same_day"].cover.tocsc(), tiers["next_day"].cover.tocsc()
+        if phased:
+            sites_actions = np.unique(np.stack([option_site, np.unique(option_action, return_inverse=True)[1]]), axis=1)
+            actions_per_site = np.bincount(sites_actions[0], minlength=len(instance.sites))
+            dominated = _dominated(option_cost, same_cover, next_cover, dominators=actions_per_site[option_site] == 1,
+                                   phase=option_phase) & ~np.isin(option_site, required_sites)
+        else:
+            dominated = _dominated(option_cost, same_cover, next_cover)
+        useful &= ~dominated
     keep = np.flatnonzero(useful)
     committed_cost = float(cost[committed].sum())
     return CoveringProblem(

@@ -315,3 +315,28 @@ def test_place_lookup(tmp_path):
         assert zone_id in result.stdout
     missing = run_cli("place", plan_dir, "Atlantis, KS", cwd=tmp_path)
     assert missing.returncode == 2 and "Atlantis" in missing.stderr
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_phased_reductions_keep_the_optimum(seed, tmp_path):
+    """With phases only an option whose site has no other action dominates, within its phase:
+    the reduced problem's optimum is the unreduced one's, on instances where that happens."""
+    from ruralreach.model.reach import compute_reach
+    from ruralreach.model.reduce import reduce_problem
+    from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
+
+    small_instance(tmp_path / "i", seed=seed, zones=200, stations=8, candidates=12, budget=80e6, towns=25)
+    instance = load_instance(tmp_path / "i")
+    scenario = dataclasses.replace(instance.scenario, phases=(Phase("a", 30e6), Phase("b", 50e6, 2.0)))
+    instance = dataclasses.replace(instance, scenario=scenario)
+    reach = compute_reach(instance)
+    full = reduce_problem(instance, reach, merge=False, drop_dominated=False)
+    reduced = reduce_problem(instance, reach)
+    assert reduced.n_options < full.n_options  # some option was dominated
+    results = []
+    for problem in (full, reduced):
+        solution = solve_lexicographic(problem, EXACT)
+        assert solution.status == "optimal"
+        values = stage_values(problem, solution.chosen)
+        results.append((values["same_day"], values["next_day"], problem.spend(solution.chosen)))
+    assert results[0] == pytest.approx(results[1])
