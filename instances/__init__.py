@@ -1,7 +1,8 @@
 """The instances that ship with ruralreach, and the scripts that build them.
 
-``us-2026/`` is package data: :func:`bundled` finds it however ruralreach was installed (a source
-checkout, an editable install or a wheel).
+``us-2026/`` (the national instance) and ``us-2026-program/`` (the same network read as the
+program announced it: phased, with a shorter next-day promise) are package data: :func:`bundled`
+finds them however ruralreach was installed (a source checkout, an editable install or a wheel).
 """
 
 from __future__ import annotations
@@ -15,3 +16,17 @@ NATIONAL = "us-2026"
 def bundled(name: str = NATIONAL) -> Path:
     """The directory of a bundled instance."""
     return Path(str(files(__name__) / name))
+
+
+def bundled_names() -> list[str]:
+    """The names of the bundled instances."""
+    root = files(__name__)
+    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and (entry / "scenario.toml").is_file())
+
+
+def instance_path(text: str | Path) -> Path:
+    """An instance directory as a user names it: a path, or else the name of a bundled instance."""
+    path = Path(text)
+    if not path.exists() and str(text) in bundled_names():
+        return bundled(str(text))
+    return path

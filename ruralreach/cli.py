@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ruralreach.instances import bundled
+from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import InstanceError, load_instance
 from ruralreach.model.plan import Plan, is_plan, read_plan, write_plan
@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Solve an instance (most same-day population, then most next-day population, "
                     "then least cost) and write the plan directory.",
     )
-    solve.add_argument("instance", nargs="?", type=Path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
-                       help=f"instance directory (default: the bundled national instance, {DEFAULT_INSTANCE.name})")
+    solve.add_argument("instance", nargs="?", type=instance_path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
+                       help=f"instance directory, or the name of a bundled instance ({', '.join(bundled_names())}; "
+                            f"default: the national instance, {DEFAULT_INSTANCE.name})")
     solve.add_argument("--budget", type=_argument(parse_usd), default=None, metavar="USD",
                        help="budget in USD, overriding the scenario's (e.g. 4e9 or 4B)")
     solve.add_argument("--out", type=Path, default=None, metavar="PLAN_DIR",
@@ -88,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "and SWEEP_DIR/sweep.png. Rerunning the same command keeps the finished plans and "
                     "solves only the missing budgets. --time-limit applies to each budget.",
     )
-    sweep.add_argument("instance", nargs="?", type=Path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
-                       help=f"instance directory (default: the bundled national instance, {DEFAULT_INSTANCE.name})")
+    sweep.add_argument("instance", nargs="?", type=instance_path, default=DEFAULT_INSTANCE, metavar="INSTANCE_DIR",
+                       help=f"instance directory, or the name of a bundled instance ({', '.join(bundled_names())}; "
+                            f"default: the national instance, {DEFAULT_INSTANCE.name})")
     sweep.add_argument("--budgets", type=_argument(parse_budgets), required=True, metavar="FROM:TO:STEP|A,B,...",
                        help="budgets in USD: a range with TO included (0.5e9:8e9:0.25e9, 500M:8B:250M) "
                             "or a list (1e9,2e9,4e9)")

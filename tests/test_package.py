@@ -105,8 +105,9 @@ def test_wheel_has_one_top_level_package_and_the_national_instance(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith((".dist-info", ".data"))}
     assert top == {"ruralreach"}
-    for data in ("zones.csv", "sites.csv", "scenario.toml", "README.md"):
-        assert f"ruralreach/instances/us-2026/{data}" in names
+    for instance in ("us-2026", "us-2026-program"):
+        for data in ("zones.csv", "sites.csv", "scenario.toml", "README.md"):
+            assert f"ruralreach/instances/{instance}/{data}" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ruralreach = ruralreach.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -340,3 +340,19 @@ def test_phased_reductions_keep_the_optimum(seed, tmp_path):
         values = stage_values(problem, solution.chosen)
         results.append((values["same_day"], values["next_day"], problem.spend(solution.chosen)))
     assert results[0] == pytest.approx(results[1])
+
+
+def test_bundled_program_instance_rebuilds_byte_identical_and_is_found_by_name(tmp_path, monkeypatch):
+    from ruralreach.instances import build_program, bundled, instance_path
+
+    build_program.build(tmp_path / "rebuilt")
+    shipped = bundled("us-2026-program")
+    for name in ("zones.csv", "sites.csv", "scenario.toml", "README.md"):
+        assert (tmp_path / "rebuilt" / name).read_bytes() == (shipped / name).read_bytes(), name
+    scenario = load_instance(shipped).scenario
+    assert [p.name for p in scenario.phases] == ["2025", "2026"] and scenario.budget == 4e9
+    assert scenario.next_day_minutes == 90 and scenario.packages_per_person_per_year == 18
+    monkeypatch.chdir(tmp_path)
+    assert instance_path("us-2026-program") == shipped
+    (tmp_path / "us-2026-program").mkdir()  # a folder of the user's own comes first
+    assert instance_path("us-2026-program") == Path("us-2026-program")
