@@ -18,7 +18,7 @@ from ruralreach.solvers.highs import SolveOptions
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
 from .pipeline import solve_instance
-from .review import formatted, place_table, yardstick_table
+from .review import PROGRAM_YARDSTICKS, formatted, place_table, yardstick_table
 
 DEFAULT_INSTANCE = bundled()
 
@@ -169,13 +169,14 @@ def format_yardsticks(plan: Plan) -> str:
     """The program's own yardsticks next to the plan's, phase by phase, where the instance can
     measure them (the national instance has ZIP codes, land area and small towns)."""
     table = yardstick_table(plan)
-    if len(table) < 4:
+    if len(table) < len(PROGRAM_YARDSTICKS):  # an instance without the national zone columns
         return ""
     phases = [c for c in table.columns if c not in ("program", "due", "verdict")]
     lines = [f"{'program yardstick':<48}{'program':>19}{'due':>7}" + "".join(f"{p:>14}" for p in phases)
              + "  verdict"]
     for name, row in table.iterrows():
-        figures = "".join(f"{row[p]:>14,.2f}" if abs(row[p]) < 10 else f"{row[p]:>14,.0f}" for p in phases)
+        figures = "".join(f"{row[p]:>14,.0f}" if float(row[p]).is_integer() or abs(row[p]) >= 10
+                          else f"{row[p]:>14,.2f}" for p in phases)
         lines.append(f"{name:<48}{row['program']:>19}{row['due']:>7}{figures}  {row['verdict']}")
     return "\n".join(lines)
 
