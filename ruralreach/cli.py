@@ -1,11 +1,13 @@
 """The ``ruralreach`` command.
 
-Exit status: 0 when a plan was written (whatever its status), 2 for bad input or usage, 1 otherwise.
+Exit status: 0 when a plan was written (whatever its status), 2 for bad input or usage, 130 when
+interrupted (Ctrl-C), 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -21,6 +23,8 @@ from .pipeline import solve_instance
 from .review import yardstick_table
 
 DEFAULT_INSTANCE = bundled()
+# The exit status of a command stopped by Ctrl-C, as a shell reports a process ended by SIGINT.
+INTERRUPTED = 130
 
 
 def _argument(parse):
@@ -46,7 +50,7 @@ def _checked(convert, accept, what: str):
     return parse
 
 
-_positive_seconds = _checked(float, lambda v: v > 0, "a number of seconds > 0")
+_positive_seconds = _checked(float, lambda v: 0 < v < math.inf, "a finite number of seconds > 0")
 _gap = _checked(float, lambda v: 0 <= v < 1, "a relative gap in [0, 1)")
 _positive_count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
 
@@ -192,7 +196,7 @@ def command_sweep(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
               "to solve the rest", file=sys.stderr)
-        return 1
+        return INTERRUPTED
     lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
     for row in table.itertuples():
         lines.append(f"{usd_whole(row.budget):>16}  {row.status:<10}  {row.same_day_population:>13,}  "
@@ -217,6 +221,10 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def say_interrupted() -> None:
+    print("ruralreach: interrupted; no plan written", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -225,8 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ruralreach: interrupted; no plan written", file=sys.stderr)
-        return 1
+        say_interrupted()
+        return INTERRUPTED
 
 
 if __name__ == "__main__":
