@@ -15,7 +15,7 @@ from pathlib import Path
 from ruralreach.instances import bundled
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import InstanceError, load_instance
-from ruralreach.model.plan import Plan, is_plan, write_plan
+from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, write_plan
 from ruralreach.solvers.highs import SolveOptions
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
@@ -163,9 +163,10 @@ def command_solve(args: argparse.Namespace) -> int:
     if args.budget is not None:
         instance = instance.with_budget(args.budget)
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
-    plan = solve_instance(instance, options)
     out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
-    write_plan(plan, out)
+    with plan_place(out):  # checked and held before the solve: a plan is never solved for nowhere
+        plan = solve_instance(instance, options)
+        write_plan(plan, out)
     print(format_summary(plan, out, time.perf_counter() - began))
     yardsticks = format_yardsticks(plan)
     if yardsticks:
@@ -189,10 +190,6 @@ def command_sweep(args: argparse.Namespace) -> int:
     try:
         table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
                           scheduler=args.scheduler)
-    except OSError as error:
-        # A scheduler that cannot be reached, a sweep directory that cannot be written.
-        print(f"ruralreach: error: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
               "to solve the rest", file=sys.stderr)
@@ -229,9 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"solve": command_solve, "sweep": command_sweep, "report": command_report}[args.command](args)
-    except InstanceError as error:
+    except (InstanceError, PlanPlaceError) as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2
+    except (PlanBusyError, OSError) as error:
+        # Another writer of the same place; a disk that is full or gone; a scheduler that cannot be reached.
+        print(f"ruralreach: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         say_interrupted()
         return INTERRUPTED

@@ -37,12 +37,13 @@ from tqdm import tqdm
 
 from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
-from ruralreach.model.plan import Plan, is_plan, read_sites, read_summary, write_plan
+from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, plan_place, read_sites,
+                                   verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
 from .money import usd_short
 from .pipeline import Prepared, prepare, solve_prepared
-from .review import SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
+from .review import PLAN_DIR_PREFIX, SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
 
 PLOT_FILE = "sweep.png"
 
@@ -115,11 +116,10 @@ def _exit_on_interrupt() -> None:
 
 
 def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: SolveOptions) -> dict | None:
-    """The summary of a finished plan this sweep can keep, or None if it must be solved."""
-    if not is_plan(plan_dir):
-        return None
+    """The summary of a finished plan this sweep can keep (every file whole, the same instance,
+    scenario, budget and gap), or None if it must be solved."""
     try:
-        summary = read_summary(plan_dir)
+        summary = verify_plan(plan_dir)
         same = (summary["instance"]["sha256"] == instance.sha256
                 and summary["scenario"] == instance.scenario.with_budget(budget).to_dict()
                 and summary["mip_gap_requested"] == options.mip_gap)
@@ -128,15 +128,34 @@ def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: So
     return summary if same else None
 
 
+def check_sweep_place(out: Path) -> None:
+    """Raise PlanPlaceError unless a sweep may be written at ``out``: it does not exist, or it is
+    a directory holding only what a sweep writes (``sweep.csv``, ``sweep.png``, ``budget-*``
+    plan directories, and the hidden staging and lock files of its writes)."""
+    if not check_own_directory(out, "sweep directory"):
+        return
+    ours = (f".{SWEEP_FILE}.", f".{PLOT_FILE}.", f".{PLAN_DIR_PREFIX}")
+    for entry in out.iterdir():
+        if entry.name in (SWEEP_FILE, PLOT_FILE) and entry.is_file() or entry.name.startswith(ours):
+            continue
+        if not entry.name.startswith(PLAN_DIR_PREFIX):
+            raise PlanPlaceError(f"{out} holds {entry.name}, which a sweep does not write: a sweep is written only "
+                                 "where nothing is, in an empty directory or over an earlier sweep")
+        check_plan_place(entry)
+
+
 def plan_actions(plan_dir: Path) -> np.ndarray:
     """The action of every site in a written plan, in site order."""
     return read_sites(plan_dir)["action"].to_numpy(dtype=object)
 
 
 def _remove_staging_leftovers(out: Path) -> None:
-    """A sweep killed while writing leaves hidden staging directories and files behind."""
-    for path in out.glob(".budget-*"):
-        shutil.rmtree(path, ignore_errors=True)
+    """A sweep killed while writing leaves hidden staging directories and lock files behind."""
+    for path in out.glob(f".{PLAN_DIR_PREFIX}*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     for name in (SWEEP_FILE, PLOT_FILE):
         for path in out.glob(f".{name}.*"):
             path.unlink(missing_ok=True)
@@ -154,44 +173,47 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
     ``workers``: budget chains solved side by side (default: this machine's cores, or with
     ``scheduler`` the cluster's worker threads). ``scheduler``: a Dask scheduler address
     (``tcp://HOST:PORT``) to run the chains on instead of local processes.
-    Raises InstanceError for a bad instance (before anything is solved).
+    Raises InstanceError for a bad instance and PlanPlaceError for an ``out`` that holds what a
+    sweep does not write (before anything is solved or written), PlanBusyError while another
+    process writes the same sweep.
     """
-    instance = load_instance(instance_dir)
     budgets = sorted(set(float(b) for b in budgets))
     if not budgets:
         raise ValueError("a sweep needs at least one budget")
     out = Path(out) if out is not None else default_sweep_dir(instance_dir)
-    kept = {b: s for b in budgets if (s := _kept_summary(out / plan_dir_name(b), instance, b, options))}
+    with plan_place(out, check=check_sweep_place):
+        instance = load_instance(instance_dir)
+        kept = {b: s for b in budgets if (s := _kept_summary(out / plan_dir_name(b), instance, b, options))}
+        with ExitStack() as stack:
+            if scheduler is not None:
+                from distributed import Client  # the optional extra "sweep"; the command checks for it
 
-    with ExitStack() as stack:
-        if scheduler is not None:
-            from distributed import Client  # the optional extra "sweep"; the command checks for it
+                client = stack.enter_context(Client(scheduler))
+                chains = budget_chains(budgets, workers or _cluster_threads(client))
+                # Sent to every worker once; each task then names it instead of carrying it.
+                instance_ref = client.scatter(instance, broadcast=True)
+                executor = client.get_executor(pure=False)
+            else:
+                chains = budget_chains(budgets, workers or os.cpu_count() or 1)
+                instance_ref = instance
+                busy = sum(any(b not in kept for b in chain) for chain in chains)
+                # spawn, not fork: the parent may hold threads (progress bar, a notebook's HiGHS).
+                executor = (_InProcess() if busy <= 1 else
+                            ProcessPoolExecutor(busy, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_exit_on_interrupt))
+            out.mkdir(parents=True, exist_ok=True)
+            _remove_staging_leftovers(out)
+            # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
+            queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
+                      for chain in chains]
+            _solve_chains(executor, [q for q in queues if q], instance_ref, options, out, kept, len(budgets),
+                          progress)
 
-            client = stack.enter_context(Client(scheduler))
-            chains = budget_chains(budgets, workers or _cluster_threads(client))
-            # Sent to every worker once; each task then names it instead of carrying it.
-            instance_ref = client.scatter(instance, broadcast=True)
-            executor = client.get_executor(pure=False)
-        else:
-            chains = budget_chains(budgets, workers or os.cpu_count() or 1)
-            instance_ref = instance
-            busy = sum(any(b not in kept for b in chain) for chain in chains)
-            # spawn, not fork: the parent may hold threads (progress bar, a notebook's HiGHS).
-            executor = (_InProcess() if busy <= 1 else
-                        ProcessPoolExecutor(busy, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_exit_on_interrupt))
-        out.mkdir(parents=True, exist_ok=True)
-        _remove_staging_leftovers(out)
-        # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
-        queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
-                  for chain in chains]
-        _solve_chains(executor, [q for q in queues if q], instance_ref, options, out, kept, len(budgets), progress)
-
-    table = sweep_table(out, budgets)
-    _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
-    png = figure_png(sweep_curve(table, scenario_budget=instance.scenario.budget,
-                                 title=f"{instance.name}: people within reach by budget"))
-    _write_atomically(out / PLOT_FILE, lambda path: Path(path).write_bytes(png))
+        table = sweep_table(out, budgets)
+        _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
+        png = figure_png(sweep_curve(table, scenario_budget=instance.scenario.budget,
+                                     title=f"{instance.name}: people within reach by budget"))
+        _write_atomically(out / PLOT_FILE, lambda path: Path(path).write_bytes(png))
     return table
 
 
