@@ -1,6 +1,7 @@
 """Ctrl-C at any moment: one line, exit status 130, no plan and nothing else left behind (or, when
 the plan was already written, exit status 0 and the whole plan). Real solves in child processes,
-interrupted as a terminal does: SIGINT to the whole process group."""
+interrupted as a terminal does: SIGINT to the whole process group. And time limits: what is not
+a number of seconds is refused, and a limit bounds the whole command."""
 
 import os
 import signal
@@ -93,3 +94,17 @@ def test_a_time_limit_longer_than_any_solve(tiny, tmp_path):
     result = run_cli("solve", tiny, "--time-limit", "1e10", "--out", tmp_path / "p", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert read_plan(tmp_path / "p").summary["status"] == "optimal"
+
+
+@pytest.mark.parametrize("limit", [5, 7])
+def test_a_time_limit_bounds_the_whole_command(hard, tmp_path, limit):
+    """From process start to exit, reading and writing included, within the limit and a second;
+    the plan is the best found, marked time_limit."""
+    began = time.monotonic()
+    result = run_cli("solve", hard, "--mip-gap", "0", "--time-limit", limit, "--out", tmp_path / "p", cwd=tmp_path)
+    seconds = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    assert seconds <= limit + 1, seconds
+    plan = read_plan(tmp_path / "p")
+    assert plan.summary["status"] == "time_limit"
+    assert plan.summary["cost"] <= plan.summary["budget"]
