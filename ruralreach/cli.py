@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 import os
 import sys
@@ -215,8 +216,11 @@ def command_sweep(args: argparse.Namespace) -> int:
         except ImportError:
             print("ruralreach: error: --scheduler needs Dask: pip install 'ruralreach[sweep]'", file=sys.stderr)
             return 2
+        # A lost scheduler makes Dask log its reconnection attempts with tracebacks; the command
+        # says in one line what it could not do.
+        logging.disable(logging.ERROR)
     # Imported here: a sweep draws its chart with matplotlib, which solve does not need.
-    from .sweep import default_sweep_dir, run_sweep
+    from .sweep import SweepIncomplete, default_sweep_dir, run_sweep
 
     began = time.perf_counter()
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
@@ -224,6 +228,9 @@ def command_sweep(args: argparse.Namespace) -> int:
     try:
         table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
                           scheduler=args.scheduler)
+    except SweepIncomplete as error:
+        print(f"ruralreach: error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
               "to solve the rest", file=sys.stderr)

@@ -26,7 +26,7 @@ import shutil
 import signal
 import threading
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -41,7 +41,7 @@ from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, ch
                                    verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
-from .money import usd_short
+from .money import usd_short, usd_whole
 from .pipeline import Prepared, prepare, solve_prepared
 from .review import PLAN_DIR_PREFIX, SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
 
@@ -237,7 +237,10 @@ def _solve_chains(executor: Executor, queues: list[deque], instance_ref, options
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 budget, queue = running.pop(future)
-                plan = future.result()
+                try:
+                    plan = future.result()
+                except Exception as error:  # a worker or the cluster lost: what was solved is kept
+                    raise SweepIncomplete(budget, out, error) from error
                 write_plan(plan, out / plan_dir_name(budget))
                 finished.append(plan.summary)
                 bar.update()
@@ -251,6 +254,19 @@ def _solve_chains(executor: Executor, queues: list[deque], instance_ref, options
     finally:
         bar.close()
     executor.shutdown(wait=True)
+
+
+class SweepIncomplete(RuntimeError):
+    """A budget could not be solved: its worker process died, or the Dask scheduler restarted or
+    went away. The plans finished so far are on disk; rerunning the sweep solves the rest."""
+
+    def __init__(self, budget: float, out: Path, error: BaseException):
+        if isinstance(error, CancelledError):
+            reason = "its task was cancelled (the Dask scheduler restarted or went away)"
+        else:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        super().__init__(f"could not solve the budget {usd_whole(budget)}: {reason}; finished plans are kept in "
+                         f"{out}: run the same command again to solve the rest")
 
 
 def _best_figures(summaries: list[dict]) -> str:
