@@ -164,10 +164,7 @@ def write_plan(plan: Plan, directory: str | Path) -> Path:
         _remove_partial(directory)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
         try:
-            # mkdtemp makes a private (0700) directory; a plan is for sharing, as any new directory.
-            umask = os.umask(0)
-            os.umask(umask)
-            staging.chmod(0o777 & ~umask)
+            _shareable(staging, 0o777)
             files = {}
             for name, table in ((SITES_FILE, plan.sites), (ZONES_FILE, plan.zones)):
                 data = table.to_csv(index=False, lineterminator="\n").encode("utf-8")
@@ -180,6 +177,31 @@ def write_plan(plan: Plan, directory: str | Path) -> Path:
         finally:
             shutil.rmtree(staging, ignore_errors=True)  # the old plan, or the new one if never placed
     return directory
+
+
+def add_to_plan(directory: str | Path, name: str, data: bytes) -> Path:
+    """Write one more file of a plan directory (``report.html``) into a written plan: the file is
+    complete or absent, and no plan being replaced meanwhile is written into (the place is held
+    as for :func:`write_plan`). Returns its path."""
+    if name in PLAN_FILES or name not in PLAN_DIR_FILES:
+        raise ValueError(f"{name} is not a file to add to a plan")
+    with plan_place(directory) as place:
+        descriptor, staged = tempfile.mkstemp(prefix=f".{place.name}.partial-", dir=place.parent)
+        os.close(descriptor)
+        try:
+            _shareable(Path(staged), 0o666)
+            _write_durably(Path(staged), data)
+            os.replace(staged, place / name)
+        finally:
+            Path(staged).unlink(missing_ok=True)
+    return Path(directory) / name
+
+
+def _shareable(path: Path, mode: int) -> None:
+    """mkdtemp and mkstemp make private files; a plan is for sharing, as any new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(mode & ~umask)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -233,7 +255,15 @@ def _swap_into_place(staging: Path, directory: Path) -> None:
 def _remove_partial(directory: Path) -> None:
     """What a writer killed mid-write left beside ``directory``."""
     for path in directory.parent.glob(f".{directory.name}.partial-*"):
+        remove_leftover(path)
+
+
+def remove_leftover(path: Path) -> None:
+    """Remove what a killed writer left: a staging directory or file."""
+    if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def check_plan_place(directory: str | Path) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ruralreach.model.actions import ACTIONS, KINDS
-from ruralreach.model.plan import REPORT_FILE, Plan, is_plan, read_plan, read_sites, read_summary
+from ruralreach.model.plan import REPORT_FILE, Plan, add_to_plan, is_plan, read_plan, read_sites, read_summary
 
 from .money import budget_label, usd_millions, usd_short
 
@@ -637,7 +637,4 @@ def report_html(plan: Plan) -> str:
 
 def write_report(plan_dir: str | Path) -> Path:
     """Write ``PLAN_DIR/report.html`` (see :func:`report_html`) and return its path."""
-    plan_dir = Path(plan_dir)
-    path = plan_dir / REPORT_FILE
-    path.write_text(report_html(read_plan(plan_dir)), encoding="utf-8")
-    return path
+    return add_to_plan(plan_dir, REPORT_FILE, report_html(read_plan(plan_dir)).encode("utf-8"))

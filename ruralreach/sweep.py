@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import signal
 import threading
 from collections import deque
@@ -38,7 +37,7 @@ from tqdm import tqdm
 from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
 from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, plan_place, read_sites,
-                                   verify_plan, write_plan)
+                                   remove_leftover, verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
 from .money import usd_short, usd_whole
@@ -151,14 +150,9 @@ def plan_actions(plan_dir: Path) -> np.ndarray:
 
 def _remove_staging_leftovers(out: Path) -> None:
     """A sweep killed while writing leaves hidden staging directories and lock files behind."""
-    for path in out.glob(f".{PLAN_DIR_PREFIX}*"):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    for name in (SWEEP_FILE, PLOT_FILE):
-        for path in out.glob(f".{name}.*"):
-            path.unlink(missing_ok=True)
+    for pattern in (f".{PLAN_DIR_PREFIX}*", f".{SWEEP_FILE}.*", f".{PLOT_FILE}.*"):
+        for path in out.glob(pattern):
+            remove_leftover(path)
 
 
 def _cluster_threads(client) -> int:

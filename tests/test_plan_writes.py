@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli, small_instance
 
 from ruralreach.model.instance import load_instance
-from ruralreach.model.plan import PLAN_FILES, read_plan, verify_plan, PlanDamagedError
+from ruralreach.model.plan import PLAN_FILES, PlanDamagedError, plan_place, read_plan, verify_plan
 from ruralreach.review import read_sweep
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.sweep import run_sweep
@@ -126,6 +126,19 @@ def test_a_second_writer_of_the_same_plan_is_refused(tmp_path):
     assert first.wait(timeout=120) == 0, first.stderr.read()
     assert verify_plan(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["p"]
+
+
+def test_a_report_waits_for_no_writer(tiny, tmp_path):
+    """report.html goes into the plan that is there, whole: not while another process writes it."""
+    out = tmp_path / "plan"
+    assert run_cli("solve", tiny, "--out", out, cwd=tmp_path).returncode == 0
+    with plan_place(out):
+        busy = run_cli("report", out, cwd=tmp_path)
+    assert busy.returncode == 1 and "being written by another ruralreach" in busy.stderr, busy.stderr
+    assert not (out / "report.html").exists()
+    assert run_cli("report", out, cwd=tmp_path).returncode == 0
+    assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if p.name != "tiny"] == ["plan"]  # no staging file, no lock
 
 
 READER = """
