@@ -8,8 +8,9 @@ report`` may add ``report.html``. ``plan.json`` records each CSV file's sha256 a
 Writing is safe whatever happens: a plan is written to a hidden directory beside its place and
 swapped in with one atomic exchange (Linux ``renameat2``), so at every instant the place holds
 one complete plan, the old or the new; a kill leaves at most a hidden ``.<name>.partial-*``
-directory, removed by the next write. A writer holds a lock file (``.<name>.lock``, beside the
-plan, removed when done), and a second writer of the same place is refused. Only a place that
+directory, removed by the next write. A writer holds the place's lock (a lock file in the
+machine's temporary directory, ``ruralreach-locks/``), and a second writer of the same place is
+refused. Only a place that
 holds nothing, an empty directory, or an earlier plan (plan files and nothing else) is written:
 anything else is refused before a byte is written.
 """
@@ -25,7 +26,7 @@ import math
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -161,6 +162,7 @@ def write_plan(plan: Plan, directory: str | Path) -> Path:
     :func:`check_plan_place`) and PlanBusyError while another process writes the same place."""
     directory = Path(os.path.abspath(directory))
     with plan_place(directory):
+        directory.parent.mkdir(parents=True, exist_ok=True)
         _remove_partial(directory)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
         try:
@@ -304,45 +306,35 @@ _held: set[Path] = set()
 
 @contextmanager
 def plan_place(directory: str | Path, check=check_plan_place):
-    """Hold ``directory`` for writing: ``check`` it (raising PlanPlaceError) and take its lock,
-    refusing with PlanBusyError while another process holds it. Nested holds of the same place in
-    one process are one hold. Parent directories created for it are removed again if the hold
-    ends in an error while they are empty."""
+    """Hold ``directory`` for writing: ``check`` it (raising PlanPlaceError), check that it can be
+    written, and take its lock, refusing with PlanBusyError while another process holds it.
+    Nested holds of the same place in one process are one hold. Nothing is created in the
+    user's directories until something is written."""
     directory = Path(os.path.abspath(directory))
     if directory in _held:
         check(directory)
         yield directory
         return
     check(directory)
-    created = [p for p in (directory.parent, *directory.parent.parents) if not p.exists()]
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        lock = _lock(directory)
-    except OSError as error:  # no permission, a read-only disk, a file where a parent directory belongs
-        _remove_empty(created)
-        raise PlanPlaceError(f"{directory} cannot be written: {error.strerror}") from None
-    except BaseException:
-        _remove_empty(created)
-        raise
+    _check_writable(directory)
+    lock = _lock(directory)
     _held.add(directory)
-    finished = False
     try:
         check(directory)  # again, now that no other writer can change it
         yield directory
-        finished = True
     finally:
         _held.discard(directory)
         lock.close()
-        if not finished:
-            _remove_empty(created)
 
 
-def _remove_empty(directories: list[Path]) -> None:
-    for path in directories:  # deepest first
-        try:
-            path.rmdir()
-        except OSError:
-            return
+def _check_writable(directory: Path) -> None:
+    """Raise PlanPlaceError unless ``directory`` can be made or replaced: its nearest existing
+    ancestor is a directory this process may write."""
+    existing = next(p for p in (directory.parent, *directory.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise PlanPlaceError(f"{directory} cannot be written: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PlanPlaceError(f"{directory} cannot be written: {existing} is not writable")
 
 
 class _Lock:
@@ -356,8 +348,19 @@ class _Lock:
         os.close(self.descriptor)
 
 
+def _lock_file(directory: Path) -> Path:
+    """The lock file of a place: in one directory of the machine's temporary directory, not beside
+    the place, so that a writer killed while it solves leaves nothing in the user's directories."""
+    locks = Path(tempfile.gettempdir()) / "ruralreach-locks"
+    if not locks.is_dir():
+        locks.mkdir(exist_ok=True)
+        with suppress(PermissionError):  # made by another user, who shares it already
+            locks.chmod(0o1777)  # every user's writers meet here, as in /tmp
+    return locks / (hashlib.sha256(os.fsencode(directory)).hexdigest()[:32] + ".lock")
+
+
 def _lock(directory: Path) -> _Lock:
-    path = directory.parent / f".{directory.name}.lock"
+    path = _lock_file(directory)
     while True:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:

@@ -116,13 +116,14 @@ def test_a_second_writer_of_the_same_plan_is_refused(tmp_path):
                           budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
     out = tmp_path / "plans" / "p"
     first = subprocess.Popen([sys.executable, "-m", "ruralreach", "solve", hard, "--out", out, "--mip-gap", "0",
-                              "--time-limit", "6"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
-    deadline = time.monotonic() + 60
-    while not (tmp_path / "plans" / ".p.lock").exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
+                              "--time-limit", "8", "--log"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    for line in first.stdout:  # the first writer is solving
+        if "Running HiGHS" in line:
+            break
     second = run_cli("solve", hard, "--out", out, cwd=tmp_path)
     assert second.returncode == 1 and "being written by another ruralreach" in second.stderr, second.stderr
+    first.stdout.read()
     assert first.wait(timeout=120) == 0, first.stderr.read()
     assert verify_plan(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["p"]
@@ -139,6 +140,19 @@ def test_a_report_waits_for_no_writer(tiny, tmp_path):
     assert run_cli("report", out, cwd=tmp_path).returncode == 0
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
     assert [p.name for p in tmp_path.iterdir() if p.name != "tiny"] == ["plan"]  # no staging file, no lock
+
+
+def test_a_solve_killed_while_it_solves_leaves_nothing(tmp_path):
+    hard = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
+                          budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+    solve = subprocess.Popen([sys.executable, "-m", "ruralreach", "solve", hard, "--out", tmp_path / "plans" / "p",
+                              "--mip-gap", "0", "--log"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    for line in solve.stdout:
+        if "Running HiGHS" in line:
+            break
+    solve.kill()
+    solve.wait()
+    assert [p.name for p in tmp_path.iterdir()] == ["hard"]
 
 
 READER = """
