@@ -5,6 +5,9 @@ traceback, and no plan directory."""
 import pytest
 from conftest import run_cli
 
+from ruralreach.model.instance import PLAN_SITE_COLUMNS, PLAN_ZONE_COLUMNS, load_instance
+from ruralreach.model.plan import read_plan
+
 
 
 def edit_csv(path, line, column, value):
@@ -161,3 +164,12 @@ def test_missing_instance_directory(tmp_path):
     assert result.returncode == 2
     assert "instance directory not found" in result.stderr
     assert not (tmp_path / "plans").exists()
+
+
+def test_the_reserved_names_are_the_plan_columns(tiny, tmp_path):
+    """The names a kept column may not take are exactly the columns the plan writes besides the
+    kept ones, so the rule keeps up with the plan format."""
+    assert run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path).returncode == 0
+    plan, instance = read_plan(tmp_path / "plan"), load_instance(tiny)
+    assert [c for c in plan.sites.columns if c not in instance.site_extra_columns] == list(PLAN_SITE_COLUMNS)
+    assert [c for c in plan.zones.columns if c not in instance.zone_extra_columns] == list(PLAN_ZONE_COLUMNS)
