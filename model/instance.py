@@ -11,7 +11,10 @@ identifiers such as county FIPS codes keep their leading zeros when carried into
 
 from __future__ import annotations
 
+import csv
+import decimal
 import hashlib
+import io
 import json
 import math
 import tomllib
@@ -33,6 +36,18 @@ SITE_COLUMNS = ("site_id", "lat", "lon", "kind", *COST_COLUMNS)
 TRAVEL_COLUMNS = ("zone_id", "site_id", "minutes")
 # Optional sites.csv column: sites fixed by hand.
 DECISION_COLUMN, NEVER, MUST_PREFIX = "decision", "never", "must:"
+# The columns a plan writes (model/plan.py builds its tables in this order). An input column kept
+# into the plan may not take one of these names: it would shadow the plan's own column.
+PLAN_SITE_COLUMNS = ("site_id", "kind", "action", "cost", "phase", "lat", "lon", "same_day_gain")
+PLAN_ZONE_COLUMNS = ("zone_id", "population", "same_day", "next_day", "same_day_before", "next_day_before",
+                     "same_day_phase", "next_day_phase",
+                     "nearest_inventory_site", "minutes_to_inventory", "lat", "lon")
+
+# Populations are summed as doubles by the solver, which count whole people exactly only up to 2**53.
+MAX_TOTAL_POPULATION = 2**53 - 1
+# No cost or budget is larger than this: beyond it a figure is a typo, and the solver's money
+# tolerances (fractions of a cent, in $M) would no longer hold.
+MAX_USD = 1e15
 
 
 class InstanceError(ValueError):
@@ -228,9 +243,7 @@ _SCENARIO_NUMBERS = ("budget", "same_day_minutes", "next_day_minutes", "speed_mp
 
 
 def _read_scenario(path: Path) -> Scenario:
-    if not path.exists():
-        raise InstanceError(path, None, None, "file not found")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -258,6 +271,9 @@ def _read_scenario(path: Path) -> Scenario:
             raise InstanceError(path, line, where, f"must be a finite number, got {value!r}")
         return float(value)
 
+    def refuse(key: str, message: str) -> InstanceError:
+        return InstanceError(path, line_of(key), key, message)
+
     values = {}
     for key in _SCENARIO_NUMBERS:
         if key not in data:
@@ -267,13 +283,18 @@ def _read_scenario(path: Path) -> Scenario:
         values[key] = number(data, key, key, line_of(key))
     for key in ("speed_mph", "circuity"):
         if values[key] <= 0:
-            raise InstanceError(path, line_of(key), key, f"must be positive, got {values[key]:g}")
+            raise refuse(key, f"must be positive, got {values[key]:g}")
     for key in ("budget", "same_day_minutes", "next_day_minutes"):
         if values.get(key, 0.0) < 0:
-            raise InstanceError(path, line_of(key), key, f"must not be negative, got {values[key]:g}")
+            raise refuse(key, f"must not be negative, got {values[key]:g}")
+    if values.get("budget", 0.0) > MAX_USD:
+        raise refuse("budget", f"{values['budget']:g} is more than {MAX_USD:g} USD")
+    if values["same_day_minutes"] > values["next_day_minutes"]:
+        raise refuse("same_day_minutes", f"{values['same_day_minutes']:g} is more than next_day_minutes "
+                                         f"({values['next_day_minutes']:g}): same-day reach cannot exceed next-day reach")
     for key in ("name", "description"):
         if key in data and not isinstance(data[key], str):
-            raise InstanceError(path, line_of(key), key, "must be a string")
+            raise refuse(key, "must be a string")
     phases = _read_phases(path, data, line_of, number)
     if phases:
         total = math.fsum(phase.budget for phase in phases)
@@ -320,6 +341,9 @@ def _read_phases(path: Path, data: dict, line_of, number) -> tuple[Phase, ...]:
             if value < 0:
                 raise InstanceError(path, line_of(key, "phases", k), f"{where}.{key}",
                                     f"must not be negative, got {value:g}")
+        if budget > MAX_USD:
+            raise InstanceError(path, line_of("budget", "phases", k), f"{where}.budget",
+                                f"{budget:g} is more than {MAX_USD:g} USD")
         phases.append(Phase(name, budget, weight))
     return tuple(phases)
 
@@ -360,120 +384,186 @@ def _read_equity(path: Path, data: dict, line_of, number) -> Equity | None:
 # ----------------------------------------------------------------------------- tables
 
 
-def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+@dataclass(frozen=True)
+class _Table:
+    """A CSV file read as text: its rows, and the physical line each row starts on (blank lines
+    and quoted line breaks counted), so an error names the line an editor shows."""
+
+    path: Path
+    rows: pd.DataFrame
+    lines: np.ndarray
+    header_line: int
+
+    def error(self, position: int, column: str | None, message: str) -> InstanceError:
+        return InstanceError(self.path, int(self.lines[position]), column, message)
+
+    def first_bad(self, mask, column: str, message) -> None:
+        """Raise for the first row where ``mask`` holds; ``message(position)`` says why."""
+        positions = np.flatnonzero(np.asarray(mask))
+        if positions.size:
+            raise self.error(int(positions[0]), column, message(int(positions[0])))
+
+
+def _read_text(path: Path) -> str:
+    """A file's text, strictly UTF-8 (a byte-order mark is allowed)."""
     if not path.exists():
         raise InstanceError(path, None, None, "file not found")
+    if not path.is_file():
+        raise InstanceError(path, None, None, "is not a file")
     try:
-        # Everything as text first: numbers are parsed below, column by column, so that a bad
-        # value is reported with its line rather than silently becoming NaN or a float id.
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InstanceError(path, None, None, f"cannot be read as CSV: {error}")
+        data = path.read_bytes()
+    except OSError as error:
+        raise InstanceError(path, None, None, f"cannot be read: {error.strerror}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise InstanceError(path, line, None,
+                            f"byte 0x{data[error.start]:02x} is not UTF-8 text (save the file as UTF-8)")
+
+
+def _read_csv(path: Path, required: tuple[str, ...], reserved: tuple[str, ...] = ()) -> _Table:
+    """Every field as text: numbers are parsed column by column afterwards, so that a bad value
+    is reported with its line rather than silently becoming NaN or a float id. ``reserved``:
+    names a kept column may not take, because the plan writes a column of that name."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), skipinitialspace=True)
+    header, header_line, rows, lines = None, None, [], []
+    try:
+        while True:
+            start = reader.line_num + 1
+            record = next(reader, None)
+            if record is None:
+                break
+            if not record or record == [""]:  # a blank line
+                continue
+            if header is None:
+                header, header_line = record, start
+            elif len(record) != len(header):
+                raise InstanceError(path, start, None,
+                                    f"has {len(record)} fields, but the header has {len(header)}")
+            else:
+                rows.append(record)
+                lines.append(start)
+    except csv.Error as error:
+        raise InstanceError(path, reader.line_num, None, f"cannot be read as CSV: {error}")
+    if header is None:
+        raise InstanceError(path, None, None, "is empty: it needs a header row")
+    for position, column in enumerate(header):
+        if column.strip() == "":
+            raise InstanceError(path, header_line, None, f"column {position + 1} of the header has no name")
+        if column in header[:position]:
+            raise InstanceError(path, header_line, column, "this column name appears twice")
+        if column in reserved and column not in required:
+            raise InstanceError(path, header_line, column,
+                                "the plan writes a column of this name: rename the input column")
     for column in required:
-        if column not in table.columns:
-            raise InstanceError(path, 1, column, "required column is missing")
-    return table
+        if column not in header:
+            raise InstanceError(path, header_line, column, "required column is missing")
+    return _Table(path, pd.DataFrame(rows, columns=header, dtype=str), np.asarray(lines, dtype=np.int64), header_line)
 
 
-def _line(position: int) -> int:
-    """CSV line number of the row at this position (line 1 is the header)."""
-    return position + 2
+def _require_rows(table: _Table, what: str) -> None:
+    if table.rows.empty:
+        raise InstanceError(table.path, None, None, f"has a header but no rows: an instance needs at least one {what}")
 
 
-def _first_bad(mask: np.ndarray) -> int | None:
-    positions = np.flatnonzero(mask)
-    return int(positions[0]) if positions.size else None
-
-
-def _parse_number(table: pd.DataFrame, column: str, path: Path, *, blank_allowed=False) -> pd.Series:
-    text = table[column].str.strip()
+def _parse_number(table: _Table, column: str, *, blank_allowed=False) -> pd.Series:
+    text = table.rows[column].str.strip()
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
     bad = numbers.isna() & ~((text == "") & blank_allowed)
     bad |= np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
-    position = _first_bad(bad.to_numpy())
-    if position is not None:
-        value = table[column].iloc[position]
-        what = "is blank" if text.iloc[position] == "" else f"is not a finite number: {value!r}"
-        raise InstanceError(path, _line(position), column, what)
+    table.first_bad(bad, column, lambda p: "is blank" if text.iloc[p] == "" else
+                    f"is not a finite number: {table.rows[column].iloc[p]!r}")
     return numbers
 
 
-def _check_ids(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
-    ids = table[column].str.strip()
-    position = _first_bad((ids == "").to_numpy())
-    if position is not None:
-        raise InstanceError(path, _line(position), column, "is blank")
-    position = _first_bad(ids.duplicated().to_numpy())
-    if position is not None:
+def _check_ids(table: _Table, column: str) -> pd.Series:
+    ids = table.rows[column].str.strip()
+    table.first_bad(ids == "", column, lambda p: "is blank")
+    duplicated = ids.duplicated().to_numpy()
+
+    def message(position: int) -> str:
         first = int(np.flatnonzero((ids == ids.iloc[position]).to_numpy())[0])
-        raise InstanceError(
-            path, _line(position), column,
-            f"duplicate id {ids.iloc[position]!r} (first on line {_line(first)})",
-        )
+        return f"duplicate id {ids.iloc[position]!r} (first on line {table.lines[first]})"
+
+    table.first_bad(duplicated, column, message)
     return ids
 
 
-def _check_range(values: pd.Series, low: float, high: float, column: str, path: Path) -> None:
-    position = _first_bad(((values < low) | (values > high)).to_numpy())
-    if position is not None:
-        raise InstanceError(
-            path, _line(position), column, f"{values.iloc[position]:g} is outside [{low:g}, {high:g}]"
-        )
+def _check_range(table: _Table, values: pd.Series, low: float, high: float, column: str) -> None:
+    table.first_bad((values < low) | (values > high), column,
+                    lambda p: f"{values.iloc[p]:g} is outside [{low:g}, {high:g}]")
 
 
-def _check_not_negative(values: pd.Series, column: str, path: Path) -> None:
-    position = _first_bad((values < 0).to_numpy())
-    if position is not None:
-        raise InstanceError(path, _line(position), column, f"must not be negative, got {values.iloc[position]:g}")
+def _read_coordinates(table: _Table) -> None:
+    table.rows["lat"] = _parse_number(table, "lat")
+    table.rows["lon"] = _parse_number(table, "lon")
+    _check_range(table, table.rows["lat"], -90, 90, "lat")
+    _check_range(table, table.rows["lon"], -180, 180, "lon")
 
 
-def _read_coordinates(table: pd.DataFrame, path: Path) -> None:
-    table["lat"] = _parse_number(table, "lat", path)
-    table["lon"] = _parse_number(table, "lon", path)
-    _check_range(table["lat"], -90, 90, "lat", path)
-    _check_range(table["lon"], -180, 180, "lon", path)
+def _parse_population(table: _Table) -> pd.Series:
+    """Whole numbers of people, each and in total no more than a double counts exactly."""
+    counts = []
+    for position, text in enumerate(table.rows["population"].str.strip()):
+        try:
+            value = decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            value = None
+        if value is None or not value.is_finite():
+            raise table.error(position, "population",
+                              "is blank" if text == "" else f"is not a finite number: {text!r}")
+        if value < 0:
+            raise table.error(position, "population", f"must not be negative, got {text}")
+        if value != value.to_integral_value():
+            raise table.error(position, "population", f"must be a whole number, got {text}")
+        counts.append(int(value))
+    total = 0
+    for position, count in enumerate(counts):
+        total += count
+        if total > MAX_TOTAL_POPULATION:
+            raise table.error(position, "population",
+                              f"the population reaches {total:,} here: more than {MAX_TOTAL_POPULATION:,} "
+                              "people in all cannot be counted exactly")
+    return pd.Series(np.asarray(counts, dtype=np.int64), index=table.rows.index)
 
 
 def _read_zones(path: Path) -> pd.DataFrame:
-    zones = _read_csv(path, ZONE_COLUMNS)
-    zones["zone_id"] = _check_ids(zones, "zone_id", path)
-    _read_coordinates(zones, path)
-    population = _parse_number(zones, "population", path)
-    _check_not_negative(population, "population", path)
-    position = _first_bad((population != np.floor(population)).to_numpy())
-    if position is not None:
-        raise InstanceError(path, _line(position), "population", f"must be a whole number, got {population.iloc[position]:g}")
-    zones["population"] = population.astype(np.int64)
+    table = _read_csv(path, ZONE_COLUMNS, reserved=PLAN_ZONE_COLUMNS)
+    _require_rows(table, "zone")
+    zones = table.rows
+    zones["zone_id"] = _check_ids(table, "zone_id")
+    _read_coordinates(table)
+    zones["population"] = _parse_population(table)
     return zones
 
 
 def _read_sites(path: Path) -> pd.DataFrame:
-    sites = _read_csv(path, SITE_COLUMNS)
-    sites["site_id"] = _check_ids(sites, "site_id", path)
-    _read_coordinates(sites, path)
+    table = _read_csv(path, SITE_COLUMNS, reserved=PLAN_SITE_COLUMNS)
+    _require_rows(table, "site")
+    sites = table.rows
+    sites["site_id"] = _check_ids(table, "site_id")
+    _read_coordinates(table)
     sites["kind"] = sites["kind"].str.strip()
-    position = _first_bad((~sites["kind"].isin(list(KINDS))).to_numpy())
-    if position is not None:
-        raise InstanceError(
-            path, _line(position), "kind",
-            f"unknown kind {sites['kind'].iloc[position]!r} (expected one of {', '.join(KINDS)})",
-        )
+    table.first_bad(~sites["kind"].isin(list(KINDS)), "kind",
+                    lambda p: f"unknown kind {sites['kind'].iloc[p]!r} (expected one of {', '.join(KINDS)})")
     for column in COST_COLUMNS:
-        cost = _parse_number(sites, column, path, blank_allowed=True)
-        _check_not_negative(cost, column, path)
+        cost = _parse_number(table, column, blank_allowed=True)
+        table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
+        table.first_bad(cost > MAX_USD, column, lambda p: f"{cost.iloc[p]:g} is more than {MAX_USD:g} USD")
         sites[column] = cost
     for action in ACTIONS.values():  # a site needs the price of every action its kind may take
-        position = _first_bad(((sites["kind"] == action.kind) & sites[action.cost_column].isna()).to_numpy())
-        if position is not None:
-            raise InstanceError(path, _line(position), action.cost_column, f"is blank, but a {action.kind} needs it")
+        table.first_bad((sites["kind"] == action.kind) & sites[action.cost_column].isna(), action.cost_column,
+                        lambda p: f"is blank, but a {action.kind} needs it")
     if DECISION_COLUMN in sites:
-        sites[DECISION_COLUMN] = _check_decisions(sites, path)
+        sites[DECISION_COLUMN] = _check_decisions(table)
     return sites
 
 
-def _check_decisions(sites: pd.DataFrame, path: Path) -> pd.Series:
+def _check_decisions(table: _Table) -> pd.Series:
     """The ``decision`` column: blank (free), ``never`` (no action), or ``must:ACTION`` with an
     action the site's kind may take."""
+    sites = table.rows
     decisions = sites[DECISION_COLUMN].str.strip()
     for position, (decision, kind) in enumerate(zip(decisions, sites["kind"])):
         if decision in ("", NEVER):
@@ -482,8 +572,8 @@ def _check_decisions(sites: pd.DataFrame, path: Path) -> pd.Series:
         allowed = [a.name for a in actions_of_kind(kind)]
         if action not in allowed:
             expected = ", ".join(["blank", NEVER, *(MUST_PREFIX + a for a in allowed)])
-            raise InstanceError(path, _line(position), DECISION_COLUMN,
-                                f"{decision!r} is not a decision for a {kind} (expected one of {expected})")
+            raise table.error(position, DECISION_COLUMN,
+                              f"{decision!r} is not a decision for a {kind} (expected one of {expected})")
     return decisions
 
 
@@ -500,17 +590,15 @@ def _read_travel(path: Path, zones: pd.DataFrame, sites: pd.DataFrame) -> pd.Dat
     if not path.exists():
         return pd.DataFrame({"zone_id": pd.Series(dtype=str), "site_id": pd.Series(dtype=str),
                              "minutes": pd.Series(dtype=float)})
-    travel = _read_csv(path, TRAVEL_COLUMNS)
+    table = _read_csv(path, TRAVEL_COLUMNS)
+    travel = table.rows
     for column, known in (("zone_id", zones["zone_id"]), ("site_id", sites["site_id"])):
         travel[column] = travel[column].str.strip()
-        position = _first_bad((~travel[column].isin(known)).to_numpy())
-        if position is not None:
-            raise InstanceError(path, _line(position), column, f"unknown id {travel[column].iloc[position]!r}")
-    minutes = _parse_number(travel, "minutes", path)
-    _check_not_negative(minutes, "minutes", path)
-    position = _first_bad(travel.duplicated(["zone_id", "site_id"]).to_numpy())
-    if position is not None:
-        raise InstanceError(path, _line(position), "zone_id", "this zone and site pair is listed twice")
+        table.first_bad(~travel[column].isin(known), column, lambda p: f"unknown id {travel[column].iloc[p]!r}")
+    minutes = _parse_number(table, "minutes")
+    table.first_bad(minutes < 0, "minutes", lambda p: f"must not be negative, got {minutes.iloc[p]:g}")
+    table.first_bad(travel.duplicated(["zone_id", "site_id"]), "zone_id",
+                    lambda p: "this zone and site pair is listed twice")
     return pd.DataFrame({"zone_id": travel["zone_id"], "site_id": travel["site_id"], "minutes": minutes})
 
 

@@ -1,17 +1,32 @@
 """The deployment plan: what each site does, what each zone gets, and the summary (the plan contract).
 
 A plan directory holds ``plan.json`` (the summary), ``sites.csv`` (every site once, with its
-action) and ``zones.csv`` (every zone once, with its reach before and after). It is written to a
-temporary directory and renamed into place, so a reader never sees half a plan.
+action) and ``zones.csv`` (every zone once, with its reach before and after); ``ruralreach
+report`` may add ``report.html``. ``plan.json`` records each CSV file's sha256 and rows
+(``files``), so a damaged plan is told from a whole one.
+
+Writing is safe whatever happens: a plan is written to a hidden directory beside its place and
+swapped in with one atomic exchange (Linux ``renameat2``), so at every instant the place holds
+one complete plan, the old or the new; a kill leaves at most a hidden ``.<name>.partial-*``
+directory, removed by the next write. A writer holds the place's lock (a lock file in the
+machine's temporary directory, ``ruralreach-locks/``), and a second writer of the same place is
+refused. Only a place that
+holds nothing, an empty directory, or an earlier plan (plan files and nothing else) is written:
+anything else is refused before a byte is written.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
+import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +41,21 @@ from .reach import Reach, nearest_sites
 
 PLAN_FILE, SITES_FILE, ZONES_FILE = "plan.json", "sites.csv", "zones.csv"
 PLAN_FILES = (PLAN_FILE, SITES_FILE, ZONES_FILE)
+REPORT_FILE = "report.html"  # written into a plan directory by ``ruralreach report``
+# Everything a plan directory may hold: a directory holding anything else is not a plan's to replace.
+PLAN_DIR_FILES = (*PLAN_FILES, REPORT_FILE)
+
+
+class PlanPlaceError(ValueError):
+    """A plan may not be written here: the place holds something that is not a plan, or cannot be written."""
+
+
+class PlanBusyError(RuntimeError):
+    """Another process is writing a plan to the same place."""
+
+
+class PlanDamagedError(ValueError):
+    """A plan directory whose files are not those that were written."""
 
 
 @dataclass(frozen=True)
@@ -179,34 +209,256 @@ def _zone_table(instance, before: Coverage, after: Coverage) -> pd.DataFrame:
 
 
 def write_plan(plan: Plan, directory: str | Path) -> Path:
-    """Write the plan directory atomically: complete, or not at all."""
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
-        # mkdtemp makes a private (0700) directory; a plan is for sharing, as any new directory.
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)
-        (staging / PLAN_FILE).write_text(json.dumps(plan.summary, indent=2) + "\n", encoding="utf-8")
-        plan.sites.to_csv(staging / SITES_FILE, index=False, lineterminator="\n")
-        plan.zones.to_csv(staging / ZONES_FILE, index=False, lineterminator="\n")
-        if directory.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, retired / directory.name)
-            os.replace(staging, directory)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    """Write the plan directory atomically: at every instant ``directory`` holds the old plan or
+    the new one, complete. Raises PlanPlaceError where a plan may not be written (see
+    :func:`check_plan_place`) and PlanBusyError while another process writes the same place."""
+    directory = Path(os.path.abspath(directory))
+    with plan_place(directory):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        _remove_partial(directory)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=directory.parent))
+        try:
+            _shareable(staging, 0o777)
+            files = {}
+            for name, table in ((SITES_FILE, plan.sites), (ZONES_FILE, plan.zones)):
+                data = table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+                _write_durably(staging / name, data)
+                files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(table)}
+            summary = {**plan.summary, "files": files}
+            _write_durably(staging / PLAN_FILE, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+            _sync_directory(staging)
+            _swap_into_place(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # the old plan, or the new one if never placed
     return directory
+
+
+def add_to_plan(directory: str | Path, name: str, data: bytes) -> Path:
+    """Write one more file of a plan directory (``report.html``) into a written plan: the file is
+    complete or absent, and no plan being replaced meanwhile is written into (the place is held
+    as for :func:`write_plan`). Returns its path."""
+    if name in PLAN_FILES or name not in PLAN_DIR_FILES:
+        raise ValueError(f"{name} is not a file to add to a plan")
+    with plan_place(directory) as place:
+        descriptor, staged = tempfile.mkstemp(prefix=f".{place.name}.partial-", dir=place.parent)
+        os.close(descriptor)
+        try:
+            _shareable(Path(staged), 0o666)
+            _write_durably(Path(staged), data)
+            os.replace(staged, place / name)
+        finally:
+            Path(staged).unlink(missing_ok=True)
+    return Path(directory) / name
+
+
+def _shareable(path: Path, mode: int) -> None:
+    """mkdtemp and mkstemp make private files; a plan is for sharing, as any new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(mode & ~umask)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE). False where the
+    system or the filesystem does not offer it."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    number = ctypes.get_errno()
+    if number in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(number, os.strerror(number), str(b))
+
+
+def _swap_into_place(staging: Path, directory: Path) -> None:
+    """Put the plan in ``staging`` at ``directory``; what was there goes to ``staging``."""
+    if not directory.exists():
+        os.rename(staging, directory)
+    elif not _exchange(staging, directory):
+        # No atomic exchange here (not Linux, or a filesystem without it): two renames, and a
+        # kill between them leaves the old plan in a hidden directory beside its place.
+        retired = staging.with_name(staging.name + "-old")
+        os.rename(directory, retired)
+        os.rename(staging, directory)
+        os.rename(retired, staging)
+    _sync_directory(directory.parent)
+
+
+def _remove_partial(directory: Path) -> None:
+    """What a writer killed mid-write left beside ``directory``."""
+    for path in directory.parent.glob(f".{directory.name}.partial-*"):
+        remove_leftover(path)
+
+
+def remove_leftover(path: Path) -> None:
+    """Remove what a killed writer left: a staging directory or file."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def check_plan_place(directory: str | Path) -> None:
+    """Raise PlanPlaceError unless a plan may be written at ``directory``: it does not exist, or it
+    is an empty directory, or an earlier plan (``plan.json`` and only the files of a plan
+    directory)."""
+    directory = Path(os.path.abspath(directory))
+    if not check_own_directory(directory, "plan directory"):
+        return
+    names = sorted(entry.name for entry in directory.iterdir())
+    others = [name for name in names if name not in PLAN_DIR_FILES]
+    if others or (names and PLAN_FILE not in names):
+        raise PlanPlaceError(f"{directory} holds files that are not a plan's ({_some(others or names)}): a plan "
+                             "is written only where nothing is, in an empty directory or over an earlier plan")
+
+
+def check_own_directory(directory: Path, what: str) -> bool:
+    """Refuse (PlanPlaceError) to write a ``what`` at a symbolic link, a file, or a directory that
+    holds the current directory. Returns whether ``directory`` exists."""
+    if directory.is_symlink():
+        raise PlanPlaceError(f"{directory} is a symbolic link: name the {what} itself")
+    if not directory.exists():
+        return False
+    if not directory.is_dir():
+        raise PlanPlaceError(f"{directory} is a file, not a {what}")
+    if directory == Path.cwd() or directory in Path.cwd().parents:
+        raise PlanPlaceError(f"{directory} holds the current directory: a {what} needs a directory of its own")
+    return True
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+
+# Places this process holds the lock of: a writer may write the place it holds again.
+_held: set[Path] = set()
+
+
+@contextmanager
+def plan_place(directory: str | Path, check=check_plan_place):
+    """Hold ``directory`` for writing: ``check`` it (raising PlanPlaceError), check that it can be
+    written, and take its lock, refusing with PlanBusyError while another process holds it.
+    Nested holds of the same place in one process are one hold. Nothing is created in the
+    user's directories until something is written."""
+    directory = Path(os.path.abspath(directory))
+    if directory in _held:
+        check(directory)
+        yield directory
+        return
+    check(directory)
+    _check_writable(directory)
+    lock = _lock(directory)
+    _held.add(directory)
+    try:
+        check(directory)  # again, now that no other writer can change it
+        yield directory
+    finally:
+        _held.discard(directory)
+        lock.close()
+
+
+def _check_writable(directory: Path) -> None:
+    """Raise PlanPlaceError unless ``directory`` can be made or replaced: its nearest existing
+    ancestor is a directory this process may write."""
+    existing = next(p for p in (directory.parent, *directory.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise PlanPlaceError(f"{directory} cannot be written: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PlanPlaceError(f"{directory} cannot be written: {existing} is not writable")
+
+
+class _Lock:
+    """An exclusive lock on a lock file, removed again when released."""
+
+    def __init__(self, path: Path, descriptor: int):
+        self.path, self.descriptor = path, descriptor
+
+    def close(self) -> None:
+        self.path.unlink(missing_ok=True)  # still ours: unlinked before the lock is let go
+        os.close(self.descriptor)
+
+
+def _lock_file(directory: Path) -> Path:
+    """The lock file of a place: in one directory of the machine's temporary directory, not beside
+    the place, so that a writer killed while it solves leaves nothing in the user's directories."""
+    locks = Path(tempfile.gettempdir()) / "ruralreach-locks"
+    if not locks.is_dir():
+        locks.mkdir(exist_ok=True)
+        with suppress(PermissionError):  # made by another user, who shares it already
+            locks.chmod(0o1777)  # every user's writers meet here, as in /tmp
+    return locks / (hashlib.sha256(os.fsencode(directory)).hexdigest()[:32] + ".lock")
+
+
+def _lock(directory: Path) -> _Lock:
+    path = _lock_file(directory)
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise PlanBusyError(f"{directory} is being written by another ruralreach; "
+                                "run again when it is done") from None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        # The writer before us may have removed the lock file between our open and our lock:
+        # then ours is a lock on a file nobody else sees, and we try again.
+        try:
+            if os.stat(path).st_ino == os.fstat(descriptor).st_ino:
+                return _Lock(path, descriptor)
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)
 
 
 def is_plan(directory: str | Path) -> bool:
     """Whether ``directory`` holds every file of a plan."""
     return all((Path(directory) / name).is_file() for name in PLAN_FILES)
+
+
+def verify_plan(directory: str | Path) -> dict:
+    """The summary of a whole plan. Raises PlanDamagedError (or OSError) naming what is wrong: a
+    file missing, ``plan.json`` unreadable, a CSV file other than the one written (its sha256 in
+    ``plan.json``; for plans written before files were recorded, its rows against the summary's
+    counts)."""
+    directory = Path(directory)
+    for name in PLAN_FILES:
+        if not (directory / name).is_file():
+            raise PlanDamagedError(f"{directory / name} is missing")
+    try:
+        summary = read_summary(directory)
+        recorded = summary.get("files")
+        damaged = [name for name, read, count in ((SITES_FILE, read_sites, "sites"), (ZONES_FILE, read_zones, "zones"))
+                   if not (hashlib.sha256((directory / name).read_bytes()).hexdigest() == recorded[name]["sha256"]
+                           if recorded is not None else len(read(directory)) == summary[count])]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:  # pandas' ParserError is a ValueError
+        raise PlanDamagedError(f"{directory} cannot be read as a plan: {error!r}") from None
+    if damaged:
+        raise PlanDamagedError(f"{directory / damaged[0]} is not the file that was written with the plan")
+    return summary
 
 
 def read_summary(directory: str | Path) -> dict:

@@ -12,9 +12,16 @@ The package has three layers, each importing only those before it:
 :mod:`ruralreach.instances` holds the bundled national instance and the scripts that build it.
 """
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("ruralreach")
-except PackageNotFoundError:  # a source tree that was not installed
-    __version__ = "0+unknown"
+
+def __getattr__(name: str):
+    # Looked up when asked for: importlib.metadata is slow to import, and every start of the
+    # command imports this package.
+    if name != "__version__":
+        raise AttributeError(f"module 'ruralreach' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ruralreach")
+    except PackageNotFoundError:  # a source tree that was not installed
+        return "0+unknown"

@@ -1,7 +1,29 @@
-"""``python -m ruralreach``: the ruralreach command."""
+"""``python -m ruralreach``, and the ``ruralreach`` command.
 
+Ctrl-C ends the command at any moment with one line and exit status 130: while the command's
+modules load it is held until they have (an interrupt inside a module's first import can surface
+as some other error), and once the command has done its work it is ignored (the plan is written
+and reported; there is nothing left to stop).
+"""
+
+import signal
 import sys
 
-from ruralreach.cli import main
 
-sys.exit(main())
+def run() -> int:
+    held = []
+    signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    from ruralreach.cli import INTERRUPTED, main, say_interrupted
+
+    if held:
+        say_interrupted()
+        return INTERRUPTED
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return main()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,11 +1,16 @@
 """The ``ruralreach`` command.
 
-Exit status: 0 when a plan was written (whatever its status), 2 for bad input or usage, 1 otherwise.
+Exit status: 0 when a plan was written (whatever its status), 2 for bad input or usage, 130 when
+interrupted (Ctrl-C), 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,14 +18,16 @@ from pathlib import Path
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import InstanceError, load_instance
-from ruralreach.model.plan import Plan, is_plan, read_plan, write_plan
+from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, read_plan, write_plan
 from ruralreach.solvers.highs import SolveOptions
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
-from .pipeline import solve_instance
+from .pipeline import prepare, solve_prepared
 from .review import PROGRAM_YARDSTICKS, formatted, place_table, yardstick_table
 
 DEFAULT_INSTANCE = bundled()
+# The exit status of a command stopped by Ctrl-C, as a shell reports a process ended by SIGINT.
+INTERRUPTED = 130
 
 
 def _argument(parse):
@@ -46,17 +53,17 @@ def _checked(convert, accept, what: str):
     return parse
 
 
-_positive_seconds = _checked(float, lambda v: v > 0, "a number of seconds > 0")
+_positive_seconds = _checked(float, lambda v: 0 < v < math.inf, "a finite number of seconds > 0")
 _gap = _checked(float, lambda v: 0 <= v < 1, "a relative gap in [0, 1)")
 _positive_count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
 
 
-def add_solve_options(parser: argparse.ArgumentParser) -> None:
+def add_solve_options(parser: argparse.ArgumentParser, time_limit_of: str) -> None:
     parser.add_argument("--mip-gap", type=_gap, default=1e-4, metavar="REL",
                         help="relative optimality gap each stage is solved to (default 1e-4; 0 proves "
                              "exact optimality)")
     parser.add_argument("--time-limit", type=_positive_seconds, default=None, metavar="SECONDS",
-                        help="wall-clock limit for all three stages; the best plan found is written, "
+                        help=f"wall-clock limit for {time_limit_of}; the best plan found is written, "
                              "marked time_limit (default: none)")
     parser.add_argument("--log", action="store_true", help="show the HiGHS log")
 
@@ -80,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="budget in USD, overriding the scenario's (e.g. 4e9 or 4B)")
     solve.add_argument("--out", type=Path, default=None, metavar="PLAN_DIR",
                        help="plan directory (default: plans/<instance name>-<budget>)")
-    add_solve_options(solve)
+    add_solve_options(solve, "the whole command, from its start to the plan written")
 
     sweep = commands.add_parser(
         "sweep", help="solve one instance at many budgets and write a plan per budget, a table and a chart",
@@ -102,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "cores; with --scheduler, the cluster's worker threads)")
     sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: local processes)")
-    add_solve_options(sweep)
+    add_solve_options(sweep, "each budget's solve")
 
     report = commands.add_parser(
         "report", help="write a plan's shareable report page (PLAN_DIR/report.html)",
@@ -201,15 +208,49 @@ def command_place(args: argparse.Namespace) -> int:
     return 0
 
 
+# What building and writing a plan and ending the process take, besides the solve: a constant and
+# a time per zone and site row (measured on the national instance and large synthetic ones, on a
+# busy machine, with room to spare).
+_WRITE_SECONDS, _WRITE_SECONDS_PER_ROW = 0.3, 2e-5
+
+
+def seconds_since_start() -> float:
+    """How long this process has run, interpreter start-up included (Linux: from /proc; elsewhere,
+    from when this module was imported)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in clock ticks after boot
+        return max(0.0, float(Path("/proc/uptime").read_text().split()[0]) - started)
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()
+
+
+def solve_seconds_left(time_limit: float, instance) -> float:
+    """A time limit is for the whole command, start-up, reading and writing included: the solve
+    gets what is left of it after the time spent so far and the time writing the plan will take.
+    With nothing left the solve still returns its start plan (the greedy plan), marked
+    time_limit."""
+    writing = _WRITE_SECONDS + _WRITE_SECONDS_PER_ROW * (len(instance.zones) + len(instance.sites))
+    return max(0.0, time_limit - seconds_since_start() - writing)
+
+
 def command_solve(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     instance = load_instance(args.instance)
     if args.budget is not None:
         instance = instance.with_budget(args.budget)
+    instance.check_budget()  # sites fixed by hand must fit: an input error, before any work
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
-    plan = solve_instance(instance, options)
     out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
-    write_plan(plan, out)
+    with plan_place(out):  # checked and held before the solve: a plan is never solved for nowhere
+        prepared = prepare(instance)
+        if args.time_limit is not None:
+            options = dataclasses.replace(options, time_limit=solve_seconds_left(args.time_limit, instance))
+        plan = solve_prepared(prepared, instance.scenario.budget, options)
+        write_plan(plan, out)
     print(format_summary(plan, out, time.perf_counter() - began))
     yardsticks = format_yardsticks(plan)
     if yardsticks:
@@ -224,8 +265,11 @@ def command_sweep(args: argparse.Namespace) -> int:
         except ImportError:
             print("ruralreach: error: --scheduler needs Dask: pip install 'ruralreach[sweep]'", file=sys.stderr)
             return 2
+        # A lost scheduler makes Dask log its reconnection attempts with tracebacks; the command
+        # says in one line what it could not do.
+        logging.disable(logging.ERROR)
     # Imported here: a sweep draws its chart with matplotlib, which solve does not need.
-    from .sweep import default_sweep_dir, run_sweep
+    from .sweep import SweepIncomplete, default_sweep_dir, run_sweep
 
     began = time.perf_counter()
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
@@ -233,14 +277,13 @@ def command_sweep(args: argparse.Namespace) -> int:
     try:
         table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
                           scheduler=args.scheduler)
-    except OSError as error:
-        # A scheduler that cannot be reached, a sweep directory that cannot be written.
+    except SweepIncomplete as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
               "to solve the rest", file=sys.stderr)
-        return 1
+        return INTERRUPTED
     lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
     for row in table.itertuples():
         lines.append(f"{usd_whole(row.budget):>16}  {row.status:<10}  {row.same_day_population:>13,}  "
@@ -265,17 +308,25 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def say_interrupted() -> None:
+    print("ruralreach: interrupted; no plan written", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"solve": command_solve, "sweep": command_sweep, "report": command_report, "place": command_place}
         return commands[args.command](args)
-    except InstanceError as error:
+    except (InstanceError, PlanPlaceError) as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ruralreach: interrupted; no plan written", file=sys.stderr)
+    except (PlanBusyError, OSError) as error:
+        # Another writer of the same place; a disk that is full or gone; a scheduler that cannot be reached.
+        print(f"ruralreach: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        say_interrupted()
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from ruralreach.model.instance import MAX_USD
+
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 # A typo such as 0:8e9:1 would otherwise ask for eight billion plans.
 MAX_BUDGETS = 10_000
@@ -23,6 +25,8 @@ def parse_usd(text: str) -> float:
         value = None
     if value is None or value < 0 or not math.isfinite(value):
         raise ValueError(f"not a dollar amount >= 0: {text!r} (try 4e9 or 4B)")
+    if value > MAX_USD:
+        raise ValueError(f"{text!r} is more than {MAX_USD:g} USD")
     return value
 
 

@@ -29,14 +29,13 @@ import pandas as pd
 
 from ruralreach.model.actions import ACTIONS, KINDS
 from ruralreach.model.instance import ASSUMPTIONS
-from ruralreach.model.plan import Plan, is_plan, read_plan, read_sites, read_summary
+from ruralreach.model.plan import REPORT_FILE, Plan, add_to_plan, is_plan, read_plan, read_sites, read_summary
 
 from .money import budget_label, usd_millions, usd_short
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-REPORT_FILE = "report.html"
 TOTAL = "total"
 # Density tiers of the national instance, sparsest first; any other value sorts after them.
 TIER_ORDER = ("rural", "suburban", "urban", "dense_urban")
@@ -558,9 +557,12 @@ def _legend(figure, zones, zone_class, site_class):
 # ----------------------------------------------------------------------------- sweeps
 
 
+PLAN_DIR_PREFIX = "budget-"
+
+
 def plan_dir_name(budget: float) -> str:
     """A sweep's plan directory for one budget, relative to the sweep directory."""
-    return f"budget-{budget_label(budget)}"
+    return f"{PLAN_DIR_PREFIX}{budget_label(budget)}"
 
 
 def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
@@ -802,7 +804,4 @@ def report_html(plan: Plan) -> str:
 
 def write_report(plan_dir: str | Path) -> Path:
     """Write ``PLAN_DIR/report.html`` (see :func:`report_html`) and return its path."""
-    plan_dir = Path(plan_dir)
-    path = plan_dir / REPORT_FILE
-    path.write_text(report_html(read_plan(plan_dir)), encoding="utf-8")
-    return path
+    return add_to_plan(plan_dir, REPORT_FILE, report_html(read_plan(plan_dir)).encode("utf-8"))

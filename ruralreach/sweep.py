@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
 import signal
 import threading
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -37,12 +36,13 @@ from tqdm import tqdm
 
 from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
-from ruralreach.model.plan import Plan, is_plan, read_sites, read_summary, write_plan
+from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, plan_place, read_sites,
+                                   remove_leftover, verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
-from .money import usd_short
+from .money import usd_short, usd_whole
 from .pipeline import Prepared, prepare, solve_prepared
-from .review import SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
+from .review import PLAN_DIR_PREFIX, SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
 
 PLOT_FILE = "sweep.png"
 
@@ -119,17 +119,32 @@ def _exit_on_interrupt() -> None:
 
 
 def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: SolveOptions) -> dict | None:
-    """The summary of a finished plan this sweep can keep, or None if it must be solved."""
-    if not is_plan(plan_dir):
-        return None
+    """The summary of a finished plan this sweep can keep (every file whole, the same instance,
+    scenario, budget and gap), or None if it must be solved."""
     try:
-        summary = read_summary(plan_dir)
+        summary = verify_plan(plan_dir)
         same = (summary["instance"]["sha256"] == instance.sha256
                 and summary["scenario"] == instance.scenario.with_budget(budget).to_dict()
                 and summary["mip_gap_requested"] == options.mip_gap)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return summary if same else None
+
+
+def check_sweep_place(out: Path) -> None:
+    """Raise PlanPlaceError unless a sweep may be written at ``out``: it does not exist, or it is
+    a directory holding only what a sweep writes (``sweep.csv``, ``sweep.png``, ``budget-*``
+    plan directories, and the hidden staging and lock files of its writes)."""
+    if not check_own_directory(out, "sweep directory"):
+        return
+    ours = (f".{SWEEP_FILE}.", f".{PLOT_FILE}.", f".{PLAN_DIR_PREFIX}")
+    for entry in out.iterdir():
+        if entry.name in (SWEEP_FILE, PLOT_FILE) and entry.is_file() or entry.name.startswith(ours):
+            continue
+        if not entry.name.startswith(PLAN_DIR_PREFIX):
+            raise PlanPlaceError(f"{out} holds {entry.name}, which a sweep does not write: a sweep is written only "
+                                 "where nothing is, in an empty directory or over an earlier sweep")
+        check_plan_place(entry)
 
 
 def plan_actions(plan_dir: Path, instance: Instance) -> tuple[np.ndarray, np.ndarray]:
@@ -144,12 +159,10 @@ def plan_actions(plan_dir: Path, instance: Instance) -> tuple[np.ndarray, np.nda
 
 
 def _remove_staging_leftovers(out: Path) -> None:
-    """A sweep killed while writing leaves hidden staging directories and files behind."""
-    for path in out.glob(".budget-*"):
-        shutil.rmtree(path, ignore_errors=True)
-    for name in (SWEEP_FILE, PLOT_FILE):
-        for path in out.glob(f".{name}.*"):
-            path.unlink(missing_ok=True)
+    """A sweep killed while writing leaves hidden staging directories and lock files behind."""
+    for pattern in (f".{PLAN_DIR_PREFIX}*", f".{SWEEP_FILE}.*", f".{PLOT_FILE}.*"):
+        for path in out.glob(pattern):
+            remove_leftover(path)
 
 
 def _cluster_threads(client) -> int:
@@ -164,46 +177,48 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
     ``workers``: budget chains solved side by side (default: this machine's cores, or with
     ``scheduler`` the cluster's worker threads). ``scheduler``: a Dask scheduler address
     (``tcp://HOST:PORT``) to run the chains on instead of local processes.
-    Raises InstanceError for a bad instance (before anything is solved).
+    Raises InstanceError for a bad instance and PlanPlaceError for an ``out`` that holds what a
+    sweep does not write (before anything is solved or written), PlanBusyError while another
+    process writes the same sweep.
     """
-    instance = load_instance(instance_dir)
     budgets = sorted(set(float(b) for b in budgets))
     if not budgets:
         raise ValueError("a sweep needs at least one budget")
-    instance.check_budget(budgets[0])  # sites fixed by hand must fit the smallest budget
     out = Path(out) if out is not None else default_sweep_dir(instance_dir)
-    kept = {b: s for b in budgets if (s := _kept_summary(out / plan_dir_name(b), instance, b, options))}
+    with plan_place(out, check=check_sweep_place):
+        instance = load_instance(instance_dir)
+        instance.check_budget(budgets[0])  # sites fixed by hand must fit the smallest budget
+        kept = {b: s for b in budgets if (s := _kept_summary(out / plan_dir_name(b), instance, b, options))}
+        with ExitStack() as stack:
+            if scheduler is not None:
+                from distributed import Client  # the optional extra "sweep"; the command checks for it
 
-    with ExitStack() as stack:
-        if scheduler is not None:
-            from distributed import Client  # the optional extra "sweep"; the command checks for it
+                client = stack.enter_context(Client(scheduler))
+                chains = budget_chains(budgets, workers or _cluster_threads(client))
+                # Sent to every worker once; each task then names it instead of carrying it.
+                instance_ref = client.scatter(instance, broadcast=True)
+                executor = client.get_executor(pure=False)
+            else:
+                chains = budget_chains(budgets, workers or os.cpu_count() or 1)
+                instance_ref = instance
+                busy = sum(any(b not in kept for b in chain) for chain in chains)
+                # spawn, not fork: the parent may hold threads (progress bar, a notebook's HiGHS).
+                executor = (_InProcess() if busy <= 1 else
+                            ProcessPoolExecutor(busy, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_exit_on_interrupt))
+            out.mkdir(parents=True, exist_ok=True)
+            _remove_staging_leftovers(out)
+            # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
+            queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
+                      for chain in chains]
+            _solve_chains(executor, [q for q in queues if q], instance, instance_ref, options, out, kept,
+                          len(budgets), progress)
 
-            client = stack.enter_context(Client(scheduler))
-            chains = budget_chains(budgets, workers or _cluster_threads(client))
-            # Sent to every worker once; each task then names it instead of carrying it.
-            instance_ref = client.scatter(instance, broadcast=True)
-            executor = client.get_executor(pure=False)
-        else:
-            chains = budget_chains(budgets, workers or os.cpu_count() or 1)
-            instance_ref = instance
-            busy = sum(any(b not in kept for b in chain) for chain in chains)
-            # spawn, not fork: the parent may hold threads (progress bar, a notebook's HiGHS).
-            executor = (_InProcess() if busy <= 1 else
-                        ProcessPoolExecutor(busy, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_exit_on_interrupt))
-        out.mkdir(parents=True, exist_ok=True)
-        _remove_staging_leftovers(out)
-        # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
-        queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
-                  for chain in chains]
-        _solve_chains(executor, [q for q in queues if q], instance, instance_ref, options, out, kept, len(budgets),
-                      progress)
-
-    table = sweep_table(out, budgets)
-    _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
-    png = figure_png(sweep_curve(table, scenario_budget=instance.scenario.budget,
-                                 title=f"{instance.name}: people within reach by budget"))
-    _write_atomically(out / PLOT_FILE, lambda path: Path(path).write_bytes(png))
+        table = sweep_table(out, budgets)
+        _write_atomically(out / SWEEP_FILE, lambda path: table.to_csv(path, index=False, lineterminator="\n"))
+        png = figure_png(sweep_curve(table, scenario_budget=instance.scenario.budget,
+                                     title=f"{instance.name}: people within reach by budget"))
+        _write_atomically(out / PLOT_FILE, lambda path: Path(path).write_bytes(png))
     return table
 
 
@@ -227,7 +242,10 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 budget, queue = running.pop(future)
-                plan = future.result()
+                try:
+                    plan = future.result()
+                except Exception as error:  # a worker or the cluster lost: what was solved is kept
+                    raise SweepIncomplete(budget, out, error) from error
                 write_plan(plan, out / plan_dir_name(budget))
                 finished.append(plan.summary)
                 bar.update()
@@ -241,6 +259,19 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
     finally:
         bar.close()
     executor.shutdown(wait=True)
+
+
+class SweepIncomplete(RuntimeError):
+    """A budget could not be solved: its worker process died, or the Dask scheduler restarted or
+    went away. The plans finished so far are on disk; rerunning the sweep solves the rest."""
+
+    def __init__(self, budget: float, out: Path, error: BaseException):
+        if isinstance(error, CancelledError):
+            reason = "its task was cancelled (the Dask scheduler restarted or went away)"
+        else:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        super().__init__(f"could not solve the budget {usd_whole(budget)}: {reason}; finished plans are kept in "
+                         f"{out}: run the same command again to solve the rest")
 
 
 def _best_figures(summaries: list[dict]) -> str:

@@ -23,8 +23,11 @@ _STATUS = {
     highspy.HighsModelStatus.kInterrupt: TIME_LIMIT,  # our wall-clock guard cancelled it
     highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
 }
-# Grace past the time limit before the guard cancels a solve HiGHS did not stop itself.
-_GUARD_GRACE_SECONDS = 5.0
+# Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
+# since a user's time limit bounds the whole command.
+_GUARD_GRACE_SECONDS = 0.2
+# How long the Python thread waits on HiGHS at a time: the delay before Ctrl-C or the guard acts.
+_WAIT_STEP_SECONDS = 0.05
 
 
 def solver_version() -> str:
@@ -218,16 +221,35 @@ class HighsModel:
 
 def _run_guarded(h: highspy.Highs, time_limit: float | None) -> float:
     """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
-    are not always honoured inside long LP or presolve steps). Returns wall seconds."""
+    are not always honoured inside long LP or presolve steps). Returns wall seconds.
+
+    HiGHS runs in a thread of its own while this one waits in short steps, so that Ctrl-C is seen
+    at once. On any exception here (Ctrl-C) the solve is cancelled and its thread waited for and
+    joined before the exception goes on: a process that exits with the HiGHS thread still
+    running is aborted by the C++ runtime."""
     began = time.perf_counter()
+    guard = None if time_limit is None else began + max(time_limit, 0.0) + _GUARD_GRACE_SECONDS
     thread = h.startSolve()
-    guard = None if time_limit is None else max(time_limit, 0.0) + _GUARD_GRACE_SECONDS
-    finished, _ = h.wait(-1.0 if guard is None else guard)
-    if not finished:
-        h.cancelSolve()
-        h.wait()
+    try:
+        while not h.wait(_WAIT_STEP_SECONDS)[0]:
+            if guard is not None and time.perf_counter() >= guard:
+                h.cancelSolve()
+    except BaseException:
+        _stop(h, thread)
+        raise
     thread.join()
     return time.perf_counter() - began
+
+
+def _stop(h: highspy.Highs, thread) -> None:
+    """Cancel a running solve and wait until its thread has ended, whatever else arrives."""
+    while thread.is_alive():
+        try:
+            h.cancelSolve()
+            h.wait(_WAIT_STEP_SECONDS)
+            thread.join(_WAIT_STEP_SECONDS)
+        except KeyboardInterrupt:  # Ctrl-C again: the solve is already being stopped
+            continue
 
 
 @contextmanager

@@ -37,17 +37,29 @@ class RawInstance:
     next_day: list[set]
 
 
+def _read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file as the instance contract reads them: UTF-8 (a byte-order mark
+    allowed), spaces after a comma ignored, blank lines (also lines of spaces) skipped, ids and
+    kinds without the surrounding spaces."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        records = [r for r in csv.reader(f, skipinitialspace=True) if r not in ([], [""])]  # blank lines
+    rows = [dict(zip(records[0], record)) for record in records[1:]]
+    for row in rows:
+        for key in ("zone_id", "site_id", "kind"):
+            if key in row:
+                row[key] = row[key].strip()
+    return rows
+
+
 def read_raw(directory: Path) -> RawInstance:
     directory = Path(directory)
-    with open(directory / "zones.csv", newline="") as f:
-        zones = list(csv.DictReader(f))
-    with open(directory / "sites.csv", newline="") as f:
-        sites = list(csv.DictReader(f))
-    scenario = tomllib.loads((directory / "scenario.toml").read_text())
+    zones = _read_rows(directory / "zones.csv")
+    sites = _read_rows(directory / "sites.csv")
+    scenario = tomllib.loads((directory / "scenario.toml").read_text(encoding="utf-8-sig"))
     overrides = {}
     if (directory / "travel_minutes.csv").exists():
-        with open(directory / "travel_minutes.csv", newline="") as f:
-            overrides = {(r["zone_id"], r["site_id"]): float(r["minutes"]) for r in csv.DictReader(f)}
+        overrides = {(r["zone_id"], r["site_id"]): float(r["minutes"])
+                     for r in _read_rows(directory / "travel_minutes.csv")}
     same_day, next_day = [], []
     for zone in zones:
         minutes = {s["site_id"]: _minutes(zone, s, scenario, overrides) for s in sites}
@@ -76,7 +88,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str]) -> dict:
             cost += float(site[COST_COLUMN[action]])
     same = [bool(reach & inventory) for reach in raw.same_day]
     nxt = [bool(reach & delivering) for reach in raw.next_day]
-    population = [int(z["population"]) for z in raw.zones]
+    population = [int(float(z["population"])) for z in raw.zones]
     return {
         "same_day": same, "next_day": nxt, "cost": cost,
         "same_day_population": sum(p for p, s in zip(population, same) if s),

@@ -5,6 +5,9 @@ traceback, and no plan directory."""
 import pytest
 from conftest import run_cli
 
+from ruralreach.model.instance import PLAN_SITE_COLUMNS, PLAN_ZONE_COLUMNS, load_instance
+from ruralreach.model.plan import read_plan
+
 
 
 def edit_csv(path, line, column, value):
@@ -33,6 +36,23 @@ def set_scenario(path, key, value):
     lines = [f"{key} = {value}" if line.split("=")[0].strip() == key else line
              for line in path.read_text().splitlines()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def add_column(path, column, value):
+    rows = path.read_text().splitlines()
+    path.write_text("\n".join([rows[0] + f",{column}"] + [row + f",{value}" for row in rows[1:]]) + "\n")
+
+
+def insert_lines(path, after, text):
+    """Insert ``text`` (whole lines) after physical line ``after``."""
+    rows = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(rows[:after]) + text + "".join(rows[after:]))
+
+
+def replace_file_with_directory(path):
+    path.unlink()
+    path.mkdir()
+
 
 
 def _zones(d): return d / "zones.csv"
@@ -76,6 +96,46 @@ CASES = [
         "zone_id,site_id,minutes\nZ000001,E99999,12\n"), "travel_minutes.csv", 2, "site_id", "unknown id"),
     ("negative travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
         "zone_id,site_id,minutes\nZ000001,E00000,-12\n"), "travel_minutes.csv", 2, "minutes", "negative"),
+    # Kept input columns may not shadow a plan column.
+    ("site column named like a plan column", lambda d: add_column(_sites(d), "action", "upgrade"),
+     "sites.csv", 1, "action", "the plan writes a column of this name"),
+    ("zone column named like a plan column", lambda d: add_column(_zones(d), "same_day", "True"),
+     "zones.csv", 1, "same_day", "the plan writes a column of this name"),
+    # Numbers that cannot be held exactly, or are not plausible money.
+    ("population beyond int64", lambda d: edit_csv(_zones(d), 4, "population", str(2**63 - 1)),
+     "zones.csv", 4, "population", "cannot be counted exactly"),
+    ("population beyond 2**53", lambda d: edit_csv(_zones(d), 4, "population", str(2**53 + 1)),
+     "zones.csv", 4, "population", "cannot be counted exactly"),
+    ("population total beyond 2**53", lambda d: [edit_csv(_zones(d), line, "population", str(2**52))
+                                                 for line in (3, 5)],
+     "zones.csv", 5, "population", "cannot be counted exactly"),
+    ("absurd cost", lambda d: edit_csv(_sites(d), first_line_of_kind(_sites(d), "station"), "upgrade_cost", "1e16"),
+     "sites.csv", "station", "upgrade_cost", "more than 1e+15 USD"),
+    ("absurd budget", lambda d: set_scenario(_scenario(d), "budget", "1e300"), "scenario.toml", 1, "budget",
+     "more than 1e+15 USD"),
+    ("same-day reach beyond next-day", lambda d: set_scenario(_scenario(d), "same_day_minutes", "200"),
+     "scenario.toml", 2, "same_day_minutes", "cannot exceed next-day"),
+    # The file itself.
+    ("header-only sites", lambda d: _sites(d).write_text(_sites(d).read_text().splitlines()[0] + "\n"),
+     "sites.csv", None, None, "no rows"),
+    ("empty zones", lambda d: _zones(d).write_text(""), "zones.csv", None, None, "empty"),
+    ("a directory where sites.csv belongs", lambda d: replace_file_with_directory(_sites(d)),
+     "sites.csv", None, None, "is not a file"),
+    ("a directory where scenario.toml belongs", lambda d: replace_file_with_directory(_scenario(d)),
+     "scenario.toml", None, None, "is not a file"),
+    ("duplicate column name", lambda d: add_column(_zones(d), "town", "T1"), "zones.csv", 1, "town", "appears twice"),
+    ("unnamed column", lambda d: add_column(_zones(d), "", "x"), "zones.csv", 1, None, "has no name"),
+    ("a row with too many fields", lambda d: edit_csv(_zones(d), 6, "town", "T1,extra"), "zones.csv", 6, None,
+     "has 6 fields, but the header has 5"),
+    ("a Latin-1 byte", lambda d: _zones(d).write_bytes(_zones(d).read_bytes().replace(b"T00004", b"T\xe9", 1)),
+     "zones.csv", 3, None, "not UTF-8"),
+    # Line numbers are the lines an editor shows: blank lines and quoted line breaks count.
+    ("a bad value after blank lines", lambda d: (insert_lines(_zones(d), 2, "\n\n"),
+                                                 edit_csv(_zones(d), 9, "lat", "north")),
+     "zones.csv", 9, "lat", "not a finite number"),
+    ("a bad value after a quoted line break", lambda d: (edit_csv(_zones(d), 3, "town", '"two\nlines"'),
+                                                         edit_csv(_zones(d), 8, "lat", "north")),
+     "zones.csv", 8, "lat", "not a finite number"),
 ]
 
 
@@ -104,3 +164,16 @@ def test_missing_instance_directory(tmp_path):
     assert result.returncode == 2
     assert "instance directory not found" in result.stderr
     assert not (tmp_path / "plans").exists()
+
+
+def test_the_reserved_names_are_the_plan_columns(tiny, tmp_path):
+    """The names a kept column may not take are exactly the columns the plan writes besides the
+    kept ones (a phased plan writes all of them), so the rule keeps up with the plan format."""
+    text = (tiny / "scenario.toml").read_text()
+    budget = [line for line in text.splitlines() if line.startswith("budget")][0]
+    (tiny / "scenario.toml").write_text(text.replace(budget, "") + "\n[[phases]]\nname = 'a'\nbudget = 3e7\n"
+                                        "\n[[phases]]\nname = 'b'\nbudget = 3e7\n")
+    assert run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path).returncode == 0
+    plan, instance = read_plan(tmp_path / "plan"), load_instance(tiny)
+    assert [c for c in plan.sites.columns if c not in instance.site_extra_columns] == list(PLAN_SITE_COLUMNS)
+    assert [c for c in plan.zones.columns if c not in instance.zone_extra_columns] == list(PLAN_ZONE_COLUMNS)

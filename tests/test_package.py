@@ -109,7 +109,7 @@ def test_wheel_has_one_top_level_package_and_the_national_instance(wheel):
         for data in ("zones.csv", "sites.csv", "scenario.toml", "README.md"):
             assert f"ruralreach/instances/{instance}/{data}" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "ruralreach = ruralreach.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "ruralreach = ruralreach.__main__:run" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_installed_wheel_solves_the_bundled_instance_from_an_empty_folder(wheel, tmp_path):

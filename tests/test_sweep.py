@@ -16,7 +16,7 @@ import pytest
 from checker import brute_force, evaluate, read_raw
 from conftest import run_cli, small_instance
 
-from ruralreach.model.plan import read_plan
+from ruralreach.model.plan import read_plan, verify_plan
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.money import parse_budgets
 from ruralreach.review import SWEEP_COLUMNS, read_sweep, sweep_curve
@@ -194,6 +194,90 @@ def test_dask_cluster_gives_the_same_plans(mid, mid_reference, tmp_path):
                           scheduler=cluster.scheduler_address, progress=False)
     assert len(table) == len(MID_BUDGETS)
     assert_same_plans(tmp_path / "sweep", mid_reference, MID_BUDGETS)
+
+
+def sweep_command(mid, out, scheduler) -> list[str]:
+    budgets = ",".join(f"{b:.0f}" for b in MID_BUDGETS)
+    return [sys.executable, "-m", "ruralreach", "sweep", str(mid), "--budgets", budgets, "--out", str(out),
+            "--scheduler", scheduler]
+
+
+def wait_for_a_plan(out: Path, sweep: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not list(out.glob("budget-*")) and sweep.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sweep.poll() is None, "the sweep ended before the fault"
+
+
+def test_a_dask_worker_killed_mid_sweep(mid, mid_reference, tmp_path):
+    """Dask solves the killed worker's budget again elsewhere: the sweep finishes with the plans
+    of an undisturbed one."""
+    out = tmp_path / "sweep"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        sweep = subprocess.Popen(sweep_command(mid, out, cluster.scheduler_address), cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_a_plan(out, sweep)
+        nanny = next(iter(cluster.workers.values()))
+        os.kill(nanny.process.process.pid, signal.SIGKILL)
+        _, stderr = sweep.communicate(timeout=300)
+    assert sweep.returncode == 0, stderr
+    assert_same_plans(out, mid_reference, MID_BUDGETS)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_dask_scheduler_restarted_mid_sweep(mid, mid_reference, tmp_path):
+    """The sweep says in one line which budget it could not solve and keeps what it finished; run
+    again on the restarted cluster, it ends with the plans of an undisturbed sweep."""
+    out, port = tmp_path / "sweep", _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    dask = str(Path(sys.executable).with_name("dask"))
+
+    def start(*args):
+        return subprocess.Popen([dask, *args, "--no-dashboard"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def start_workers():
+        workers = start("worker", address, "--nworkers", "2", "--nthreads", "1")
+        with distributed.Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        return workers
+
+    scheduler = start("scheduler", "--host", "127.0.0.1", "--port", str(port))
+    workers = start_workers()
+    try:
+        sweep = subprocess.Popen(sweep_command(mid, out, address), cwd=tmp_path, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        wait_for_a_plan(out, sweep)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait()
+        scheduler = start("scheduler", "--host", "127.0.0.1", "--port", str(port))
+        _, stderr = sweep.communicate(timeout=300)
+        if sweep.returncode != 0:
+            lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("sweep:")]
+            assert sweep.returncode == 1 and len(lines) == 1, stderr
+            assert lines[0].startswith("ruralreach: error: could not solve the budget $"), stderr
+            assert "run the same command again" in lines[0]
+        assert all(verify_plan(plan) for plan in out.glob("budget-*"))  # what was kept is whole
+        # Workers of a lost scheduler shut down: the operator starts them again.
+        os.killpg(workers.pid, signal.SIGKILL)
+        workers.wait()
+        workers = start_workers()
+        result = subprocess.run(sweep_command(mid, out, address), cwd=tmp_path, capture_output=True, text=True,
+                                timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert_same_plans(out, mid_reference, MID_BUDGETS)
+    finally:
+        for group in (scheduler, workers):
+            os.killpg(group.pid, signal.SIGKILL)
+            group.wait()
 
 
 # ----------------------------------------------------------------------------- the command

@@ -1,0 +1,112 @@
+"""Ctrl-C at any moment: one line, exit status 130, no plan and nothing else left behind (or, when
+the plan was already written, exit status 0 and the whole plan). Real solves in child processes,
+interrupted as a terminal does: SIGINT to the whole process group. And time limits: what is not
+a number of seconds is refused, and a limit bounds the whole command."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import run_cli, small_instance
+
+from ruralreach.model.plan import is_plan, read_plan
+
+
+@pytest.fixture(scope="module")
+def hard(tmp_path_factory) -> Path:
+    """An instance whose exact solve keeps HiGHS busy for many seconds."""
+    return small_instance(tmp_path_factory.mktemp("hard") / "hard", seed=2, zones=20000, centers=3, stations=40,
+                          candidates=3000, budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+
+
+def interrupt(args, cwd: Path, *, after: float = 0.0, when_printed: str | None = None) -> subprocess.CompletedProcess:
+    """Run the command, and press Ctrl-C ``after`` seconds from its start, or from when it prints
+    ``when_printed`` on stdout."""
+    command = [sys.executable, "-m", "ruralreach", *map(str, args)]
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    printed = []
+    if when_printed is not None:
+        for line in child.stdout:
+            printed.append(line)
+            if when_printed in line:
+                break
+    time.sleep(after)
+    os.killpg(child.pid, signal.SIGINT)
+    stdout, stderr = child.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, child.returncode, "".join(printed) + stdout, stderr)
+
+
+def assert_interrupted(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr and "terminate called" not in result.stderr
+    # The progress bar of a sweep aside, one line.
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("sweep:") and line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ruralreach: interrupted"), result.stderr
+
+
+def test_ctrl_c_while_highs_solves(hard, tmp_path):
+    result = interrupt(["solve", hard, "--mip-gap", "0", "--out", tmp_path / "plan", "--log"], tmp_path,
+                       after=0.3, when_printed="Running HiGHS")
+    assert_interrupted(result)
+    assert list(tmp_path.iterdir()) == []  # no plan, no staging directory
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_while_a_sweep_solves(hard, tmp_path, workers):
+    out = tmp_path / "sweep"
+    result = interrupt(["sweep", hard, "--budgets", "300M,400M", "--mip-gap", "0", "--workers", workers,
+                        "--out", out, "--log"], tmp_path, after=0.3, when_printed="Running HiGHS")
+    assert_interrupted(result)
+    assert "run the same command again" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["sweep"]
+    # Only finished plans, nothing half written.
+    assert all(p.name.startswith("budget-") and is_plan(p) for p in out.iterdir())
+
+
+@pytest.mark.parametrize("after", [0.15, 0.4, 0.7, 1.0, 1.3, 1.6])
+def test_ctrl_c_at_any_moment_of_a_solve(tiny, tmp_path, after):
+    """From loading the modules to writing the plan: either interrupted with nothing written, or
+    finished with the whole plan."""
+    out = tmp_path / "plans" / "plan"
+    result = interrupt(["solve", tiny, "--out", out], tmp_path, after=after)
+    if result.returncode == 0:
+        assert read_plan(out).summary["status"] == "optimal"
+        assert [p.name for p in out.parent.iterdir()] == ["plan"]
+    else:
+        assert_interrupted(result)
+        assert not out.parent.exists() or list(out.parent.iterdir()) == []  # no staging directory either
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["tiny"], ["plans", "tiny"])
+
+
+@pytest.mark.parametrize("limit", ["inf", "nan", "-1"])
+def test_time_limits_that_are_no_number_of_seconds(limit, tiny, tmp_path):
+    result = run_cli("solve", tiny, "--time-limit", limit, "--out", tmp_path / "p", cwd=tmp_path)
+    assert result.returncode == 2 and "usage" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_time_limit_longer_than_any_solve(tiny, tmp_path):
+    result = run_cli("solve", tiny, "--time-limit", "1e10", "--out", tmp_path / "p", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert read_plan(tmp_path / "p").summary["status"] == "optimal"
+
+
+@pytest.mark.parametrize("limit", [5, 8])
+def test_a_time_limit_bounds_the_whole_command(hard, tmp_path, limit):
+    """From process start to exit, reading and writing included, within the limit and a second;
+    the plan is the best found, marked time_limit. (At this budget the exact solve alone takes
+    several times the limit.)"""
+    began = time.monotonic()
+    result = run_cli("solve", hard, "--mip-gap", "0", "--budget", "800M", "--time-limit", limit,
+                     "--out", tmp_path / "p", cwd=tmp_path)
+    seconds = time.monotonic() - began
+    assert result.returncode == 0, result.stderr
+    assert seconds <= limit + 1, seconds
+    plan = read_plan(tmp_path / "p")
+    assert plan.summary["status"] == "time_limit"
+    assert plan.summary["cost"] <= plan.summary["budget"]
