@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ruralreach.instances import bundled
 from ruralreach.model.actions import ACTIONS
-from ruralreach.model.instance import InstanceError, load_instance
+from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, write_plan
 from ruralreach.solvers.highs import SolveOptions
 
@@ -164,6 +164,7 @@ def format_yardsticks(plan: Plan) -> str:
 # a time per zone and site row (measured on the national instance and large synthetic ones, on a
 # busy machine, with room to spare).
 _WRITE_SECONDS, _WRITE_SECONDS_PER_ROW = 0.3, 2e-5
+_IMPORTED = time.perf_counter()
 
 
 def seconds_since_start() -> float:
@@ -177,10 +178,7 @@ def seconds_since_start() -> float:
         return time.perf_counter() - _IMPORTED
 
 
-_IMPORTED = time.perf_counter()
-
-
-def solve_seconds_left(time_limit: float, instance) -> float:
+def solve_seconds_left(time_limit: float, instance: Instance) -> float:
     """A time limit is for the whole command, start-up, reading and writing included: the solve
     gets what is left of it after the time spent so far and the time writing the plan will take.
     With nothing left the solve still returns its start plan (the greedy plan), marked
