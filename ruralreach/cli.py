@@ -11,8 +11,11 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ruralreach.instances import bundled
@@ -200,11 +203,25 @@ def command_solve(args: argparse.Namespace) -> int:
             options = dataclasses.replace(options, time_limit=solve_seconds_left(args.time_limit, instance))
         plan = solve_prepared(prepared, instance.scenario.budget, options)
         write_plan(plan, out)
-    print(format_summary(plan, out, time.perf_counter() - began))
-    yardsticks = format_yardsticks(plan)
-    if yardsticks:
-        print(yardsticks)
+    with _interrupts_ignored():  # the plan is written: Ctrl-C has nothing left to stop
+        print(format_summary(plan, out, time.perf_counter() - began))
+        yardsticks = format_yardsticks(plan)
+        if yardsticks:
+            print(yardsticks)
     return 0
+
+
+@contextmanager
+def _interrupts_ignored():
+    """Ignore Ctrl-C for a while (where this thread may: only the main thread handles signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def command_sweep(args: argparse.Namespace) -> int:
