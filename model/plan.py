@@ -354,7 +354,10 @@ class _Lock:
         self.path, self.descriptor = path, descriptor
 
     def close(self) -> None:
-        self.path.unlink(missing_ok=True)  # still ours: unlinked before the lock is let go
+        # Still ours: unlinked before the lock is let go. Another user's file, in the shared
+        # (sticky) directory, stays; the next writer locks it as it is.
+        with suppress(OSError):
+            self.path.unlink()
         os.close(self.descriptor)
 
 
@@ -372,7 +375,7 @@ def _lock_file(directory: Path) -> Path:
 def _lock(directory: Path) -> _Lock:
     path = _lock_file(directory)
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no more than reading
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
