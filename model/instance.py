@@ -2,11 +2,12 @@
 
 An instance directory holds ``zones.csv``, ``sites.csv``, ``scenario.toml`` and, optionally,
 ``travel_minutes.csv``. Every problem found is reported as an :class:`InstanceError` naming the
-file, the line (1 is the header row of a CSV) and the field, so a planner can fix the input
-without reading code.
+file, the line (as an editor counts it: blank lines and line breaks inside quoted fields count)
+and the field, so a planner can fix the input without reading code.
 
 Extra columns in ``zones.csv`` and ``sites.csv`` are kept as text, exactly as written, so that
-identifiers such as county FIPS codes keep their leading zeros when carried into a plan.
+identifiers such as county FIPS codes keep their leading zeros when carried into a plan. A kept
+column may not take the name of a column the plan writes (it would shadow it).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ MAX_USD = 1e15
 
 
 class InstanceError(ValueError):
-    """Bad input: which file, which line (CSV line number, header = 1), which field, and why."""
+    """Bad input: which file, which line (as an editor counts it), which field, and why."""
 
     def __init__(self, file: str | Path, line: int | None, field: str | None, message: str):
         self.file = str(file)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import math
@@ -276,14 +277,23 @@ def _sync_directory(directory: Path) -> None:
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE). False where the
-    system or the filesystem does not offer it."""
+@functools.cache
+def _renameat2():
+    """The C library's renameat2, or None where there is none (not Linux, an old glibc)."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
-        return False
+        return None
     renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    return renameat2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE). False where the
+    system or the filesystem does not offer it."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
     number = ctypes.get_errno()
@@ -396,7 +406,10 @@ class _Lock:
         self.path, self.descriptor = path, descriptor
 
     def close(self) -> None:
-        self.path.unlink(missing_ok=True)  # still ours: unlinked before the lock is let go
+        # Still ours: unlinked before the lock is let go. Another user's file, in the shared
+        # (sticky) directory, stays; the next writer locks it as it is.
+        with suppress(OSError):
+            self.path.unlink()
         os.close(self.descriptor)
 
 
@@ -414,7 +427,7 @@ def _lock_file(directory: Path) -> Path:
 def _lock(directory: Path) -> _Lock:
     path = _lock_file(directory)
     while True:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)  # flock needs no more than reading
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -11,13 +11,16 @@ import dataclasses
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
-from ruralreach.model.instance import InstanceError, load_instance
+from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, read_plan, write_plan
 from ruralreach.solvers.highs import SolveOptions
 
@@ -212,6 +215,7 @@ def command_place(args: argparse.Namespace) -> int:
 # a time per zone and site row (measured on the national instance and large synthetic ones, on a
 # busy machine, with room to spare).
 _WRITE_SECONDS, _WRITE_SECONDS_PER_ROW = 0.3, 2e-5
+_IMPORTED = time.perf_counter()
 
 
 def seconds_since_start() -> float:
@@ -225,10 +229,7 @@ def seconds_since_start() -> float:
         return time.perf_counter() - _IMPORTED
 
 
-_IMPORTED = time.perf_counter()
-
-
-def solve_seconds_left(time_limit: float, instance) -> float:
+def solve_seconds_left(time_limit: float, instance: Instance) -> float:
     """A time limit is for the whole command, start-up, reading and writing included: the solve
     gets what is left of it after the time spent so far and the time writing the plan will take.
     With nothing left the solve still returns its start plan (the greedy plan), marked
@@ -251,11 +252,25 @@ def command_solve(args: argparse.Namespace) -> int:
             options = dataclasses.replace(options, time_limit=solve_seconds_left(args.time_limit, instance))
         plan = solve_prepared(prepared, instance.scenario.budget, options)
         write_plan(plan, out)
-    print(format_summary(plan, out, time.perf_counter() - began))
-    yardsticks = format_yardsticks(plan)
-    if yardsticks:
-        print(yardsticks)
+    with _interrupts_ignored():  # the plan is written: Ctrl-C has nothing left to stop
+        print(format_summary(plan, out, time.perf_counter() - began))
+        yardsticks = format_yardsticks(plan)
+        if yardsticks:
+            print(yardsticks)
     return 0
+
+
+@contextmanager
+def _interrupts_ignored():
+    """Ignore Ctrl-C for a while (where this thread may: only the main thread handles signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def command_sweep(args: argparse.Namespace) -> int:

@@ -134,12 +134,12 @@ def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: So
 def check_sweep_place(out: Path) -> None:
     """Raise PlanPlaceError unless a sweep may be written at ``out``: it does not exist, or it is
     a directory holding only what a sweep writes (``sweep.csv``, ``sweep.png``, ``budget-*``
-    plan directories, and the hidden staging and lock files of its writes)."""
+    plan directories, and the hidden staging of its writes)."""
     if not check_own_directory(out, "sweep directory"):
         return
     ours = (f".{SWEEP_FILE}.", f".{PLOT_FILE}.", f".{PLAN_DIR_PREFIX}")
     for entry in out.iterdir():
-        if entry.name in (SWEEP_FILE, PLOT_FILE) and entry.is_file() or entry.name.startswith(ours):
+        if (entry.name in (SWEEP_FILE, PLOT_FILE) and entry.is_file()) or entry.name.startswith(ours):
             continue
         if not entry.name.startswith(PLAN_DIR_PREFIX):
             raise PlanPlaceError(f"{out} holds {entry.name}, which a sweep does not write: a sweep is written only "
@@ -159,7 +159,7 @@ def plan_actions(plan_dir: Path, instance: Instance) -> tuple[np.ndarray, np.nda
 
 
 def _remove_staging_leftovers(out: Path) -> None:
-    """A sweep killed while writing leaves hidden staging directories and lock files behind."""
+    """A sweep killed while writing leaves hidden staging directories and files behind."""
     for pattern in (f".{PLAN_DIR_PREFIX}*", f".{SWEEP_FILE}.*", f".{PLOT_FILE}.*"):
         for path in out.glob(pattern):
             remove_leftover(path)

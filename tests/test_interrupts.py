@@ -18,7 +18,7 @@ from ruralreach.model.plan import is_plan, read_plan
 
 @pytest.fixture(scope="module")
 def hard(tmp_path_factory) -> Path:
-    """An instance whose exact solve keeps HiGHS busy for many seconds."""
+    """An instance whose exact solve keeps HiGHS busy for many seconds at budgets of $700M and more."""
     return small_instance(tmp_path_factory.mktemp("hard") / "hard", seed=2, zones=20000, centers=3, stations=40,
                           candidates=3000, budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
 
@@ -50,8 +50,8 @@ def assert_interrupted(result: subprocess.CompletedProcess) -> None:
 
 
 def test_ctrl_c_while_highs_solves(hard, tmp_path):
-    result = interrupt(["solve", hard, "--mip-gap", "0", "--out", tmp_path / "plan", "--log"], tmp_path,
-                       after=0.3, when_printed="Running HiGHS")
+    result = interrupt(["solve", hard, "--mip-gap", "0", "--budget", "800M", "--out", tmp_path / "plan", "--log"],
+                       tmp_path, after=0.3, when_printed="Running HiGHS")
     assert_interrupted(result)
     assert list(tmp_path.iterdir()) == []  # no plan, no staging directory
 
@@ -59,7 +59,7 @@ def test_ctrl_c_while_highs_solves(hard, tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_while_a_sweep_solves(hard, tmp_path, workers):
     out = tmp_path / "sweep"
-    result = interrupt(["sweep", hard, "--budgets", "300M,400M", "--mip-gap", "0", "--workers", workers,
+    result = interrupt(["sweep", hard, "--budgets", "700M,800M", "--mip-gap", "0", "--workers", workers,
                         "--out", out, "--log"], tmp_path, after=0.3, when_printed="Running HiGHS")
     assert_interrupted(result)
     assert "run the same command again" in result.stderr

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli, small_instance
 
 from ruralreach.model.instance import load_instance
-from ruralreach.model.plan import PLAN_FILES, PlanDamagedError, plan_place, read_plan, verify_plan
+from ruralreach.model.plan import PLAN_FILES, PlanDamagedError, plan_place, read_plan, verify_plan, write_plan
 from ruralreach.review import read_sweep
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.sweep import run_sweep
@@ -115,9 +115,11 @@ def test_a_second_writer_of_the_same_plan_is_refused(tmp_path):
     hard = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
                           budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
     out = tmp_path / "plans" / "p"
+    # At this budget the exact solve takes several times its limit: the first writer holds the
+    # place for the whole limit.
     first = subprocess.Popen([sys.executable, "-m", "ruralreach", "solve", hard, "--out", out, "--mip-gap", "0",
-                              "--time-limit", "8", "--log"], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+                              "--budget", "800M", "--time-limit", "8", "--log"], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in first.stdout:  # the first writer is solving
         if "Running HiGHS" in line:
             break
@@ -158,6 +160,7 @@ def test_a_solve_killed_while_it_solves_leaves_nothing(tmp_path):
 READER = """
 import os, sys, time
 out, names, stop = sys.argv[1], {"plan.json", "sites.csv", "zones.csv"}, time.monotonic() + 60
+print("looking", flush=True)
 looks = 0
 while not os.path.exists(out + ".done") and time.monotonic() < stop:
     # As read_plan looks: each file by its path.
@@ -175,7 +178,7 @@ def test_a_reader_always_finds_one_whole_plan(tiny, tmp_path):
     out = tmp_path / "plan"
     assert run_cli("solve", tiny, "--out", out, cwd=tmp_path).returncode == 0
     reader = subprocess.Popen([sys.executable, "-c", READER, str(out)], stdout=subprocess.PIPE, text=True)
-    from ruralreach.model.plan import write_plan
+    assert reader.stdout.readline() == "looking\n"
     plan = read_plan(out)
     for _ in range(300):
         write_plan(plan, out)

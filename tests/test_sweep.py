@@ -209,20 +209,38 @@ def wait_for_a_plan(out: Path, sweep: subprocess.Popen) -> None:
     assert sweep.poll() is None, "the sweep ended before the fault"
 
 
+def disturbed_dask_sweep(mid, out: Path, disturb) -> tuple[int, str]:
+    """Run the sweep command on a local Dask cluster of two worker processes and, once its first
+    plan is written, ``disturb(cluster, sweep)``; the command's exit status and stderr."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        sweep = subprocess.Popen(sweep_command(mid, out, cluster.scheduler_address), cwd=out.parent,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_a_plan(out, sweep)
+        disturb(cluster, sweep)
+        _, stderr = sweep.communicate(timeout=300)
+    return sweep.returncode, stderr
+
+
+def kill_a_worker(cluster, sweep) -> None:
+    nanny = next(iter(cluster.workers.values()))
+    os.kill(nanny.process.process.pid, signal.SIGKILL)
+
+
 def test_a_dask_worker_killed_mid_sweep(mid, mid_reference, tmp_path):
     """Dask solves the killed worker's budget again elsewhere: the sweep finishes with the plans
     of an undisturbed one."""
+    status, stderr = disturbed_dask_sweep(mid, tmp_path / "sweep", kill_a_worker)
+    assert status == 0, stderr
+    assert_same_plans(tmp_path / "sweep", mid_reference, MID_BUDGETS)
+
+
+def test_ctrl_c_on_a_dask_sweep(mid, tmp_path):
     out = tmp_path / "sweep"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
-        sweep = subprocess.Popen(sweep_command(mid, out, cluster.scheduler_address), cwd=tmp_path,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_a_plan(out, sweep)
-        nanny = next(iter(cluster.workers.values()))
-        os.kill(nanny.process.process.pid, signal.SIGKILL)
-        _, stderr = sweep.communicate(timeout=300)
-    assert sweep.returncode == 0, stderr
-    assert_same_plans(out, mid_reference, MID_BUDGETS)
+    status, stderr = disturbed_dask_sweep(mid, out, lambda cluster, sweep: sweep.send_signal(signal.SIGINT))
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("sweep:")]
+    assert status == 130 and len(lines) == 1 and lines[0].startswith("ruralreach: interrupted"), stderr
+    assert all(p.name.startswith("budget-") and verify_plan(p) for p in out.iterdir())
 
 
 def _free_port() -> int:
