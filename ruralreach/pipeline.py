@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -78,12 +78,14 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
     floor_scale = None
     if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
         # No plan meets every floor: say how much of them one plan can meet.
-        scale = max_floor_scale(problem, options)
+        left = None if options.time_limit is None else max(0.0, options.time_limit - solution.seconds)
+        scale = max_floor_scale(problem, replace(options, time_limit=left))
         floor_scale = {"value": _finite(scale.objective), "bound": _finite(scale.bound),
                        "status": scale.status, "mip_gap": _finite(scale.mip_gap)}
-    actions, phases = actions_of(prepared, solution.chosen) if solution.found else (no_actions(instance), None)
-    if phases is None:
-        phases = np.full(len(instance.sites), -1, dtype=np.int64)
+    if solution.found:
+        actions, phases = actions_of(prepared, solution.chosen)
+    else:  # no plan meets every constraint: the plan takes no action
+        actions, phases = no_actions(instance), np.full(len(instance.sites), -1, dtype=np.int64)
     plan = build_plan(
         instance, prepared.reach, actions, phases=phases, floor_scale=floor_scale,
         status=solution.status, stages=stage_reports(solution), mip_gap=options.mip_gap,
