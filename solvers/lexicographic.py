@@ -167,16 +167,43 @@ class _Stage:
         """Take the solver's plan if it is better, within budget and keeps the earlier stages'
         floors (checked exactly, not to the solver's tolerance); take its bound if it holds for
         the whole stage (a neighbourhood's bound does not) and is tighter."""
-        search = self.search
         if result.values is not None:
-            candidate = np.round(result.values[:search.problem.n_options]).astype(bool)
-            values = stage_values(search.problem, candidate)
-            keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
-            if (keeps_floors and search.problem.spend(candidate) <= search.problem.budget
-                    and _improves(self.stage, values[self.stage], self.value)):
-                search.chosen, self.value = candidate, values[self.stage]
+            self.offer_plan(np.round(result.values[:self.search.problem.n_options]).astype(bool))
         if bound_holds:
             self.offer_bound(result.bound)
+
+    def search_neighbourhood(self, x: np.ndarray) -> None:
+        """Solve the MIP over the options where the LP values ``x`` and the best plan disagree,
+        the others fixed at the value both give them. The neighbourhood is built as a problem of
+        its own (:func:`model.reduce.restrict`): only the rows its free options reach, merged, so
+        HiGHS does not presolve and solve the root of the whole model to search a few hundred
+        options. Its bound holds for the neighbourhood only, so only its plan is taken."""
+        search = self.search
+        model, chosen = search.model, search.chosen
+        taken = ((x >= 1 - _WHOLE) | (model.option_lower == 1.0)) & chosen
+        excluded = ((x <= _WHOLE) | (model.option_upper == 0.0)) & ~chosen
+        neighbourhood = restrict(search.problem, taken, excluded)
+        sub = neighbourhood.problem
+        if sub.n_options == 0:
+            return
+        sub_model = HighsModel(matrix_model(sub), search.options)
+        sub_model.reset(budget_room(sub))
+        for stage, value in search.floors.items():
+            sub_model.set_floor(stage, value)
+        result = sub_model.solve(self.stage, search.remaining(), start=full_start(sub, neighbourhood.project(chosen)),
+                                 gap=self.gap)
+        if result.values is not None:
+            self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
+
+    def offer_plan(self, candidate: np.ndarray) -> None:
+        """Take a plan (bool per option of the problem still open) if it is better, within budget
+        and keeps the earlier stages' floors, all checked exactly."""
+        search = self.search
+        values = stage_values(search.problem, candidate)
+        keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
+        if (keeps_floors and search.problem.spend(candidate) <= search.problem.budget
+                and _improves(self.stage, values[self.stage], self.value)):
+            search.chosen, self.value = candidate, values[self.stage]
 
     def offer_bound(self, bound: float) -> None:
         # A solve stopped early reports an infinite bound: no bound at all.
@@ -207,11 +234,7 @@ class _Stage:
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
         if relaxation.values is not None and not search.out_of_time():
-            x = relaxation.values[:search.problem.n_options]
-            fixed = (((x >= 1 - _WHOLE) & search.chosen).astype(float), ((x > _WHOLE) | search.chosen).astype(float))
-            neighbourhood = search.model.solve(self.stage, search.remaining(),
-                                               start=full_start(search.problem, search.chosen), fixed=fixed, gap=self.gap)
-            self.offer(neighbourhood, bound_holds=False)
+            self.search_neighbourhood(relaxation.values[:search.problem.n_options])
         if self.proven():
             return self.result(OPTIMAL)
         if search.out_of_time():
