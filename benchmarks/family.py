@@ -95,6 +95,7 @@ def plain_lp(instance_dir: Path) -> dict:
     from model.instance import load_instance
     from model.reach import compute_reach
     from model.reduce import reduce_problem
+    from solvers.highs import _quiet_stdout
 
     instance = load_instance(instance_dir)
     reach = compute_reach(instance)
@@ -102,7 +103,8 @@ def plain_lp(instance_dir: Path) -> dict:
     reduced = reduce_problem(instance, reach)
     began = time.perf_counter()
     matrix = matrix_model(plain)
-    h = highspy.Highs()
+    with _quiet_stdout(True):  # HiGHS prints a banner when created
+        h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     n = matrix.n_columns
