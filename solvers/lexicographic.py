@@ -38,10 +38,10 @@ _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # 1e-5 instead of 1e-4 costs it 1-13 s more and cut the whole solve by 30-45% ($4B: 12.4 s -> 8.8 s;
 # $4.5B and $5B: over 60 s -> 33 s and 43 s).
 FIRST_STAGE_GAP_SHARE = 0.1
-# The closer search is given the root of the branch and bound only (a deterministic limit, unlike
-# time). On some networks a node costs seconds and the tree to the closer gap is large, while the
-# root alone reaches the requested gap: then the stage stops there, and a second solve to the
-# requested gap runs only when the root did not reach it.
+# The closer search is given the root of the branch and bound only (a node limit is deterministic,
+# a time limit is not). On some networks the tree to the closer gap is large and its nodes dear,
+# while the root alone (its cuts) reaches the requested gap: the stage then stops there, and a
+# second solve to the requested gap runs only when the root did not reach it.
 FIRST_STAGE_CLOSER_NODES = 1
 
 
