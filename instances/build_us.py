@@ -59,8 +59,11 @@ class BuildParameters:
     # Small towns: a town is a (state, primary_city) pair.
     small_town_max_town_population: int = 50_000
 
-    # Existing service centers: one per largest metro CBSA.
+    # Existing service centers: one per largest metro CBSA ("metro"), or at the most populous
+    # zones whatever their metro ("populous"), each at least center_min_spacing_mi from the others.
     center_count: int = 140
+    center_placement: str = "metro"
+    center_min_spacing_mi: float = 0.0
 
     # Existing delivery stations.
     metro_station_count: int = 530
@@ -89,6 +92,15 @@ class BuildParameters:
     speed_mph: int = 50
     circuity: float = 1.3
 
+    # Variation: 0 takes candidates in the documented order; another seed takes them in a random
+    # order (county-first towns shuffled, then the rest shuffled), for families of networks.
+    seed: int = 0
+
+
+# Fields added for families of networks: listed in the README only when they differ from their
+# default, so the default build stays byte-identical.
+VARIANT_FIELDS = ("center_placement", "center_min_spacing_mi", "seed")
+CENTER_PLACEMENTS = ("metro", "populous")
 
 # ---------------------------------------------------------------------------------------------
 # Data
@@ -212,6 +224,13 @@ def place_centers(zones: pd.DataFrame, metros: pd.DataFrame, sites: SiteMap, cou
         sites.place(zone_id, lat, lon, "center", "metro")
 
 
+def place_populous_centers(zones: pd.DataFrame, sites: SiteMap, params: BuildParameters) -> None:
+    """Service centers at the ``center_count`` most populous zones (ties by zip), each at least
+    ``center_min_spacing_mi`` from the centers placed before."""
+    place_in_order(by_population(zones), sites, "center", "metro", params.center_count,
+                   params.center_min_spacing_mi)
+
+
 def place_metro_stations(
     zones: pd.DataFrame, metros: pd.DataFrame, sites: SiteMap, params: BuildParameters
 ) -> None:
@@ -267,9 +286,19 @@ def candidate_order(zones: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([small_towns[county_first], small_towns[~county_first]])
 
 
+def shuffled(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    return frame.iloc[rng.permutation(len(frame))]
+
+
 def place_candidates(zones: pd.DataFrame, sites: SiteMap, params: BuildParameters) -> None:
+    order = candidate_order(zones)
+    if params.seed:
+        rng = np.random.default_rng(params.seed)
+        small_towns = towns(zones[zones["small_town"]])
+        county_first = ~small_towns.duplicated("county_fips")
+        order = pd.concat([shuffled(small_towns[county_first], rng), shuffled(small_towns[~county_first], rng)])
     place_in_order(
-        candidate_order(zones), sites, "candidate", "rural",
+        order, sites, "candidate", "rural",
         params.candidate_count, params.candidate_min_spacing_mi,
     )
 
@@ -439,10 +468,19 @@ def readme_text(
         ("candidate `center_cost`", f"mean {usd(candidates['center_cost'].mean())}"),
         ("station `upgrade_cost`", f"mean {usd(stations['upgrade_cost'].mean())}"),
     ]
+    if params.center_placement == "metro":
+        center_rule = ("Metro CBSAs are ranked by the population of their zones (ties by CBSA code); each of the\n"
+                       "`center_count` largest gets one service center at its most populous zone (ties by zip).")
+    else:
+        center_rule = ("`center_placement` = \"populous\": the service centers go to the `center_count` most\n"
+                       "populous zones (ties by zip), each at least `center_min_spacing_mi` = "
+                       f"{params.center_min_spacing_mi} miles\nfrom the centers placed before, whatever their metro.")
     contents_rows = "\n".join(f"| {what} | {value} |" for what, value in contents)
+    defaults = BuildParameters()
     parameter_rows = "\n".join(
         f"| `{field.name}` | `{getattr(params, field.name)!r}` |"
         for field in dataclasses.fields(params)
+        if field.name not in VARIANT_FIELDS or getattr(params, field.name) != getattr(defaults, field.name)
     )
     hash_rows = "\n".join(f"| `{name}` | `{digest}` |" for name, digest in hashes.items())
     return f"""# us-2026: the national rural delivery instance
@@ -523,8 +561,7 @@ has {town_count:,} such towns.
 ### Existing service centers, kind `center`
 Parameter: `center_count` = {params.center_count}.
 
-Metro CBSAs are ranked by the population of their zones (ties by CBSA code); each of the
-`center_count` largest gets one service center at its most populous zone (ties by zip). This
+{center_rule} This
 stands for the carrier's same-day network in 140+ cities. Centers take no decision and have no
 costs.
 
@@ -652,7 +689,12 @@ def build(params: BuildParameters = BuildParameters(), out_dir: Path = DEFAULT_O
     metros = metro_populations(zones)
 
     sites = SiteMap()
-    place_centers(zones, metros, sites, params.center_count)
+    if params.center_placement not in CENTER_PLACEMENTS:
+        raise ValueError(f"center_placement must be one of {CENTER_PLACEMENTS}, not {params.center_placement!r}")
+    if params.center_placement == "metro":
+        place_centers(zones, metros, sites, params.center_count)
+    else:
+        place_populous_centers(zones, sites, params)
     place_metro_stations(zones, metros, sites, params)
     place_rural_stations(zones, sites, params)
     place_candidates(zones, sites, params)

@@ -23,6 +23,9 @@ _STATUS = {
     highspy.HighsModelStatus.kInterrupt: TIME_LIMIT,  # our wall-clock guard cancelled it
     highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
 }
+# Internal to a stage: a solve stopped by its node limit (its bound and plan hold); never a plan's status.
+NODE_LIMIT = "node_limit"
+_NO_NODE_LIMIT = 2147483647  # HiGHS's default mip_max_nodes
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command.
 _GUARD_GRACE_SECONDS = 0.2
@@ -193,15 +196,14 @@ class HighsModel:
         return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
-              option_bounds: tuple[np.ndarray, np.ndarray] | None = None, gap: float | None = None) -> StageResult:
+              gap: float | None = None, node_limit: int | None = None) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
-        feasible column vector; ``option_bounds``: (lower, upper) bounds on the option columns for
-        this solve only, to search a neighbourhood."""
+        feasible column vector; ``node_limit``: stop after this many branch-and-bound nodes
+        (status NODE_LIMIT unless the gap was reached)."""
         h = self.mip
         self._set_stage(h, stage, time_limit)
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
-        if option_bounds is not None:
-            self._apply_option_bounds(h, *option_bounds)
+        h.setOptionValue("mip_max_nodes", _NO_NODE_LIMIT if node_limit is None else node_limit)
         if start is not None:
             solution = highspy.HighsSolution()
             solution.col_value = list(map(float, start))
@@ -209,13 +211,13 @@ class HighsModel:
             h.setSolution(solution)
         seconds = _run_guarded(h, time_limit)
         status = _STATUS.get(h.getModelStatus(), ERROR)
+        if node_limit is not None and h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
+            status = NODE_LIMIT
         info = h.getInfo()
         has_solution = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
         values = np.asarray(h.getSolution().col_value) if has_solution else None
         objective = info.objective_function_value if has_solution else math.nan
         bound = info.mip_dual_bound
-        if option_bounds is not None:  # only now: changing the model discards its solution
-            self._apply_option_bounds(h, self.option_lower, self.option_upper)
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
 
 

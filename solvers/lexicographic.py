@@ -30,13 +30,19 @@ from ruralreach.model.formulation import (FLOOR_SCALE, MONEY_UNIT, STAGE_SENSE, 
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
 from .greedy import greedy_choice
-from .highs import ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult, relative_gap
+from .highs import (ERROR, INFEASIBLE, NODE_LIMIT, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult,
+                    relative_gap)
 
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # The first stage is solved to this share of the requested gap. Its value is the floor of every
 # later stage: a floor closer to the optimum leaves fewer plans for them to search and lets the LP
 # decide more options (the README's benchmark section has the measurement).
 FIRST_STAGE_GAP_SHARE = 0.1
+# The closer search is given the root of the branch and bound only (a node limit is deterministic,
+# a time limit is not). On some networks the tree to the closer gap is large and its nodes dear,
+# while the root alone (its cuts) reaches the requested gap: the stage then stops there, and a
+# second solve to the requested gap runs only when the root did not reach it.
+FIRST_STAGE_CLOSER_NODES = 1
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,10 @@ class _Search:
         for stage, value in self.floors.items():
             self.model.set_floor(stage, value)
 
+    def start(self) -> np.ndarray | None:
+        """The best plan as a column vector of the model, to warm-start a solve (None: no plan)."""
+        return None if self.chosen is None else full_start(self.problem, self.chosen)
+
     def plan(self) -> np.ndarray:
         """The best plan as a choice of the whole problem's options."""
         chosen = self.chosen
@@ -198,16 +208,42 @@ class _Stage:
         """Take the solver's plan if it is better, within budget and keeps the earlier stages'
         floors (checked exactly, not to the solver's tolerance); take its bound if it holds for
         the whole stage (a neighbourhood's bound does not) and is tighter."""
-        search = self.search
         if result.values is not None:
-            candidate = np.round(result.values[:search.problem.n_options]).astype(bool)
-            values = stage_values(search.problem, candidate)
-            keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
-            if (keeps_floors and search.problem.feasible(candidate)
-                    and _improves(self.stage, values[self.stage], self.value)):
-                search.chosen, self.value = candidate, values[self.stage]
+            self.offer_plan(np.round(result.values[:self.search.problem.n_options]).astype(bool))
         if bound_holds:
             self.offer_bound(result.bound)
+
+    def search_neighbourhood(self, x: np.ndarray) -> None:
+        """Solve the MIP over the options where the LP values ``x`` and the best plan disagree,
+        the others fixed at the value both give them. The neighbourhood is built as a problem of
+        its own (:func:`ruralreach.model.reduce.restrict`): only the rows its free options reach, merged, so
+        HiGHS does not presolve and solve the root of the whole model to search a few hundred
+        options. Its bound holds for the neighbourhood only, so only its plan is taken."""
+        search = self.search
+        model, chosen = search.model, search.chosen
+        taken = ((x >= 1 - _WHOLE) | (model.option_lower == 1.0)) & chosen
+        excluded = ((x <= _WHOLE) | (model.option_upper == 0.0)) & ~chosen
+        neighbourhood = restrict(search.problem, taken, excluded)
+        sub = neighbourhood.problem
+        if sub.n_options == 0:
+            return
+        sub_model = _loaded(sub, search.options)
+        for stage, value in search.floors.items():
+            sub_model.set_floor(stage, value)
+        result = sub_model.solve(self.stage, search.remaining(), start=full_start(sub, neighbourhood.project(chosen)),
+                                 gap=self.gap)
+        if result.values is not None:
+            self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
+
+    def offer_plan(self, candidate: np.ndarray) -> None:
+        """Take a plan (bool per option of the problem still open) if it is better, within budget
+        and keeps the earlier stages' floors, all checked exactly."""
+        search = self.search
+        values = stage_values(search.problem, candidate)
+        keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
+        if (keeps_floors and search.problem.feasible(candidate)
+                and _improves(self.stage, values[self.stage], self.value)):
+            search.chosen, self.value = candidate, values[self.stage]
 
     def offer_bound(self, bound: float) -> None:
         # A solve stopped early reports an infinite bound: no bound at all.
@@ -238,13 +274,7 @@ class _Stage:
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
         if relaxation.values is not None and search.chosen is not None and not search.out_of_time():
-            x = relaxation.values[:search.problem.n_options]
-            model = search.model
-            agree = (np.maximum(((x >= 1 - _WHOLE) & search.chosen).astype(float), model.option_lower),
-                     np.minimum(((x > _WHOLE) | search.chosen).astype(float), model.option_upper))
-            neighbourhood = model.solve(self.stage, search.remaining(), start=full_start(search.problem, search.chosen),
-                                        option_bounds=agree, gap=self.gap)
-            self.offer(neighbourhood, bound_holds=False)
+            self.search_neighbourhood(relaxation.values[:search.problem.n_options])
         if self.proven():
             return self.result(OPTIMAL)
         if search.out_of_time():
@@ -254,9 +284,17 @@ class _Stage:
         # the incumbent, so bounds stay valid.
         search.decide_by_reduced_costs(self.stage, self.value)
         search.narrow()
-        start = None if search.chosen is None else full_start(search.problem, search.chosen)
-        full = search.model.solve(self.stage, search.remaining(), start=start, gap=self.gap)
+        closer = self.gap < search.options.mip_gap
+        full = search.model.solve(self.stage, search.remaining(), start=search.start(), gap=self.gap,
+                                  node_limit=FIRST_STAGE_CLOSER_NODES if closer else None)
         self.offer(full)
+        if full.status == NODE_LIMIT:
+            if self.proven() or self.result(full.status).status == OPTIMAL:
+                return self.result(OPTIMAL)
+            if search.out_of_time():
+                return self.result(TIME_LIMIT)
+            full = search.model.solve(self.stage, search.remaining(), start=search.start())
+            self.offer(full)
         return self.result(full.status)
 
 

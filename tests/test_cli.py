@@ -64,7 +64,7 @@ def test_time_limit_writes_best_plan_marked_time_limit(tmp_path):
     """A solve cut short still writes its plan, says time_limit and never claims optimality."""
     directory = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
                                budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
-    result = run_cli("solve", directory, "--time-limit", "1", "--mip-gap", "0", "--out", tmp_path / "p", cwd=tmp_path)
+    result = run_cli("solve", directory, "--time-limit", "0.2", "--mip-gap", "0", "--out", tmp_path / "p", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     plan = read_plan(tmp_path / "p")
     assert plan.summary["status"] == "time_limit"

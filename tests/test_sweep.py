@@ -144,7 +144,7 @@ def test_rerun_keeps_matching_plans_and_solves_the_rest(tiny, tmp_path):
 
 
 def test_time_limited_budgets_are_marked_not_optimal(tmp_path):
-    directory = small_instance(tmp_path / "hard", seed=2, zones=10000, centers=3, stations=40, candidates=1500,
+    directory = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
                                budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
     table = run_sweep(directory, [300e6, 400e6], SolveOptions(mip_gap=0, time_limit=0.2), out=tmp_path / "sweep",
                       workers=1, progress=False)
