@@ -38,6 +38,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ruralreach.instances import bundled
+
 ROOT = Path(__file__).resolve().parents[1]
 
 NATIONAL = bundled()
