@@ -350,7 +350,7 @@ def _number(value) -> str:
         return str(value)
     if isinstance(value, (int, np.integer)) or float(value).is_integer():
         return f"{value:,.0f}"
-    return f"{value:,.1f}"
+    return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"  # ratios keep two decimals
 
 
 _FORMATS = {
