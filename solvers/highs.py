@@ -218,6 +218,11 @@ class HighsModel:
         values = np.asarray(h.getSolution().col_value) if has_solution else None
         objective = info.objective_function_value if has_solution else math.nan
         bound = info.mip_dual_bound
+        if status == OPTIMAL and has_solution and not math.isfinite(bound):
+            # Optimal with no bound reported (a MIP presolve solved whole): HiGHS's claim is that
+            # the plan is within the gap it was asked for, so that is the bound it proves.
+            asked = self.options.mip_gap if gap is None else gap
+            bound = objective + (1.0 if STAGE_SENSE[stage] == "max" else -1.0) * asked * abs(objective)
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
 
 

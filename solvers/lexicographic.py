@@ -261,6 +261,10 @@ class _Stage:
         proven, gap = _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, problem)
         if proven:
             status = OPTIMAL
+        elif status == OPTIMAL:
+            # The solver's word without a bound this stage holds to back it: a plan claims no
+            # optimality it cannot show (its gap is reported as measured).
+            status = TIME_LIMIT if self.search.deadline is not None else ERROR
         bound = _rounded_bound(self.stage, self.bound, problem)
         value = self.value if math.isfinite(self.value) else math.nan
         return StageResult(self.stage, status, value, bound, gap, time.perf_counter() - self.began, None)
