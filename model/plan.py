@@ -39,6 +39,7 @@ from .actions import ACTION_NAMES, NONE
 from .coverage import Coverage, evaluate, no_actions
 from .instance import Instance
 from .reach import Reach, nearest_sites
+from .reduce import equity_groups
 
 PLAN_FILE, SITES_FILE, ZONES_FILE = "plan.json", "sites.csv", "zones.csv"
 PLAN_FILES = (PLAN_FILE, SITES_FILE, ZONES_FILE)
@@ -159,15 +160,15 @@ def _phase_columns(instance, reach, actions, phases, before: Coverage, sites, zo
 def _equity_summary(instance, same_day: np.ndarray, population, floor_scale: dict | None) -> dict:
     """Each equity group's floor, population and achieved same-day share after the plan."""
     equity = instance.scenario.equity
-    labels = instance.zones[equity.column].astype(str).str.strip()
-    groups = []
-    for group in sorted({label for label in labels if label}):
-        members = (labels == group).to_numpy()
-        people = int(population[members].sum())
-        reached = int(population[members & same_day].sum())
-        groups.append({"group": group, "floor": equity.floor(group), "population": people,
-                       "same_day_population": reached, "share": reached / people if people else 1.0,
-                       "meets_floor": reached >= equity.floor(group) * people})
+    names, zone_group, _ = equity_groups(instance)
+    grouped = zone_group >= 0
+    people = np.bincount(zone_group[grouped], weights=population[grouped], minlength=len(names))
+    reached = np.bincount(zone_group[grouped & same_day], weights=population[grouped & same_day],
+                          minlength=len(names))
+    groups = [{"group": name, "floor": equity.floor(name), "population": int(total),
+               "same_day_population": int(got), "share": got / total if total else 1.0,
+               "meets_floor": bool(got >= equity.floor(name) * total)}
+              for name, total, got in zip(names, people, reached)]
     summary = {"column": equity.column, "min_same_day_share": equity.min_same_day_share, "groups": groups}
     if floor_scale is not None:
         summary["max_feasible_scale"] = floor_scale

@@ -286,7 +286,7 @@ def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.c
     return dominated
 
 
-def _equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray]:
+def equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The equity groups (sorted values of the scenario's zone column, blank in none), each zone's
     group (-1 for none) and each group's floor in people."""
     equity = instance.scenario.equity
@@ -303,11 +303,6 @@ def _equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarra
     return names, group, floors * group_population
 
 
-def equity_groups(instance: Instance) -> list[str]:
-    """The names of the instance's equity groups, in the order of the problem's group arrays."""
-    return _equity_groups(instance)[0]
-
-
 def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop_dominated: bool = True) -> CoveringProblem:
     """Build the covering problem for ``instance``; ``merge``/``drop_dominated`` switch the
     optional reductions off (for tests that compare reduced and unreduced optima)."""
@@ -319,7 +314,7 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
 
     baseline = evaluate(instance, reach, no_actions(instance))
     population = instance.zones["population"].to_numpy(dtype=float)
-    _, zone_group, equity_floor = _equity_groups(instance)
+    _, zone_group, equity_floor = equity_groups(instance)
     phases = instance.scenario.rollout
     weights = np.array([p.weight for p in phases], dtype=float)
     phased = len(phases) > 1

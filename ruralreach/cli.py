@@ -26,7 +26,7 @@ from ruralreach.solvers.highs import SolveOptions
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
 from .pipeline import prepare, solve_prepared
-from .review import PROGRAM_YARDSTICKS, formatted, place_table, yardstick_table
+from .review import PROGRAM_YARDSTICKS, formatted, place_table
 
 DEFAULT_INSTANCE = bundled()
 # The exit status of a command stopped by Ctrl-C, as a shell reports a process ended by SIGINT.
@@ -176,18 +176,20 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
 
 
 def format_yardsticks(plan: Plan) -> str:
-    """The program's own yardsticks next to the plan's, phase by phase, where the instance can
-    measure them (the national instance has ZIP codes, land area and small towns)."""
-    table = yardstick_table(plan)
-    if len(table) < len(PROGRAM_YARDSTICKS):  # an instance without the national zone columns
+    """The program's own yardsticks next to the plan's, phase by phase (as plan.json records
+    them), where the instance can measure them all (the national instance has ZIP codes, land
+    area and small towns)."""
+    records = plan.summary.get("yardsticks", [])
+    if len(records) < len(PROGRAM_YARDSTICKS):
         return ""
-    phases = [c for c in table.columns if c not in ("program", "due", "verdict")]
+    phases = list(records[0]["plan"])
     lines = [f"{'program yardstick':<48}{'program':>19}{'due':>7}" + "".join(f"{p:>14}" for p in phases)
              + "  verdict"]
-    for name, row in table.iterrows():
-        figures = "".join(f"{row[p]:>14,.0f}" if float(row[p]).is_integer() or abs(row[p]) >= 10
-                          else f"{row[p]:>14,.2f}" for p in phases)
-        lines.append(f"{name:<48}{row['program']:>19}{row['due']:>7}{figures}  {row['verdict']}")
+    for record in records:
+        figures = "".join(f"{v:>14,.0f}" if float(v).is_integer() or abs(v) >= 10 else f"{v:>14,.2f}"
+                          for v in record["plan"].values())
+        lines.append(f"{record['yardstick']:<48}{record['program']:>19}{record['due']:>7}{figures}  "
+                     f"{record['verdict'] or ''}")
     return "\n".join(lines)
 
 
