@@ -74,8 +74,9 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     if problem.required_sites.size:
         return chosen  # a single option would drop the sites that must act
     greedy_value = float(population[covered].sum())
-    whole_room = problem.budget_room()
-    affordable = np.flatnonzero([np.all(cost[o] <= whole_room[phase[o]:]) for o in range(problem.n_options)])
+    # Room from each phase on: the least of the cumulative rows it and every later phase share.
+    room_from = np.minimum.accumulate(problem.budget_room()[::-1])[::-1]
+    affordable = np.flatnonzero(cost <= room_from[phase])
     if affordable.size:
         single_gain = np.asarray(cover[:, affordable].T @ population)
         best = affordable[int(np.argmax(single_gain))]
