@@ -9,19 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from .actions import ACTIONS, KINDS, NONE
+from .capacity import serve
 from .instance import Instance
 from .reach import Reach
 
 
 @dataclass(frozen=True)
 class Coverage:
-    same_day: np.ndarray   # bool per zone
+    same_day: np.ndarray   # bool per zone (with capacities: served in full)
     next_day: np.ndarray   # bool per zone
     holds_inventory: np.ndarray  # bool per site: center, upgraded station, service-center candidate
     delivers: np.ndarray   # bool per site: any open delivery site
     site_cost: np.ndarray  # USD per site, 0 where the action is "none"
+    # With capacities: the share of each zone's same-day demand served, and the split (zones x
+    # sites, packages a day). Without: the share is 1 where same-day, and there is no split.
+    same_day_share: np.ndarray | None = None
+    flows: sparse.csr_matrix | None = None
 
     @property
     def cost(self) -> float:
@@ -41,8 +47,11 @@ def check_actions(instance: Instance, actions: np.ndarray) -> None:
             raise ValueError(f"site {site_id!r} of kind {kind!r} cannot take action {action!r}")
 
 
-def evaluate(instance: Instance, reach: Reach, actions: np.ndarray) -> Coverage:
-    """Coverage and cost of taking ``actions`` (one per site, in site order)."""
+def evaluate(instance: Instance, reach: Reach, actions: np.ndarray, equity_need: tuple | None = None) -> Coverage:
+    """Coverage and cost of taking ``actions`` (one per site, in site order). With capacities,
+    same-day demand is split among the inventory sites to serve the most people;
+    ``equity_need`` (each zone's group, each group's floor in people) makes the split meet the
+    equity floors first, as the plan's last phase must."""
     actions = np.asarray(actions, dtype=object)
     check_actions(instance, actions)
     kinds = instance.sites["kind"].to_numpy()
@@ -54,10 +63,17 @@ def evaluate(instance: Instance, reach: Reach, actions: np.ndarray) -> Coverage:
         holds_inventory |= chosen & action.holds_inventory
         delivers |= chosen & action.delivers
         site_cost[chosen] = instance.sites[action.cost_column].to_numpy()[chosen]
+    if instance.capacitated:
+        group, need = equity_need if equity_need is not None else (None, None)
+        service = serve(instance, reach, holds_inventory, group, need)
+        return Coverage(service.full, reach.next_day @ delivers.astype(np.int64) > 0, holds_inventory, delivers,
+                        site_cost, service.share, service.flows)
+    same_day = reach.same_day @ holds_inventory.astype(np.int64) > 0
     return Coverage(
-        same_day=reach.same_day @ holds_inventory.astype(np.int64) > 0,
+        same_day=same_day,
         next_day=reach.next_day @ delivers.astype(np.int64) > 0,
         holds_inventory=holds_inventory,
         delivers=delivers,
         site_cost=site_cost,
+        same_day_share=same_day.astype(float),
     )

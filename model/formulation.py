@@ -28,16 +28,25 @@ Parameters
     :math:`e_i`      people of same-day row i counted toward its equity group
     :math:`F_h`      group h's floor in people (its floor share times its population);
                      :math:`E_h` of them in reach whatever the plan
+    :math:`S`        suppliers (with capacities only): inventory sites whose capacity can bind, one
+                     per phase they supply; :math:`o_s` the option that opens supplier s (none for
+                     a site that holds inventory whatever the plan), :math:`K_s` its capacity in
+                     packages a day, :math:`P \subseteq I \times S` the (row, supplier) pairs within
+                     same-day reach, :math:`d_i` row i's same-day demand in packages a day
 
 Variables
     :math:`x_o \in \{0,1\}`  option o is taken
     :math:`y_i \in \{0,1\}`  row i is same-day;  :math:`z_j \in \{0,1\}` row j is next-day
+    :math:`g_{is} \in [0,1]`  the share of row i's demand supplier s ships; :math:`y_i \in [0,1]`
+                             (the share served) for the rows that have suppliers
 
 Constraints
     one action per site   :math:`\sum_{o \in O_g} x_o \le 1`  for g in G  (:math:`= 1` for g in R)
     budget, cumulative    :math:`\sum_{s \le t} C_s + \sum_{o: t_o \le t} c_o x_o \le \sum_{s \le t} B_s`  for t in T
-    same-day reach        :math:`y_i \le \sum_{o} a_{io} x_o`          for i in I
+    same-day reach        :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} g_{is}`   for i in I
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
+    supplier open         :math:`g_{is} \le x_{o_s}`   for (i, s) in P with an option
+    capacity              :math:`\sum_{i: (i,s) \in P} (d_i / K_s) g_{is} \le x_{o_s}` (1 without an option)   for s in S
     equity floor          :math:`E_h + \sum_{i \in I_h} e_i y_i \ge F_h`   for h in H
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
@@ -53,12 +62,15 @@ does (``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C = \s
 stage's relative gap is measured on the population the plan reaches and on the whole plan's cost,
 not on the part of them the model still changes.
 
+The supplier rows are the strong form of a capacitated facility model: the capacity rows alone
+would let the LP open a fraction of a site and ship through it to every row in reach.
+
 When the equity floors cannot all be met, :func:`floor_scale_model` states the largest share of
 them that can: the same rows with a column :math:`\lambda \in [0, 1]`, the floors
 :math:`E_h + \sum_{i \in I_h} e_i y_i \ge \lambda F_h`, and the objective :math:`\max \lambda`.
 
 :func:`build_model` is the Pyomo statement of this model. :func:`matrix_model` writes the same
-model as arrays (columns x, y, z; rows in the order above) so it can be handed to HiGHS in bulk;
+model as arrays (columns x, y, z, g; rows in the order above) so it can be handed to HiGHS in bulk;
 a test checks that the two are identical.
 """
 
@@ -124,9 +136,17 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     m.F = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_floor[equity_groups].tolist())))
     m.E = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_fixed[equity_groups].tolist())))
 
+    pairs = problem.supply_cover.tocoo()
+    m.K = pyo.RangeSet(0, pairs.nnz - 1)  # (row, supplier) pairs
+    m.S = pyo.RangeSet(0, len(problem.supply_option) - 1)
+    links = [k for k in range(pairs.nnz) if problem.supply_option[pairs.col[k]] >= 0]
+    m.L = pyo.RangeSet(0, len(links) - 1)
+    has_suppliers = problem.supply_cover.getnnz(axis=1) > 0
+
     m.x = pyo.Var(m.O, within=pyo.Binary)
-    m.y = pyo.Var(m.I, within=pyo.Binary)
+    m.y = pyo.Var(m.I, within=lambda m, i: pyo.UnitInterval if has_suppliers[i] else pyo.Binary)
     m.z = pyo.Var(m.J, within=pyo.Binary)
+    m.g = pyo.Var(m.K, within=pyo.UnitInterval)
 
     a, b = problem.same_day_cover, problem.next_day_cover
     required = set(problem.required_sites.tolist())
@@ -148,12 +168,26 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
             return pyo.Constraint.Infeasible  # the group needs people no option can reach
         return m.E[h] + sum(e * m.y[i] for i, e in zip(rows.indices, rows.data)) >= m.F[h]
 
+    supply = problem.supply_cover
+    option = problem.supply_option
+    pairs_of_supplier = [[] for _ in m.S]
+    for k, s in enumerate(pairs.col):
+        pairs_of_supplier[s].append(k)
+
+    def capacity(m, s):
+        load = sum(problem.same_day_demand[pairs.row[k]] / problem.supply_capacity[s] * m.g[k]
+                   for k in pairs_of_supplier[s])
+        return load - m.x[option[s]] <= 0 if option[s] >= 0 else load <= 1
+
     m.one_action_per_site = pyo.Constraint(m.G, rule=one_action)
     m.budget = pyo.Constraint(m.T, rule=budget)
     m.same_day_reach = pyo.Constraint(
-        m.I, rule=lambda m, i: m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]]) <= 0)
+        m.I, rule=lambda m, i: m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]])
+        - sum(m.g[k] for k in range(supply.indptr[i], supply.indptr[i + 1])) <= 0)
     m.next_day_reach = pyo.Constraint(
         m.J, rule=lambda m, j: m.z[j] - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
+    m.supplier_open = pyo.Constraint(m.L, rule=lambda m, l: m.g[links[l]] - m.x[option[pairs.col[links[l]]]] <= 0)
+    m.capacity = pyo.Constraint(m.S, rule=capacity)
     m.equity_floor = pyo.Constraint(m.H, rule=equity_floor)
 
     same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
@@ -184,6 +218,7 @@ class MatrixModel:
     budget_rows: np.ndarray  # the budget rows' positions in A, one per phase
     offset: dict[str, float]  # the stage objective's constant: population in reach whatever the plan
     continuous: np.ndarray | None = None  # columns in [0, 1] that need not be whole
+    n_supply_pairs: int = 0  # g columns, after z
 
     @property
     def n_columns(self) -> int:
@@ -193,6 +228,26 @@ class MatrixModel:
 def budget_room(problem: CoveringProblem) -> np.ndarray:
     r"""The budget rows' right-hand sides, :math:`\sum_{s \le t} (B_s - C_s)`, in model money units."""
     return problem.budget_room() / MONEY_UNIT
+
+
+def _supply_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
+    """The supplier rows over (x, g): "supplier open" (one per pair whose supplier has an option)
+    and "capacity" (one per supplier), and the capacity rows' right-hand sides (0 where the
+    supplier's option carries it, 1 where none does)."""
+    pairs = problem.supply_cover.tocoo()
+    n_o, n_k, n_s = problem.n_options, pairs.nnz, len(problem.supply_option)
+    option = problem.supply_option
+    with_option = np.flatnonzero(option[pairs.col] >= 0)
+    m = with_option.size
+    link_x = sparse.csr_matrix((-np.ones(m), (np.arange(m), option[pairs.col[with_option]])), shape=(m, n_o))
+    link_g = sparse.csr_matrix((np.ones(m), (np.arange(m), with_option)), shape=(m, n_k))
+    load = problem.same_day_demand[pairs.row] / problem.supply_capacity[pairs.col]
+    opens = np.flatnonzero(option >= 0)
+    capacity_x = sparse.csr_matrix((-np.ones(opens.size), (opens, option[opens])), shape=(n_s, n_o))
+    capacity_g = sparse.csr_matrix((load, (pairs.col, np.arange(n_k))), shape=(n_s, n_k))
+    x_part = sparse.vstack([link_x, capacity_x]).tocsr()
+    g_part = sparse.vstack([link_g, capacity_g]).tocsr()
+    return x_part, g_part, np.where(option >= 0, 0.0, 1.0)
 
 
 def matrix_model(problem: CoveringProblem) -> MatrixModel:
@@ -207,14 +262,21 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     required = np.array([np.isin(problem.option_site[g[0]], problem.required_sites) for g in groups], dtype=bool)
     budgets = _budget_rows(problem)
     equity_groups, equity_people = _equity_rows(problem)
+    supply_x, supply_g, supply_upper = _supply_rows(problem)
     n_g, n_t, n_h = len(groups), problem.n_phases, len(equity_groups)
-    x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover,
+    n_k, n_l = problem.supply_cover.nnz, supply_x.shape[0]
+    x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover, supply_x,
                             sparse.csr_matrix((n_h, n_o))])
     y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), sparse.identity(n_i),
-                            sparse.csr_matrix((n_j, n_i)), equity_people])
+                            sparse.csr_matrix((n_j + n_l, n_i)), equity_people])
     z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), sparse.identity(n_j),
-                            sparse.csr_matrix((n_h, n_j))])
-    A = sparse.hstack([x_part, y_part, z_part]).tocsr().astype(float)
+                            sparse.csr_matrix((n_l + n_h, n_j))])
+    # Row i's pairs, in the order of supply_cover's nonzeros (row by row): y_i - sum g_is <= 0.
+    pairs = problem.supply_cover.tocoo()
+    reach_g = sparse.csr_matrix((-np.ones(n_k), (pairs.row, np.arange(n_k))), shape=(n_i, n_k))
+    g_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_k)), reach_g, sparse.csr_matrix((n_j, n_k)),
+                            supply_g, sparse.csr_matrix((n_h, n_k))])
+    A = sparse.hstack([x_part, y_part, z_part, g_part]).tocsr().astype(float)
     A.eliminate_zeros()
     n_rows = A.shape[0]
     lower, upper = np.full(n_rows, -np.inf), np.zeros(n_rows)
@@ -222,18 +284,24 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     lower[:n_g][required] = 1.0
     budget_rows = np.arange(n_g, n_g + n_t)
     upper[budget_rows] = budget_room(problem)
+    upper[n_g + n_t + n_i + n_j + n_l - len(supply_upper):n_g + n_t + n_i + n_j + n_l] = supply_upper
     equity = np.arange(n_rows - n_h, n_rows)
     lower[equity] = (problem.equity_floor - problem.equity_fixed)[equity_groups]
     upper[equity] = np.inf
     cost = problem.option_cost / MONEY_UNIT
     objective = {
-        "same_day": np.concatenate([np.zeros(n_o), problem.same_day_population.astype(float), np.zeros(n_j)]),
-        "next_day": np.concatenate([np.zeros(n_o + n_i), problem.next_day_population.astype(float)]),
-        "cost": np.concatenate([cost, np.zeros(n_i + n_j)]),
+        "same_day": np.concatenate([np.zeros(n_o), problem.same_day_population.astype(float), np.zeros(n_j + n_k)]),
+        "next_day": np.concatenate([np.zeros(n_o + n_i), problem.next_day_population.astype(float), np.zeros(n_k)]),
+        "cost": np.concatenate([cost, np.zeros(n_i + n_j + n_k)]),
     }
     offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed),
               "cost": problem.committed_cost / MONEY_UNIT}
-    return MatrixModel(A, lower, upper, objective, n_o, n_i, n_j, budget_rows, offset)
+    continuous = None
+    if problem.capacitated:
+        continuous = np.zeros(A.shape[1], dtype=bool)
+        continuous[n_o:n_o + n_i] = problem.supply_cover.getnnz(axis=1) > 0  # a share served, not a yes/no
+        continuous[n_o + n_i + n_j:] = True
+    return MatrixModel(A, lower, upper, objective, n_o, n_i, n_j, budget_rows, offset, continuous, n_k)
 
 
 def floor_scale_model(problem: CoveringProblem) -> MatrixModel:
@@ -251,6 +319,8 @@ def floor_scale_model(problem: CoveringProblem) -> MatrixModel:
     objective = {stage: np.append(vector, 0.0) for stage, vector in matrix.objective.items()}
     objective[FLOOR_SCALE] = np.append(np.zeros(matrix.n_columns), 1.0)
     continuous = np.zeros(A.shape[1], dtype=bool)
+    if matrix.continuous is not None:
+        continuous[:-1] = matrix.continuous
     continuous[-1] = True
     return replace(matrix, A=A, row_lower=lower, objective=objective,
                    offset={**matrix.offset, FLOOR_SCALE: 0.0}, continuous=continuous)

@@ -37,11 +37,14 @@ SITE_COLUMNS = ("site_id", "lat", "lon", "kind", *COST_COLUMNS)
 TRAVEL_COLUMNS = ("zone_id", "site_id", "minutes")
 # Optional sites.csv column: sites fixed by hand.
 DECISION_COLUMN, NEVER, MUST_PREFIX = "decision", "never", "must:"
+# Optional sites.csv column: packages a day the site can deliver same-day once it holds inventory
+# (blank: unlimited). With it, the scenario needs ``packages_per_person_per_day``.
+CAPACITY_COLUMN, DEMAND_RATE = "capacity", "packages_per_person_per_day"
 # The columns a plan writes (model/plan.py builds its tables in this order). An input column kept
 # into the plan may not take one of these names: it would shadow the plan's own column.
-PLAN_SITE_COLUMNS = ("site_id", "kind", "action", "cost", "phase", "lat", "lon", "same_day_gain")
+PLAN_SITE_COLUMNS = ("site_id", "kind", "action", "cost", "phase", "lat", "lon", "same_day_gain", "same_day_load")
 PLAN_ZONE_COLUMNS = ("zone_id", "population", "same_day", "next_day", "same_day_before", "next_day_before",
-                     "same_day_phase", "next_day_phase",
+                     "same_day_phase", "next_day_phase", "same_day_share",
                      "nearest_inventory_site", "minutes_to_inventory", "lat", "lon")
 
 # Populations are summed as doubles by the solver, which count whole people exactly only up to 2**53.
@@ -128,6 +131,8 @@ class Scenario:
     same_day_promise_days: float | None = None
     next_day_promise_days: float | None = None
     other_promise_days: float | None = None
+    # Same-day packages a day per person of a zone's population: its demand on capacitated sites.
+    packages_per_person_per_day: float | None = None
 
     def assumption(self, key: str) -> float:
         value = getattr(self, key)
@@ -159,7 +164,7 @@ class Scenario:
             data["phases"] = [{"name": p.name, "budget": p.budget, "weight": p.weight} for p in self.phases]
         if self.equity is not None:
             data["equity"] = self.equity.to_dict()
-        data.update({key: getattr(self, key) for key in ASSUMPTIONS if getattr(self, key) is not None})
+        data.update({key: getattr(self, key) for key in (*ASSUMPTIONS, DEMAND_RATE) if getattr(self, key) is not None})
         return data
 
 
@@ -169,7 +174,8 @@ class Instance:
 
     ``zones``: zone_id (str), lat, lon (float), population (int64), extra columns (str).
     ``sites``: site_id (str), lat, lon (float), kind (str), upgrade_cost, station_cost,
-    center_cost (float, NaN where blank), extra columns (str).
+    center_cost (float, NaN where blank), capacity (float, NaN where blank; only when given),
+    extra columns (str).
     ``travel_minutes``: zone_id, site_id (str), minutes (float); empty when no file was given.
     """
 
@@ -188,6 +194,18 @@ class Instance:
     @property
     def site_extra_columns(self) -> list[str]:
         return [c for c in self.sites.columns if c not in SITE_COLUMNS]
+
+    @property
+    def capacity(self) -> np.ndarray:
+        """Packages a day each site can deliver same-day once it holds inventory (inf: unlimited)."""
+        if CAPACITY_COLUMN not in self.sites:
+            return np.full(len(self.sites), np.inf)
+        return self.sites[CAPACITY_COLUMN].fillna(np.inf).to_numpy(dtype=float)
+
+    @property
+    def capacitated(self) -> bool:
+        """Whether some site has a capacity (then same-day service is a flow, not a reach)."""
+        return bool(np.isfinite(self.capacity).any())
 
     def forced_cost(self) -> float:
         """USD the ``must:`` decisions spend whatever the plan."""
@@ -222,6 +240,9 @@ def load_instance(directory: str | Path) -> Instance:
         raise InstanceError(directory / SCENARIO_FILE, None, "equity.column",
                             f"zones.csv has no column {scenario.equity.column!r}")
     sites = _read_sites(directory / SITES_FILE)
+    if CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any() and scenario.packages_per_person_per_day is None:
+        raise InstanceError(directory / SCENARIO_FILE, None, DEMAND_RATE,
+                            "missing: sites.csv gives capacities, which need each zone's same-day demand")
     travel = _read_travel(directory / TRAVEL_FILE, zones, sites)
     return Instance(directory.resolve().name, directory, zones, sites, scenario, travel, _hash_inputs(directory))
 
@@ -304,6 +325,10 @@ def _read_scenario(path: Path) -> Scenario:
                                 f"is {values['budget']:,.2f}, but the phases' budgets add up to {total:,.2f}")
         values["budget"] = total
     equity = _read_equity(path, data, line_of, number)
+    if DEMAND_RATE in data:
+        values[DEMAND_RATE] = number(data, DEMAND_RATE, DEMAND_RATE, line_of(DEMAND_RATE))
+        if values[DEMAND_RATE] <= 0:
+            raise refuse(DEMAND_RATE, f"must be positive, got {values[DEMAND_RATE]:g}")
     assumptions = {}
     for key in ASSUMPTIONS:
         if key in data:
@@ -558,6 +583,10 @@ def _read_sites(path: Path) -> pd.DataFrame:
                         lambda p: f"is blank, but a {action.kind} needs it")
     if DECISION_COLUMN in sites:
         sites[DECISION_COLUMN] = _check_decisions(table)
+    if CAPACITY_COLUMN in sites:
+        capacity = _parse_number(table, CAPACITY_COLUMN, blank_allowed=True)
+        table.first_bad(capacity < 0, CAPACITY_COLUMN, lambda p: f"must not be negative, got {capacity.iloc[p]:g}")
+        sites[CAPACITY_COLUMN] = capacity
     return sites
 
 

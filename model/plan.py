@@ -1,8 +1,9 @@
 """The deployment plan: what each site does, what each zone gets, and the summary (the plan contract).
 
 A plan directory holds ``plan.json`` (the summary), ``sites.csv`` (every site once, with its
-action) and ``zones.csv`` (every zone once, with its reach before and after); ``ruralreach
-report`` may add ``report.html``. ``plan.json`` records each CSV file's sha256 and rows
+action) and ``zones.csv`` (every zone once, with its reach before and after); with capacities,
+``assignments.csv`` (the same-day split: packages a day from each site to each zone, by phase);
+``ruralreach report`` may add ``report.html``. ``plan.json`` records each CSV file's sha256 and rows
 (``files``), so a damaged plan is told from a whole one.
 
 Writing is safe whatever happens: a plan is written to a hidden directory beside its place and
@@ -43,9 +44,11 @@ from .reduce import equity_groups
 
 PLAN_FILE, SITES_FILE, ZONES_FILE = "plan.json", "sites.csv", "zones.csv"
 PLAN_FILES = (PLAN_FILE, SITES_FILE, ZONES_FILE)
+ASSIGNMENTS_FILE = "assignments.csv"  # only with capacities
 REPORT_FILE = "report.html"  # written into a plan directory by ``ruralreach report``
 # Everything a plan directory may hold: a directory holding anything else is not a plan's to replace.
-PLAN_DIR_FILES = (*PLAN_FILES, REPORT_FILE)
+PLAN_DIR_FILES = (*PLAN_FILES, ASSIGNMENTS_FILE, REPORT_FILE)
+ASSIGNMENT_COLUMNS = ("zone_id", "site_id", "phase", "packages_per_day")
 
 
 class PlanPlaceError(ValueError):
@@ -77,6 +80,7 @@ class Plan:
     summary: dict
     sites: pd.DataFrame
     zones: pd.DataFrame
+    assignments: pd.DataFrame | None = None  # with capacities only
 
     @property
     def status(self) -> str:
@@ -96,21 +100,26 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
     only with a phased scenario. ``floor_scale``: when no plan meets the equity floors, the
     largest share of them one plan meets (``value``, ``bound``, ``status``, ``mip_gap``).
     """
+    equity_need = None
+    if instance.scenario.equity is not None:
+        _, zone_group, floors = equity_groups(instance)
+        equity_need = (zone_group, floors)
     before = evaluate(instance, reach, no_actions(instance))
-    after = evaluate(instance, reach, actions)
+    after = evaluate(instance, reach, actions, equity_need)
     population = instance.zones["population"].to_numpy(dtype=np.int64)
     sites = _site_table(instance, reach, actions, after, population)
     zones = _zone_table(instance, before, after)
     counts = {action: int((sites["action"] == action).sum()) for action in ACTION_NAMES}
+    served = functools.partial(_served, instance.capacitated, population)
     summary = {
         "status": status,
         "instance": {"name": instance.name, "sha256": instance.sha256, "directory": str(instance.directory)},
         "scenario": instance.scenario.to_dict(),
-        "same_day_population": int(population[after.same_day].sum()),
+        "same_day_population": served(after),
         "next_day_population": int(population[after.next_day].sum()),
         "cost": after.cost,
         "budget": instance.scenario.budget,
-        "baseline_same_day_population": int(population[before.same_day].sum()),
+        "baseline_same_day_population": served(before),
         "baseline_next_day_population": int(population[before.next_day].sum()),
         "total_population": int(population.sum()),
         "mip_gap_requested": mip_gap,
@@ -126,49 +135,81 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
         "zones": len(zones),
         "sites": len(sites),
     }
+    after_phases = [after]
     if instance.scenario.phases:
-        summary["phases"] = _phase_columns(instance, reach, actions, phases, before, sites, zones, population)
+        summary["phases"], after_phases = _phase_columns(instance, reach, actions, phases, before, after, sites, zones,
+                                                         served)
     if instance.scenario.equity is not None:
-        summary["equity"] = _equity_summary(instance, after.same_day, population, floor_scale)
-    return Plan(summary, sites, zones)
+        summary["equity"] = _equity_summary(instance, after.same_day_share, population, floor_scale)
+    assignments = None
+    if instance.capacitated:
+        names = [p.name for p in instance.scenario.phases] or [""]
+        assignments = _assignment_table(instance, after_phases, names)
+    return Plan(summary, sites, zones, assignments)
 
 
-def _phase_columns(instance, reach, actions, phases, before: Coverage, sites, zones, population) -> list[dict]:
-    """Add the phase columns to the site and zone tables; the figures after each phase."""
+def _served(capacitated: bool, population: np.ndarray, coverage: Coverage) -> int | float:
+    """Same-day people: whole zones, or with capacities the people served (two decimals)."""
+    if not capacitated:
+        return int(population[coverage.same_day].sum())
+    return round(float(population @ coverage.same_day_share), 2)
+
+
+def _assignment_table(instance: Instance, after_phases: list[Coverage], names: list[str]) -> pd.DataFrame:
+    """``assignments.csv``: the same-day split after each phase (packages a day > 0)."""
+    zone_ids = instance.zones["zone_id"].to_numpy(dtype=object)
+    site_ids = instance.sites["site_id"].to_numpy(dtype=object)
+    parts = []
+    for name, coverage in zip(names, after_phases):
+        flows = coverage.flows.tocoo()
+        order = np.lexsort((flows.col, flows.row))
+        parts.append(pd.DataFrame({"zone_id": zone_ids[flows.row[order]], "site_id": site_ids[flows.col[order]],
+                                   "phase": name, "packages_per_day": flows.data[order]}))
+    return pd.concat(parts, ignore_index=True)[list(ASSIGNMENT_COLUMNS)]
+
+
+def _phase_columns(instance, reach, actions, phases, before: Coverage, after: Coverage, sites, zones,
+                   served) -> tuple[list[dict], list[Coverage]]:
+    """Add the phase columns to the site and zone tables; the figures and coverage after each phase."""
     names = np.array([p.name for p in instance.scenario.phases], dtype=object)
     phases = np.asarray(phases, dtype=np.int64)
     sites.insert(sites.columns.get_loc("cost") + 1, "phase", np.where(phases >= 0, names[np.maximum(phases, 0)], ""))
     first = {"same_day": np.full(len(zones), "", dtype=object), "next_day": np.full(len(zones), "", dtype=object)}
     reached = {"same_day": before.same_day.copy(), "next_day": before.next_day.copy()}
-    figures = []
+    figures, coverages = [], []
+    last = len(instance.scenario.phases) - 1
     for t, phase in enumerate(instance.scenario.phases):
-        coverage = evaluate(instance, reach, np.where(phases <= t, actions, NONE).astype(object))
+        # The last phase is the plan itself (its split keeps the equity floors).
+        coverage = after if t == last else evaluate(instance, reach, np.where(phases <= t, actions, NONE).astype(object))
+        coverages.append(coverage)
         for tier in first:
             now = getattr(coverage, tier)
             first[tier][now & ~reached[tier]] = phase.name
             reached[tier] |= now
         spent = float(coverage.site_cost[phases == t].sum())
         figures.append({"name": phase.name, "budget": phase.budget, "cost": spent,
-                        "same_day_population": int(population[coverage.same_day].sum()),
-                        "next_day_population": int(population[coverage.next_day].sum())})
+                        "same_day_population": served(coverage),
+                        "next_day_population": int(zones["population"].to_numpy()[coverage.next_day].sum())})
     position = zones.columns.get_loc("next_day_before") + 1
     zones.insert(position, "same_day_phase", first["same_day"])
     zones.insert(position + 1, "next_day_phase", first["next_day"])
-    return figures
+    return figures, coverages
 
 
-def _equity_summary(instance, same_day: np.ndarray, population, floor_scale: dict | None) -> dict:
-    """Each equity group's floor, population and achieved same-day share after the plan."""
+def _equity_summary(instance, share: np.ndarray, population, floor_scale: dict | None) -> dict:
+    """Each equity group's floor, population and achieved same-day share after the plan (with
+    capacities, of the people served)."""
     equity = instance.scenario.equity
-    names, zone_group, _ = equity_groups(instance)
+    names, zone_group, floors = equity_groups(instance)
     grouped = zone_group >= 0
     people = np.bincount(zone_group[grouped], weights=population[grouped], minlength=len(names))
-    reached = np.bincount(zone_group[grouped & same_day], weights=population[grouped & same_day],
-                          minlength=len(names))
+    reached = np.bincount(zone_group[grouped], weights=population[grouped] * share[grouped], minlength=len(names))
+    whole = not instance.capacitated
     groups = [{"group": name, "floor": equity.floor(name), "population": int(total),
-               "same_day_population": int(got), "share": got / total if total else 1.0,
-               "meets_floor": bool(got >= equity.floor(name) * total)}
-              for name, total, got in zip(names, people, reached)]
+               "same_day_population": int(got) if whole else round(float(got), 2),
+               "share": got / total if total else 1.0,
+               "meets_floor": bool(got >= need) if whole else bool(got >= need * (1 - 1e-9))}
+              for name, total, got, need in zip(names, people, reached, floors)]
     summary = {"column": equity.column, "min_same_day_share": equity.min_same_day_share, "groups": groups}
     if floor_scale is not None:
         summary["max_feasible_scale"] = floor_scale
@@ -190,6 +231,8 @@ def _site_table(instance, reach, actions, after: Coverage, population) -> pd.Dat
     for column in instance.site_extra_columns:
         table[column] = s[column]
     table["same_day_gain"] = gain
+    if after.flows is not None:
+        table["same_day_load"] = np.asarray(after.flows.sum(axis=0)).ravel()
     return table
 
 
@@ -201,6 +244,7 @@ def _zone_table(instance, before: Coverage, after: Coverage) -> pd.DataFrame:
         "zone_id": z["zone_id"], "population": z["population"],
         "same_day": after.same_day, "next_day": after.next_day,
         "same_day_before": before.same_day, "next_day_before": before.next_day,
+        **({"same_day_share": after.same_day_share} if instance.capacitated else {}),
         "nearest_inventory_site": np.where(nearest >= 0, site_ids[np.maximum(nearest, 0)], ""),
         "minutes_to_inventory": np.round(minutes, 3),
         "lat": z["lat"], "lon": z["lon"],
@@ -222,7 +266,10 @@ def write_plan(plan: Plan, directory: str | Path) -> Path:
         try:
             _shareable(staging, 0o777)
             files = {}
-            for name, table in ((SITES_FILE, plan.sites), (ZONES_FILE, plan.zones)):
+            tables = [(SITES_FILE, plan.sites), (ZONES_FILE, plan.zones)]
+            if plan.assignments is not None:
+                tables.append((ASSIGNMENTS_FILE, plan.assignments))
+            for name, table in tables:
                 data = table.to_csv(index=False, lineterminator="\n").encode("utf-8")
                 _write_durably(staging / name, data)
                 files[name] = {"sha256": hashlib.sha256(data).hexdigest(), "rows": len(table)}
@@ -468,6 +515,10 @@ def verify_plan(directory: str | Path) -> dict:
         damaged = [name for name, read, count in ((SITES_FILE, read_sites, "sites"), (ZONES_FILE, read_zones, "zones"))
                    if not (hashlib.sha256((directory / name).read_bytes()).hexdigest() == recorded[name]["sha256"]
                            if recorded is not None else len(read(directory)) == summary[count])]
+        if recorded is not None and ASSIGNMENTS_FILE in recorded:
+            path = directory / ASSIGNMENTS_FILE
+            if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != recorded[ASSIGNMENTS_FILE]["sha256"]:
+                damaged.append(ASSIGNMENTS_FILE)
     except (ValueError, KeyError, TypeError, AttributeError) as error:  # pandas' ParserError is a ValueError
         raise PlanDamagedError(f"{directory} cannot be read as a plan: {error!r}") from None
     if damaged:
@@ -486,6 +537,9 @@ def read_sites(directory: str | Path) -> pd.DataFrame:
     for column in ("cost", "lat", "lon"):
         sites[column] = pd.to_numeric(sites[column])
     sites["same_day_gain"] = pd.to_numeric(sites["same_day_gain"]).astype(np.int64)
+    for column in ("capacity", "same_day_load"):
+        if column in sites:
+            sites[column] = pd.to_numeric(sites[column])  # blank capacity: unlimited (NaN)
     return sites
 
 
@@ -497,9 +551,21 @@ def read_zones(directory: str | Path) -> pd.DataFrame:
     zones["population"] = pd.to_numeric(zones["population"]).astype(np.int64)
     for column in ("same_day", "next_day", "same_day_before", "next_day_before"):
         zones[column] = zones[column] == "True"
+    if "same_day_share" in zones:
+        zones["same_day_share"] = pd.to_numeric(zones["same_day_share"])
     return zones
+
+
+def read_assignments(directory: str | Path) -> pd.DataFrame | None:
+    """The plan's ``assignments.csv`` (None for a plan without capacities)."""
+    path = Path(directory) / ASSIGNMENTS_FILE
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table["packages_per_day"] = pd.to_numeric(table["packages_per_day"])
+    return table
 
 
 def read_plan(directory: str | Path) -> Plan:
     """Read a plan directory back (ids and kept columns as text, as written)."""
-    return Plan(read_summary(directory), read_sites(directory), read_zones(directory))
+    return Plan(read_summary(directory), read_sites(directory), read_zones(directory), read_assignments(directory))

@@ -25,6 +25,16 @@ with the zone's population times the phase's weight. The budget becomes one row 
 no other action may dominate, and only within its phase: a site taking a weaker action early and
 another site a stronger one later can be better than either swap.
 
+With capacities (``capacity`` in sites.csv), an inventory site whose capacity can bind is a
+*supplier*: a row's demand may be split among the suppliers within its same-day reach, each
+shipping at most its capacity. Existing centers (and, without phases, actions that must be taken)
+with a capacity are suppliers whatever the plan; an option of a site with a capacity supplies
+the rows of its phase and of every later one, with the capacity again in each. Such an option's
+same-day reach is through its suppliers only, and it is never dominated (dropping it would drop
+its capacity). Rows merge only where they have the same suppliers too: the merged row's demand is
+the sum, and since a person served counts the same in every zone, the best split of the merged
+row serves exactly as many people as the best split of its zones.
+
 Every reduction keeps the optimum of all three stages. The solution maps back exactly: an option
 is a (site, action, phase) triple, and coverage is recomputed from the actions on the full
 instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
@@ -37,8 +47,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import sparse
 
-from .actions import ACTIONS
-from .coverage import evaluate, no_actions
+from .actions import ACTIONS, KINDS
+from .capacity import RowService, best_service, effective_capacity, zone_demand
 from .instance import Instance, decided
 from .reach import Reach
 
@@ -64,6 +74,11 @@ class CoveringProblem:
     Equity: ``same_day_group[i]`` (group of row i, -1 for none) and ``same_day_people[i]`` (its
     people, unweighted); a group's same-day people must reach ``equity_floor[g]``, of which
     ``equity_fixed[g]`` are in reach whatever the plan.
+    Capacity: suppliers ``k`` with ``supply_capacity[k]`` (packages a day) and ``supply_option[k]``
+    (the option that makes it an inventory site, -1 when it is one whatever the plan);
+    ``supply_cover`` (same-day rows x suppliers, indices sorted: its nonzeros in order are the
+    (row, supplier) pairs the split may use) and ``same_day_demand[i]`` (packages a day). Without
+    suppliers a row is same-day exactly when an option of the plan reaches it.
     """
 
     option_site: np.ndarray
@@ -88,6 +103,13 @@ class CoveringProblem:
     taken_site: np.ndarray = field(default_factory=lambda: _empty(np.int64))
     taken_action: np.ndarray = field(default_factory=lambda: _empty(object))
     taken_phase: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    same_day_demand: np.ndarray | None = None
+    supply_cover: sparse.csr_matrix | None = None
+    supply_option: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    supply_capacity: np.ndarray = field(default_factory=lambda: _empty(float))
+    # The best split of the last few choices asked about (a split is an LP; the search asks the
+    # same choice for its value, its equity and its feasibility). Not copied by ``replace``.
+    _services: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         # One phase unless said otherwise; no groups unless said otherwise.
@@ -97,6 +119,8 @@ class CoveringProblem:
             "phase_committed": np.array([float(self.committed_cost)]),
             "same_day_group": np.full(len(self.same_day_population), -1, dtype=np.int64),
             "same_day_people": np.zeros(len(self.same_day_population)),
+            "same_day_demand": np.zeros(len(self.same_day_population)),
+            "supply_cover": sparse.csr_matrix((len(self.same_day_population), 0), dtype=np.int8),
         }
         for name, default in defaults.items():
             if getattr(self, name) is None:
@@ -140,19 +164,78 @@ class CoveringProblem:
         spent = np.cumsum(self.phase_committed) + np.cumsum(self.phase_spend(chosen))
         return bool(np.all(spent <= np.cumsum(self.phase_budgets)))
 
+    @property
+    def capacitated(self) -> bool:
+        return self.supply_option.size > 0
+
+    def same_day_service(self, chosen: np.ndarray) -> tuple[RowService, bool]:
+        """The share of each same-day row served with a choice (bool per option), the split among
+        the suppliers (per supply pair), and whether the equity floors are met. Without
+        suppliers a row is served in full or not at all; with them the split is the best one
+        (:func:`ruralreach.model.capacity.best_service`), meeting the floors where any split does."""
+        chosen = np.asarray(chosen, dtype=bool)
+        key = chosen.tobytes()
+        if key in self._services:
+            return self._services[key]
+        full = (self.same_day_cover @ chosen.astype(np.int64)) > 0
+        if not self.capacitated:
+            service = RowService(full.astype(float), np.zeros(0))
+            answer = service, bool(np.all(self._group_people(service.share) >= self.equity_floor))
+        else:
+            pairs = self.supply_cover.tocoo()
+            active = (self.supply_option < 0) | _by_supplier(chosen, self.supply_option)
+            use = active[pairs.col]
+            pair_row, pair_supplier = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
+            args = (self.same_day_population, self.same_day_demand, full, pair_row[use], pair_supplier[use],
+                    self.supply_capacity)
+            service = None
+            if self.n_groups:
+                service = best_service(*args, people=self.same_day_people, group=self.same_day_group,
+                                       need=self.equity_floor - self.equity_fixed)
+            meets = service is not None
+            if service is None:
+                service = best_service(*args)
+                meets = bool(np.all(self._group_people(service.share) >= self.equity_floor))
+            pair_share = np.zeros(pairs.nnz)
+            pair_share[use] = service.pair_share
+            answer = RowService(service.share, pair_share), meets
+        if len(self._services) >= 8:
+            self._services.pop(next(iter(self._services)))
+        self._services[key] = answer
+        return answer
+
+    def _group_people(self, share: np.ndarray) -> np.ndarray:
+        grouped = self.same_day_group >= 0
+        return self.equity_fixed + np.bincount(self.same_day_group[grouped],
+                                               weights=self.same_day_people[grouped] * share[grouped],
+                                               minlength=self.n_groups)
+
+    def same_day_reach(self) -> sparse.csr_matrix:
+        """Rows x options: 1 where the option puts the row within same-day reach, with or without
+        the capacity to serve it (a supplier's rows count for its option)."""
+        if not self.capacitated:
+            return self.same_day_cover
+        opened = np.flatnonzero(self.supply_option >= 0)
+        pick = sparse.csr_matrix((np.ones(opened.size, dtype=np.int8), (opened, self.supply_option[opened])),
+                                 shape=(len(self.supply_option), self.n_options))
+        reach = (self.same_day_cover + self.supply_cover @ pick).tocsr()
+        reach.data[:] = 1
+        return reach
+
+    def same_day_share(self, chosen: np.ndarray) -> np.ndarray:
+        """The share of each same-day row served with a choice."""
+        return self.same_day_service(chosen)[0].share
+
     def equity_people(self, chosen: np.ndarray) -> np.ndarray:
         """Each group's same-day people with a choice."""
-        reached = (self.same_day_cover @ chosen.astype(np.int64)) > 0
-        grouped = reached & (self.same_day_group >= 0)
-        return self.equity_fixed + np.bincount(self.same_day_group[grouped], weights=self.same_day_people[grouped],
-                                               minlength=self.n_groups)
+        return self._group_people(self.same_day_share(chosen))
 
     def feasible(self, chosen: np.ndarray) -> bool:
         """Whether a choice is a plan: one option per site, every site that must act acts, every
         budget kept and every equity floor met."""
         sites = self.option_site[chosen]
         return (np.unique(sites).size == sites.size and bool(np.all(np.isin(self.required_sites, sites)))
-                and self.affordable(chosen) and bool(np.all(self.equity_people(chosen) >= self.equity_floor)))
+                and self.affordable(chosen) and self.same_day_service(chosen)[1])
 
     @property
     def whole_people(self) -> bool:
@@ -160,7 +243,7 @@ class CoveringProblem:
         proven bound on them rounds down to one."""
         values = np.concatenate([self.same_day_population, self.next_day_population,
                                  [self.same_day_fixed, self.next_day_fixed]])
-        return bool(np.all(values == np.round(values)))
+        return not self.capacitated and bool(np.all(values == np.round(values)))
 
     @property
     def cost_step(self) -> float:
@@ -217,36 +300,56 @@ def _option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarra
 @dataclass(frozen=True)
 class _Rows:
     """One tier's demand rows: which options reach each, its (weighted) population, and for
-    same-day rows the equity group and the people counted toward it."""
+    same-day rows the equity group, the people counted toward it, the demand (packages a day)
+    and which suppliers may serve it."""
 
     cover: sparse.csr_matrix
     population: np.ndarray
     group: np.ndarray
     people: np.ndarray
+    demand: np.ndarray | None = None
+    supply: sparse.csr_matrix | None = None
+
+    def __post_init__(self):
+        n = len(self.population)
+        if self.demand is None:
+            object.__setattr__(self, "demand", np.zeros(n))
+        if self.supply is None:
+            object.__setattr__(self, "supply", sparse.csr_matrix((n, 0), dtype=np.int8))
 
     def select(self, keep: np.ndarray) -> "_Rows":
         positions = np.flatnonzero(keep)
         return _Rows(self.cover[positions].tocsr(), self.population[positions], self.group[positions],
-                     self.people[positions])
+                     self.people[positions], self.demand[positions], self.supply[positions].tocsr())
 
     def merged(self) -> "_Rows":
-        """Rows reached by no option dropped; rows reached by the same options and in the same
-        group merged, in order of their first row (stable, readable)."""
-        rows = self.select(np.diff(self.cover.indptr) > 0)
-        cover = rows.cover
+        """Rows reached by no option and no supplier dropped; rows reached by the same options,
+        served by the same suppliers and in the same group merged, in order of their first row
+        (stable, readable)."""
+        rows = self.select((np.diff(self.cover.indptr) > 0) | (np.diff(self.supply.indptr) > 0))
+        cover, supply = rows.cover, rows.supply
         cover.sort_indices()
-        keys = [rows.group[r].tobytes() + cover.indices[a:b].tobytes()
-                for r, (a, b) in enumerate(zip(cover.indptr[:-1], cover.indptr[1:]))]
-        _, first, key = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
+        supply.sort_indices()
+
+        def key(r: int) -> bytes:
+            options = cover.indices[cover.indptr[r]:cover.indptr[r + 1]]
+            return (rows.group[r].tobytes() + np.int64(options.size).tobytes() + options.tobytes()
+                    + supply.indices[supply.indptr[r]:supply.indptr[r + 1]].tobytes())
+
+        keys = [key(r) for r in range(len(rows.population))]
+        _, first, index = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
         order = np.argsort(first)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        merged = cover[first[order]].tocsr()
+
+        def summed(values):
+            return np.bincount(rank[index], weights=values, minlength=order.size)
+
+        merged, merged_supply = cover[first[order]].tocsr(), supply[first[order]].tocsr()
         merged.data[:] = 1
-        return _Rows(merged.astype(np.int8),
-                     np.bincount(rank[key], weights=rows.population, minlength=order.size),
-                     rows.group[first[order]],
-                     np.bincount(rank[key], weights=rows.people, minlength=order.size))
+        merged_supply.data[:] = 1
+        return _Rows(merged.astype(np.int8), summed(rows.population), rows.group[first[order]], summed(rows.people),
+                     summed(rows.demand), merged_supply.astype(np.int8))
 
 
 def _reaches_a_row(same_day: sparse.csr_matrix, next_day: sparse.csr_matrix) -> np.ndarray:
@@ -312,26 +415,45 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     forced = forced_site & (action == forced_action[site])
     allowed = ~never[site] & (~forced_site | forced)
 
-    baseline = evaluate(instance, reach, no_actions(instance))
+    # Capacity that can bind makes a site a supplier: its same-day reach goes through the split.
+    capacity = effective_capacity(instance, reach)
+    capped = np.isfinite(capacity)
+    supplies = np.array([ACTIONS[a].gives_same_day for a in action], dtype=bool) & capped[site]
+    same_day = (same_day @ sparse.diags((~supplies).astype(np.int8), dtype=np.int8)).tocsr()
+    same_day.eliminate_zeros()
+
+    kinds = instance.sites["kind"].to_numpy()
+    holds_inventory = np.isin(kinds, [k.name for k in KINDS.values() if k.holds_inventory])
+    delivers = np.isin(kinds, [k.name for k in KINDS.values() if k.delivers])
     population = instance.zones["population"].to_numpy(dtype=float)
+    demand = zone_demand(instance)
     _, zone_group, equity_floor = equity_groups(instance)
     phases = instance.scenario.rollout
     weights = np.array([p.weight for p in phases], dtype=float)
     phased = len(phases) > 1
 
-    # Without phases a forced action is decided now: its zones join the constants.
+    # Without phases a forced action is decided now: its zones join the constants (or its site
+    # supplies whatever the plan).
     committed = forced if not phased else np.zeros_like(forced)
-    const_same = baseline.same_day | (same_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
-    const_next = baseline.next_day | (next_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
+    const_same = ((reach.same_day @ (holds_inventory & ~capped).astype(np.int64)) > 0) \
+        | (same_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
+    const_next = ((reach.next_day @ delivers.astype(np.int64)) > 0) \
+        | (next_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
+    given_sites = np.flatnonzero((holds_inventory & capped)
+                                 | np.isin(np.arange(len(kinds)), site[committed & supplies]))
     in_group = zone_group >= 0
     equity_fixed = np.bincount(zone_group[in_group & const_same], weights=population[in_group & const_same],
                                minlength=equity_floor.size)
 
     free = allowed & ~committed
-    n_phases, last = len(phases), len(phases) - 1
+    n_phases, last, n_free = len(phases), len(phases) - 1, int(free.sum())
     # Rows (zone, phase) are reached by options of phases up to theirs: a lower-triangular block
     # matrix of the single-phase reach. Only the last phase's same-day rows count for equity.
     triangle = sparse.csr_matrix(np.tril(np.ones((n_phases, n_phases), dtype=np.int8)))
+    keep_same = ~const_same
+    supply_cover, supply_option, supply_capacity = _suppliers(
+        reach.same_day[np.flatnonzero(keep_same)].tocsr(), given_sites, site[free], supplies[free], capacity,
+        n_phases)
     tiers = {}
     for tier, cover, constant in (("same_day", same_day, const_same), ("next_day", next_day, const_next)):
         zone_cover = cover[:, np.flatnonzero(free)]
@@ -343,17 +465,22 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
             np.concatenate([group[keep] if t == last else np.full(int(keep.sum()), -1) for t in range(n_phases)]),
             np.concatenate([population[keep] * (group[keep] >= 0) if t == last else np.zeros(int(keep.sum()))
                             for t in range(n_phases)]),
+            np.tile(demand[keep], n_phases) if tier == "same_day" else None,
+            supply_cover if tier == "same_day" else None,
         )
         if not merge:
-            rows = rows.select(np.diff(rows.cover.indptr) > 0)
+            rows = rows.select((np.diff(rows.cover.indptr) > 0) | (np.diff(rows.supply.indptr) > 0))
         tiers[tier] = rows.merged() if merge else rows
 
     option_site = np.tile(site[free], n_phases)
     option_action = np.tile(action[free], n_phases)
     option_cost = np.tile(cost[free], n_phases)
-    option_phase = np.repeat(np.arange(n_phases), int(free.sum()))
+    option_phase = np.repeat(np.arange(n_phases), n_free)
     required_sites = np.unique(site[forced]) if phased else _empty(np.int64)
-    useful = _reaches_a_row(tiers["same_day"].cover, tiers["next_day"].cover) | np.isin(option_site, required_sites)
+    supply_cover = tiers["same_day"].supply
+    supplying = _supplying(supply_cover, supply_option, option_site.size)
+    useful = (_reaches_a_row(tiers["same_day"].cover, tiers["next_day"].cover) | supplying
+              | np.isin(option_site, required_sites))
     if drop_dominated:
         same_cover, next_cover = tiers["same_day"].cover.tocsc(), tiers["next_day"].cover.tocsc()
         if phased:
@@ -363,8 +490,10 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
                                    phase=option_phase) & ~np.isin(option_site, required_sites)
         else:
             dominated = _dominated(option_cost, same_cover, next_cover)
-        useful &= ~dominated
+        useful &= ~(dominated & ~supplying)  # a supplier's capacity is its own: never dominated
     keep = np.flatnonzero(useful)
+    supply_cover, supply_option, supply_capacity = _kept_suppliers(supply_cover, supply_option, supply_capacity,
+                                                                   useful)
     committed_cost = float(cost[committed].sum())
     return CoveringProblem(
         option_site=option_site[keep],
@@ -389,7 +518,57 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
         taken_site=site[committed],
         taken_action=action[committed],
         taken_phase=np.zeros(int(committed.sum()), dtype=np.int64),
+        same_day_demand=tiers["same_day"].demand,
+        supply_cover=supply_cover,
+        supply_option=supply_option,
+        supply_capacity=supply_capacity,
     )
+
+
+def _suppliers(zone_reach: sparse.csr_matrix, given_sites: np.ndarray, option_site: np.ndarray,
+               option_supplies: np.ndarray, capacity: np.ndarray, n_phases: int):
+    """The suppliers of a (phased) problem before reductions: in each phase's block of rows, every
+    site that holds inventory with a capacity whatever the plan, and every supplying option of
+    that phase or an earlier one. Returns the rows x suppliers matrix, each supplier's option (in
+    the phased option numbering: phase x options per phase + option; -1 for none) and capacity."""
+    options = np.flatnonzero(option_supplies)
+    n_free = option_site.size
+    if given_sites.size == 0 and options.size == 0:
+        return sparse.csr_matrix((zone_reach.shape[0] * n_phases, 0), dtype=np.int8), _empty(np.int64), _empty(float)
+    blocks, supplier_option, supplier_capacity = [], [], []
+    for t in range(n_phases):
+        sites = np.concatenate([given_sites] + [option_site[options]] * (t + 1))
+        blocks.append(zone_reach[:, sites])
+        supplier_option.append(np.concatenate([np.full(given_sites.size, -1)]
+                                              + [phase * n_free + options for phase in range(t + 1)]))
+        supplier_capacity.append(capacity[sites])
+    cover = sparse.block_diag(blocks, format="csr").astype(np.int8)
+    return cover, np.concatenate(supplier_option).astype(np.int64), np.concatenate(supplier_capacity)
+
+
+def _supplying(supply_cover: sparse.csr_matrix, supply_option: np.ndarray, n_options: int) -> np.ndarray:
+    """Per option: whether it makes some supplier serve a row."""
+    serving = supply_option[(supply_cover.getnnz(axis=0) > 0) & (supply_option >= 0)]
+    supplying = np.zeros(n_options, dtype=bool)
+    supplying[serving] = True
+    return supplying
+
+
+def _by_supplier(per_option: np.ndarray, supply_option: np.ndarray) -> np.ndarray:
+    """An option array read per supplier (a supplier with no option reads False, or -1)."""
+    padded = np.append(per_option, False if per_option.dtype == bool else -1)
+    return padded[np.where(supply_option >= 0, supply_option, per_option.size)]
+
+
+def _kept_suppliers(supply_cover: sparse.csr_matrix, supply_option: np.ndarray, supply_capacity: np.ndarray,
+                    kept_options: np.ndarray):
+    """The suppliers left once only ``kept_options`` (bool per option) remain: those that serve a
+    row and whose option is kept (or that need none), their options renumbered."""
+    renumber = np.cumsum(kept_options) - 1
+    keep = (supply_cover.getnnz(axis=0) > 0) & ((supply_option < 0) | _by_supplier(kept_options, supply_option))
+    cover = supply_cover[:, np.flatnonzero(keep)].tocsr()
+    cover.sort_indices()
+    return cover, _by_supplier(renumber, supply_option[keep]), supply_capacity[keep]
 
 
 @dataclass(frozen=True)
@@ -423,7 +602,8 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     sharing a site with a taken one drop out, rows now reached by the same remaining options
     merge, and options that reach no remaining row drop out (they could only add cost) unless
     their site must act. Dominance is not re-applied, so that every plan of the parent that keeps
-    the decisions projects onto a plan no worse.
+    the decisions projects onto a plan no worse. A taken option's suppliers supply whatever the
+    plan, and those of options left out are dropped.
 
     Why: after the first stage fixes most options (by reduced costs), rows that differed only in
     fixed options become identical, and the later stages' models are much smaller.
@@ -431,6 +611,12 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     taken_sites = np.isin(problem.option_site, problem.option_site[taken])
     free = ~taken & ~excluded & ~taken_sites
     required = np.setdiff1d(problem.required_sites, problem.option_site[taken])
+    # A taken option's suppliers supply whatever the plan; those of options that can no longer be
+    # taken are gone.
+    option = problem.supply_option
+    stays = (option < 0) | _by_supplier(taken | free, option)
+    supply_option = np.where(_by_supplier(taken, option), -1, option)[stays]
+    supply = problem.supply_cover[:, np.flatnonzero(stays)].tocsr()
     tiers, gains = {}, {}
     for tier, cover, population in (("same_day", problem.same_day_cover, problem.same_day_population),
                                     ("next_day", problem.next_day_cover, problem.next_day_population)):
@@ -438,15 +624,22 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
         constant = cover[:, np.flatnonzero(taken)].getnnz(axis=1) > 0
         group = problem.same_day_group if tier == "same_day" else np.full(len(population), -1)
         people = problem.same_day_people if tier == "same_day" else np.zeros(len(population))
-        rows = _Rows(cover[:, np.flatnonzero(free)].tocsr(), population, group, people)
+        rows = _Rows(cover[:, np.flatnonzero(free)].tocsr(), population, group, people,
+                     problem.same_day_demand if tier == "same_day" else None,
+                     supply if tier == "same_day" else None)
         tiers[tier] = rows.select(~constant).merged()
         gains[tier] = float(population[constant].sum())
         if tier == "same_day":
             grouped = constant & (group >= 0)
             equity_gain = np.bincount(group[grouped], weights=people[grouped], minlength=problem.n_groups)
     same, nxt = tiers["same_day"], tiers["next_day"]
-    useful = _reaches_a_row(same.cover, nxt.cover) | np.isin(problem.option_site[free], required)
+    # Suppliers renumbered onto the free options (as the option columns are below).
+    supply_option = _by_supplier(np.cumsum(free) - 1, supply_option)
+    supplying = _supplying(same.supply, supply_option, int(free.sum()))
+    useful = _reaches_a_row(same.cover, nxt.cover) | supplying | np.isin(problem.option_site[free], required)
     options = np.flatnonzero(free)[useful]
+    supply_cover, supply_option, supply_capacity = _kept_suppliers(same.supply, supply_option,
+                                                                   problem.supply_capacity[stays], useful)
     phase_committed = problem.phase_committed + problem.phase_spend(taken)
     return Restriction(
         problem=replace(
@@ -470,6 +663,10 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
             taken_site=np.concatenate([problem.taken_site, problem.option_site[taken]]),
             taken_action=np.concatenate([problem.taken_action, problem.option_action[taken]]),
             taken_phase=np.concatenate([problem.taken_phase, problem.option_phase[taken]]),
+            same_day_demand=same.demand,
+            supply_cover=supply_cover,
+            supply_option=supply_option,
+            supply_capacity=supply_capacity,
         ),
         options=options,
         taken=np.flatnonzero(taken),

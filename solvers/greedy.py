@@ -9,6 +9,7 @@ gains in a heap are upper bounds and only the top one needs recomputing ("lazy" 
 With phases an option is affordable when every cumulative budget row from its phase on has room
 for it. Sites that must act take their option first, in the earliest phase with room. Equity
 floors are not sought: the plan may miss them, and then the solver starts without a plan.
+Capacities are not counted: a supplier's gain is every row it reaches.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def _gain(cover_csc, population, covered, option) -> float:
 
 def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarray:
     """A choice (bool per option) built greedily on one tier's population, within every budget."""
-    cover = (problem.same_day_cover if tier == "same_day" else problem.next_day_cover).tocsc()
+    # With capacities the gains are optimistic (every row in reach counts as served); the plan is
+    # only a start, valued by the best split like every other.
+    cover = (problem.same_day_reach() if tier == "same_day" else problem.next_day_cover).tocsc()
     population = problem.same_day_population if tier == "same_day" else problem.next_day_population
     cost, phase = problem.option_cost, problem.option_phase
     covered = np.zeros(cover.shape[0], dtype=bool)

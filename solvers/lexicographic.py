@@ -57,22 +57,32 @@ class Solution:
 
 
 def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, float]:
-    """Each stage's objective for a choice: same-day and next-day people (constants included),
-    and cost in model money units."""
+    """Each stage's objective for a choice: same-day and next-day people (constants included;
+    with capacities, the people served by the best split), and cost in model money units."""
     x = chosen.astype(np.int64)
     return {
-        "same_day": problem.same_day_fixed + float(problem.same_day_population[problem.same_day_cover @ x > 0].sum()),
+        "same_day": problem.same_day_fixed + float(problem.same_day_population @ problem.same_day_share(chosen)),
         "next_day": problem.next_day_fixed + float(problem.next_day_population[problem.next_day_cover @ x > 0].sum()),
         "cost": problem.spend(chosen) / MONEY_UNIT,
     }
 
 
 def full_start(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
-    """The column vector (x, y, z) of a choice, with every row it reaches marked reached."""
+    """The column vector (x, y, z, g) of a choice, with every row it reaches marked reached (and
+    with capacities, the best split)."""
     x = chosen.astype(np.int64)
-    y = (problem.same_day_cover @ x > 0).astype(float)
+    service, _ = problem.same_day_service(chosen)
     z = (problem.next_day_cover @ x > 0).astype(float)
-    return np.concatenate([x.astype(float), y, z])
+    return np.concatenate([x.astype(float), service.share, z, service.pair_share])
+
+
+def floor_slack(problem: CoveringProblem, stage: str) -> float:
+    """How far below a kept value a later plan may fall and still count as keeping it: 0 where
+    values are exact sums, and with capacities (where the same-day value is an LP's) the LP's
+    tolerance, a few people in a national total."""
+    if stage != "same_day" or not problem.capacitated:
+        return 0.0
+    return 1e-8 * (problem.same_day_fixed + float(problem.same_day_population.sum()))
 
 
 def overall_status(stages: tuple[StageResult, ...]) -> str:
@@ -131,6 +141,7 @@ class _Search:
     def keep(self, stage: str, value: float) -> None:
         """Keep ``stage`` at ``value`` in every later plan. What the LP then proves cannot change
         without losing it is decided (a warm re-solve: the floor only cuts off the LP's optimum)."""
+        value -= floor_slack(self.problem, stage)
         self.floors[stage] = value
         self.model.set_floor(stage, value)
         if not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:

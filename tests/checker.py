@@ -2,17 +2,22 @@
 
 It reads the raw instance files and a set of actions, and recomputes from first principles which
 zones are same-day and next-day and what the actions cost. Tests compare the solver's plans (and
-the brute-force optimum) against it.
+the brute-force optimum) against it. With capacities, the people served same-day are the best
+split of each zone's demand among the inventory sites in reach, found by an LP stated here from
+scratch (solved by scipy's ``linprog``), and a plan's ``assignments.csv`` is checked row by row.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
 import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+from scipy.optimize import linprog
 
 R = 3958.8
 
@@ -73,8 +78,70 @@ ACTIONS_OF_KIND = {"center": ["none"], "station": ["none", "upgrade"],
                    "candidate": ["none", "open_station", "open_center"]}
 
 
-def evaluate(raw: RawInstance, actions: dict[str, str]) -> dict:
-    """Coverage and cost of ``actions`` (site_id -> action; missing means none)."""
+def capacity(raw: RawInstance, site: dict) -> float | None:
+    """A site's same-day capacity in packages a day (None: unlimited)."""
+    text = site.get("capacity", "").strip()
+    return float(text) if text else None
+
+
+def demand(raw: RawInstance, zone: dict) -> float:
+    return int(zone["population"]) * float(raw.scenario.get("packages_per_person_per_day", 0.0))
+
+
+def best_split(raw: RawInstance, inventory: set, floors: dict | None = None):
+    """The most people served same-day by ``inventory``: a zone within reach of an inventory site
+    without capacity is served in full; the others' demand is split among the capacitated ones
+    in reach. ``floors``: group -> (members, people needed). Returns (people served per zone) or
+    None when no split meets the floors. Variables: one share per (zone, site) pair, one per zone."""
+    population = [int(z["population"]) for z in raw.zones]
+    full = [any(capacity(raw, site) is None for site in raw.sites if site["site_id"] in reach and
+                site["site_id"] in inventory) for reach in raw.same_day]
+    capped = {site["site_id"]: capacity(raw, site) for site in raw.sites
+              if site["site_id"] in inventory and capacity(raw, site) is not None}
+    pairs = [(z, s) for z, reach in enumerate(raw.same_day) if not full[z] for s in sorted(reach) if s in capped]
+    zones = sorted({z for z, _ in pairs})
+    column = {z: k for k, z in enumerate(zones)}
+    n = len(zones) + len(pairs)
+    rows, rhs = [], []
+    for z in zones:  # served share <= shipped shares
+        row = [0.0] * n
+        row[column[z]] = 1.0
+        for k, (zz, _) in enumerate(pairs):
+            if zz == z:
+                row[len(zones) + k] = -1.0
+        rows.append(row)
+        rhs.append(0.0)
+    for site_id, limit in capped.items():  # packages shipped <= capacity
+        row = [0.0] * n
+        for k, (z, s) in enumerate(pairs):
+            if s == site_id:
+                row[len(zones) + k] = demand(raw, raw.zones[z])
+        rows.append(row)
+        rhs.append(limit)
+    for members, need in (floors or {}).values():
+        row = [0.0] * n
+        for z in members:
+            if z in column:
+                row[column[z]] = -population[z]
+        rows.append(row)
+        rhs.append(-(need - sum(population[z] for z in members if full[z])))
+    served = [float(p) if f else 0.0 for p, f in zip(population, full)]
+    if n == 0:
+        return None if any(need - sum(population[z] for z in m if full[z]) > 1e-9
+                           for m, need in (floors or {}).values()) else served
+    objective = [-population[z] for z in zones] + [0.0] * len(pairs)
+    result = linprog(objective, A_ub=rows or None, b_ub=rhs or None, bounds=(0, 1), method="highs")
+    if result.status == 2:
+        return None
+    assert result.status == 0, result.message
+    for z in zones:
+        served[z] = population[z] * min(1.0, result.x[column[z]])
+    return served
+
+
+def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = None) -> dict | None:
+    """Coverage and cost of ``actions`` (site_id -> action; missing means none). With
+    capacities, the same-day people are those of the best split (meeting ``floors``, else None)."""
     inventory, delivering, cost = set(), set(), 0.0
     for site in raw.sites:
         action = actions.get(site["site_id"], "none")
@@ -86,12 +153,22 @@ def evaluate(raw: RawInstance, actions: dict[str, str]) -> dict:
             delivering.add(site["site_id"])
         if action != "none":
             cost += float(site[COST_COLUMN[action]])
-    same = [bool(reach & inventory) for reach in raw.same_day]
     nxt = [bool(reach & delivering) for reach in raw.next_day]
     population = [int(float(z["population"])) for z in raw.zones]
+    if any(capacity(raw, site) is not None for site in raw.sites):
+        served = best_split(raw, inventory, floors)
+        if served is None:
+            return None
+        same = [s >= p * (1 - 1e-9) if p > 0 else bool(reach & inventory)
+                for s, p, reach in zip(served, population, raw.same_day)]
+        same_day_population = sum(served)
+    else:
+        same = [bool(reach & inventory) for reach in raw.same_day]
+        served = [p if s else 0 for p, s in zip(population, same)]
+        same_day_population = sum(served)
     return {
-        "same_day": same, "next_day": nxt, "cost": cost,
-        "same_day_population": sum(p for p, s in zip(population, same) if s),
+        "same_day": same, "next_day": nxt, "cost": cost, "served": served,
+        "same_day_population": same_day_population,
         "next_day_population": sum(p for p, s in zip(population, nxt) if s),
     }
 
@@ -125,6 +202,11 @@ def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
     every rule: per phase, the coverage after it and its spending; the weighted objectives."""
     phases = phases_of(raw)
     after = [evaluate(raw, {s: a for s, (a, t) in plan.items() if t <= k}) for k in range(len(phases))]
+    floors = {group: (members, floor * people) for group, (floor, people, members) in equity_floors(raw).items()}
+    if floors and any(capacity(raw, site) is not None for site in raw.sites):
+        # The split after the last phase must meet the floors, if any split does.
+        kept = evaluate(raw, {s: a for s, (a, t) in plan.items()}, floors)
+        after[-1] = kept if kept is not None else after[-1]
     spent = [0.0] * len(phases)
     for site in raw.sites:
         action, t = plan.get(site["site_id"], ("none", -1))
@@ -137,14 +219,14 @@ def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
         action = plan.get(site["site_id"], ("none", -1))[0]
         if decision == "never" and action != "none" or decision.startswith("must:") and action != decision[5:]:
             decisions_kept = False
-    same_day = after[-1]["same_day"]
+    served = after[-1]["served"]
     shares = {}
     for group, (floor, people, members) in equity_floors(raw).items():
-        reached = sum(int(raw.zones[k]["population"]) for k in members if same_day[k])
+        reached = sum(served[k] for k in members)
         shares[group] = (reached, floor * people)
     return {
         "phases": after, "spent": spent, "budgets_kept": budgets_kept, "decisions_kept": decisions_kept,
-        "floors_met": all(reached >= need for reached, need in shares.values()), "groups": shares,
+        "floors_met": all(reached >= need * (1 - 1e-9) for reached, need in shares.values()), "groups": shares,
         "same_day": sum(p["weight"] * a["same_day_population"] for p, a in zip(phases, after)),
         "next_day": sum(p["weight"] * a["next_day_population"] for p, a in zip(phases, after)),
         "cost": sum(spent),
@@ -184,3 +266,54 @@ def max_floor_share(raw: RawInstance) -> float:
             shares = [reached / need for reached, need in outcome["groups"].values() if need > 0]
             best = max(best, min([1.0, *shares]))
     return best
+
+
+def check_assignments(raw: RawInstance, directory: Path) -> dict:
+    """Check a capacitated plan's ``assignments.csv`` against the instance, row by row: each
+    site holds inventory after the row's phase and is within same-day reach of the zone, no site
+    ships more than its capacity in a phase and no zone gets more than its demand; then recompute
+    each zone's share, each site's load and the populations, and compare them with the plan's
+    other files. Returns the recomputed figures."""
+    directory = Path(directory)
+    summary = json.loads((directory / "plan.json").read_text())
+    sites = {row["site_id"]: row for row in _read_rows(directory / "sites.csv")}
+    zones = _read_rows(directory / "zones.csv")
+    names = [p["name"] for p in phases_of(raw)]
+    position = {z["zone_id"]: k for k, z in enumerate(raw.zones)}
+    raw_sites = {s["site_id"]: s for s in raw.sites}
+    shipped = [[0.0] * len(raw.zones) for _ in names]
+    load = [dict() for _ in names]
+    for row in _read_rows(directory / "assignments.csv"):
+        t, zone, site = names.index(row["phase"]), position[row["zone_id"]], row["site_id"]
+        packages = float(row["packages_per_day"])
+        assert packages > 0, row
+        plan_site = sites[site]
+        action_phase = names.index(plan_site.get("phase", "")) if plan_site["action"] != "none" else -1
+        holds = plan_site["kind"] == "center" or (plan_site["action"] in ("upgrade", "open_center")
+                                                  and action_phase <= t)
+        assert holds, f"{site} ships in phase {row['phase']!r} but holds no inventory then"
+        assert site in raw.same_day[zone], f"{site} is not within same-day reach of {row['zone_id']}"
+        shipped[t][zone] += packages
+        load[t][site] = load[t].get(site, 0.0) + packages
+    for t in range(len(names)):
+        for site, packages in load[t].items():
+            limit = capacity(raw, raw_sites[site])
+            assert limit is None or packages <= limit * (1 + 1e-9) + 1e-9, (site, packages, limit)
+        for zone, packages in enumerate(shipped[t]):
+            assert packages <= demand(raw, raw.zones[zone]) * (1 + 1e-9) + 1e-9, (raw.zones[zone]["zone_id"], packages)
+    population = [int(z["population"]) for z in raw.zones]
+    share = [[min(1.0, s / demand(raw, z)) if demand(raw, z) > 0 else 1.0 for s, z in zip(shipped[t], raw.zones)]
+             for t in range(len(names))]
+    served = [sum(p * s for p, s, z in zip(population, share[t], raw.zones) if demand(raw, z) > 0)
+              for t in range(len(names))]
+    assert abs(served[-1] - summary["same_day_population"]) <= 0.01 + 1e-9 * served[-1], (served[-1], summary)
+    for figures, value in zip(summary.get("phases", []), served):
+        assert abs(value - figures["same_day_population"]) <= 0.01 + 1e-9 * value
+    for zone, row in zip(raw.zones, zones):
+        k = position[row["zone_id"]]
+        if demand(raw, zone) > 0:
+            assert abs(float(row["same_day_share"]) - share[-1][k]) <= 1e-9, row
+            assert (row["same_day"] == "True") == (share[-1][k] >= 1 - 1e-9), row
+    for site_id, row in sites.items():
+        assert abs(float(row["same_day_load"] or 0) - load[-1].get(site_id, 0.0)) <= 1e-6 * (1 + load[-1].get(site_id, 0.0))
+    return {"served": served, "share": share[-1], "load": load[-1]}

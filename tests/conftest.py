@@ -2,6 +2,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from ruralreach.instances.generate import GeneratorParameters, generate
@@ -18,6 +20,22 @@ def small_instance(directory: Path, *, seed: int, zones: int = 40, centers: int 
                                  seed=seed, budget=budget,
                                  **{"towns": max(2, zones // 5), **SMALL_REGION, **overrides})
     return write_instance(directory, *generate(params))
+
+
+def with_capacity(directory: Path, *, seed: int, share: float = 0.25, rate: float = 0.05,
+                  blank: float = 0.2) -> Path:
+    """Give an instance capacities that bind: each site (a share ``blank`` left unlimited) ships at
+    most ``share`` x 0.3-1.5 of all zones' same-day demand, at ``rate`` packages a day a person."""
+    directory = Path(directory)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    population = pd.read_csv(directory / "zones.csv")["population"].sum()
+    rng = np.random.default_rng(seed)
+    sites["capacity"] = [f"{population * rate * share * rng.uniform(0.3, 1.5):.1f}" if rng.random() >= blank else ""
+                         for _ in range(len(sites))]
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    scenario = (directory / "scenario.toml").read_text(encoding="utf-8")
+    (directory / "scenario.toml").write_text(f"packages_per_person_per_day = {rate}\n" + scenario, encoding="utf-8")
+    return directory
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import small_instance
+from conftest import small_instance, with_capacity
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy import sparse
 
@@ -25,12 +25,12 @@ def problem_of(directory, **reductions):
 
 
 def pyomo_rows(problem, stage, floors):
-    """The compiled Pyomo model as {row name: (coefficients over (x, y, z) columns, lower, upper)}."""
+    """The compiled Pyomo model as {row name: (coefficients over (x, y, z, g) columns, lower, upper)}."""
     model = build_model(problem, stage, floors)
     form = LinearStandardFormCompiler().write(model, mixed_form=True)
-    n_o, n_i = problem.n_options, len(problem.same_day_population)
-    offset = {"x": 0, "y": n_o, "z": n_o + n_i}
-    n = n_o + n_i + len(problem.next_day_population)
+    n_o, n_i, n_j = problem.n_options, len(problem.same_day_population), len(problem.next_day_population)
+    offset = {"x": 0, "y": n_o, "z": n_o + n_i, "g": n_o + n_i + n_j}
+    n = n_o + n_i + n_j + problem.supply_cover.nnz
     position = []
     for var in form.columns:
         name, index = re.fullmatch(r"(\w)\[(\d+)\]", var.name).groups()
@@ -52,10 +52,13 @@ def matrix_rows(problem, floors):
     matrix = matrix_model(problem)
     groups = len(problem.site_groups())
     equity = int((problem.equity_floor > problem.equity_fixed).sum())
+    links = int((problem.supply_option[problem.supply_cover.tocoo().col] >= 0).sum())
     names = ([f"one_action_per_site[{g}]" for g in range(groups)]
              + [f"budget[{t}]" for t in range(problem.n_phases)]
              + [f"same_day_reach[{i}]" for i in range(matrix.n_same_day)]
              + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)]
+             + [f"supplier_open[{k}]" for k in range(links)]
+             + [f"capacity[{s}]" for s in range(len(problem.supply_option))]
              + [f"equity_floor[{h}]" for h in range(equity)])
     dense = matrix.A.toarray()
     rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)
@@ -81,8 +84,11 @@ def some_decisions(problem, seed):
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("restricted", [False, True])
-def test_pyomo_model_and_array_model_are_identical(seed, stage, restricted, tmp_path):
-    problem = problem_of(small_instance(tmp_path / "i", seed=seed, budget=80e6, zones=60, candidates=6))
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_pyomo_model_and_array_model_are_identical(seed, stage, restricted, capacitated, tmp_path):
+    directory = small_instance(tmp_path / "i", seed=seed, budget=80e6, zones=60, candidates=6)
+    problem = problem_of(with_capacity(directory, seed=seed) if capacitated else directory)
+    assert problem.capacitated == capacitated
     if restricted:  # committed cost and decided rows: constants in the budget and the objectives
         problem = restrict(problem, *some_decisions(problem, seed)).problem
         assert problem.committed_cost > 0
@@ -105,9 +111,12 @@ def test_pyomo_model_and_array_model_are_identical(seed, stage, restricted, tmp_
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_reductions_keep_the_optimum(seed, tmp_path):
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_reductions_keep_the_optimum(seed, capacitated, tmp_path):
     directory = small_instance(tmp_path / "i", seed=seed, zones=300, stations=6, candidates=25,
                                budget=[30e6, 90e6, 250e6][seed % 3], towns=30)
+    if capacitated:
+        with_capacity(directory, seed=seed, share=0.05)
     full = problem_of(directory, merge=False, drop_dominated=False)
     reduced = problem_of(directory)
     assert len(reduced.same_day_population) <= len(full.same_day_population)
@@ -118,7 +127,7 @@ def test_reductions_keep_the_optimum(seed, tmp_path):
         assert solution.status == "optimal"
         values = stage_values(problem, solution.chosen)
         results.append((values["same_day"], values["next_day"], problem.option_cost @ solution.chosen))
-    assert results[0][:2] == results[1][:2]
+    assert results[0][:2] == pytest.approx(results[1][:2], rel=1e-8)
     assert results[0][2] == pytest.approx(results[1][2])
 
 
@@ -131,9 +140,13 @@ def plans(problem):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_restricted_problem_has_the_plans_that_keep_the_decisions(seed, tmp_path):
-    problem = problem_of(small_instance(tmp_path / "i", seed=seed, zones=80, stations=3, candidates=6,
-                                        budget=100e6, towns=10), drop_dominated=False)
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_restricted_problem_has_the_plans_that_keep_the_decisions(seed, capacitated, tmp_path):
+    directory = small_instance(tmp_path / "i", seed=seed, zones=80, stations=3, candidates=6, budget=100e6, towns=10)
+    if capacitated:
+        with_capacity(directory, seed=seed, share=0.1)
+    problem = problem_of(directory, drop_dominated=False)
+    assert problem.capacitated == capacitated
     assert 7 <= problem.n_options <= 13
     taken, excluded = some_decisions(problem, seed)
     restriction = restrict(problem, taken, excluded)
@@ -152,7 +165,8 @@ def test_restricted_problem_has_the_plans_that_keep_the_decisions(seed, tmp_path
         if whole[taken].all() and not whole[excluded].any():
             kept += 1
             values, narrowed = stage_values(problem, whole), stage_values(narrow, restriction.project(whole))
-            assert (narrowed["same_day"], narrowed["next_day"]) == (values["same_day"], values["next_day"])
+            assert (narrowed["same_day"], narrowed["next_day"]) == pytest.approx((values["same_day"], values["next_day"]),
+                                                                                 rel=1e-9)
             assert narrowed["cost"] <= values["cost"] + 1e-9
     assert kept > 1
 

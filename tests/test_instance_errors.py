@@ -3,7 +3,7 @@ traceback, and no plan directory."""
 
 
 import pytest
-from conftest import run_cli
+from conftest import run_cli, with_capacity
 
 from ruralreach.model.instance import PLAN_SITE_COLUMNS, PLAN_ZONE_COLUMNS, load_instance
 from ruralreach.model.plan import read_plan
@@ -168,7 +168,9 @@ def test_missing_instance_directory(tmp_path):
 
 def test_the_reserved_names_are_the_plan_columns(tiny, tmp_path):
     """The names a kept column may not take are exactly the columns the plan writes besides the
-    kept ones (a phased plan writes all of them), so the rule keeps up with the plan format."""
+    kept ones (a phased plan with capacities writes all of them), so the rule keeps up with the
+    plan format."""
+    with_capacity(tiny, seed=1)
     text = (tiny / "scenario.toml").read_text()
     budget = [line for line in text.splitlines() if line.startswith("budget")][0]
     (tiny / "scenario.toml").write_text(text.replace(budget, "") + "\n[[phases]]\nname = 'a'\nbudget = 3e7\n"

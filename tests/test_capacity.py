@@ -1,0 +1,186 @@
+"""Capacity: same-day service only as far as an inventory site can ship it. The solver against
+brute force over every plan with the best split of each found by the checker's own LP (alone and
+with phases, equity floors and sites fixed by hand), every assignment checked independently, the
+input errors, and capacity that never binds changing nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from checker import brute_force, check_assignments, phased_outcome, read_raw
+from conftest import run_cli, small_instance, with_capacity
+from test_program import plan_of, program_instance, random_decisions
+
+from ruralreach.model.instance import Equity, Phase, load_instance
+from ruralreach.model.plan import read_plan, write_plan
+from ruralreach.pipeline import solve_instance
+from ruralreach.solvers.highs import SolveOptions
+
+EXACT = SolveOptions(mip_gap=0.0)
+
+
+def check_capacitated(directory: Path, tmp_path: Path) -> dict:
+    """Solve exactly; the plan keeps every rule, its assignments check, its figures recompute
+    from them, and it is the brute-force optimum."""
+    raw = read_raw(directory)
+    plan = solve_instance(load_instance(directory), EXACT)
+    write_plan(plan, tmp_path / "plan")
+    best = brute_force(raw)
+    summary = plan.summary
+    if best is None:
+        assert summary["status"] == "infeasible"
+        return summary
+    assert summary["status"] == "optimal"
+    outcome = phased_outcome(raw, plan_of(plan))
+    assert outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"]
+    assert outcome["same_day"] == pytest.approx(best[0], rel=1e-7)
+    assert outcome["next_day"] == best[1]
+    assert outcome["cost"] == pytest.approx(best[2])
+    figures = check_assignments(raw, tmp_path / "plan")
+    assert figures["served"][-1] == pytest.approx(outcome["phases"][-1]["same_day_population"], rel=1e-7)
+    stage = summary["stages"][0]
+    assert stage["objective"] == pytest.approx(best[0], rel=1e-7) and stage["bound"] >= best[0] * (1 - 1e-7)
+    return summary
+
+
+def binds(summary: dict, directory: Path) -> bool:
+    """Whether some capacity binds in the plan: a site ships its capacity."""
+    plan = read_plan(directory)
+    sites = plan.sites.dropna(subset=["capacity"])
+    return bool(((sites["same_day_load"] >= sites["capacity"] * (1 - 1e-9)) & (sites["capacity"] > 0)).any())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_capacity_matches_brute_force(seed, tmp_path):
+    directory = with_capacity(program_instance(tmp_path / "i", seed=seed), seed=seed, share=0.05)
+    summary = check_capacitated(directory, tmp_path)
+    assert binds(summary, tmp_path / "plan")
+    # Fractional service is reported with two decimals.
+    assert summary["same_day_population"] == round(summary["same_day_population"], 2)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_capacity_with_phases_matches_brute_force(seed, tmp_path):
+    phases = [Phase("2025", 20e6), Phase("2026", 30e6, 1.5)]
+    directory = with_capacity(program_instance(tmp_path / "i", seed=seed, phases=phases, stations=2, candidates=2),
+                              seed=seed, share=0.2)
+    summary = check_capacitated(directory, tmp_path)
+    assignments = pd.read_csv(tmp_path / "plan" / "assignments.csv", dtype=str, keep_default_na=False)
+    assert set(assignments["phase"]) <= {"2025", "2026"} and "2026" in set(assignments["phase"])
+    assert [p["name"] for p in summary["phases"]] == ["2025", "2026"]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_capacity_with_equity_floors_matches_brute_force(seed, tmp_path):
+    # Floors on the people served, not the people in reach.
+    directory = with_capacity(program_instance(tmp_path / "i", seed=seed, budget=40e6,
+                                               equity=Equity("region", 0.3, (("west", 0.4),))),
+                              seed=seed, share=0.2)
+    summary = check_capacitated(directory, tmp_path)
+    if summary["status"] == "optimal":
+        for group in summary["equity"]["groups"]:
+            assert group["share"] >= group["floor"] * (1 - 1e-9)
+
+
+def test_capacity_with_everything_matches_brute_force(tmp_path):
+    phases = [Phase("first", 25e6), Phase("second", 25e6)]
+    directory = with_capacity(program_instance(tmp_path / "i", seed=5, phases=phases, stations=2, candidates=2,
+                                               equity=Equity("region", 0.2), decisions=_one_never(1)),
+                              seed=5, share=0.2)
+    check_capacitated(directory, tmp_path)
+
+
+def test_capacity_with_sites_fixed_by_hand_matches_brute_force(tmp_path):
+    directory = with_capacity(program_instance(tmp_path / "i", seed=2, decisions=random_decisions(2)), seed=2,
+                              share=0.2)
+    check_capacitated(directory, tmp_path)
+
+
+def _one_never(position: int):
+    def decide(sites: pd.DataFrame) -> list[str]:
+        decision = [""] * len(sites)
+        decision[list(sites.index[sites["kind"] == "candidate"])[position]] = "never"
+        return decision
+    return decide
+
+
+def test_capacity_that_never_binds_changes_nothing(tmp_path):
+    plain = small_instance(tmp_path / "plain", seed=3, zones=200, candidates=12, budget=60e6)
+    roomy = with_capacity(small_instance(tmp_path / "roomy", seed=3, zones=200, candidates=12, budget=60e6),
+                          seed=3, share=2.0)
+    plans = [solve_instance(load_instance(d), SolveOptions()) for d in (plain, roomy)]
+    assert list(plans[0].sites["action"]) == list(plans[1].sites["action"])
+    assert plans[1].summary["same_day_population"] == plans[0].summary["same_day_population"]
+    assert plans[1].assignments is not None and plans[0].assignments is None
+    # Every zone same-day is shipped in full, from a site within reach.
+    write_plan(plans[1], tmp_path / "plan")
+    check_assignments(read_raw(roomy), tmp_path / "plan")
+
+
+def test_the_command_writes_and_prints_a_capacitated_plan(tmp_path):
+    directory = with_capacity(program_instance(tmp_path / "i", seed=1), seed=1, share=0.2)
+    result = run_cli("solve", directory, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = read_plan(tmp_path / "plan")
+    assert {"capacity", "same_day_load"} <= set(plan.sites.columns)
+    assert "same_day_share" in plan.zones.columns and plan.assignments is not None
+    check_assignments(read_raw(directory), tmp_path / "plan")
+    served = plan.summary["same_day_population"]
+    assert f"{served:,.2f}" in result.stdout
+
+
+@pytest.mark.parametrize("capacity, field, message", [
+    ("-5", "capacity", "must not be negative"),
+    ("lots", "capacity", "not a finite number"),
+])
+def test_bad_capacity_is_an_input_error(capacity, field, message, tmp_path):
+    directory = with_capacity(small_instance(tmp_path / "i", seed=1), seed=1)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    sites.loc[2, "capacity"] = capacity
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    result = run_cli("solve", directory, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "sites.csv, line 4, field 'capacity'" in result.stderr and message in result.stderr
+    assert not (tmp_path / "plan").exists()
+
+
+@pytest.mark.parametrize("rate, message", [(None, "missing"), ("0", "must be positive"), ('"x"', "finite number")])
+def test_demand_rate_is_required_and_positive(rate, message, tmp_path):
+    directory = with_capacity(small_instance(tmp_path / "i", seed=1), seed=1)
+    lines = [line for line in (directory / "scenario.toml").read_text().splitlines()
+             if not line.startswith("packages_per_person_per_day")]
+    if rate is not None:
+        lines.insert(0, f"packages_per_person_per_day = {rate}")
+    (directory / "scenario.toml").write_text("\n".join(lines) + "\n")
+    result = run_cli("solve", directory, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "scenario.toml" in result.stderr and "packages_per_person_per_day" in result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "plan").exists()
+
+
+def test_review_shows_each_site_load_and_the_zones_partly_served(tmp_path):
+    from ruralreach import review
+
+    directory = with_capacity(program_instance(tmp_path / "i", seed=0), seed=0, share=0.05)
+    result = run_cli("solve", directory, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    figures = check_assignments(read_raw(directory), tmp_path / "plan")
+    plan = read_plan(tmp_path / "plan")
+    loads = review.capacity_table(plan)
+    assert len(loads) and (loads["standing"] == "full").any()
+    for site, load in zip(loads["site_id"], loads["same_day_load"]):
+        assert load == pytest.approx(figures["load"].get(site, 0.0), abs=1e-6)
+    partly = review.partly_served_table(plan)
+    zones = plan.zones.set_index("zone_id")
+    assert all(0 < zones.loc[z, "same_day_share"] < 1 for z in partly["zone_id"])
+    assert len(partly) == int(((zones["same_day_share"] > 0) & ~zones["same_day"]).sum())
+    result = run_cli("report", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "plan" / "report.html").read_text()
+    assert "<h2>Capacity</h2>" in page and loads["site_id"].iloc[0] in page
+    # A plan without capacities has neither table.
+    plain = solve_instance(load_instance(program_instance(tmp_path / "p", seed=0)), SolveOptions())
+    assert review.capacity_table(plain).empty and review.partly_served_table(plain).empty
