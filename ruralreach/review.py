@@ -259,6 +259,41 @@ def equity_table(plan: Plan, near: float = 0.05) -> pd.DataFrame:
     return table[["floor", "population", "same_day_population", "share", "standing"]]
 
 
+def capacity_table(plan: Plan, near: float = 0.1) -> pd.DataFrame:
+    """Each inventory site with a capacity after the plan: its same-day load against its
+    capacity, the fullest first; ``standing`` says full (at capacity), near (within ``near``) or
+    room. Empty for a plan without capacities."""
+    columns = ["site_id", "kind", "action", "capacity", "same_day_load", "load_share", "standing"]
+    sites = plan.sites
+    if "same_day_load" not in sites or "capacity" not in sites:
+        return pd.DataFrame(columns=columns)
+    inventory = (sites["kind"] == "center") | sites["action"].isin([a.name for a in ACTIONS.values()
+                                                                    if a.holds_inventory])
+    table = sites[inventory & sites["capacity"].notna()].copy()
+    place = [c for c in ("primary_city", "state") if c in table]
+    table["load_share"] = np.where(table["capacity"] > 0, table["same_day_load"] / table["capacity"].where(
+        table["capacity"] > 0, 1.0), 1.0)
+    table["standing"] = np.where(table["load_share"] >= 1 - 1e-9, "full",
+                                 np.where(table["load_share"] >= 1 - near, "near", "room"))
+    table = table.sort_values(["load_share", "site_id"], ascending=[False, True], kind="stable")
+    return table[["site_id", *place, *columns[1:]]].reset_index(drop=True)
+
+
+def partly_served_table(plan: Plan) -> pd.DataFrame:
+    """Zones whose same-day demand is only partly served (capacity ran out), the most people left
+    unserved first. Empty for a plan without capacities."""
+    zones = plan.zones
+    columns = ["zone_id", "population", "same_day_share", "served_population", "unserved_population"]
+    if "same_day_share" not in zones:
+        return pd.DataFrame(columns=columns)
+    partly = zones[(zones["same_day_share"] > 0) & ~zones["same_day"]].copy()
+    place = [c for c in ("primary_city", "state") if c in partly]
+    partly["served_population"] = partly["population"] * partly["same_day_share"]
+    partly["unserved_population"] = partly["population"] - partly["served_population"]
+    partly = partly.sort_values(["unserved_population", "zone_id"], ascending=[False, True], kind="stable")
+    return partly[["zone_id", *place, *columns[1:]]].reset_index(drop=True)
+
+
 def place_table(plan: Plan, place: str) -> pd.DataFrame:
     """What the plan does for a place: its zones (by ZIP code, or by town as "Town, ST" or
     "Town"), their reach before and after, the phase that brings it, and the nearest inventory
@@ -788,6 +823,17 @@ def report_html(plan: Plan) -> str:
     places = pd.concat([place_table(plan, place) for place in PROGRAM_PLACES], ignore_index=True)
     if len(places):
         parts += ["<h2>Places the program names</h2>", _table_html(places, index=False)]
+    loads = capacity_table(plan)
+    if len(loads):
+        partly = partly_served_table(plan)
+        parts += ["<h2>Capacity</h2>",
+                  f"<p>Same-day packages a day each inventory site ships against its capacity, the fullest "
+                  f"first. {int((loads['standing'] == 'full').sum())} of {len(loads)} sites with a capacity are "
+                  f"full; {len(partly)} zones are only partly served.</p>",
+                  f'<div class="scroll">{_table_html(loads, index=False)}</div>']
+        if len(partly):
+            parts += ["<h3>Zones only partly served</h3>",
+                      f'<div class="scroll">{_table_html(partly.head(200), index=False)}</div>']
     parts += ["<h2>Map</h2>", _img(coverage_map(plan), "map of zones by reach and sites by action")]
     parts += ["<h2>Sites in the plan</h2>",
               "<p><b>same_day_gain</b>: people same-day only because of this site. <b>new_same_day_population</b>: "
