@@ -19,8 +19,8 @@ zones of a whole instance (:func:`serve`, what a plan reports) or the demand row
 covering problem (:meth:`ruralreach.model.reduce.CoveringProblem.same_day_service`).
 
 A capacity no plan can reach serves in full: a site whose capacity is at least the demand of every
-zone within its same-day reach is taken as unlimited (:func:`effective_capacity`), so capacity
-that never binds adds nothing to the model.
+zone within its same-day reach that is not served in full whatever the plan is taken as unlimited
+(:func:`unbinding_levels`), so capacity that never binds adds nothing to the model.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
+from .actions import KINDS
 from .instance import Instance
 from .reach import Reach, nearest_sites
 
@@ -118,14 +119,36 @@ def zone_demand(instance: Instance) -> np.ndarray:
     return instance.zones["population"].to_numpy(dtype=float) * rate
 
 
+def unbinding_levels(instance: Instance, reach: Reach) -> np.ndarray:
+    """For each site whose capacity can never bind, the round of this argument that shows it
+    (0, 1, ...); -1 where it may bind. Round 0: the capacity is blank, or at least the demand of
+    every zone within the site's same-day reach. Round k: at least the demand of the zones in reach
+    that no existing inventory site of an earlier round serves (those are served in full whatever
+    the plan). A site of round k can ship in full to any zones in its reach outside those."""
+    capacity = instance.capacity
+    kinds = instance.sites["kind"].to_numpy()
+    existing = np.isin(kinds, [k.name for k in KINDS.values() if k.holds_inventory])
+    demand = zone_demand(instance)
+    level = np.where(np.isfinite(capacity), -1, 0)
+    served = np.zeros(len(demand), dtype=bool)
+    round_ = 0
+    while True:
+        asked = np.asarray(reach.same_day.T @ np.where(served, 0.0, demand)).ravel()
+        newly = (level < 0) & (capacity >= asked)
+        level[newly] = round_
+        now_served = (reach.same_day @ (existing & (level >= 0)).astype(np.int64)) > 0
+        if not newly.any() and np.array_equal(now_served, served):
+            return level
+        served = now_served
+        round_ += 1
+
+
 def effective_capacity(instance: Instance, reach: Reach) -> np.ndarray:
-    """Each site's capacity, inf where it is blank or at least the demand of every zone within the
-    site's same-day reach (there it can never bind)."""
+    """Each site's capacity, inf where it can never bind (:func:`unbinding_levels`)."""
     capacity = instance.capacity
     if not np.isfinite(capacity).any():
         return capacity
-    reachable = np.asarray(reach.same_day.T @ zone_demand(instance)).ravel()
-    return np.where(capacity >= reachable, np.inf, capacity)
+    return np.where(unbinding_levels(instance, reach) >= 0, np.inf, capacity)
 
 
 @dataclass(frozen=True)
@@ -151,7 +174,8 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
     site): the most people served, and where ``need`` is given, at least ``need[h]`` people of each
     zone group h served (when no split meets those floors, the floors are dropped: only a plan
     that misses them anyway, the empty plan of an infeasible solve, comes here)."""
-    capacity = effective_capacity(instance, reach)
+    level = unbinding_levels(instance, reach) if np.isfinite(instance.capacity).any() else np.zeros(len(holds_inventory))
+    capacity = np.where(level >= 0, np.inf, instance.capacity)
     population = instance.zones["population"].to_numpy(dtype=float)
     unlimited = holds_inventory & ~np.isfinite(capacity)
     full = (reach.same_day @ unlimited.astype(np.int64)) > 0
@@ -165,9 +189,16 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
         service = best_service(*args, people=population, group=group, need=need)
     if service is None:
         service = best_service(*args)
-    # A zone served in full by a site whose capacity cannot bind is assigned to the nearest such
-    # site: every package served is in the split, so the plan's figures recompute from it alone.
-    nearest, _ = nearest_sites(instance, np.flatnonzero(unlimited))
+    # A zone served in full by a site whose capacity cannot bind is assigned to such a site: one of
+    # the earliest round of unbinding_levels within reach (the nearest of them), so that no site
+    # is assigned more than the zones its round allows. Every package served is then in the split,
+    # and the plan's figures recompute from it alone.
+    nearest = np.full(len(population), -1)
+    for round_ in np.unique(level[unlimited])[::-1]:
+        sites = np.flatnonzero(unlimited & (level == round_))
+        found, _ = nearest_sites(instance, sites)
+        in_reach = (reach.same_day[:, sites] @ np.ones(sites.size, dtype=np.int64)) > 0
+        nearest[in_reach] = found[in_reach]
     whole = np.flatnonzero(full & (demand > 0))
     flows = sparse.csr_matrix((np.concatenate([service.pair_share * demand[pair_row], demand[whole]]),
                                (np.concatenate([pair_row, whole]), np.concatenate([pair_site, nearest[whole]]))),

@@ -45,8 +45,9 @@ Constraints
     budget, cumulative    :math:`\sum_{s \le t} C_s + \sum_{o: t_o \le t} c_o x_o \le \sum_{s \le t} B_s`  for t in T
     same-day reach        :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} g_{is}`   for i in I
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
-    supplier open         :math:`g_{is} \le x_{o_s}`   for (i, s) in P with an option
     capacity              :math:`\sum_{i: (i,s) \in P} (d_i / K_s) g_{is} \le x_{o_s}` (1 without an option)   for s in S
+    within reach          :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} x_{o_s}`   for i in I with
+                          suppliers, none of them open whatever the plan
     equity floor          :math:`E_h + \sum_{i \in I_h} e_i y_i \ge F_h`   for h in H
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
@@ -62,8 +63,10 @@ does (``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C = \s
 stage's relative gap is measured on the population the plan reaches and on the whole plan's cost,
 not on the part of them the model still changes.
 
-The supplier rows are the strong form of a capacitated facility model: the capacity rows alone
-would let the LP open a fraction of a site and ship through it to every row in reach.
+The "within reach" rows are valid for every plan (a row is served only from open sites) and keep
+the LP from serving a row in full through a sliver of a site's capacity. The textbook strong form,
+:math:`g_{is} \le x_{o_s}` for every pair, is tighter still, but it adds a row per pair (170,000
+nationally) and its LP is many times slower to solve (the README's benchmark section).
 
 When the equity floors cannot all be met, :func:`floor_scale_model` states the largest share of
 them that can: the same rows with a column :math:`\lambda \in [0, 1]`, the floors
@@ -139,9 +142,9 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     pairs = problem.supply_cover.tocoo()
     m.K = pyo.RangeSet(0, pairs.nnz - 1)  # (row, supplier) pairs
     m.S = pyo.RangeSet(0, len(problem.supply_option) - 1)
-    links = [k for k in range(pairs.nnz) if problem.supply_option[pairs.col[k]] >= 0]
-    m.L = pyo.RangeSet(0, len(links) - 1)
     has_suppliers = problem.supply_cover.getnnz(axis=1) > 0
+    within = _within_reach_rows(problem)
+    m.W = pyo.RangeSet(0, len(within) - 1)
 
     m.x = pyo.Var(m.O, within=pyo.Binary)
     m.y = pyo.Var(m.I, within=lambda m, i: pyo.UnitInterval if has_suppliers[i] else pyo.Binary)
@@ -186,8 +189,15 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
         - sum(m.g[k] for k in range(supply.indptr[i], supply.indptr[i + 1])) <= 0)
     m.next_day_reach = pyo.Constraint(
         m.J, rule=lambda m, j: m.z[j] - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
-    m.supplier_open = pyo.Constraint(m.L, rule=lambda m, l: m.g[links[l]] - m.x[option[pairs.col[links[l]]]] <= 0)
     m.capacity = pyo.Constraint(m.S, rule=capacity)
+
+    def within_reach(m, w):
+        i = within[w]
+        suppliers = supply.indices[supply.indptr[i]:supply.indptr[i + 1]]
+        return (m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]])
+                - sum(m.x[option[s]] for s in suppliers) <= 0)
+
+    m.within_reach = pyo.Constraint(m.W, rule=within_reach)
     m.equity_floor = pyo.Constraint(m.H, rule=equity_floor)
 
     same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
@@ -230,24 +240,33 @@ def budget_room(problem: CoveringProblem) -> np.ndarray:
     return problem.budget_room() / MONEY_UNIT
 
 
-def _supply_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
-    """The supplier rows over (x, g): "supplier open" (one per pair whose supplier has an option)
-    and "capacity" (one per supplier), and the capacity rows' right-hand sides (0 where the
-    supplier's option carries it, 1 where none does)."""
+def _within_reach_rows(problem: CoveringProblem) -> np.ndarray:
+    """The same-day rows that have suppliers, none of them open whatever the plan."""
+    given = problem.supply_cover[:, np.flatnonzero(problem.supply_option < 0)].getnnz(axis=1) > 0
+    return np.flatnonzero((problem.supply_cover.getnnz(axis=1) > 0) & ~given)
+
+
+def _supply_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix,
+                                                     np.ndarray]:
+    """The supplier rows: "capacity" (one per supplier) then "within reach" (one per row of
+    :func:`_within_reach_rows`), as parts over x, y and g, and their right-hand sides (a
+    capacity row's is 0 where the supplier's option carries it, 1 where none does)."""
     pairs = problem.supply_cover.tocoo()
-    n_o, n_k, n_s = problem.n_options, pairs.nnz, len(problem.supply_option)
+    n_o, n_i, n_k, n_s = problem.n_options, len(problem.same_day_population), pairs.nnz, len(problem.supply_option)
     option = problem.supply_option
-    with_option = np.flatnonzero(option[pairs.col] >= 0)
-    m = with_option.size
-    link_x = sparse.csr_matrix((-np.ones(m), (np.arange(m), option[pairs.col[with_option]])), shape=(m, n_o))
-    link_g = sparse.csr_matrix((np.ones(m), (np.arange(m), with_option)), shape=(m, n_k))
     load = problem.same_day_demand[pairs.row] / problem.supply_capacity[pairs.col]
     opens = np.flatnonzero(option >= 0)
     capacity_x = sparse.csr_matrix((-np.ones(opens.size), (opens, option[opens])), shape=(n_s, n_o))
     capacity_g = sparse.csr_matrix((load, (pairs.col, np.arange(n_k))), shape=(n_s, n_k))
-    x_part = sparse.vstack([link_x, capacity_x]).tocsr()
-    g_part = sparse.vstack([link_g, capacity_g]).tocsr()
-    return x_part, g_part, np.where(option >= 0, 0.0, 1.0)
+    within = _within_reach_rows(problem)
+    pick = sparse.csr_matrix((np.ones(opens.size), (opens, option[opens])), shape=(n_s, n_o))
+    reach = (problem.same_day_cover[within] + problem.supply_cover[within] @ pick).tocsr()
+    within_x = -reach
+    within_y = sparse.csr_matrix((np.ones(within.size), (np.arange(within.size), within)), shape=(within.size, n_i))
+    x_part = sparse.vstack([capacity_x, within_x]).tocsr()
+    y_part = sparse.vstack([sparse.csr_matrix((n_s, n_i)), within_y]).tocsr()
+    g_part = sparse.vstack([capacity_g, sparse.csr_matrix((within.size, n_k))]).tocsr()
+    return x_part, y_part, g_part, np.concatenate([np.where(option >= 0, 0.0, 1.0), np.zeros(within.size)])
 
 
 def matrix_model(problem: CoveringProblem) -> MatrixModel:
@@ -262,13 +281,13 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     required = np.array([np.isin(problem.option_site[g[0]], problem.required_sites) for g in groups], dtype=bool)
     budgets = _budget_rows(problem)
     equity_groups, equity_people = _equity_rows(problem)
-    supply_x, supply_g, supply_upper = _supply_rows(problem)
+    supply_x, supply_y, supply_g, supply_upper = _supply_rows(problem)
     n_g, n_t, n_h = len(groups), problem.n_phases, len(equity_groups)
     n_k, n_l = problem.supply_cover.nnz, supply_x.shape[0]
     x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover, supply_x,
                             sparse.csr_matrix((n_h, n_o))])
     y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), sparse.identity(n_i),
-                            sparse.csr_matrix((n_j + n_l, n_i)), equity_people])
+                            sparse.csr_matrix((n_j, n_i)), supply_y, equity_people])
     z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), sparse.identity(n_j),
                             sparse.csr_matrix((n_l + n_h, n_j))])
     # Row i's pairs, in the order of supply_cover's nonzeros (row by row): y_i - sum g_is <= 0.
@@ -284,7 +303,7 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     lower[:n_g][required] = 1.0
     budget_rows = np.arange(n_g, n_g + n_t)
     upper[budget_rows] = budget_room(problem)
-    upper[n_g + n_t + n_i + n_j + n_l - len(supply_upper):n_g + n_t + n_i + n_j + n_l] = supply_upper
+    upper[n_g + n_t + n_i + n_j:n_g + n_t + n_i + n_j + n_l] = supply_upper
     equity = np.arange(n_rows - n_h, n_rows)
     lower[equity] = (problem.equity_floor - problem.equity_fixed)[equity_groups]
     upper[equity] = np.inf

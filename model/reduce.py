@@ -495,7 +495,7 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     supply_cover, supply_option, supply_capacity = _kept_suppliers(supply_cover, supply_option, supply_capacity,
                                                                    useful)
     committed_cost = float(cost[committed].sum())
-    return CoveringProblem(
+    return _without_roomy_suppliers(CoveringProblem(
         option_site=option_site[keep],
         option_action=option_action[keep],
         option_cost=option_cost[keep],
@@ -522,7 +522,7 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
         supply_cover=supply_cover,
         supply_option=supply_option,
         supply_capacity=supply_capacity,
-    )
+    ))
 
 
 def _suppliers(zone_reach: sparse.csr_matrix, given_sites: np.ndarray, option_site: np.ndarray,
@@ -595,6 +595,42 @@ class Restriction:
         return parent_chosen[self.options]
 
 
+def _without_roomy_suppliers(problem: CoveringProblem) -> CoveringProblem:
+    """The same problem without the suppliers whose capacity covers the demand of every row they
+    reach (once options are decided, many do): such a supplier serves in full, so a taken one's
+    rows become constants and an option's rows join its same-day reach. Repeated, since rows that
+    become constants ask nothing more of the other suppliers."""
+    while problem.capacitated:
+        asked = np.asarray(problem.supply_cover.T @ problem.same_day_demand).ravel()
+        roomy = problem.supply_capacity >= asked
+        if not roomy.any():
+            return problem
+        option = problem.supply_option
+        constant = problem.supply_cover[:, np.flatnonzero(roomy & (option < 0))].getnnz(axis=1) > 0
+        opens = np.flatnonzero(roomy & (option >= 0))
+        pick = sparse.csr_matrix((np.ones(opens.size, dtype=np.int8), (opens, option[opens])),
+                                 shape=(option.size, problem.n_options))
+        cover = (problem.same_day_cover + problem.supply_cover @ pick).tocsr()
+        cover.data[:] = 1
+        rows = _Rows(cover.astype(np.int8), problem.same_day_population, problem.same_day_group,
+                     problem.same_day_people, problem.same_day_demand,
+                     problem.supply_cover[:, np.flatnonzero(~roomy)].tocsr()).select(~constant).merged()
+        grouped = constant & (problem.same_day_group >= 0)
+        supply = rows.supply
+        supply.sort_indices()
+        problem = replace(
+            problem,
+            same_day_population=rows.population, same_day_cover=rows.cover, same_day_group=rows.group,
+            same_day_people=rows.people, same_day_demand=rows.demand, supply_cover=supply,
+            supply_option=option[~roomy], supply_capacity=problem.supply_capacity[~roomy],
+            same_day_fixed=problem.same_day_fixed + float(problem.same_day_population[constant].sum()),
+            equity_fixed=problem.equity_fixed + np.bincount(problem.same_day_group[grouped],
+                                                            weights=problem.same_day_people[grouped],
+                                                            minlength=problem.n_groups),
+        )
+    return problem
+
+
 def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) -> Restriction:
     """The problem left once the options ``taken`` are in every plan and ``excluded`` in none
     (bool per option), in the same reduced space as :func:`reduce_problem`: rows a taken option
@@ -603,7 +639,8 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     merge, and options that reach no remaining row drop out (they could only add cost) unless
     their site must act. Dominance is not re-applied, so that every plan of the parent that keeps
     the decisions projects onto a plan no worse. A taken option's suppliers supply whatever the
-    plan, and those of options left out are dropped.
+    plan, and those of options left out are dropped; a supplier whose capacity now covers every
+    row it reaches serves in full (:func:`_without_roomy_suppliers`).
 
     Why: after the first stage fixes most options (by reduced costs), rows that differed only in
     fixed options become identical, and the later stages' models are much smaller.
@@ -642,7 +679,7 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
                                                                    problem.supply_capacity[stays], useful)
     phase_committed = problem.phase_committed + problem.phase_spend(taken)
     return Restriction(
-        problem=replace(
+        problem=_without_roomy_suppliers(replace(
             problem,
             option_site=problem.option_site[options],
             option_action=problem.option_action[options],
@@ -667,7 +704,7 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
             supply_cover=supply_cover,
             supply_option=supply_option,
             supply_capacity=supply_capacity,
-        ),
+        )),
         options=options,
         taken=np.flatnonzero(taken),
         n_parent_options=problem.n_options,

@@ -184,3 +184,53 @@ def test_review_shows_each_site_load_and_the_zones_partly_served(tmp_path):
     # A plan without capacities has neither table.
     plain = solve_instance(load_instance(program_instance(tmp_path / "p", seed=0)), SolveOptions())
     assert review.capacity_table(plain).empty and review.partly_served_table(plain).empty
+
+
+def test_a_capacitated_sweep_writes_checked_plans(tmp_path):
+    directory = with_capacity(program_instance(tmp_path / "i", seed=0), seed=0, share=0.05)
+    result = run_cli("sweep", directory, "--budgets", "20e6,40e6", "--mip-gap", "0", "--out", tmp_path / "sweep",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    sweep = pd.read_csv(tmp_path / "sweep" / "sweep.csv")
+    raw = read_raw(directory)
+    for budget, plan_dir in zip(sweep["budget"], sweep["plan_dir"]):
+        figures = check_assignments(raw, tmp_path / "sweep" / plan_dir)
+        single = solve_instance(load_instance(directory).with_budget(budget), EXACT)
+        assert figures["served"][-1] == pytest.approx(single.summary["same_day_population"], rel=1e-7)
+
+
+def test_the_capacitated_variant_follows_its_documented_rule(tmp_path):
+    from ruralreach.instances import build_capacity
+
+    source = small_instance(tmp_path / "source", seed=4)
+    out = build_capacity.build(tmp_path / "variant", source)
+    instance = load_instance(out)
+    capacity = dict(zip(instance.sites["kind"], instance.capacity))
+    assert capacity["station"] == build_capacity.CAPACITY_BY_KIND["station"] == 25_000
+    assert capacity["candidate"] == build_capacity.CAPACITY_BY_KIND["candidate"]
+    assert capacity["center"] == float("inf")  # blank: existing centers are not limited
+    assert instance.scenario.packages_per_person_per_day == pytest.approx(18 / 365)
+    assert (out / "zones.csv").read_bytes() == (source / "zones.csv").read_bytes()
+
+
+def test_a_capacity_above_what_is_left_to_serve_never_binds(tmp_path):
+    # Each station and candidate can ship exactly what the zones in its reach ask for, less the
+    # zones the existing (unlimited) center serves anyway: it never binds, the model needs no
+    # split, and the plan's assignments still keep every capacity.
+    directory = program_instance(tmp_path / "i", seed=3, budget=80e6)
+    raw = read_raw(directory)
+    served = [any(s["kind"] == "center" and s["site_id"] in reach for s in raw.sites) for reach in raw.same_day]
+    rate = 0.05
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    sites["capacity"] = [
+        "" if kind == "center" else
+        f"{sum(int(z['population']) * rate for z, r, done in zip(raw.zones, raw.same_day, served) if sid in r and not done) + 1e-3:.4f}"
+        for sid, kind in zip(sites["site_id"], sites["kind"])]
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    (directory / "scenario.toml").write_text(f"packages_per_person_per_day = {rate}\n"
+                                             + (directory / "scenario.toml").read_text())
+    instance = load_instance(directory)
+    from ruralreach.model.reach import compute_reach
+    from ruralreach.model.reduce import reduce_problem
+    assert not reduce_problem(instance, compute_reach(instance)).capacitated
+    check_capacitated(directory, tmp_path)

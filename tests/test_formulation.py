@@ -52,13 +52,14 @@ def matrix_rows(problem, floors):
     matrix = matrix_model(problem)
     groups = len(problem.site_groups())
     equity = int((problem.equity_floor > problem.equity_fixed).sum())
-    links = int((problem.supply_option[problem.supply_cover.tocoo().col] >= 0).sum())
+    given = problem.supply_cover[:, np.flatnonzero(problem.supply_option < 0)].getnnz(axis=1) > 0
+    within = int(((problem.supply_cover.getnnz(axis=1) > 0) & ~given).sum())
     names = ([f"one_action_per_site[{g}]" for g in range(groups)]
              + [f"budget[{t}]" for t in range(problem.n_phases)]
              + [f"same_day_reach[{i}]" for i in range(matrix.n_same_day)]
              + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)]
-             + [f"supplier_open[{k}]" for k in range(links)]
              + [f"capacity[{s}]" for s in range(len(problem.supply_option))]
+             + [f"within_reach[{w}]" for w in range(within)]
              + [f"equity_floor[{h}]" for h in range(equity)])
     dense = matrix.A.toarray()
     rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)

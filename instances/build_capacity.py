@@ -1,0 +1,76 @@
+"""Build a capacitated variant of a national instance (default ``us-2026``): the same zones, sites
+and scenario, with same-day capacities by a documented rule.
+
+The rule (each figure a planner can change with an option):
+
+- demand: ``packages_per_person_per_day`` = 18 / 365, the yardsticks' 18 parcels a US resident
+  receives a year (about 6 billion US parcels over about 335 million people), all of it asked for
+  same-day where same-day is on offer;
+- capacity by what the site is after the plan, in same-day packages a day:
+
+  - an existing service center: blank (unlimited). The existing centers serve the metros they
+    were built for; the program's question is what its new rural inventory can ship.
+  - a station upgraded to a service center: 25,000 (a delivery station's daily volume, which the
+    upgrade's inventory feeds; public descriptions of delivery stations put them at thousands to
+    tens of thousands of packages a day);
+  - a candidate opened as a service center: 25,000 (a new site of the same size class).
+
+A capacity is a site's as a service center (a candidate opened as a plain delivery station holds
+no inventory and ships nothing same-day). With these figures capacity binds at the sites that reach
+large populations (metro-adjacent stations and candidates: 25,000 packages a day serve about half
+a million people) and never at small rural ones, whose whole same-day reach asks for less (the
+model then treats them as unlimited). ``--center K`` gives the existing centers a capacity too.
+
+Usage: ``python -m ruralreach.instances.build_capacity --out DIR [--source DIR]
+[--center K] [--station 25000] [--candidate 25000] [--rate 0.0493]``. Not bundled:
+the benchmark (``benchmarks/capacity.py``) builds it into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from ruralreach.model.instance import CAPACITY_COLUMN, load_instance, scenario_toml
+
+SOURCE = Path(__file__).resolve().parent / "us-2026"
+PACKAGES_PER_PERSON_PER_DAY = 18 / 365
+CAPACITY_BY_KIND: dict[str, float | None] = {"center": None, "station": 25_000.0, "candidate": 25_000.0}
+
+
+def build(out_dir: Path, source: Path = SOURCE, capacity_by_kind: dict[str, float] | None = None,
+          rate: float = PACKAGES_PER_PERSON_PER_DAY) -> Path:
+    capacity_by_kind = {**CAPACITY_BY_KIND, **(capacity_by_kind or {})}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / "zones.csv", out_dir / "zones.csv")
+    sites = pd.read_csv(source / "sites.csv", dtype=str, keep_default_na=False)
+    sites[CAPACITY_COLUMN] = ["" if capacity_by_kind[kind.strip()] is None else f"{capacity_by_kind[kind.strip()]:.0f}"
+                              for kind in sites["kind"]]
+    sites.to_csv(out_dir / "sites.csv", index=False, lineterminator="\n")
+    scenario = replace(load_instance(source).scenario, name=f"{source.name}-capacity",
+                       description=f"{source.name} with same-day capacities (instances/build_capacity.py)",
+                       packages_per_person_per_day=rate)
+    (out_dir / "scenario.toml").write_text(scenario_toml(scenario), encoding="utf-8", newline="\n")
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="output directory")
+    parser.add_argument("--source", type=Path, default=SOURCE, help="the instance to add capacities to")
+    for kind, value in CAPACITY_BY_KIND.items():
+        parser.add_argument(f"--{kind}", type=float, default=value,
+                            help=f"capacity of a {kind} (packages a day; default {value or 'unlimited'})")
+    parser.add_argument("--rate", type=float, default=PACKAGES_PER_PERSON_PER_DAY,
+                        help="same-day packages a day per person")
+    args = parser.parse_args(argv)
+    build(args.out, args.source, {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}, args.rate)
+
+
+if __name__ == "__main__":
+    main()
