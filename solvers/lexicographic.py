@@ -152,7 +152,9 @@ class _Search:
         # With no floor (and no equity floor or site that must act), the plan that takes nothing
         # is feasible and primal simplex starts from a feasible basis; otherwise that start is
         # infeasible and dual simplex is the faster.
-        starts_feasible = not self.floors and self.problem.n_groups == 0 and self.problem.required_sites.size == 0
+        # With capacities, primal simplex crawls through the split's degenerate vertices.
+        starts_feasible = (not self.floors and self.problem.n_groups == 0 and self.problem.required_sites.size == 0
+                           and not self.problem.capacitated)
         return self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible)
 
     def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
