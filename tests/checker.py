@@ -88,11 +88,12 @@ def demand(raw: RawInstance, zone: dict) -> float:
     return int(zone["population"]) * float(raw.scenario.get("packages_per_person_per_day", 0.0))
 
 
-def best_split(raw: RawInstance, inventory: set, floors: dict | None = None):
+def best_split(raw: RawInstance, inventory: set, floors: dict | None = None, largest_share: bool = False):
     """The most people served same-day by ``inventory``: a zone within reach of an inventory site
     without capacity is served in full; the others' demand is split among the capacitated ones
     in reach. ``floors``: group -> (members, people needed). Returns (people served per zone) or
-    None when no split meets the floors. Variables: one share per (zone, site) pair, one per zone."""
+    None when no split meets the floors. Variables: one share per (zone, site) pair, one per zone.
+    ``largest_share``: instead, the largest share (at most 1) of every floor one split meets."""
     population = [int(z["population"]) for z in raw.zones]
     full = [any(capacity(raw, site) is None for site in raw.sites if site["site_id"] in reach and
                 site["site_id"] in inventory) for reach in raw.same_day]
@@ -126,6 +127,14 @@ def best_split(raw: RawInstance, inventory: set, floors: dict | None = None):
         rows.append(row)
         rhs.append(-(need - sum(population[z] for z in members if full[z])))
     served = [float(p) if f else 0.0 for p, f in zip(population, full)]
+    if largest_share:  # one more column, the share s: floor rows become -people + s * need <= fixed
+        rows = [row + [0.0] for row in rows]
+        for k, (members, need) in enumerate((floors or {}).values()):
+            rows[len(zones) + len(capped) + k][-1] = need
+            rhs[len(zones) + len(capped) + k] = sum(population[z] for z in members if full[z])
+        result = linprog([0.0] * n + [-1.0], A_ub=rows, b_ub=rhs, bounds=(0, 1), method="highs")
+        assert result.status == 0, result.message
+        return result.x[-1]
     if n == 0:
         return None if any(need - sum(population[z] for z in m if full[z]) > 1e-9
                            for m, need in (floors or {}).values()) else served
@@ -259,10 +268,19 @@ def brute_force(raw: RawInstance):
 
 def max_floor_share(raw: RawInstance) -> float:
     """The largest share of every equity floor one plan meets (keeping budgets and decisions)."""
+    capacitated = any(capacity(raw, site) is not None for site in raw.sites)
+    floors = {group: (members, floor * people) for group, (floor, people, members) in equity_floors(raw).items()}
     best = 0.0
     for plan in every_plan(raw):
         outcome = phased_outcome(raw, plan)
         if outcome["budgets_kept"] and outcome["decisions_kept"]:
+            if capacitated:  # the split that favours the floors, not the most people
+                inventory = {site["site_id"] for site in raw.sites
+                             if site["kind"] == "center" or plan.get(site["site_id"], ("none",))[0]
+                             in ("upgrade", "open_center")}
+                best = max(best, best_split(raw, inventory, {g: f for g, f in floors.items() if f[1] > 0},
+                                            largest_share=True))
+                continue
             shares = [reached / need for reached, need in outcome["groups"].values() if need > 0]
             best = max(best, min([1.0, *shares]))
     return best

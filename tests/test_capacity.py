@@ -234,3 +234,19 @@ def test_a_capacity_above_what_is_left_to_serve_never_binds(tmp_path):
     from ruralreach.model.reduce import reduce_problem
     assert not reduce_problem(instance, compute_reach(instance)).capacitated
     check_capacitated(directory, tmp_path)
+
+
+def test_capacitated_floors_no_plan_meets_give_the_largest_feasible_share(tmp_path):
+    from checker import max_floor_share
+
+    directory = with_capacity(program_instance(tmp_path / "i", seed=1, budget=15e6,
+                                               equity=Equity("region", 0.9)), seed=1, share=0.05)
+    raw = read_raw(directory)
+    assert brute_force(raw) is None, "the instance should be infeasible"
+    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = read_plan(tmp_path / "plan")
+    assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
+    scale = plan.summary["equity"]["max_feasible_scale"]
+    assert scale["status"] == "optimal"
+    assert scale["value"] == pytest.approx(max_floor_share(raw), abs=1e-6)
