@@ -59,7 +59,9 @@ def best_service(weight: np.ndarray, demand: np.ndarray, full: np.ndarray, pair_
     n_rows, n_pairs = len(weight), len(pair_row)
     share = full.astype(float)
     pair_share = np.zeros(n_pairs)
-    open_pairs = np.flatnonzero(~full[pair_row]) if n_pairs else np.empty(0, dtype=np.int64)
+    # Pairs of a row served in full anyway, or of a site that can ship nothing, carry nothing.
+    open_pairs = (np.flatnonzero(~full[pair_row] & (capacity[pair_site] > 0)) if n_pairs
+                  else np.empty(0, dtype=np.int64))
     rows = np.unique(pair_row[open_pairs])
     floors = np.zeros(0) if need is None else need - np.bincount(group[full & (group >= 0)],
                                                                     weights=people[full & (group >= 0)],

@@ -531,7 +531,9 @@ def _suppliers(zone_reach: sparse.csr_matrix, given_sites: np.ndarray, option_si
     site that holds inventory with a capacity whatever the plan, and every supplying option of
     that phase or an earlier one. Returns the rows x suppliers matrix, each supplier's option (in
     the phased option numbering: phase x options per phase + option; -1 for none) and capacity."""
-    options = np.flatnonzero(option_supplies)
+    # A site that can ship nothing same-day (capacity 0) supplies nothing.
+    given_sites = given_sites[capacity[given_sites] > 0]
+    options = np.flatnonzero(option_supplies & (capacity[option_site] > 0))
     n_free = option_site.size
     if given_sites.size == 0 and options.size == 0:
         return sparse.csr_matrix((zone_reach.shape[0] * n_phases, 0), dtype=np.int8), _empty(np.int64), _empty(float)

@@ -250,3 +250,14 @@ def test_capacitated_floors_no_plan_meets_give_the_largest_feasible_share(tmp_pa
     scale = plan.summary["equity"]["max_feasible_scale"]
     assert scale["status"] == "optimal"
     assert scale["value"] == pytest.approx(max_floor_share(raw), abs=1e-6)
+
+
+def test_a_site_with_no_capacity_ships_nothing(tmp_path):
+    directory = with_capacity(program_instance(tmp_path / "i", seed=2), seed=2, share=0.05)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    sites.loc[sites["kind"] != "candidate", "capacity"] = "0"  # the center and every station
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    summary = check_capacitated(directory, tmp_path)
+    assert summary["baseline_same_day_population"] == 0
+    plan = read_plan(tmp_path / "plan")
+    assert (plan.assignments["site_id"].map(plan.sites.set_index("site_id")["kind"]) == "candidate").all()
