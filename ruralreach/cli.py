@@ -18,8 +18,6 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import Instance, InstanceError, load_instance
@@ -28,7 +26,7 @@ from ruralreach.solvers.highs import SolveOptions
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
 from .pipeline import prepare, solve_prepared
-from .review import PROGRAM_YARDSTICKS, formatted, place_table
+from .review import PROGRAM_YARDSTICKS, formatted, people_text, place_table
 
 DEFAULT_INSTANCE = bundled()
 # The exit status of a command stopped by Ctrl-C, as a shell reports a process ended by SIGINT.
@@ -134,17 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _count(people) -> str:
-    """People as the plan counts them: whole, or with capacities the people served (two decimals)."""
-    return f"{people:,}" if isinstance(people, (int, np.integer)) else f"{people:,.2f}"
-
-
 def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
     s = plan.summary
     total = max(s["total_population"], 1)
 
     def people(before, after) -> str:
-        return (f"{_count(before):>13} -> {_count(after):>13} people  (+{_count(after - before)}; "
+        return (f"{people_text(before):>13} -> {people_text(after):>13} people  (+{people_text(after - before)}; "
                 f"{after / total:.1%} of {s['total_population']:,})")
 
     counts = s["actions"]
@@ -158,7 +151,7 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
     ]
     for phase in s.get("phases", []):
         lines.append(f"  phase {phase['name']:<10} {usd_millions(phase['cost'])} of {usd_millions(phase['budget'])}; "
-                     f"after it same-day {_count(phase['same_day_population'])}, next-day {phase['next_day_population']:,}")
+                     f"after it same-day {people_text(phase['same_day_population'])}, next-day {phase['next_day_population']:,}")
     equity = s.get("equity")
     if equity is not None:
         below = [g["group"] for g in equity["groups"] if not g["meets_floor"]]
@@ -310,7 +303,7 @@ def command_sweep(args: argparse.Namespace) -> int:
         return INTERRUPTED
     lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
     for row in table.itertuples():
-        lines.append(f"{usd_whole(row.budget):>16}  {row.status:<10}  {_count(row.same_day_population):>13}  "
+        lines.append(f"{usd_whole(row.budget):>16}  {row.status:<10}  {people_text(row.same_day_population):>13}  "
                      f"{row.next_day_population:>13,}  {usd_whole(row.cost):>16}  {row.mip_gap:>8.1e}")
     not_proven = int((table["status"] != "optimal").sum())
     if not_proven:

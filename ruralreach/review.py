@@ -50,6 +50,11 @@ SWEEP_COLUMNS = (
 # ----------------------------------------------------------------------------- plan tables
 
 
+def people_text(people) -> str:
+    """People as a plan counts them: whole, or with capacities the people served (two decimals)."""
+    return f"{people:,}" if isinstance(people, (int, np.integer)) else f"{people:,.2f}"
+
+
 def largest_gap(summary: dict) -> float | None:
     gaps = [s["mip_gap"] for s in summary.get("stages", []) if s.get("mip_gap") is not None]
     return max(gaps) if gaps else None

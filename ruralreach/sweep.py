@@ -42,7 +42,7 @@ from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
 from .money import usd_short, usd_whole
 from .pipeline import Prepared, prepare, solve_prepared
-from .review import PLAN_DIR_PREFIX, SWEEP_FILE, figure_png, plan_dir_name, sweep_curve, sweep_table
+from .review import PLAN_DIR_PREFIX, SWEEP_FILE, figure_png, people_text, plan_dir_name, sweep_curve, sweep_table
 
 PLOT_FILE = "sweep.png"
 
@@ -278,7 +278,7 @@ def _best_figures(summaries: list[dict]) -> str:
     if not summaries:
         return ""
     best = max(summaries, key=lambda s: (s["same_day_population"], s["next_day_population"], -s["budget"]))
-    text = (f"best same-day {best['same_day_population']:,} next-day {best['next_day_population']:,} "
+    text = (f"best same-day {people_text(best['same_day_population'])} next-day {best['next_day_population']:,} "
             f"at {usd_short(best['budget'])}")
     not_proven = sum(s["status"] != OPTIMAL for s in summaries)
     return text + (f", {not_proven} not proven optimal" if not_proven else "")
