@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from checker import brute_force, check_assignments, phased_outcome, read_raw
 from conftest import run_cli, small_instance, with_capacity
-from test_program import plan_of, program_instance, random_decisions
+from test_program import check_largest_feasible_share, plan_of, program_instance, random_decisions
 
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.plan import read_plan, write_plan
@@ -237,19 +237,9 @@ def test_a_capacity_above_what_is_left_to_serve_never_binds(tmp_path):
 
 
 def test_capacitated_floors_no_plan_meets_give_the_largest_feasible_share(tmp_path):
-    from checker import max_floor_share
-
-    directory = with_capacity(program_instance(tmp_path / "i", seed=1, budget=15e6,
-                                               equity=Equity("region", 0.9)), seed=1, share=0.05)
-    raw = read_raw(directory)
-    assert brute_force(raw) is None, "the instance should be infeasible"
-    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    plan = read_plan(tmp_path / "plan")
-    assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
-    scale = plan.summary["equity"]["max_feasible_scale"]
-    assert scale["status"] == "optimal"
-    assert scale["value"] == pytest.approx(max_floor_share(raw), abs=1e-6)
+    check_largest_feasible_share(with_capacity(program_instance(tmp_path / "i", seed=1, budget=15e6,
+                                                                equity=Equity("region", 0.9)), seed=1, share=0.05),
+                                 tmp_path)
 
 
 def test_a_site_with_no_capacity_ships_nothing(tmp_path):
