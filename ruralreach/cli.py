@@ -330,8 +330,9 @@ def say_interrupted() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # Parsing is inside: a Ctrl-C can arrive while argparse still builds its patterns.
+        args = build_parser().parse_args(argv)
         commands = {"solve": command_solve, "sweep": command_sweep, "report": command_report, "place": command_place}
         return commands[args.command](args)
     except (InstanceError, PlanPlaceError) as error:
