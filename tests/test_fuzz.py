@@ -3,7 +3,8 @@ truncation, encodings, the scenario. Each run of ``ruralreach solve`` must eithe
 plan the independent checker agrees with, or exit 2 with one line and nothing written.
 
 Seeded and replayable: case N is ``pytest tests/test_fuzz.py -k "corruption and [N]"``, and its
-corruptions are named in any failure. ``RURALREACH_FUZZ_CASES`` sets how many cases run (default
+corruptions are named in any failure. A third as many cases corrupt the same instance with
+capacities (its plans' assignments are checked too). ``RURALREACH_FUZZ_CASES`` sets how many cases run (default
 300). The cases run in this process, through ``ruralreach.cli.main``; a few run as a user runs the
 command, in a child process.
 """
@@ -14,8 +15,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from checker import evaluate, read_raw
-from conftest import run_cli, small_instance
+from checker import capacity, check_assignments, evaluate, read_raw
+from conftest import run_cli, small_instance, with_capacity
 
 from ruralreach.cli import main
 from ruralreach.model.plan import read_plan
@@ -35,6 +36,14 @@ def valid(tmp_path_factory) -> Path:
     # A travel_minutes.csv too, so that its corruptions are tried.
     (directory / "travel_minutes.csv").write_text("zone_id,site_id,minutes\nZ000001,E00000,12\nZ000002,N00001,200\n")
     return directory
+
+
+@pytest.fixture(scope="module")
+def valid_capacitated(valid, tmp_path_factory) -> Path:
+    """The same instance with capacities that bind (and the scenario's demand rate)."""
+    directory = tmp_path_factory.mktemp("capacitated") / "tiny"
+    shutil.copytree(valid, directory)
+    return with_capacity(directory, seed=7, share=0.1)
 
 
 # ----------------------------------------------------------------------------- corruptions
@@ -166,7 +175,11 @@ def check_outcome(status: int, stderr: str, instance: Path, out: Path, done: lis
         plan = read_plan(out)
         raw = read_raw(instance)
         check = evaluate(raw, dict(zip(plan.sites["site_id"], plan.sites["action"])))
-        assert check["same_day_population"] == plan.summary["same_day_population"], why
+        if any(capacity(raw, site) is not None for site in raw.sites):
+            check_assignments(raw, out)
+            assert check["same_day_population"] == pytest.approx(plan.summary["same_day_population"], abs=0.01), why
+        else:
+            assert check["same_day_population"] == plan.summary["same_day_population"], why
         assert check["next_day_population"] == plan.summary["next_day_population"], why
         assert check["cost"] == pytest.approx(plan.summary["cost"], abs=0.01), why
         assert plan.summary["cost"] <= raw.scenario["budget"] + 0.01, why
@@ -187,6 +200,14 @@ def prepared_case(valid: Path, tmp_path: Path, case: int) -> tuple[Path, list[st
 @pytest.mark.parametrize("case", range(CASES))
 def test_corruption(valid, tmp_path, capsys, case):
     instance, done = prepared_case(valid, tmp_path, case)
+    out = tmp_path / "plan"
+    status = main(["solve", str(instance), "--out", str(out)])
+    check_outcome(status, capsys.readouterr().err, instance, out, done)
+
+
+@pytest.mark.parametrize("case", range(CASES // 3))
+def test_corruption_with_capacity(valid_capacitated, tmp_path, capsys, case):
+    instance, done = prepared_case(valid_capacitated, tmp_path, 100_000 + case)
     out = tmp_path / "plan"
     status = main(["solve", str(instance), "--out", str(out)])
     check_outcome(status, capsys.readouterr().err, instance, out, done)
