@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 NONE = "none"
 
 
@@ -65,6 +67,12 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
 # Every action a plan may list for a site, "none" first.
 ACTION_NAMES: tuple[str, ...] = (NONE, *ACTIONS)
 COST_COLUMNS: tuple[str, ...] = tuple(dict.fromkeys(a.cost_column for a in ACTIONS.values()))
+
+
+def already(kinds, quality: str) -> np.ndarray:
+    """Per site, by its kind: whether it already ``holds_inventory`` or ``delivers`` (the
+    ``quality``) before the plan."""
+    return np.isin(np.asarray(kinds, dtype=object), [k.name for k in KINDS.values() if getattr(k, quality)])
 
 
 def actions_of_kind(kind: str) -> tuple[Action, ...]:

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from .actions import KINDS
+from .actions import already
 from .instance import Instance
 from .reach import Reach, nearest_sites
 
@@ -128,8 +128,7 @@ def unbinding_levels(instance: Instance, reach: Reach) -> np.ndarray:
     that no existing inventory site of an earlier round serves (those are served in full whatever
     the plan). A site of round k can ship in full to any zones in its reach outside those."""
     capacity = instance.capacity
-    kinds = instance.sites["kind"].to_numpy()
-    existing = np.isin(kinds, [k.name for k in KINDS.values() if k.holds_inventory])
+    existing = already(instance.sites["kind"], "holds_inventory")
     demand = zone_demand(instance)
     level = np.where(np.isfinite(capacity), -1, 0)
     served = np.zeros(len(demand), dtype=bool)
@@ -166,9 +165,6 @@ class Service:
     def full(self) -> np.ndarray:
         return self.share >= FULL_SHARE
 
-    def site_load(self) -> np.ndarray:
-        return np.asarray(self.flows.sum(axis=0)).ravel()
-
 
 def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: np.ndarray | None = None,
           need: np.ndarray | None = None) -> Service:
@@ -176,7 +172,7 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
     site): the most people served, and where ``need`` is given, at least ``need[h]`` people of each
     zone group h served (when no split meets those floors, the floors are dropped: only a plan
     that misses them anyway, the empty plan of an infeasible solve, comes here)."""
-    level = unbinding_levels(instance, reach) if np.isfinite(instance.capacity).any() else np.zeros(len(holds_inventory))
+    level = unbinding_levels(instance, reach)
     capacity = np.where(level >= 0, np.inf, instance.capacity)
     population = instance.zones["population"].to_numpy(dtype=float)
     unlimited = holds_inventory & ~np.isfinite(capacity)

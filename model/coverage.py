@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from .actions import ACTIONS, KINDS, NONE
+from .actions import ACTIONS, NONE, already
 from .capacity import serve
 from .instance import Instance
 from .reach import Reach
@@ -55,8 +55,7 @@ def evaluate(instance: Instance, reach: Reach, actions: np.ndarray, equity_need:
     actions = np.asarray(actions, dtype=object)
     check_actions(instance, actions)
     kinds = instance.sites["kind"].to_numpy()
-    holds_inventory = np.isin(kinds, [k.name for k in KINDS.values() if k.holds_inventory])
-    delivers = np.isin(kinds, [k.name for k in KINDS.values() if k.delivers])
+    holds_inventory, delivers = already(kinds, "holds_inventory"), already(kinds, "delivers")
     site_cost = np.zeros(len(actions))
     for action in ACTIONS.values():
         chosen = actions == action.name

@@ -191,11 +191,11 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
         m.J, rule=lambda m, j: m.z[j] - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
     m.capacity = pyo.Constraint(m.S, rule=capacity)
 
+    reach = problem.same_day_reach()
+
     def within_reach(m, w):
         i = within[w]
-        suppliers = supply.indices[supply.indptr[i]:supply.indptr[i + 1]]
-        return (m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]])
-                - sum(m.x[option[s]] for s in suppliers) <= 0)
+        return m.y[i] - sum(m.x[o] for o in reach.indices[reach.indptr[i]:reach.indptr[i + 1]]) <= 0
 
     m.within_reach = pyo.Constraint(m.W, rule=within_reach)
     m.equity_floor = pyo.Constraint(m.H, rule=equity_floor)
@@ -228,7 +228,6 @@ class MatrixModel:
     budget_rows: np.ndarray  # the budget rows' positions in A, one per phase
     offset: dict[str, float]  # the stage objective's constant: population in reach whatever the plan
     continuous: np.ndarray | None = None  # columns in [0, 1] that need not be whole
-    n_supply_pairs: int = 0  # g columns, after z
 
     @property
     def n_columns(self) -> int:
@@ -259,9 +258,7 @@ def _supply_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, sparse.cs
     capacity_x = sparse.csr_matrix((-np.ones(opens.size), (opens, option[opens])), shape=(n_s, n_o))
     capacity_g = sparse.csr_matrix((load, (pairs.col, np.arange(n_k))), shape=(n_s, n_k))
     within = _within_reach_rows(problem)
-    pick = sparse.csr_matrix((np.ones(opens.size), (opens, option[opens])), shape=(n_s, n_o))
-    reach = (problem.same_day_cover[within] + problem.supply_cover[within] @ pick).tocsr()
-    within_x = -reach
+    within_x = -problem.same_day_reach()[within]
     within_y = sparse.csr_matrix((np.ones(within.size), (np.arange(within.size), within)), shape=(within.size, n_i))
     x_part = sparse.vstack([capacity_x, within_x]).tocsr()
     y_part = sparse.vstack([sparse.csr_matrix((n_s, n_i)), within_y]).tocsr()
@@ -320,7 +317,7 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
         continuous = np.zeros(A.shape[1], dtype=bool)
         continuous[n_o:n_o + n_i] = problem.supply_cover.getnnz(axis=1) > 0  # a share served, not a yes/no
         continuous[n_o + n_i + n_j:] = True
-    return MatrixModel(A, lower, upper, objective, n_o, n_i, n_j, budget_rows, offset, continuous, n_k)
+    return MatrixModel(A, lower, upper, objective, n_o, n_i, n_j, budget_rows, offset, continuous)
 
 
 def floor_scale_model(problem: CoveringProblem) -> MatrixModel:

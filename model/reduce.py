@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy import sparse
 
-from .actions import ACTIONS, KINDS
+from .actions import ACTIONS, already
 from .capacity import RowService, best_service, effective_capacity, zone_demand
 from .instance import Instance, decided
 from .reach import Reach
@@ -215,12 +215,17 @@ class CoveringProblem:
         the capacity to serve it (a supplier's rows count for its option)."""
         if not self.capacitated:
             return self.same_day_cover
-        opened = np.flatnonzero(self.supply_option >= 0)
-        pick = sparse.csr_matrix((np.ones(opened.size, dtype=np.int8), (opened, self.supply_option[opened])),
+        return self.reach_through(self.supply_option >= 0)
+
+    def reach_through(self, suppliers: np.ndarray) -> sparse.csr_matrix:
+        """Rows x options: the same-day cover with the rows of ``suppliers`` (bool per supplier,
+        each with an option) counted as reached by their options."""
+        opens = np.flatnonzero(suppliers)
+        pick = sparse.csr_matrix((np.ones(opens.size, dtype=np.int8), (opens, self.supply_option[opens])),
                                  shape=(len(self.supply_option), self.n_options))
         reach = (self.same_day_cover + self.supply_cover @ pick).tocsr()
         reach.data[:] = 1
-        return reach
+        return reach.astype(np.int8)
 
     def same_day_share(self, chosen: np.ndarray) -> np.ndarray:
         """The share of each same-day row served with a choice."""
@@ -422,9 +427,8 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     same_day = (same_day @ sparse.diags((~supplies).astype(np.int8), dtype=np.int8)).tocsr()
     same_day.eliminate_zeros()
 
-    kinds = instance.sites["kind"].to_numpy()
-    holds_inventory = np.isin(kinds, [k.name for k in KINDS.values() if k.holds_inventory])
-    delivers = np.isin(kinds, [k.name for k in KINDS.values() if k.delivers])
+    holds_inventory = already(instance.sites["kind"], "holds_inventory")
+    delivers = already(instance.sites["kind"], "delivers")
     population = instance.zones["population"].to_numpy(dtype=float)
     demand = zone_demand(instance)
     _, zone_group, equity_floor = equity_groups(instance)
@@ -439,8 +443,9 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
         | (same_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
     const_next = ((reach.next_day @ delivers.astype(np.int64)) > 0) \
         | (next_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
-    given_sites = np.flatnonzero((holds_inventory & capped)
-                                 | np.isin(np.arange(len(kinds)), site[committed & supplies]))
+    given = holds_inventory & capped
+    given[site[committed & supplies]] = True
+    given_sites = np.flatnonzero(given)
     in_group = zone_group >= 0
     equity_fixed = np.bincount(zone_group[in_group & const_same], weights=population[in_group & const_same],
                                minlength=equity_floor.size)
@@ -609,12 +614,7 @@ def _without_roomy_suppliers(problem: CoveringProblem) -> CoveringProblem:
             return problem
         option = problem.supply_option
         constant = problem.supply_cover[:, np.flatnonzero(roomy & (option < 0))].getnnz(axis=1) > 0
-        opens = np.flatnonzero(roomy & (option >= 0))
-        pick = sparse.csr_matrix((np.ones(opens.size, dtype=np.int8), (opens, option[opens])),
-                                 shape=(option.size, problem.n_options))
-        cover = (problem.same_day_cover + problem.supply_cover @ pick).tocsr()
-        cover.data[:] = 1
-        rows = _Rows(cover.astype(np.int8), problem.same_day_population, problem.same_day_group,
+        rows = _Rows(problem.reach_through(roomy & (option >= 0)), problem.same_day_population, problem.same_day_group,
                      problem.same_day_people, problem.same_day_demand,
                      problem.supply_cover[:, np.flatnonzero(~roomy)].tocsr()).select(~constant).merged()
         grouped = constant & (problem.same_day_group >= 0)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ruralreach.model.actions import ACTIONS, KINDS
+from ruralreach.model.actions import ACTIONS, KINDS, already
 from ruralreach.model.instance import ASSUMPTIONS
 from ruralreach.model.plan import REPORT_FILE, Plan, add_to_plan, is_plan, read_plan, read_sites, read_summary
 
@@ -272,8 +272,8 @@ def capacity_table(plan: Plan, near: float = 0.1) -> pd.DataFrame:
     sites = plan.sites
     if "same_day_load" not in sites or "capacity" not in sites:
         return pd.DataFrame(columns=columns)
-    inventory = (sites["kind"] == "center") | sites["action"].isin([a.name for a in ACTIONS.values()
-                                                                    if a.holds_inventory])
+    inventory = already(sites["kind"], "holds_inventory") | sites["action"].isin(
+        [a.name for a in ACTIONS.values() if a.holds_inventory])
     table = sites[inventory & sites["capacity"].notna()].copy()
     place = [c for c in ("primary_city", "state") if c in table]
     table["load_share"] = np.where(table["capacity"] > 0, table["same_day_load"] / table["capacity"].where(
