@@ -100,10 +100,8 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
     only with a phased scenario. ``floor_scale``: when no plan meets the equity floors, the
     largest share of them one plan meets (``value``, ``bound``, ``status``, ``mip_gap``).
     """
-    equity_need = None
-    if instance.scenario.equity is not None:
-        _, zone_group, floors = equity_groups(instance)
-        equity_need = (zone_group, floors)
+    grouping = equity_groups(instance) if instance.scenario.equity is not None else None
+    equity_need = None if grouping is None else grouping[1:]
     before = evaluate(instance, reach, no_actions(instance))
     after = evaluate(instance, reach, actions, equity_need)
     population = instance.zones["population"].to_numpy(dtype=np.int64)
@@ -140,7 +138,7 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
         summary["phases"], after_phases = _phase_columns(instance, reach, actions, phases, before, after, sites, zones,
                                                          served)
     if instance.scenario.equity is not None:
-        summary["equity"] = _equity_summary(instance, after.same_day_share, population, floor_scale)
+        summary["equity"] = _equity_summary(instance, grouping, after.same_day_share, population, floor_scale)
     assignments = None
     if instance.capacitated:
         names = [p.name for p in instance.scenario.phases] or [""]
@@ -196,11 +194,11 @@ def _phase_columns(instance, reach, actions, phases, before: Coverage, after: Co
     return figures, coverages
 
 
-def _equity_summary(instance, share: np.ndarray, population, floor_scale: dict | None) -> dict:
+def _equity_summary(instance, grouping, share: np.ndarray, population, floor_scale: dict | None) -> dict:
     """Each equity group's floor, population and achieved same-day share after the plan (with
-    capacities, of the people served)."""
+    capacities, of the people served). ``grouping``: :func:`equity_groups` of the instance."""
     equity = instance.scenario.equity
-    names, zone_group, floors = equity_groups(instance)
+    names, zone_group, floors = grouping
     grouped = zone_group >= 0
     people = np.bincount(zone_group[grouped], weights=population[grouped], minlength=len(names))
     reached = np.bincount(zone_group[grouped], weights=population[grouped] * share[grouped], minlength=len(names))

@@ -78,7 +78,7 @@ ACTIONS_OF_KIND = {"center": ["none"], "station": ["none", "upgrade"],
                    "candidate": ["none", "open_station", "open_center"]}
 
 
-def capacity(raw: RawInstance, site: dict) -> float | None:
+def capacity(site: dict) -> float | None:
     """A site's same-day capacity in packages a day (None: unlimited)."""
     text = site.get("capacity", "").strip()
     return float(text) if text else None
@@ -95,10 +95,10 @@ def best_split(raw: RawInstance, inventory: set, floors: dict | None = None, lar
     None when no split meets the floors. Variables: one share per (zone, site) pair, one per zone.
     ``largest_share``: instead, the largest share (at most 1) of every floor one split meets."""
     population = [int(z["population"]) for z in raw.zones]
-    full = [any(capacity(raw, site) is None for site in raw.sites if site["site_id"] in reach and
+    full = [any(capacity(site) is None for site in raw.sites if site["site_id"] in reach and
                 site["site_id"] in inventory) for reach in raw.same_day]
-    capped = {site["site_id"]: capacity(raw, site) for site in raw.sites
-              if site["site_id"] in inventory and capacity(raw, site) is not None}
+    capped = {site["site_id"]: capacity(site) for site in raw.sites
+              if site["site_id"] in inventory and capacity(site) is not None}
     pairs = [(z, s) for z, reach in enumerate(raw.same_day) if not full[z] for s in sorted(reach) if s in capped]
     zones = sorted({z for z, _ in pairs})
     column = {z: k for k, z in enumerate(zones)}
@@ -164,7 +164,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = No
             cost += float(site[COST_COLUMN[action]])
     nxt = [bool(reach & delivering) for reach in raw.next_day]
     population = [int(float(z["population"])) for z in raw.zones]
-    if any(capacity(raw, site) is not None for site in raw.sites):
+    if any(capacity(site) is not None for site in raw.sites):
         served = best_split(raw, inventory, floors)
         if served is None:
             return None
@@ -212,7 +212,7 @@ def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
     phases = phases_of(raw)
     after = [evaluate(raw, {s: a for s, (a, t) in plan.items() if t <= k}) for k in range(len(phases))]
     floors = {group: (members, floor * people) for group, (floor, people, members) in equity_floors(raw).items()}
-    if floors and any(capacity(raw, site) is not None for site in raw.sites):
+    if floors and any(capacity(site) is not None for site in raw.sites):
         # The split after the last phase must meet the floors, if any split does.
         kept = evaluate(raw, {s: a for s, (a, t) in plan.items()}, floors)
         after[-1] = kept if kept is not None else after[-1]
@@ -268,7 +268,7 @@ def brute_force(raw: RawInstance):
 
 def max_floor_share(raw: RawInstance) -> float:
     """The largest share of every equity floor one plan meets (keeping budgets and decisions)."""
-    capacitated = any(capacity(raw, site) is not None for site in raw.sites)
+    capacitated = any(capacity(site) is not None for site in raw.sites)
     floors = {group: (members, floor * people) for group, (floor, people, members) in equity_floors(raw).items()}
     best = 0.0
     for plan in every_plan(raw):
@@ -315,7 +315,7 @@ def check_assignments(raw: RawInstance, directory: Path) -> dict:
         load[t][site] = load[t].get(site, 0.0) + packages
     for t in range(len(names)):
         for site, packages in load[t].items():
-            limit = capacity(raw, raw_sites[site])
+            limit = capacity(raw_sites[site])
             assert limit is None or packages <= limit * (1 + 1e-9) + 1e-9, (site, packages, limit)
         for zone, packages in enumerate(shipped[t]):
             assert packages <= demand(raw, raw.zones[zone]) * (1 + 1e-9) + 1e-9, (raw.zones[zone]["zone_id"], packages)

@@ -175,7 +175,7 @@ def check_outcome(status: int, stderr: str, instance: Path, out: Path, done: lis
         plan = read_plan(out)
         raw = read_raw(instance)
         check = evaluate(raw, dict(zip(plan.sites["site_id"], plan.sites["action"])))
-        if any(capacity(raw, site) is not None for site in raw.sites):
+        if any(capacity(site) is not None for site in raw.sites):
             check_assignments(raw, out)
             assert check["same_day_population"] == pytest.approx(plan.summary["same_day_population"], abs=0.01), why
         else:
