@@ -2,6 +2,7 @@
 
 import os
 import stat
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ from conftest import small_instance
 
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
+from ruralreach.model.reach import compute_reach
+from ruralreach.model.reduce import reduce_problem
+from ruralreach.solvers import lexicographic as lx
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.pipeline import solve_instance
 
@@ -143,3 +147,32 @@ def test_plan_directory_is_readable_like_any_new_directory(tiny, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(written.stat().st_mode) == 0o777 & ~umask
+
+
+def test_a_time_limited_stage_leaves_the_later_stages_time_for_their_lps(tiny):
+    """Under a time limit each stage's searches stop short of the time the later stages need for
+    their own LP solves (estimated by this stage's LP), and never take less than half of what is
+    left; no search starts with less than one LP's time left; without a limit nothing is held back."""
+    instance = load_instance(tiny)
+    problem = reduce_problem(instance, compute_reach(instance))
+    options = SolveOptions(time_limit=100.0)
+    search = lx._Search(problem, lx._loaded(problem, options), None, options, time.perf_counter() + 100.0)
+    held = {}
+    for stage, lp_seconds in (("same_day", 2.0), ("next_day", 2.0), ("cost", 2.0), ("same_day", 40.0)):
+        step = lx._Stage(search, stage)
+        step.reserve_for_later_stages(lp_seconds)
+        held[stage, lp_seconds] = step.reserve
+        assert step.search_time() == pytest.approx(search.remaining() - step.reserve, abs=0.5)
+    per_stage = lx.LATER_STAGE_LPS * 2.0
+    assert held["same_day", 2.0] == pytest.approx(2 * per_stage)
+    assert held["next_day", 2.0] == pytest.approx(per_stage)
+    assert held["cost", 2.0] == 0.0
+    assert 49.0 < held["same_day", 40.0] <= 50.0  # half of what is left, not 2 x 3 x 40 s
+    assert not step.searches_out_of_time()  # 50 s left for searches, more than the 40 s LP
+    step.reserve_for_later_stages(60.0)
+    assert step.searches_out_of_time()  # 50 s left: less than one LP, so no MIP is started
+
+    unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
+    step = lx._Stage(unlimited, "same_day")
+    step.reserve_for_later_stages(2.0)
+    assert step.reserve == 0.0 and step.search_time() is None
