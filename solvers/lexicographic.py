@@ -43,11 +43,12 @@ FIRST_STAGE_GAP_SHARE = 0.1
 # while the root alone (its cuts) reaches the requested gap: the stage then stops there, and a
 # second solve to the requested gap runs only when the root did not reach it.
 FIRST_STAGE_CLOSER_NODES = 1
-# Under a time limit, a stage's searches leave each later stage time for this many of its own LP
-# solves (keeping the floor, its bound, its neighbourhood search), so that every stage reports a
-# bound and gets its cheap search; a stage may never be left less than half the time remaining.
-# A search starts only with at least one LP's time left: a MIP needs more than that for its
-# presolve and root LP, and HiGHS does not always stop inside them when told to.
+# Under a time limit, the first stage's closer search (beyond the requested gap, once the stage is
+# within it) leaves each later stage time for this many of its own LP solves (keeping the floor,
+# its bound, its neighbourhood search), and never takes less than half the time remaining. A stage
+# not yet within the requested gap keeps all the time: the stages are in order of importance.
+# No search starts with less than one LP's time left: a MIP needs more than that for its presolve
+# and root LP, and HiGHS does not always stop inside them when told to.
 LATER_STAGE_LPS = 3
 
 
@@ -222,26 +223,24 @@ class _Stage:
         self.value = no_plan if search.chosen is None else stage_values(search.problem, search.chosen)[stage]
         self.bound = math.nan
         self.began = time.perf_counter()
-        self.reserve = 0.0  # seconds its searches leave to the later stages (set once its LP is solved)
         self.lp_seconds = 0.0  # what its LP relaxation took
 
-    def search_time(self) -> float | None:
-        """Seconds this stage's searches may take: what is left, less the later stages' reserve."""
+    def search_time(self, *, beyond_requested_gap: bool = False) -> float | None:
+        """Seconds a search of this stage may take (None: no limit). A search beyond the requested
+        gap leaves the later stages LATER_STAGE_LPS of their LP solves each, estimated by this
+        stage's LP, but takes at least half of what is left."""
         remaining = self.search.remaining()
-        return None if remaining is None else remaining - self.reserve
-
-    def searches_out_of_time(self) -> bool:
-        left = self.search_time()
-        return left is not None and left <= self.lp_seconds
-
-    def reserve_for_later_stages(self, lp_seconds: float) -> None:
-        """Time each later stage needs for its LP solves, estimated by this stage's LP."""
-        self.lp_seconds = lp_seconds
-        remaining = self.search.remaining()
-        if remaining is None:
-            return
+        if remaining is None or not beyond_requested_gap:
+            return remaining
         later = len(STAGES) - 1 - STAGES.index(self.stage)
-        self.reserve = min(later * LATER_STAGE_LPS * lp_seconds, remaining / 2)
+        return remaining - min(later * LATER_STAGE_LPS * self.lp_seconds, remaining / 2)
+
+    def can_search(self, seconds: float | None) -> bool:
+        """Whether a search given ``seconds`` is worth starting: more than one LP's time."""
+        return seconds is None or seconds > self.lp_seconds
+
+    def within_requested_gap(self) -> bool:
+        return _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, self.search.problem)[0]
 
     def offer(self, result: StageResult, *, bound_holds: bool = True) -> None:
         """Take the solver's plan if it is better, within budget and keeps the earlier stages'
@@ -269,7 +268,7 @@ class _Stage:
         sub_model = _loaded(sub, search.options)
         for stage, value in search.floors.items():
             sub_model.set_floor(stage, value)
-        result = sub_model.solve(self.stage, self.search_time(), start=full_start(sub, neighbourhood.project(chosen)),
+        result = sub_model.solve(self.stage, search.remaining(), start=full_start(sub, neighbourhood.project(chosen)),
                                  gap=self.gap)
         if result.values is not None:
             self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
@@ -316,12 +315,12 @@ class _Stage:
         self.offer_bound(relaxation.bound)  # its values are fractional: a bound, not a plan
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
-        self.reserve_for_later_stages(relaxation.seconds)
-        if relaxation.values is not None and search.chosen is not None and not self.searches_out_of_time():
+        self.lp_seconds = relaxation.seconds
+        if relaxation.values is not None and search.chosen is not None and self.can_search(search.remaining()):
             self.search_neighbourhood(relaxation.values[:search.problem.n_options])
         if self.proven():
             return self.result(OPTIMAL)
-        if self.searches_out_of_time():
+        if not self.can_search(search.remaining()):
             return self.result(TIME_LIMIT)
         # Options the LP proves cannot be in a plan better than the incumbent are decided, and
         # HiGHS solves the smaller problem left. A plan the fixing excludes is no better than
@@ -329,15 +328,18 @@ class _Stage:
         search.decide_by_reduced_costs(self.stage, self.value)
         search.narrow()
         closer = self.gap < search.options.mip_gap
-        full = search.model.solve(self.stage, self.search_time(), start=search.start(), gap=self.gap,
+        seconds = self.search_time(beyond_requested_gap=closer and self.within_requested_gap())
+        if not self.can_search(seconds):
+            return self.result(TIME_LIMIT)
+        full = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap,
                                   node_limit=FIRST_STAGE_CLOSER_NODES if closer else None)
         self.offer(full)
         if full.status == NODE_LIMIT:
-            if self.proven() or self.result(full.status).status == OPTIMAL:
+            if self.proven() or self.within_requested_gap():
                 return self.result(OPTIMAL)
-            if self.searches_out_of_time():
+            if not self.can_search(search.remaining()):
                 return self.result(TIME_LIMIT)
-            full = search.model.solve(self.stage, self.search_time(), start=search.start())
+            full = search.model.solve(self.stage, search.remaining(), start=search.start())
             self.offer(full)
         return self.result(full.status)
 

@@ -149,30 +149,32 @@ def test_plan_directory_is_readable_like_any_new_directory(tiny, tmp_path):
     assert stat.S_IMODE(written.stat().st_mode) == 0o777 & ~umask
 
 
-def test_a_time_limited_stage_leaves_the_later_stages_time_for_their_lps(tiny):
-    """Under a time limit each stage's searches stop short of the time the later stages need for
-    their own LP solves (estimated by this stage's LP), and never take less than half of what is
-    left; no search starts with less than one LP's time left; without a limit nothing is held back."""
+def test_only_a_search_beyond_the_requested_gap_leaves_the_later_stages_time(tiny):
+    """Under a time limit the first stage's closer search, once the stage is within the requested
+    gap, stops short of the time the later stages need for their LP solves (estimated by this
+    stage's LP), but takes at least half of what is left; every other search keeps all the time;
+    no search starts with less than one LP's time left; without a limit nothing is held back."""
     instance = load_instance(tiny)
     problem = reduce_problem(instance, compute_reach(instance))
     options = SolveOptions(time_limit=100.0)
     search = lx._Search(problem, lx._loaded(problem, options), None, options, time.perf_counter() + 100.0)
-    held = {}
-    for stage, lp_seconds in (("same_day", 2.0), ("next_day", 2.0), ("cost", 2.0), ("same_day", 40.0)):
-        step = lx._Stage(search, stage)
-        step.reserve_for_later_stages(lp_seconds)
-        held[stage, lp_seconds] = step.reserve
-        assert step.search_time() == pytest.approx(search.remaining() - step.reserve, abs=0.5)
-    per_stage = lx.LATER_STAGE_LPS * 2.0
-    assert held["same_day", 2.0] == pytest.approx(2 * per_stage)
-    assert held["next_day", 2.0] == pytest.approx(per_stage)
-    assert held["cost", 2.0] == 0.0
-    assert 49.0 < held["same_day", 40.0] <= 50.0  # half of what is left, not 2 x 3 x 40 s
-    assert not step.searches_out_of_time()  # 50 s left for searches, more than the 40 s LP
-    step.reserve_for_later_stages(60.0)
-    assert step.searches_out_of_time()  # 50 s left: less than one LP, so no MIP is started
 
-    unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
-    step = lx._Stage(unlimited, "same_day")
-    step.reserve_for_later_stages(2.0)
-    assert step.reserve == 0.0 and step.search_time() is None
+    def held_back(stage: str, lp_seconds: float) -> float:
+        step = lx._Stage(search, stage)
+        step.lp_seconds = lp_seconds
+        assert step.search_time() == pytest.approx(search.remaining(), abs=0.5)  # not beyond the gap
+        return search.remaining() - step.search_time(beyond_requested_gap=True)
+
+    assert held_back("same_day", 2.0) == pytest.approx(2 * lx.LATER_STAGE_LPS * 2.0, abs=0.5)
+    assert held_back("next_day", 2.0) == pytest.approx(lx.LATER_STAGE_LPS * 2.0, abs=0.5)
+    assert held_back("cost", 2.0) == pytest.approx(0.0, abs=0.5)
+    assert 49.0 < held_back("same_day", 40.0) <= 50.0  # half of what is left, not 2 x 3 x 40 s
+
+    step = lx._Stage(search, "same_day")
+    step.lp_seconds = 60.0
+    assert step.can_search(search.remaining())
+    assert not step.can_search(step.search_time(beyond_requested_gap=True))  # 50 s: less than one LP
+
+    unlimited = lx._Stage(lx._Search(problem, search.model, None, SolveOptions(), None), "same_day")
+    unlimited.lp_seconds = 2.0
+    assert unlimited.search_time(beyond_requested_gap=True) is None and unlimited.can_search(None)
