@@ -84,6 +84,16 @@ def capacity(site: dict) -> float | None:
     return float(text) if text else None
 
 
+def capacitated(raw: RawInstance) -> bool:
+    """Whether any site's capacity is given."""
+    return any(capacity(site) is not None for site in raw.sites)
+
+
+def holds_inventory(kind: str, action: str) -> bool:
+    """Whether a site of ``kind`` holds inventory after ``action``."""
+    return kind == "center" or action in ("upgrade", "open_center")
+
+
 def demand(raw: RawInstance, zone: dict) -> float:
     return int(zone["population"]) * float(raw.scenario.get("packages_per_person_per_day", 0.0))
 
@@ -156,7 +166,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = No
         action = actions.get(site["site_id"], "none")
         kind = site["kind"]
         assert action in ACTIONS_OF_KIND[kind], (site["site_id"], kind, action)
-        if kind == "center" or action in ("upgrade", "open_center"):
+        if holds_inventory(kind, action):
             inventory.add(site["site_id"])
         if kind != "candidate" or action != "none":
             delivering.add(site["site_id"])
@@ -164,7 +174,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = No
             cost += float(site[COST_COLUMN[action]])
     nxt = [bool(reach & delivering) for reach in raw.next_day]
     population = [int(float(z["population"])) for z in raw.zones]
-    if any(capacity(site) is not None for site in raw.sites):
+    if capacitated(raw):
         served = best_split(raw, inventory, floors)
         if served is None:
             return None
@@ -212,7 +222,7 @@ def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
     phases = phases_of(raw)
     after = [evaluate(raw, {s: a for s, (a, t) in plan.items() if t <= k}) for k in range(len(phases))]
     floors = {group: (members, floor * people) for group, (floor, people, members) in equity_floors(raw).items()}
-    if floors and any(capacity(site) is not None for site in raw.sites):
+    if floors and capacitated(raw):
         # The split after the last phase must meet the floors, if any split does.
         kept = evaluate(raw, {s: a for s, (a, t) in plan.items()}, floors)
         after[-1] = kept if kept is not None else after[-1]
@@ -268,16 +278,15 @@ def brute_force(raw: RawInstance):
 
 def max_floor_share(raw: RawInstance) -> float:
     """The largest share of every equity floor one plan meets (keeping budgets and decisions)."""
-    capacitated = any(capacity(site) is not None for site in raw.sites)
+    with_capacity = capacitated(raw)
     floors = {group: (members, floor * people) for group, (floor, people, members) in equity_floors(raw).items()}
     best = 0.0
     for plan in every_plan(raw):
         outcome = phased_outcome(raw, plan)
         if outcome["budgets_kept"] and outcome["decisions_kept"]:
-            if capacitated:  # the split that favours the floors, not the most people
+            if with_capacity:  # the split that favours the floors, not the most people
                 inventory = {site["site_id"] for site in raw.sites
-                             if site["kind"] == "center" or plan.get(site["site_id"], ("none",))[0]
-                             in ("upgrade", "open_center")}
+                             if holds_inventory(site["kind"], plan.get(site["site_id"], ("none",))[0])}
                 best = max(best, best_split(raw, inventory, {g: f for g, f in floors.items() if f[1] > 0},
                                             largest_share=True))
                 continue
@@ -307,8 +316,7 @@ def check_assignments(raw: RawInstance, directory: Path) -> dict:
         assert packages > 0, row
         plan_site = sites[site]
         action_phase = names.index(plan_site.get("phase", "")) if plan_site["action"] != "none" else -1
-        holds = plan_site["kind"] == "center" or (plan_site["action"] in ("upgrade", "open_center")
-                                                  and action_phase <= t)
+        holds = holds_inventory(plan_site["kind"], plan_site["action"] if action_phase <= t else "none")
         assert holds, f"{site} ships in phase {row['phase']!r} but holds no inventory then"
         assert site in raw.same_day[zone], f"{site} is not within same-day reach of {row['zone_id']}"
         shipped[t][zone] += packages

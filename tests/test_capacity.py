@@ -13,8 +13,12 @@ from checker import brute_force, check_assignments, phased_outcome, read_raw
 from conftest import run_cli, small_instance, with_capacity
 from test_program import check_largest_feasible_share, plan_of, program_instance, random_decisions
 
+from ruralreach import review
+from ruralreach.instances import build_capacity
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.plan import read_plan, write_plan
+from ruralreach.model.reach import compute_reach
+from ruralreach.model.reduce import reduce_problem
 from ruralreach.pipeline import solve_instance
 from ruralreach.solvers.highs import SolveOptions
 
@@ -162,8 +166,6 @@ def test_demand_rate_is_required_and_positive(rate, message, tmp_path):
 
 
 def test_review_shows_each_site_load_and_the_zones_partly_served(tmp_path):
-    from ruralreach import review
-
     directory = with_capacity(program_instance(tmp_path / "i", seed=0), seed=0, share=0.05)
     result = run_cli("solve", directory, "--out", tmp_path / "plan", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -200,8 +202,6 @@ def test_a_capacitated_sweep_writes_checked_plans(tmp_path):
 
 
 def test_the_capacitated_variant_follows_its_documented_rule(tmp_path):
-    from ruralreach.instances import build_capacity
-
     source = small_instance(tmp_path / "source", seed=4)
     out = build_capacity.build(tmp_path / "variant", source)
     instance = load_instance(out)
@@ -230,8 +230,6 @@ def test_a_capacity_above_what_is_left_to_serve_never_binds(tmp_path):
     (directory / "scenario.toml").write_text(f"packages_per_person_per_day = {rate}\n"
                                              + (directory / "scenario.toml").read_text())
     instance = load_instance(directory)
-    from ruralreach.model.reach import compute_reach
-    from ruralreach.model.reduce import reduce_problem
     assert not reduce_problem(instance, compute_reach(instance)).capacitated
     check_capacitated(directory, tmp_path)
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from checker import _minutes, brute_force, evaluate, read_raw
+from checker import _minutes, brute_force, evaluate, holds_inventory, read_raw
 from conftest import small_instance
 
 from ruralreach.model.instance import load_instance
@@ -112,14 +112,13 @@ def test_sole_same_day_gain_matches_removal(tmp_path):
     actions = dict(zip(plan.sites["site_id"], plan.sites["action"]))
     full = evaluate(raw, actions)["same_day_population"]
     for site_id, kind, action, gain in plan.sites[["site_id", "kind", "action", "same_day_gain"]].itertuples(index=False):
-        holds_inventory = kind == "center" or action in ("upgrade", "open_center")
-        if not holds_inventory:
+        if not holds_inventory(kind, action):
             assert gain == 0
             continue
         if kind == "center":
             # A center cannot be removed by an action; recompute its share by hand.
             others = [s["site_id"] for s in raw.sites
-                      if s["site_id"] != site_id and (s["kind"] == "center" or actions[s["site_id"]] in ("upgrade", "open_center"))]
+                      if s["site_id"] != site_id and holds_inventory(s["kind"], actions[s["site_id"]])]
             lost = sum(int(z["population"]) for z, r in zip(raw.zones, raw.same_day)
                        if site_id in r and not (r & set(others)))
         else:
@@ -133,7 +132,7 @@ def test_nearest_inventory_site_is_nearest(tmp_path):
     summary, raw = solve_and_check(directory, tmp_path)
     plan = read_plan(tmp_path / "plan")
     actions = dict(zip(plan.sites["site_id"], plan.sites["action"]))
-    inventory = [s for s in raw.sites if s["kind"] == "center" or actions[s["site_id"]] in ("upgrade", "open_center")]
+    inventory = [s for s in raw.sites if holds_inventory(s["kind"], actions[s["site_id"]])]
     for zone, (_, row) in zip(raw.zones, plan.zones.iterrows()):
         best = min(_minutes(zone, s, raw.scenario, {}) for s in inventory)
         assert row["minutes_to_inventory"] == pytest.approx(best, abs=1e-3)
