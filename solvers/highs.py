@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ OPTIMAL, TIME_LIMIT, INFEASIBLE, ERROR = "optimal", "time_limit", "infeasible", 
 _STATUS = {
     highspy.HighsModelStatus.kOptimal: OPTIMAL,
     highspy.HighsModelStatus.kTimeLimit: TIME_LIMIT,
-    highspy.HighsModelStatus.kInterrupt: TIME_LIMIT,  # our wall-clock guard cancelled it
+    highspy.HighsModelStatus.kInterrupt: TIME_LIMIT,  # our wall-clock guard, or a caller's stop_when, stopped it
     highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
 }
 # Internal to a stage: a solve stopped by its node limit (its bound and plan hold); never a plan's status.
@@ -196,10 +197,13 @@ class HighsModel:
         return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
-              gap: float | None = None, node_limit: int | None = None) -> StageResult:
+              gap: float | None = None, node_limit: int | None = None,
+              stop_when: Callable[[float, float], bool] | None = None) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
         feasible column vector; ``node_limit``: stop after this many branch-and-bound nodes
-        (status NODE_LIMIT unless the gap was reached)."""
+        (status NODE_LIMIT unless the gap was reached); ``stop_when(best, bound)``: asked as the
+        search goes, with its best objective and its bound so far, whether to stop now (status
+        TIME_LIMIT, its plan and bound kept)."""
         h = self.mip
         self._set_stage(h, stage, time_limit)
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
@@ -209,7 +213,7 @@ class HighsModel:
             solution.col_value = list(map(float, start))
             solution.value_valid = True
             h.setSolution(solution)
-        seconds = _run_guarded(h, time_limit)
+        seconds = _run_guarded(h, time_limit, stop_when)
         status = _STATUS.get(h.getModelStatus(), ERROR)
         if node_limit is not None and h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
             status = NODE_LIMIT
@@ -226,9 +230,11 @@ class HighsModel:
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
 
 
-def _run_guarded(h: highspy.Highs, time_limit: float | None) -> float:
+def _run_guarded(h: highspy.Highs, time_limit: float | None,
+                 stop_when: Callable[[float, float], bool] | None = None) -> float:
     """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
-    are not always honoured inside long LP or presolve steps). Returns wall seconds.
+    are not always honoured inside long LP or presolve steps), or when ``stop_when(best, bound)``
+    says so (asked at HiGHS's own interrupt checks of a MIP). Returns wall seconds.
 
     HiGHS runs in a thread of its own while this one waits in short steps, so that Ctrl-C is seen
     at once. On any exception here (Ctrl-C) the solve is cancelled and its thread waited for and
@@ -236,15 +242,26 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None) -> float:
     running is aborted by the C++ runtime."""
     began = time.perf_counter()
     guard = None if time_limit is None else began + max(time_limit, 0.0) + _GUARD_GRACE_SECONDS
-    thread = h.startSolve()
+
+    def asked(event) -> None:
+        if stop_when(event.data_out.mip_primal_bound, event.data_out.mip_dual_bound):
+            event.interrupt()
+
+    if stop_when is not None:
+        h.cbMipInterrupt.subscribe(asked)
     try:
-        while not h.wait(_WAIT_STEP_SECONDS)[0]:
-            if guard is not None and time.perf_counter() >= guard:
-                h.cancelSolve()
-    except BaseException:
-        _stop(h, thread)
-        raise
-    thread.join()
+        thread = h.startSolve()
+        try:
+            while not h.wait(_WAIT_STEP_SECONDS)[0]:
+                if guard is not None and time.perf_counter() >= guard:
+                    h.cancelSolve()
+        except BaseException:
+            _stop(h, thread)
+            raise
+        thread.join()
+    finally:
+        if stop_when is not None:
+            h.cbMipInterrupt.unsubscribe(asked)
     return time.perf_counter() - began
 
 

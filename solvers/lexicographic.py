@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -43,12 +44,14 @@ FIRST_STAGE_GAP_SHARE = 0.1
 # while the root alone (its cuts) reaches the requested gap: the stage then stops there, and a
 # second solve to the requested gap runs only when the root did not reach it.
 FIRST_STAGE_CLOSER_NODES = 1
-# Under a time limit, the first stage's closer search (beyond the requested gap, once the stage is
-# within it) leaves each later stage time for this many of its own LP solves (keeping the floor,
-# its bound, its neighbourhood search), and never takes less than half the time remaining. A stage
-# not yet within the requested gap keeps all the time: the stages are in order of importance.
-# No search starts with less than one LP's time left: a MIP needs more than that for its presolve
-# and root LP, and HiGHS does not always stop inside them when told to.
+# Under a time limit, the first stage's closer search (beyond the requested gap) leaves each later
+# stage time for this many of its own LP solves (keeping the floor, its bound, its neighbourhood
+# search), and never takes less than half the time remaining. It yields that time only once the
+# stage is within the requested gap: a search that starts short of it runs on, and is stopped as
+# soon as it gets there past its share. A stage short of the requested gap keeps all the time: the
+# stages are in order of importance. No search starts with less than one LP's time left: a MIP
+# needs more than that for its presolve and root LP, and HiGHS does not always stop inside them
+# when told to.
 LATER_STAGE_LPS = 3
 
 
@@ -224,6 +227,7 @@ class _Stage:
         self.bound = math.nan
         self.began = time.perf_counter()
         self.lp_seconds = 0.0  # what its LP relaxation took
+        self.yielded = False  # a closer search stopped to leave the later stages their time
 
     def search_time(self, *, beyond_requested_gap: bool = False) -> float | None:
         """Seconds a search of this stage may take (None: no limit). A search beyond the requested
@@ -234,6 +238,26 @@ class _Stage:
             return remaining
         later = len(STAGES) - 1 - STAGES.index(self.stage)
         return remaining - min(later * LATER_STAGE_LPS * self.lp_seconds, remaining / 2)
+
+    def yield_within_requested_gap(self, *, bound_holds: bool) -> Callable[[float, float], bool] | None:
+        """For a search beyond the requested gap under a time limit: a ``stop_when`` that stops it
+        once its share of the time (:meth:`search_time`) is spent and the stage is within the
+        requested gap, counting the search's best plan, and its bound where ``bound_holds`` for the
+        whole stage. None when there is nothing to yield."""
+        if self.search.deadline is None or self.gap >= self.search.options.mip_gap:
+            return None
+        share_ends = time.perf_counter() + self.search_time(beyond_requested_gap=True)
+
+        def within(best: float, bound: float) -> bool:
+            if time.perf_counter() < share_ends or not math.isfinite(best):
+                return False
+            value = best if _improves(self.stage, best, self.value) else self.value
+            if not (bound_holds and math.isfinite(bound) and _improves(self.stage, self.bound, bound)):
+                bound = self.bound
+            self.yielded = _proven(self.stage, value, bound, self.search.options.mip_gap, self.search.problem)[0]
+            return self.yielded
+
+        return within
 
     def can_search(self, seconds: float | None) -> bool:
         """Whether a search given ``seconds`` is worth starting: more than one LP's time."""
@@ -269,7 +293,7 @@ class _Stage:
         for stage, value in search.floors.items():
             sub_model.set_floor(stage, value)
         result = sub_model.solve(self.stage, search.remaining(), start=full_start(sub, neighbourhood.project(chosen)),
-                                 gap=self.gap)
+                                 gap=self.gap, stop_when=self.yield_within_requested_gap(bound_holds=False))
         if result.values is not None:
             self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
 
@@ -318,7 +342,7 @@ class _Stage:
         self.lp_seconds = relaxation.seconds
         if relaxation.values is not None and search.chosen is not None and self.can_search(search.remaining()):
             self.search_neighbourhood(relaxation.values[:search.problem.n_options])
-        if self.proven():
+        if self.proven() or self.yielded:
             return self.result(OPTIMAL)
         if not self.can_search(search.remaining()):
             return self.result(TIME_LIMIT)
@@ -332,7 +356,8 @@ class _Stage:
         if not self.can_search(seconds):
             return self.result(TIME_LIMIT)
         full = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap,
-                                  node_limit=FIRST_STAGE_CLOSER_NODES if closer else None)
+                                  node_limit=FIRST_STAGE_CLOSER_NODES if closer else None,
+                                  stop_when=self.yield_within_requested_gap(bound_holds=True))
         self.offer(full)
         if full.status == NODE_LIMIT:
             if self.proven() or self.within_requested_gap():

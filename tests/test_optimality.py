@@ -177,3 +177,55 @@ def test_only_a_search_beyond_the_requested_gap_leaves_the_later_stages_time(tin
     unlimited = lx._Stage(lx._Search(problem, search.model, None, SolveOptions(), None), "same_day")
     unlimited.lp_seconds = 2.0
     assert unlimited.search_time(beyond_requested_gap=True) is None and unlimited.can_search(None)
+
+
+def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share(tiny):
+    """The first stage's closer search, started short of the requested gap, is stopped only once
+    both hold: its share of the time is spent, and the stage is within the requested gap (by the
+    search's best plan, and by its bound only where that bound holds for the whole stage)."""
+    instance = load_instance(tiny)
+    problem = reduce_problem(instance, compute_reach(instance))
+    options = SolveOptions(mip_gap=1e-4, time_limit=2.0)
+    search = lx._Search(problem, lx._loaded(problem, options), None, options, time.perf_counter() + 2.0)
+    step = lx._Stage(search, "same_day")
+    step.value, step.bound = 1_000_000.0, 1_000_500.0  # 5e-4: short of the requested gap
+    step.lp_seconds = 10.0  # its share: half of the 2 s left, since the later stages' LPs would take more
+    whole_stage = step.yield_within_requested_gap(bound_holds=True)
+    neighbourhood = step.yield_within_requested_gap(bound_holds=False)
+    within = 1_000_450.0  # 5e-5 below the stage's bound
+    assert not whole_stage(within, 1_000_500.0)  # its share (at least half the time left) not spent
+    time.sleep(1.2)
+    assert not whole_stage(1_000_010.0, 1_000_500.0) and not step.yielded  # still short of the gap
+    assert not neighbourhood(1_000_010.0, 1_000_020.0)  # a neighbourhood's bound proves nothing
+    assert whole_stage(1_000_010.0, 1_000_050.0) and step.yielded  # a bound for the whole stage does
+    step.yielded = False
+    assert neighbourhood(within, -np.inf) and step.yielded
+
+    assert lx._Stage(search, "next_day").yield_within_requested_gap(bound_holds=True) is None  # no closer gap
+    unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
+    assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(bound_holds=True) is None
+
+
+def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
+    """``stop_when`` stops a real HiGHS solve at its next interrupt check: status time_limit, the
+    best plan (here, the start) and a bound that holds for it."""
+    directory = small_instance(tmp_path / "busy", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
+                               budget=800e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+    instance = load_instance(directory)
+    problem = reduce_problem(instance, compute_reach(instance))
+    model = lx._loaded(problem, EXACT)
+    start = lx.greedy_choice(problem)
+    asked = []
+
+    def stop(best: float, bound: float) -> bool:
+        asked.append((best, bound))
+        return np.isfinite(best)
+
+    began = time.perf_counter()
+    result = model.solve("same_day", 120.0, start=lx.full_start(problem, start), gap=0.0, stop_when=stop)
+    assert asked and result.status == lx.TIME_LIMIT and time.perf_counter() - began < 60
+    assert result.values is not None and result.objective >= lx.stage_values(problem, start)["same_day"] - 1e-6
+    assert result.bound >= result.objective
+    questions = len(asked)
+    model.solve("same_day", 120.0, start=lx.full_start(problem, start), gap=0.0, node_limit=1)
+    assert len(asked) == questions  # asked of that solve only
