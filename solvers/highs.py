@@ -182,7 +182,9 @@ class HighsModel:
         h.changeObjectiveOffset(self.matrix.offset[stage])
         h.changeObjectiveSense(
             highspy.ObjSense.kMaximize if STAGE_SENSE[stage] == "max" else highspy.ObjSense.kMinimize)
-        h.setOptionValue("time_limit", math.inf if time_limit is None else max(time_limit, 0.0))
+        # HiGHS measures its time_limit against all the time this Highs object has ever run, not
+        # this run's: the limit is set that far past what it has already spent.
+        h.setOptionValue("time_limit", math.inf if time_limit is None else h.getRunTime() + max(time_limit, 0.0))
 
     def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:

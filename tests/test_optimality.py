@@ -229,3 +229,23 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     questions = len(asked)
     model.solve("same_day", 120.0, start=lx.full_start(problem, start), gap=0.0, node_limit=1)
     assert len(asked) == questions  # asked of that solve only
+
+
+def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_path):
+    """HiGHS measures a time limit against everything its Highs object ever ran; a model solved
+    many times (stages, budgets of a sweep) must still give each solve the time it is told."""
+    directory = small_instance(tmp_path / "busy", seed=2, zones=6000, centers=2, stations=15, candidates=900,
+                               budget=300e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+    instance = load_instance(directory)
+    problem = reduce_problem(instance, compute_reach(instance))
+    model = lx._loaded(problem, EXACT)
+    seconds = []
+    for _ in range(8):  # from scratch each time: the model's clock runs on
+        model.reset(lx.budget_room(problem))
+        result = model.relaxation("same_day", None)
+        assert result.status == lx.OPTIMAL
+        seconds.append(result.seconds)
+    limit = 4 * float(np.median(seconds))
+    assert sum(seconds) > limit  # the model has run for longer than the limit
+    model.reset(lx.budget_room(problem))
+    assert model.relaxation("same_day", limit).status == lx.OPTIMAL
