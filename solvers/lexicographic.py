@@ -49,9 +49,9 @@ FIRST_STAGE_CLOSER_NODES = 1
 # search), and never takes less than half the time remaining. It yields that time only once the
 # stage is within the requested gap: a search that starts short of it runs on, and is stopped as
 # soon as it gets there past its share. A stage short of the requested gap keeps all the time: the
-# stages are in order of importance. No search starts with less than one LP's time left: a MIP
-# needs more than that for its presolve and root LP, and HiGHS does not always stop inside them
-# when told to.
+# stages are in order of importance. No search starts with less than one LP's time left (for a
+# neighbourhood, the LP's time times its share of the nonzeros): a MIP needs more than that for its
+# presolve and root LP, and HiGHS does not always stop inside them when told to.
 LATER_STAGE_LPS = 3
 
 
@@ -259,9 +259,11 @@ class _Stage:
 
         return within
 
-    def can_search(self, seconds: float | None) -> bool:
-        """Whether a search given ``seconds`` is worth starting: more than one LP's time."""
-        return seconds is None or seconds > self.lp_seconds
+    def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
+        """Whether a search given ``seconds`` is worth starting: more than one LP's time (of the
+        ``problem`` searched, by its share of the stage's nonzeros, when it is a smaller one)."""
+        share = 1.0 if problem is None else _nonzeros(problem) / max(_nonzeros(self.search.problem), 1)
+        return seconds is None or seconds > share * self.lp_seconds
 
     def within_requested_gap(self) -> bool:
         return _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, self.search.problem)[0]
@@ -287,7 +289,7 @@ class _Stage:
         excluded = ((x <= _WHOLE) | (model.option_upper == 0.0)) & ~chosen
         neighbourhood = restrict(search.problem, taken, excluded)
         sub = neighbourhood.problem
-        if sub.n_options == 0:
+        if sub.n_options == 0 or not self.can_search(search.remaining(), sub):
             return
         sub_model = _loaded(sub, search.options)
         for stage, value in search.floors.items():
@@ -340,7 +342,7 @@ class _Stage:
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
         self.lp_seconds = relaxation.seconds
-        if relaxation.values is not None and search.chosen is not None and self.can_search(search.remaining()):
+        if relaxation.values is not None and search.chosen is not None:
             self.search_neighbourhood(relaxation.values[:search.problem.n_options])
         if self.proven() or self.yielded:
             return self.result(OPTIMAL)
@@ -367,6 +369,11 @@ class _Stage:
             full = search.model.solve(self.stage, search.remaining(), start=search.start())
             self.offer(full)
         return self.result(full.status)
+
+
+def _nonzeros(problem: CoveringProblem) -> int:
+    """The size of a problem's model, near enough: the nonzeros of its reach rows."""
+    return problem.same_day_cover.nnz + problem.next_day_cover.nnz + problem.supply_cover.nnz
 
 
 def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:

@@ -12,7 +12,7 @@ from conftest import small_instance
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
 from ruralreach.model.reach import compute_reach
-from ruralreach.model.reduce import reduce_problem
+from ruralreach.model.reduce import reduce_problem, restrict
 from ruralreach.solvers import lexicographic as lx
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.pipeline import solve_instance
@@ -173,6 +173,13 @@ def test_only_a_search_beyond_the_requested_gap_leaves_the_later_stages_time(tin
     step.lp_seconds = 60.0
     assert step.can_search(search.remaining())
     assert not step.can_search(step.search_time(beyond_requested_gap=True))  # 50 s: less than one LP
+    # A neighbourhood is a smaller problem: its LP's time is the stage's by its share of nonzeros.
+    excluded = np.zeros(problem.n_options, dtype=bool)
+    excluded[: problem.n_options * 2 // 3] = True
+    neighbourhood = restrict(problem, np.zeros(problem.n_options, dtype=bool), excluded).problem
+    share = lx._nonzeros(neighbourhood) / lx._nonzeros(problem)
+    assert 0 < share < 0.8
+    assert step.can_search(60.0 * share + 1.0, neighbourhood) and not step.can_search(60.0 * share - 1.0, neighbourhood)
 
     unlimited = lx._Stage(lx._Search(problem, search.model, None, SolveOptions(), None), "same_day")
     unlimited.lp_seconds = 2.0
