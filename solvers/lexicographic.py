@@ -335,6 +335,10 @@ class _Stage:
 
     def run(self) -> StageResult:
         search = self.search
+        if search.problem.n_options == 0 and search.chosen is not None:
+            # Every option decided (by the stages before): the stage's value is a constant.
+            self.offer_bound(self.value)
+            return self.result(OPTIMAL)
         if search.out_of_time():
             return self.result(TIME_LIMIT)
         relaxation = search.relaxation(self.stage)

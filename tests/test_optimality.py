@@ -256,3 +256,19 @@ def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_
     assert sum(seconds) > limit  # the model has run for longer than the limit
     model.reset(lx.budget_room(problem))
     assert model.relaxation("same_day", limit).status == lx.OPTIMAL
+
+
+def test_a_stage_left_with_every_option_decided_is_proven_at_its_constant(tiny):
+    """When the stages before decide every option (reduced costs can, from a degenerate vertex),
+    the stages after have nothing to search: each is proven at the plan's value."""
+    instance = load_instance(tiny)
+    problem = reduce_problem(instance, compute_reach(instance))
+    chosen = lx.greedy_choice(problem)
+    decided = restrict(problem, chosen.copy(), ~chosen)
+    assert decided.problem.n_options == 0
+    search = lx._Search(decided.problem, lx._loaded(decided.problem, EXACT), decided.project(chosen), EXACT, None)
+    values = lx.stage_values(problem, chosen)
+    for stage in lx.STAGES:
+        result = lx._Stage(search, stage).run()
+        assert result.status == lx.OPTIMAL and result.mip_gap == 0.0
+        assert result.objective == pytest.approx(values[stage]) and result.bound == pytest.approx(values[stage])
