@@ -27,6 +27,12 @@ _STATUS = {
 # Internal to a stage: a solve stopped by its node limit (its bound and plan hold); never a plan's status.
 NODE_LIMIT = "node_limit"
 _NO_NODE_LIMIT = 2147483647  # HiGHS's default mip_max_nodes
+_NO_ITERATION_LIMIT = 2147483647  # and simplex_iteration_limit
+# From the plan that takes nothing, primal simplex needs about one pivot for each row the LP
+# optimum reaches; far past that it is stalling on degenerate vertices, a thing interior point does
+# not do (on one national network at $7B it took 82,000 pivots, six a row, and six times the
+# interior point's time), so the LP is handed to interior point there.
+PRIMAL_PIVOTS_PER_ROW = 1.5
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command.
 _GUARD_GRACE_SECONDS = 0.2
@@ -188,10 +194,23 @@ class HighsModel:
 
     def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
-        solve it by primal rather than dual simplex."""
+        solve it by primal rather than dual simplex, from the start the caller knows is feasible;
+        past PRIMAL_PIVOTS_PER_ROW pivots a row, by interior point (with crossover, so that the
+        next solves start from its basis)."""
         self._set_stage(self.lp, stage, time_limit)
         self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
+        pivots = int(PRIMAL_PIVOTS_PER_ROW * self.lp.getNumRow()) if primal_simplex else _NO_ITERATION_LIMIT
+        self.lp.setOptionValue("simplex_iteration_limit", pivots)
         seconds = _run_guarded(self.lp, time_limit)
+        self.lp.setOptionValue("simplex_iteration_limit", _NO_ITERATION_LIMIT)
+        if self.lp.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+            left = None if time_limit is None else time_limit - seconds
+            self._set_stage(self.lp, stage, left)
+            self.lp.setOptionValue("solver", "ipm")
+            try:
+                seconds += _run_guarded(self.lp, left)
+            finally:
+                self.lp.setOptionValue("solver", "choose")
         status = _STATUS.get(self.lp.getModelStatus(), ERROR)
         if status != OPTIMAL:
             return StageResult(stage, status, math.nan, math.nan, math.inf, seconds, None)
