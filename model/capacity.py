@@ -144,12 +144,15 @@ def unbinding_levels(instance: Instance, reach: Reach) -> np.ndarray:
         round_ += 1
 
 
-def effective_capacity(instance: Instance, reach: Reach) -> np.ndarray:
-    """Each site's capacity, inf where it can never bind (:func:`unbinding_levels`)."""
+def effective_capacity(instance: Instance, reach: Reach, level: np.ndarray | None = None) -> np.ndarray:
+    """Each site's capacity, inf where it can never bind (``level``: :func:`unbinding_levels`,
+    computed here when not given)."""
     capacity = instance.capacity
-    if not np.isfinite(capacity).any():
-        return capacity
-    return np.where(unbinding_levels(instance, reach) >= 0, np.inf, capacity)
+    if level is None:
+        if not np.isfinite(capacity).any():
+            return capacity
+        level = unbinding_levels(instance, reach)
+    return np.where(level >= 0, np.inf, capacity)
 
 
 @dataclass(frozen=True)
@@ -173,7 +176,7 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
     zone group h served (when no split meets those floors, the floors are dropped: only a plan
     that misses them anyway, the empty plan of an infeasible solve, comes here)."""
     level = unbinding_levels(instance, reach)
-    capacity = np.where(level >= 0, np.inf, instance.capacity)
+    capacity = effective_capacity(instance, reach, level)
     population = instance.zones["population"].to_numpy(dtype=float)
     unlimited = holds_inventory & ~np.isfinite(capacity)
     full = (reach.same_day @ unlimited.astype(np.int64)) > 0
