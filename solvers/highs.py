@@ -188,9 +188,7 @@ class HighsModel:
         h.changeObjectiveOffset(self.matrix.offset[stage])
         h.changeObjectiveSense(
             highspy.ObjSense.kMaximize if STAGE_SENSE[stage] == "max" else highspy.ObjSense.kMinimize)
-        # HiGHS measures its time_limit against all the time this Highs object has ever run, not
-        # this run's: the limit is set that far past what it has already spent.
-        h.setOptionValue("time_limit", math.inf if time_limit is None else h.getRunTime() + max(time_limit, 0.0))
+        _set_time_limit(h, time_limit)
 
     def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
@@ -205,7 +203,7 @@ class HighsModel:
         self.lp.setOptionValue("simplex_iteration_limit", _NO_ITERATION_LIMIT)
         if self.lp.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
             left = None if time_limit is None else time_limit - seconds
-            self._set_stage(self.lp, stage, left)
+            _set_time_limit(self.lp, left)
             self.lp.setOptionValue("solver", "ipm")
             try:
                 seconds += _run_guarded(self.lp, left)
@@ -251,6 +249,30 @@ class HighsModel:
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
 
 
+def _set_time_limit(h: highspy.Highs, time_limit: float | None) -> None:
+    # HiGHS measures its time_limit against all the time this Highs object has ever run, not
+    # this run's: the limit is set that far past what it has already spent.
+    h.setOptionValue("time_limit", math.inf if time_limit is None else h.getRunTime() + max(time_limit, 0.0))
+
+
+@contextmanager
+def _asking(h: highspy.Highs, stop_when: Callable[[float, float], bool] | None):
+    """While in it, HiGHS's MIP interrupt checks ask ``stop_when(best, bound)`` whether to stop."""
+    if stop_when is None:
+        yield
+        return
+
+    def asked(event) -> None:
+        if stop_when(event.data_out.mip_primal_bound, event.data_out.mip_dual_bound):
+            event.interrupt()
+
+    h.cbMipInterrupt.subscribe(asked)
+    try:
+        yield
+    finally:
+        h.cbMipInterrupt.unsubscribe(asked)
+
+
 def _run_guarded(h: highspy.Highs, time_limit: float | None,
                  stop_when: Callable[[float, float], bool] | None = None) -> float:
     """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
@@ -263,14 +285,7 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
     running is aborted by the C++ runtime."""
     began = time.perf_counter()
     guard = None if time_limit is None else began + max(time_limit, 0.0) + _GUARD_GRACE_SECONDS
-
-    def asked(event) -> None:
-        if stop_when(event.data_out.mip_primal_bound, event.data_out.mip_dual_bound):
-            event.interrupt()
-
-    if stop_when is not None:
-        h.cbMipInterrupt.subscribe(asked)
-    try:
+    with _asking(h, stop_when):
         thread = h.startSolve()
         try:
             while not h.wait(_WAIT_STEP_SECONDS)[0]:
@@ -280,9 +295,6 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
             _stop(h, thread)
             raise
         thread.join()
-    finally:
-        if stop_when is not None:
-            h.cbMipInterrupt.unsubscribe(asked)
     return time.perf_counter() - began
 
 
