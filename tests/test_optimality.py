@@ -13,11 +13,22 @@ from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import reduce_problem, restrict
-from ruralreach.solvers import lexicographic as lx
+from ruralreach.solvers import highs, lexicographic as lx
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.pipeline import solve_instance
 
 EXACT = SolveOptions(mip_gap=0.0)
+
+
+def covering_problem(directory):
+    """The reduced problem of an instance, as the solver sees it."""
+    instance = load_instance(directory)
+    return reduce_problem(instance, compute_reach(instance))
+
+
+def busy_instance(directory, **size):
+    """A generated instance large enough that HiGHS works at it for a while."""
+    return small_instance(directory, seed=2, south=36.0, north=46.0, west=-104.0, east=-90.0, **size)
 
 
 def solve_and_check(directory, tmp_path):
@@ -153,8 +164,7 @@ def test_only_a_search_beyond_the_requested_gap_leaves_the_later_stages_time(tin
     gap, stops short of the time the later stages need for their LP solves (estimated by this
     stage's LP), but takes at least half of what is left; every other search keeps all the time;
     no search starts with less than one LP's time left; without a limit nothing is held back."""
-    instance = load_instance(tiny)
-    problem = reduce_problem(instance, compute_reach(instance))
+    problem = covering_problem(tiny)
     options = SolveOptions(time_limit=100.0)
     search = lx._Search(problem, lx._loaded(problem, options), None, options, time.perf_counter() + 100.0)
 
@@ -190,8 +200,7 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     """The first stage's closer search, started short of the requested gap, is stopped only once
     both hold: its share of the time is spent, and the stage is within the requested gap (by the
     search's best plan, and by its bound only where that bound holds for the whole stage)."""
-    instance = load_instance(tiny)
-    problem = reduce_problem(instance, compute_reach(instance))
+    problem = covering_problem(tiny)
     options = SolveOptions(mip_gap=1e-4, time_limit=2.0)
     search = lx._Search(problem, lx._loaded(problem, options), None, options, time.perf_counter() + 2.0)
     step = lx._Stage(search, "same_day")
@@ -216,10 +225,8 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
 def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     """``stop_when`` stops a real HiGHS solve at its next interrupt check: status time_limit, the
     best plan (here, the start) and a bound that holds for it."""
-    directory = small_instance(tmp_path / "busy", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
-                               budget=800e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
-    instance = load_instance(directory)
-    problem = reduce_problem(instance, compute_reach(instance))
+    directory = busy_instance(tmp_path / "busy", zones=20000, centers=3, stations=40, candidates=3000, budget=800e6)
+    problem = covering_problem(directory)
     model = lx._loaded(problem, EXACT)
     start = lx.greedy_choice(problem)
     asked = []
@@ -241,10 +248,8 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
 def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_path):
     """HiGHS measures a time limit against everything its Highs object ever ran; a model solved
     many times (stages, budgets of a sweep) must still give each solve the time it is told."""
-    directory = small_instance(tmp_path / "busy", seed=2, zones=6000, centers=2, stations=15, candidates=900,
-                               budget=300e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
-    instance = load_instance(directory)
-    problem = reduce_problem(instance, compute_reach(instance))
+    directory = busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900, budget=300e6)
+    problem = covering_problem(directory)
     model = lx._loaded(problem, EXACT)
     seconds = []
     for _ in range(8):  # from scratch each time: the model's clock runs on
@@ -261,8 +266,7 @@ def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_
 def test_a_stage_left_with_every_option_decided_is_proven_at_its_constant(tiny):
     """When the stages before decide every option (reduced costs can, from a degenerate vertex),
     the stages after have nothing to search: each is proven at the plan's value."""
-    instance = load_instance(tiny)
-    problem = reduce_problem(instance, compute_reach(instance))
+    problem = covering_problem(tiny)
     chosen = lx.greedy_choice(problem)
     decided = restrict(problem, chosen.copy(), ~chosen)
     assert decided.problem.n_options == 0
@@ -272,3 +276,18 @@ def test_a_stage_left_with_every_option_decided_is_proven_at_its_constant(tiny):
         result = lx._Stage(search, stage).run()
         assert result.status == lx.OPTIMAL and result.mip_gap == 0.0
         assert result.objective == pytest.approx(values[stage]) and result.bound == pytest.approx(values[stage])
+
+
+def test_a_stalling_primal_simplex_hands_the_first_lp_to_interior_point(tmp_path, monkeypatch):
+    """Past its pivot allowance the floorless first LP goes to interior point with crossover: the
+    same optimum as dual simplex, and a basis the reduced-cost fixing can read."""
+    problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
+                                             budget=300e6))
+    by_dual = lx._loaded(problem, EXACT).relaxation("same_day", None)
+    monkeypatch.setattr(highs, "PRIMAL_PIVOTS_PER_ROW", 0.01)
+    model = lx._loaded(problem, EXACT)
+    handed = model.relaxation("same_day", None, primal_simplex=True)
+    assert model.lp.getInfo().ipm_iteration_count > 0  # interior point ran
+    assert handed.status == lx.OPTIMAL and handed.bound == pytest.approx(by_dual.bound, rel=1e-9)
+    duals = model.lp_duals()
+    assert duals is not None and (duals.at_lower | duals.at_upper).any()
