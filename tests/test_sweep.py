@@ -235,12 +235,29 @@ def test_a_dask_worker_killed_mid_sweep(mid, mid_reference, tmp_path):
     assert_same_plans(tmp_path / "sweep", mid_reference, MID_BUDGETS)
 
 
+def interrupt_with_the_workers_paused(cluster, sweep) -> None:
+    """Ctrl-C while budgets are still solving, for certain: the workers are stopped first (so the
+    sweep cannot finish meanwhile however late this process sees the first plan), and the sweep
+    must end without waiting for them."""
+    workers = [nanny.process.process.pid for nanny in cluster.workers.values()]
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        assert sweep.poll() is None, "the sweep ended before the fault"
+        sweep.send_signal(signal.SIGINT)
+        sweep.wait(timeout=60)
+    finally:
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
+
+
 def test_ctrl_c_on_a_dask_sweep(mid, tmp_path):
     out = tmp_path / "sweep"
-    status, stderr = disturbed_dask_sweep(mid, out, lambda cluster, sweep: sweep.send_signal(signal.SIGINT))
+    status, stderr = disturbed_dask_sweep(mid, out, interrupt_with_the_workers_paused)
     lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("sweep:")]
     assert status == 130 and len(lines) == 1 and lines[0].startswith("ruralreach: interrupted"), stderr
-    assert all(p.name.startswith("budget-") and verify_plan(p) for p in out.iterdir())
+    kept = list(out.iterdir())
+    assert len(kept) < len(MID_BUDGETS) and all(p.name.startswith("budget-") and verify_plan(p) for p in kept)
 
 
 def _free_port() -> int:
