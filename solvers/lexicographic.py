@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -105,6 +104,14 @@ def overall_status(stages: tuple[StageResult, ...]) -> str:
 
 def _improves(stage: str, value: float, incumbent: float) -> bool:
     return value > incumbent if STAGE_SENSE[stage] == "max" else value < incumbent
+
+
+def _tighter_bound(stage: str, bound: float, new: float) -> float:
+    """The tighter of a stage's bound (NaN: none yet) and a new one (a solve stopped early
+    reports an infinite bound: no bound at all)."""
+    if math.isfinite(new) and (math.isnan(bound) or _improves(stage, bound, new)):
+        return new
+    return bound
 
 
 def _rounded_bound(stage: str, bound: float, problem: CoveringProblem) -> float:
@@ -227,7 +234,6 @@ class _Stage:
         self.bound = math.nan
         self.began = time.perf_counter()
         self.lp_seconds = 0.0  # what its LP relaxation took
-        self.yielded = False  # a closer search stopped to leave the later stages their time
 
     def search_time(self, *, beyond_requested_gap: bool = False) -> float | None:
         """Seconds a search of this stage may take (None: no limit). A search beyond the requested
@@ -239,25 +245,12 @@ class _Stage:
         later = len(STAGES) - 1 - STAGES.index(self.stage)
         return remaining - min(later * LATER_STAGE_LPS * self.lp_seconds, remaining / 2)
 
-    def yield_within_requested_gap(self, *, bound_holds: bool) -> Callable[[float, float], bool] | None:
-        """For a search beyond the requested gap under a time limit: a ``stop_when`` that stops it
-        once its share of the time (:meth:`search_time`) is spent and the stage is within the
-        requested gap, counting the search's best plan, and its bound where ``bound_holds`` for the
-        whole stage. None when there is nothing to yield."""
+    def yield_within_requested_gap(self, *, bound_holds: bool) -> _Yield | None:
+        """For a search beyond the requested gap under a time limit, its ``stop_when`` (see
+        :class:`_Yield`); None when there is nothing to yield."""
         if self.search.deadline is None or self.gap >= self.search.options.mip_gap:
             return None
-        share_ends = time.perf_counter() + self.search_time(beyond_requested_gap=True)
-
-        def within(best: float, bound: float) -> bool:
-            if time.perf_counter() < share_ends or not math.isfinite(best):
-                return False
-            value = best if _improves(self.stage, best, self.value) else self.value
-            if not (bound_holds and math.isfinite(bound) and _improves(self.stage, self.bound, bound)):
-                bound = self.bound
-            self.yielded = _proven(self.stage, value, bound, self.search.options.mip_gap, self.search.problem)[0]
-            return self.yielded
-
-        return within
+        return _Yield(self, time.perf_counter() + self.search_time(beyond_requested_gap=True), bound_holds)
 
     def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
         """Whether a search given ``seconds`` is worth starting: more than one LP's time (of the
@@ -277,12 +270,13 @@ class _Stage:
         if bound_holds:
             self.offer_bound(result.bound)
 
-    def search_neighbourhood(self, x: np.ndarray) -> None:
+    def search_neighbourhood(self, x: np.ndarray) -> bool:
         """Solve the MIP over the options where the LP values ``x`` and the best plan disagree,
         the others fixed at the value both give them. The neighbourhood is built as a problem of
         its own (:func:`ruralreach.model.reduce.restrict`): only the rows its free options reach, merged, so
         HiGHS does not presolve and solve the root of the whole model to search a few hundred
-        options. Its bound holds for the neighbourhood only, so only its plan is taken."""
+        options. Its bound holds for the neighbourhood only, so only its plan is taken. Returns
+        whether the search stopped early to yield its time (:class:`_Yield`)."""
         search = self.search
         model, chosen = search.model, search.chosen
         taken = ((x >= 1 - _WHOLE) | (model.option_lower == 1.0)) & chosen
@@ -290,14 +284,16 @@ class _Stage:
         neighbourhood = restrict(search.problem, taken, excluded)
         sub = neighbourhood.problem
         if sub.n_options == 0 or not self.can_search(search.remaining(), sub):
-            return
+            return False
         sub_model = _loaded(sub, search.options)
         for stage, value in search.floors.items():
             sub_model.set_floor(stage, value)
+        yielding = self.yield_within_requested_gap(bound_holds=False)
         result = sub_model.solve(self.stage, search.remaining(), start=full_start(sub, neighbourhood.project(chosen)),
-                                 gap=self.gap, stop_when=self.yield_within_requested_gap(bound_holds=False))
+                                 gap=self.gap, stop_when=yielding)
         if result.values is not None:
             self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
+        return yielding is not None and yielding.stopped
 
     def offer_plan(self, candidate: np.ndarray) -> None:
         """Take a plan (bool per option of the problem still open) if it is better, within budget
@@ -310,9 +306,7 @@ class _Stage:
             search.chosen, self.value = candidate, values[self.stage]
 
     def offer_bound(self, bound: float) -> None:
-        # A solve stopped early reports an infinite bound: no bound at all.
-        if math.isfinite(bound) and (math.isnan(self.bound) or _improves(self.stage, self.bound, bound)):
-            self.bound = bound
+        self.bound = _tighter_bound(self.stage, self.bound, bound)
 
     def proven(self) -> bool:
         """Whether the search can stop: the stage is within its own gap."""
@@ -346,9 +340,9 @@ class _Stage:
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
         self.lp_seconds = relaxation.seconds
-        if relaxation.values is not None and search.chosen is not None:
-            self.search_neighbourhood(relaxation.values[:search.problem.n_options])
-        if self.proven() or self.yielded:
+        yielded = (relaxation.values is not None and search.chosen is not None
+                   and self.search_neighbourhood(relaxation.values[:search.problem.n_options]))
+        if self.proven() or yielded:
             return self.result(OPTIMAL)
         if not self.can_search(search.remaining()):
             return self.result(TIME_LIMIT)
@@ -373,6 +367,26 @@ class _Stage:
             full = search.model.solve(self.stage, search.remaining(), start=search.start())
             self.offer(full)
         return self.result(full.status)
+
+
+class _Yield:
+    """A ``stop_when(best, bound)`` for a stage's search beyond the requested gap: it stops the
+    search once the search's share of the time has passed and the stage is within the requested
+    gap, counting the search's best plan, and its bound where ``bound_holds`` for the whole stage
+    (a neighbourhood's does not). ``stopped`` says afterwards whether it stopped the search."""
+
+    def __init__(self, stage: _Stage, share_ends: float, bound_holds: bool):
+        self.stage, self.share_ends, self.bound_holds = stage, share_ends, bound_holds
+        self.stopped = False
+
+    def __call__(self, best: float, bound: float) -> bool:
+        stage = self.stage
+        if time.perf_counter() < self.share_ends or not math.isfinite(best):
+            return False
+        value = best if _improves(stage.stage, best, stage.value) else stage.value
+        bound = _tighter_bound(stage.stage, stage.bound, bound) if self.bound_holds else stage.bound
+        self.stopped = _proven(stage.stage, value, bound, stage.search.options.mip_gap, stage.search.problem)[0]
+        return self.stopped
 
 
 def _nonzeros(problem: CoveringProblem) -> int:

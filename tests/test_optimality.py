@@ -211,11 +211,11 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     within = 1_000_450.0  # 5e-5 below the stage's bound
     assert not whole_stage(within, 1_000_500.0)  # its share (at least half the time left) not spent
     time.sleep(1.2)
-    assert not whole_stage(1_000_010.0, 1_000_500.0) and not step.yielded  # still short of the gap
+    assert not whole_stage(1_000_010.0, 1_000_500.0) and not whole_stage.stopped  # still short of the gap
     assert not neighbourhood(1_000_010.0, 1_000_020.0)  # a neighbourhood's bound proves nothing
-    assert whole_stage(1_000_010.0, 1_000_050.0) and step.yielded  # a bound for the whole stage does
-    step.yielded = False
-    assert neighbourhood(within, -np.inf) and step.yielded
+    assert not neighbourhood.stopped
+    assert whole_stage(1_000_010.0, 1_000_050.0) and whole_stage.stopped  # a bound for the whole stage does
+    assert neighbourhood(within, -np.inf) and neighbourhood.stopped
 
     assert lx._Stage(search, "next_day").yield_within_requested_gap(bound_holds=True) is None  # no closer gap
     unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
