@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linprog
 
 from .actions import already
 from .instance import Instance
@@ -91,6 +90,10 @@ def best_service(weight: np.ndarray, demand: np.ndarray, full: np.ndarray, pair_
             sparse.csr_matrix((hard.size, n_g))]))
         upper.append(-floors[hard])
     cost = np.concatenate([-weight[rows], np.zeros(n_g)])
+    # Imported here: scipy.optimize takes a fifth of a second to import, and only a capacitated
+    # plan needs it; every solve's start-up would pay for it otherwise.
+    from scipy.optimize import linprog
+
     result = linprog(cost, A_ub=sparse.vstack(blocks).tocsr(), b_ub=np.concatenate(upper), bounds=(0, 1),
                      method="highs", options=_LP_OPTIONS)
     if result.status == 2:

@@ -1,6 +1,8 @@
 """The ruralreach command as a user runs it."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from checker import evaluate, read_raw
@@ -38,6 +40,18 @@ def test_solve_writes_plan_and_prints_summary(tiny, tmp_path):
     assert all({"mip_gap", "bound"} <= set(s) for s in summary["stages"])
     assert summary["solver"]["name"] == "HiGHS"
     assert len(summary["instance"]["sha256"]) == 64
+
+
+def test_a_solve_does_not_load_what_only_other_commands_need(tiny, tmp_path):
+    """Start-up is paid on every solve: the libraries only a Pyomo model, a capacitated plan's
+    split LP or a sweep's chart need stay unloaded for a plain solve."""
+    script = ("import sys; from ruralreach.cli import main; "
+              f"status = main(['solve', {str(tiny)!r}, '--out', {str(tmp_path / 'p')!r}]); "
+              "print(*sorted(m for m in ('pyomo', 'scipy.optimize', 'matplotlib', 'distributed') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == ""
+    assert read_plan(tmp_path / "p").summary["status"] == "optimal"
 
 
 def test_budget_option_overrides_scenario(tiny, tmp_path):
