@@ -47,11 +47,18 @@ FIRST_STAGE_CLOSER_NODES = 1
 # stage time for this many of its own LP solves (keeping the floor, its bound, its neighbourhood
 # search), and never takes less than half the time remaining. It yields that time only once the
 # stage is within the requested gap: a search that starts short of it runs on, and is stopped as
-# soon as it gets there past its share. A stage short of the requested gap keeps all the time: the
-# stages are in order of importance. No search starts with less than one LP's time left (for a
-# neighbourhood, the LP's time times its share of the nonzeros): a MIP needs more than that for its
-# presolve and root LP, and HiGHS does not always stop inside them when told to.
+# soon as it gets there past its share. A stage short of the requested gap keeps all the time
+# but LATER_STAGE_BOUND_LPS (below): the stages are in order of importance. No search starts with
+# less than one LP's time left (for a neighbourhood, the LP's time times its share of the
+# nonzeros): a MIP needs more than that for its presolve and root LP, and HiGHS does not always
+# stop inside them when told to.
 LATER_STAGE_LPS = 3
+# Under a time limit, a later stage's search short of the requested gap still leaves each stage
+# after it time for this many of its LP solves (the floor's warm re-solve, then the stage's own
+# LP), at most a quarter of what is left: the last stage then reports its LP's bound instead of
+# none. The first stage holds nothing back this way: its LP, solved from scratch, is no measure
+# of the warm re-solves after it, and its search matters most.
+LATER_STAGE_BOUND_LPS = 2
 
 
 @dataclass(frozen=True)
@@ -238,12 +245,17 @@ class _Stage:
     def search_time(self, *, beyond_requested_gap: bool = False) -> float | None:
         """Seconds a search of this stage may take (None: no limit). A search beyond the requested
         gap leaves the later stages LATER_STAGE_LPS of their LP solves each, estimated by this
-        stage's LP, but takes at least half of what is left."""
+        stage's LP, but takes at least half of what is left; any other search but the first
+        stage's leaves them LATER_STAGE_BOUND_LPS each, and takes at least three quarters."""
         remaining = self.search.remaining()
-        if remaining is None or not beyond_requested_gap:
-            return remaining
+        if remaining is None:
+            return None
         later = len(STAGES) - 1 - STAGES.index(self.stage)
-        return remaining - min(later * LATER_STAGE_LPS * self.lp_seconds, remaining / 2)
+        if beyond_requested_gap:
+            return remaining - min(later * LATER_STAGE_LPS * self.lp_seconds, remaining / 2)
+        if self.stage == STAGES[0]:
+            return remaining
+        return remaining - min(later * LATER_STAGE_BOUND_LPS * self.lp_seconds, remaining / 4)
 
     def yield_within_requested_gap(self, *, bound_holds: bool) -> _Yield | None:
         """For a search beyond the requested gap under a time limit, its ``stop_when`` (see
@@ -283,13 +295,14 @@ class _Stage:
         excluded = ((x <= _WHOLE) | (model.option_upper == 0.0)) & ~chosen
         neighbourhood = restrict(search.problem, taken, excluded)
         sub = neighbourhood.problem
-        if sub.n_options == 0 or not self.can_search(search.remaining(), sub):
+        seconds = self.search_time()
+        if sub.n_options == 0 or not self.can_search(seconds, sub):
             return False
         sub_model = _loaded(sub, search.options)
         for stage, value in search.floors.items():
             sub_model.set_floor(stage, value)
         yielding = self.yield_within_requested_gap(bound_holds=False)
-        result = sub_model.solve(self.stage, search.remaining(), start=full_start(sub, neighbourhood.project(chosen)),
+        result = sub_model.solve(self.stage, seconds, start=full_start(sub, neighbourhood.project(chosen)),
                                  gap=self.gap, stop_when=yielding)
         if result.values is not None:
             self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
