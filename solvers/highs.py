@@ -33,6 +33,13 @@ _NO_ITERATION_LIMIT = 2147483647  # and simplex_iteration_limit
 # not do (on one national network at $7B it took 82,000 pivots, six a row, and six times the
 # interior point's time), so the LP is handed to interior point there.
 PRIMAL_PIVOTS_PER_ROW = 1.5
+# Once its root has fixed what it can, HiGHS may restart: presolve and the root again, on the
+# smaller model left. On a small model, solved at or near the root, that is what makes it quick;
+# on a large one the root (cut rounds of seconds each) is most of the proof, and doing it twice
+# costs more than the smaller model saves. So a MIP of more rows than this searches without
+# restarts, except a root-only search (a node limit), whose second root is where its bound comes
+# from. (The README's benchmark section has the measurements.)
+RESTART_ROWS = 5000
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command.
 _GUARD_GRACE_SECONDS = 0.2
@@ -227,6 +234,8 @@ class HighsModel:
         self._set_stage(h, stage, time_limit)
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
         h.setOptionValue("mip_max_nodes", _NO_NODE_LIMIT if node_limit is None else node_limit)
+        if "mip_allow_restart" not in self.options.highs_options:
+            h.setOptionValue("mip_allow_restart", node_limit is not None or h.getNumRow() <= RESTART_ROWS)
         if start is not None:
             solution = highspy.HighsSolution()
             solution.col_value = list(map(float, start))

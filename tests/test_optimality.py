@@ -227,6 +227,27 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(bound_holds=True) is None
 
 
+def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(tiny, monkeypatch):
+    """Past RESTART_ROWS rows a full search runs with HiGHS's restarts off; a root-only search, a
+    smaller model, and a user's own choice keep theirs; either way the same optimum."""
+    import ruralreach.solvers.highs as highs
+
+    problem = covering_problem(tiny)
+
+    def restarts(rows: int, node_limit: int | None = None, **highs_options) -> tuple[bool, float]:
+        monkeypatch.setattr(highs, "RESTART_ROWS", rows)
+        model = lx._loaded(problem, SolveOptions(mip_gap=0.0, highs_options=highs_options))
+        result = model.solve("same_day", None, node_limit=node_limit)
+        _, allowed = model.mip.getOptionValue("mip_allow_restart")
+        return allowed, result.objective
+
+    allowed, optimum = restarts(10**9)
+    assert allowed
+    assert restarts(0) == (False, optimum)
+    assert restarts(0, node_limit=1)[0]
+    assert restarts(0, mip_allow_restart=True) == (True, optimum)
+
+
 def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     """``stop_when`` stops a real HiGHS solve at its next interrupt check: status time_limit, the
     best plan (here, the start) and a bound that holds for it."""
