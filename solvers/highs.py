@@ -38,7 +38,8 @@ PRIMAL_PIVOTS_PER_ROW = 1.5
 # on a large one the root (cut rounds of seconds each) is most of the proof, and doing it twice
 # costs more than the smaller model saves. So a MIP of more rows than this searches without
 # restarts, except a root-only search (a node limit), whose second root is where its bound comes
-# from. (The README's benchmark section has the measurements.)
+# from. Under a time limit HiGHS's default stays: without restarts, a network's time-limited solve
+# ran seconds past its limit (the README's benchmark section has the measurements).
 RESTART_ROWS = 5000
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command.
@@ -235,7 +236,8 @@ class HighsModel:
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
         h.setOptionValue("mip_max_nodes", _NO_NODE_LIMIT if node_limit is None else node_limit)
         if "mip_allow_restart" not in self.options.highs_options:
-            h.setOptionValue("mip_allow_restart", node_limit is not None or h.getNumRow() <= RESTART_ROWS)
+            h.setOptionValue("mip_allow_restart",
+                             time_limit is not None or node_limit is not None or h.getNumRow() <= RESTART_ROWS)
         if start is not None:
             solution = highspy.HighsSolution()
             solution.col_value = list(map(float, start))

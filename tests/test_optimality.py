@@ -228,16 +228,18 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
 
 
 def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(tiny, monkeypatch):
-    """Past RESTART_ROWS rows a full search runs with HiGHS's restarts off; a root-only search, a
-    smaller model, and a user's own choice keep theirs; either way the same optimum."""
+    """Past RESTART_ROWS rows a full untimed search runs with HiGHS's restarts off; a root-only
+    search, a time-limited one, a smaller model, and a user's own choice keep theirs; either way
+    the same optimum."""
     import ruralreach.solvers.highs as highs
 
     problem = covering_problem(tiny)
 
-    def restarts(rows: int, node_limit: int | None = None, **highs_options) -> tuple[bool, float]:
+    def restarts(rows: int, node_limit: int | None = None, time_limit: float | None = None,
+                 **highs_options) -> tuple[bool, float]:
         monkeypatch.setattr(highs, "RESTART_ROWS", rows)
         model = lx._loaded(problem, SolveOptions(mip_gap=0.0, highs_options=highs_options))
-        result = model.solve("same_day", None, node_limit=node_limit)
+        result = model.solve("same_day", time_limit, node_limit=node_limit)
         _, allowed = model.mip.getOptionValue("mip_allow_restart")
         return allowed, result.objective
 
@@ -245,6 +247,7 @@ def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(
     assert allowed
     assert restarts(0) == (False, optimum)
     assert restarts(0, node_limit=1)[0]
+    assert restarts(0, time_limit=60.0) == (True, optimum)
     assert restarts(0, mip_allow_restart=True) == (True, optimum)
 
 
