@@ -231,8 +231,6 @@ def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(
     """Past RESTART_ROWS rows a full untimed search runs with HiGHS's restarts off; a root-only
     search, a time-limited one, a smaller model, and a user's own choice keep theirs; either way
     the same optimum."""
-    import ruralreach.solvers.highs as highs
-
     problem = covering_problem(tiny)
 
     def restarts(rows: int, node_limit: int | None = None, time_limit: float | None = None,

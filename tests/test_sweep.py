@@ -222,9 +222,13 @@ def disturbed_dask_sweep(mid, out: Path, disturb) -> tuple[int, str]:
     return sweep.returncode, stderr
 
 
+def worker_processes(cluster) -> list[int]:
+    """The process ids of a LocalCluster's worker processes."""
+    return [nanny.process.process.pid for nanny in cluster.workers.values()]
+
+
 def kill_a_worker(cluster, sweep) -> None:
-    nanny = next(iter(cluster.workers.values()))
-    os.kill(nanny.process.process.pid, signal.SIGKILL)
+    os.kill(worker_processes(cluster)[0], signal.SIGKILL)
 
 
 def test_a_dask_worker_killed_mid_sweep(mid, mid_reference, tmp_path):
@@ -239,7 +243,7 @@ def interrupt_with_the_workers_paused(cluster, sweep) -> None:
     """Ctrl-C while budgets are still solving, for certain: the workers are stopped first (so the
     sweep cannot finish meanwhile however late this process sees the first plan), and the sweep
     must end without waiting for them."""
-    workers = [nanny.process.process.pid for nanny in cluster.workers.values()]
+    workers = worker_processes(cluster)
     for pid in workers:
         os.kill(pid, signal.SIGSTOP)
     try:
