@@ -228,9 +228,9 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
 
 
 def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(tiny, monkeypatch):
-    """Past RESTART_ROWS rows a full untimed search runs with HiGHS's restarts off; a root-only
-    search, a time-limited one, a smaller model, and a user's own choice keep theirs; either way
-    the same optimum."""
+    """Past RESTART_ROWS rows a full search, timed or not, runs with HiGHS's restarts off; a
+    root-only search, a smaller model, and a user's own choice keep theirs; either way the same
+    optimum."""
     problem = covering_problem(tiny)
 
     def restarts(rows: int, node_limit: int | None = None, time_limit: float | None = None,
@@ -245,7 +245,7 @@ def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(
     assert allowed
     assert restarts(0) == (False, optimum)
     assert restarts(0, node_limit=1)[0]
-    assert restarts(0, time_limit=60.0) == (True, optimum)
+    assert restarts(0, time_limit=60.0) == (False, optimum)
     assert restarts(0, mip_allow_restart=True) == (True, optimum)
 
 
@@ -270,6 +270,22 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     questions = len(asked)
     model.solve("same_day", 120.0, start=lx.full_start(problem, start), gap=0.0, node_limit=1)
     assert len(asked) == questions  # asked of that solve only
+
+
+def test_a_timed_run_stops_at_the_last_check_before_its_limit():
+    """HiGHS looks at its clock only at its interrupt checks, and one step between two of them can
+    take seconds: a timed run stops at a check once the longest wait between checks seen so far
+    would end past the limit, and a caller's stop_when is still asked before that."""
+    times = iter([0.0, 1.0, 6.0, 6.5, 6.8, 7.2])  # construction, then one time per check
+    asked = []
+    checks = highs._Checks(deadline=12.0, stop_when=lambda best, bound: asked.append(best) or False,
+                           clock=lambda: next(times))
+    assert [checks(float(n), 0.0) for n in range(4)] == [False, False, False, False]  # longest wait 5 s
+    assert asked == [0.0, 1.0, 2.0, 3.0]
+    assert checks(4.0, 0.0)  # 7.2 + 5 s would end past 12
+    assert asked == [0.0, 1.0, 2.0, 3.0]
+    untimed = highs._Checks(deadline=None, stop_when=None, clock=iter([0.0, 100.0]).__next__)
+    assert not untimed(0.0, 0.0)
 
 
 def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_path):
