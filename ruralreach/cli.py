@@ -20,9 +20,11 @@ from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
+from ruralreach.model.formulation import MONEY_UNIT
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, read_plan, write_plan
 from ruralreach.solvers.highs import SolveOptions
+from ruralreach.solvers.lexicographic import Progress
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
 from .pipeline import prepare, solve_prepared
@@ -91,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--out", type=Path, default=None, metavar="PLAN_DIR",
                        help="plan directory (default: plans/<instance name>-<budget>)")
     add_solve_options(solve, "the whole command, from its start to the plan written")
+    solve.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="print each stage's bound, best plan and gap to stderr as the solve goes "
+                            "(default: when stderr is a terminal)")
 
     sweep = commands.add_parser(
         "sweep", help="solve one instance at many budgets and write a plan per budget, a table and a chart",
@@ -240,6 +245,29 @@ def solve_seconds_left(time_limit: float, instance: Instance) -> float:
     return max(0.0, time_limit - seconds_since_start() - writing)
 
 
+def progress_line(step: Progress) -> str:
+    """One step of a solve as it goes: seconds since the solve began, the stage, and its best
+    plan, bound and gap so far."""
+
+    def amount(value: float) -> str:
+        if math.isnan(value):
+            return "none yet"
+        return usd_millions(value * MONEY_UNIT) if step.stage == "cost" else f"{value:,.0f}"
+
+    gap = "n/a" if not math.isfinite(step.gap) else f"{step.gap:.2e}"
+    if step.step == "bound":
+        text = f"LP bound {amount(step.bound)}, best plan {amount(step.value)}"
+    elif step.step == "plan":
+        text = f"best plan {amount(step.value)}, bound {amount(step.bound)}, gap {gap}"
+    else:
+        text = f"{step.step}: {amount(step.value)}, gap {gap}"
+    return f"ruralreach: {step.seconds:8.1f} s  {step.stage:<9} {text}"
+
+
+def _print_progress(step: Progress) -> None:
+    print(progress_line(step), file=sys.stderr, flush=True)
+
+
 def command_solve(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     instance = load_instance(args.instance)
@@ -252,7 +280,8 @@ def command_solve(args: argparse.Namespace) -> int:
         prepared = prepare(instance)
         if args.time_limit is not None:
             options = dataclasses.replace(options, time_limit=solve_seconds_left(args.time_limit, instance))
-        plan = solve_prepared(prepared, instance.scenario.budget, options)
+        show = sys.stderr.isatty() if args.progress is None else args.progress
+        plan = solve_prepared(prepared, instance.scenario.budget, options, watch=_print_progress if show else None)
         write_plan(plan, out)
     with _interrupts_ignored():  # the plan is written: Ctrl-C has nothing left to stop
         print(format_summary(plan, out, time.perf_counter() - began))

@@ -20,7 +20,7 @@ from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem
 from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
-from ruralreach.solvers.lexicographic import Solution, max_floor_scale, solve_lexicographic
+from ruralreach.solvers.lexicographic import Solution, Watch, max_floor_scale, solve_lexicographic
 
 from .review import yardstick_records
 
@@ -67,14 +67,16 @@ def stage_reports(solution: Solution) -> list[StageReport]:
 
 
 def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
-                   model: HighsModel | None = None, start: np.ndarray | None = None) -> Plan:
+                   model: HighsModel | None = None, start: np.ndarray | None = None,
+                   watch: Watch | None = None) -> Plan:
     """Solve one budget of a prepared instance and expand the solution into a plan. ``start``: a
-    choice (bool per option) feasible at this budget, to warm-start the solve. Raises
-    InstanceError when the sites fixed by hand cost more than the budget."""
+    choice (bool per option) feasible at this budget, to warm-start the solve; ``watch``: told of
+    each step of each stage as it ends (:class:`ruralreach.solvers.lexicographic.Progress`).
+    Raises InstanceError when the sites fixed by hand cost more than the budget."""
     instance = prepared.instance.with_budget(budget)
     instance.check_budget()
     problem = prepared.problem.with_budget(budget)
-    solution = solve_lexicographic(problem, options, start=start, model=model)
+    solution = solve_lexicographic(problem, options, start=start, model=model, watch=watch)
     floor_scale = None
     if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
         # No plan meets every floor: say how much of them one plan can meet.

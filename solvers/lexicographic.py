@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -70,6 +71,24 @@ class Solution:
     stages: tuple[StageResult, ...]
     seconds: float
     found: bool = True  # False when no plan meets every constraint: ``chosen`` is then empty
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A step of a stage just ended, for whoever watches a long solve: the stage's best value and
+    proven bound so far (people; cost in model money units; NaN where there is none yet), the gap
+    between them, and the seconds since the solve began. ``step`` is "bound" (the LP relaxation),
+    "plan" (a search ended) or the stage's final status ("optimal", "time_limit", ...)."""
+
+    stage: str
+    step: str
+    value: float
+    bound: float
+    gap: float
+    seconds: float
+
+
+Watch = Callable[[Progress], None]
 
 
 def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, float]:
@@ -150,8 +169,10 @@ class _Search:
     or sites that must act, the greedy start may not be a plan), the floors kept, and the clock."""
 
     def __init__(self, problem: CoveringProblem, model: HighsModel, chosen: np.ndarray | None, options: SolveOptions,
-                 deadline: float | None):
+                 deadline: float | None, watch: Watch | None = None, began: float | None = None):
         self.problem, self.model, self.chosen, self.options, self.deadline = problem, model, chosen, options, deadline
+        self.watch = watch
+        self.began = time.perf_counter() if began is None else began
         self.floors: dict[str, float] = {}
         self.restrictions: list[Restriction] = []
 
@@ -325,6 +346,16 @@ class _Stage:
         """Whether the search can stop: the stage is within its own gap."""
         return _proven(self.stage, self.value, self.bound, self.gap, self.search.problem)[0]
 
+    def tell(self, step: str) -> None:
+        """Show the watcher of the solve, if any, where the stage stands (:class:`Progress`)."""
+        search = self.search
+        if search.watch is None:
+            return
+        _, gap = _proven(self.stage, self.value, self.bound, search.options.mip_gap, search.problem)
+        value = self.value if math.isfinite(self.value) else math.nan
+        bound = _rounded_bound(self.stage, self.bound, search.problem)
+        search.watch(Progress(self.stage, step, value, bound, gap, time.perf_counter() - search.began))
+
     def result(self, status: str) -> StageResult:
         """The stage's outcome, judged against the gap the user asked for (the first stage may
         have searched to a tighter one)."""
@@ -338,6 +369,7 @@ class _Stage:
             status = TIME_LIMIT if self.search.deadline is not None else ERROR
         bound = _rounded_bound(self.stage, self.bound, problem)
         value = self.value if math.isfinite(self.value) else math.nan
+        self.tell(status)
         return StageResult(self.stage, status, value, bound, gap, time.perf_counter() - self.began, None)
 
     def run(self) -> StageResult:
@@ -352,9 +384,11 @@ class _Stage:
         self.offer_bound(relaxation.bound)  # its values are fractional: a bound, not a plan
         if relaxation.status == INFEASIBLE:
             return self.result(INFEASIBLE)
+        self.tell("bound")
         self.lp_seconds = relaxation.seconds
         yielded = (relaxation.values is not None and search.chosen is not None
                    and self.search_neighbourhood(relaxation.values[:search.problem.n_options]))
+        self.tell("plan")
         if self.proven() or yielded:
             return self.result(OPTIMAL)
         if not self.can_search(search.remaining()):
@@ -373,6 +407,7 @@ class _Stage:
                                   stop_when=self.yield_within_requested_gap(bound_holds=True))
         self.offer(full)
         if full.status == NODE_LIMIT:
+            self.tell("plan")
             if self.proven() or self.within_requested_gap():
                 return self.result(OPTIMAL)
             if not self.can_search(search.remaining()):
@@ -415,10 +450,10 @@ def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:
 
 
 def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: np.ndarray | None = None,
-                        model: HighsModel | None = None) -> Solution:
+                        model: HighsModel | None = None, watch: Watch | None = None) -> Solution:
     """Solve the three stages. ``start``: a feasible choice (bool per option) to begin from
     (default: the greedy plan); ``model``: a loaded HighsModel of ``problem`` to reuse across
-    budgets."""
+    budgets; ``watch``: called with a :class:`Progress` as each step of a stage ends."""
     began = time.perf_counter()
     deadline = None if options.time_limit is None else began + options.time_limit
     if model is None:
@@ -428,7 +463,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     candidates = [c for c in (greedy_choice(problem), None if start is None else start.astype(bool))
                   if c is not None and problem.feasible(c)]
     chosen = max(candidates, key=lambda c: stage_values(problem, c)["same_day"], default=None)
-    search = _Search(problem, model, chosen, options, deadline)
+    search = _Search(problem, model, chosen, options, deadline, watch, began)
     results: list[StageResult] = []
     for stage in STAGES:
         stage_search = _Stage(search, stage)

@@ -17,7 +17,7 @@ def test_help_explains_every_option(tmp_path):
     assert top.returncode == 0 and "solve" in top.stdout
     solve = run_cli("solve", "--help", cwd=tmp_path)
     assert solve.returncode == 0
-    for option in ("--budget", "--out", "--time-limit", "--mip-gap", "INSTANCE_DIR"):
+    for option in ("--budget", "--out", "--time-limit", "--mip-gap", "--progress", "INSTANCE_DIR"):
         assert option in solve.stdout
 
 
@@ -52,6 +52,26 @@ def test_a_solve_does_not_load_what_only_other_commands_need(tiny, tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == ""
     assert read_plan(tmp_path / "p").summary["status"] == "optimal"
+
+
+def test_progress_shows_each_stage_as_it_goes(tiny, tmp_path):
+    """--progress prints each step of each stage to stderr as the solve goes, in time order, each
+    stage ending with the status and gap plan.json records for it; without a terminal and
+    without the flag, stderr stays empty."""
+    shown = run_cli("solve", tiny, "--out", tmp_path / "p", "--progress", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stderr.splitlines()
+    assert lines and all(line.startswith("ruralreach:") for line in lines)
+    seconds = [float(line.split()[1]) for line in lines]
+    assert seconds == sorted(seconds)
+    stages = json.loads((tmp_path / "p" / "plan.json").read_text())["stages"]
+    assert lines[0].split()[3] == "same_day" and "LP bound" in lines[0]
+    for stage in stages:
+        last = [line for line in lines if line.split()[3] == stage["stage"]][-1]
+        gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.2e}"
+        assert f"{stage['status']}:" in last and last.endswith(f"gap {gap}")
+    quiet = run_cli("solve", tiny, "--out", tmp_path / "q", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
 
 
 def test_budget_option_overrides_scenario(tiny, tmp_path):
