@@ -137,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def gap_text(gap: float | None) -> str:
+    """A stage's gap as the summary and the progress lines show it (``n/a``: no bound)."""
+    return "n/a" if gap is None or not math.isfinite(gap) else f"{gap:.2e}"
+
+
 def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
     s = plan.summary
     total = max(s["total_population"], 1)
@@ -168,8 +173,7 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
             lines.append(f"            no plan within the budget meets every floor: floors feasible up to "
                          f"{scale['value']:.1%} of what was asked")
     for stage in s["stages"]:
-        gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.2e}"
-        lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap} "
+        lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "
                      f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")
     seconds = f"solve {s['solve_seconds']:.2f} s"
     if total_seconds is not None:
@@ -254,7 +258,7 @@ def progress_line(step: Progress) -> str:
             return "none yet"
         return usd_millions(value * MONEY_UNIT) if step.stage == "cost" else f"{value:,.0f}"
 
-    gap = "n/a" if not math.isfinite(step.gap) else f"{step.gap:.2e}"
+    gap = gap_text(step.gap)
     if step.step == "bound":
         text = f"LP bound {amount(step.bound)}, best plan {amount(step.value)}"
     elif step.step == "plan":

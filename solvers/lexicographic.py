@@ -346,29 +346,31 @@ class _Stage:
         """Whether the search can stop: the stage is within its own gap."""
         return _proven(self.stage, self.value, self.bound, self.gap, self.search.problem)[0]
 
+    def standing(self) -> tuple[bool, float, float, float]:
+        """Where the stage stands against the gap the user asked for: whether it is proven within
+        it, its best value (NaN: no plan yet), its bound (rounded towards the plans) and the gap."""
+        problem = self.search.problem
+        proven, gap = _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, problem)
+        value = self.value if math.isfinite(self.value) else math.nan
+        return proven, value, _rounded_bound(self.stage, self.bound, problem), gap
+
     def tell(self, step: str) -> None:
         """Show the watcher of the solve, if any, where the stage stands (:class:`Progress`)."""
         search = self.search
-        if search.watch is None:
-            return
-        _, gap = _proven(self.stage, self.value, self.bound, search.options.mip_gap, search.problem)
-        value = self.value if math.isfinite(self.value) else math.nan
-        bound = _rounded_bound(self.stage, self.bound, search.problem)
-        search.watch(Progress(self.stage, step, value, bound, gap, time.perf_counter() - search.began))
+        if search.watch is not None:
+            _, value, bound, gap = self.standing()
+            search.watch(Progress(self.stage, step, value, bound, gap, time.perf_counter() - search.began))
 
     def result(self, status: str) -> StageResult:
         """The stage's outcome, judged against the gap the user asked for (the first stage may
         have searched to a tighter one)."""
-        problem = self.search.problem
-        proven, gap = _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, problem)
+        proven, value, bound, gap = self.standing()
         if proven:
             status = OPTIMAL
         elif status == OPTIMAL:
             # The solver's word without a bound this stage holds to back it: a plan claims no
             # optimality it cannot show (its gap is reported as measured).
             status = TIME_LIMIT if self.search.deadline is not None else ERROR
-        bound = _rounded_bound(self.stage, self.bound, problem)
-        value = self.value if math.isfinite(self.value) else math.nan
         self.tell(status)
         return StageResult(self.stage, status, value, bound, gap, time.perf_counter() - self.began, None)
 
