@@ -9,7 +9,9 @@ sits within 1e-4 of the optimum and the work is in finding the integer plan):
    they agree fixed (the "RINS" neighbourhood: small, and never empty of plans, since the best
    plan lies in it) usually finds a plan within the gap in about a second;
 3. only when that plan is not yet proven within the requested gap are the options the LP proves
-   cannot change decided, and HiGHS solves the MIP that is left, warm-started from the best plan.
+   cannot change decided, and HiGHS solves the MIP that is left, warm-started from the best plan,
+   over the plans that could beat the best one by more than the gap (the options the LP proves
+   cannot flip in any of them fixed for this search: :meth:`_Stage.search_above`).
 
 Options decided stay decided for the later stages (each keeps the stages before at their values),
 and the problem shrinks with them (:func:`model.reduce.restrict`: rows that differed only in
@@ -202,42 +204,52 @@ class _Search:
                            and not self.problem.capacitated)
         return self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible)
 
-    def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
-        """Fix the options that the last LP relaxation of ``stage`` proves cannot move in any plan
-        reaching ``floor``: flipping a nonbasic option costs the LP bound at least its reduced
-        cost, so where bound - |reduced cost| < floor the option keeps its LP value. Valid for
-        every later stage, which all keep this stage at ``floor``. Returns how many were fixed."""
+    def fixable(self, stage: str, floor: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The options (masks at their lower and their upper bound) that the last LP relaxation of
+        ``stage`` proves keep their LP value in every plan reaching ``floor``: flipping a nonbasic
+        option costs the LP bound at least its reduced cost, so where bound - |reduced cost| <
+        floor it cannot flip. None when the LP was not solved to optimality."""
         duals = self.model.lp_duals()
         if duals is None:
-            return 0
-        lower, upper = self.model.option_lower.copy(), self.model.option_upper.copy()
+            return None
         margin = max(1.0, 1e-7 * abs(duals.bound))  # solver tolerances on the bound and the duals
         sense = 1.0 if STAGE_SENSE[stage] == "max" else -1.0
-        free = (lower == 0.0) & (upper == 1.0)
+        free = (self.model.option_lower == 0.0) & (self.model.option_upper == 1.0)
         cannot_flip = free & (sense * (duals.bound - floor) + margin < np.abs(duals.reduced_costs))
-        at_lower = cannot_flip & duals.at_lower & (duals.values < 0.5)
-        at_upper = cannot_flip & duals.at_upper & (duals.values > 0.5)
+        return cannot_flip & duals.at_lower & (duals.values < 0.5), cannot_flip & duals.at_upper & (duals.values > 0.5)
+
+    def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
+        """Fix the options the last LP relaxation of ``stage`` proves cannot move in any plan
+        reaching ``floor`` (:meth:`fixable`). Valid for every later stage, which all keep this
+        stage at ``floor``. Returns how many were fixed."""
+        fixable = self.fixable(stage, floor)
+        if fixable is None:
+            return 0
+        at_lower, at_upper = fixable
+        lower, upper = self.model.option_lower.copy(), self.model.option_upper.copy()
         upper[at_lower] = 0.0
         lower[at_upper] = 1.0
         self.model.set_option_bounds(lower, upper)
         return int(at_lower.sum() + at_upper.sum())
 
-    def narrow(self) -> None:
+    def narrow(self) -> Restriction | None:
         """Go on with the problem left once the options the model has fixed are decided. Only
         fixings the best plan agrees with are used (all should; one that does not is dropped
-        rather than trusted), so the best plan stays a plan of the narrowed problem."""
+        rather than trusted), so the best plan stays a plan of the narrowed problem. Returns the
+        restriction made (None: nothing to decide)."""
         if self.chosen is None:
-            return
+            return None
         taken = (self.model.option_lower == 1.0) & self.chosen
         excluded = (self.model.option_upper == 0.0) & ~self.chosen
         if not taken.any() and not excluded.any():
-            return
+            return None
         restriction = restrict(self.problem, taken, excluded)
         self.restrictions.append(restriction)
         self.problem, self.chosen = restriction.problem, restriction.project(self.chosen)
         self.model = _loaded(self.problem, self.options)
         for stage, value in self.floors.items():
             self.model.set_floor(stage, value)
+        return restriction
 
     def start(self) -> np.ndarray | None:
         """The best plan as a column vector of the model, to warm-start a solve (None: no plan)."""
@@ -278,12 +290,12 @@ class _Stage:
             return remaining
         return remaining - min(later * LATER_STAGE_BOUND_LPS * self.lp_seconds, remaining / 4)
 
-    def yield_within_requested_gap(self, *, bound_holds: bool) -> _Yield | None:
+    def yield_within_requested_gap(self, *, stage_bound: Callable[[float], float] | None) -> _Yield | None:
         """For a search beyond the requested gap under a time limit, its ``stop_when`` (see
         :class:`_Yield`); None when there is nothing to yield."""
         if self.search.deadline is None or self.gap >= self.search.options.mip_gap:
             return None
-        return _Yield(self, time.perf_counter() + self.search_time(beyond_requested_gap=True), bound_holds)
+        return _Yield(self, time.perf_counter() + self.search_time(beyond_requested_gap=True), stage_bound)
 
     def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
         """Whether a search given ``seconds`` is worth starting: more than one LP's time (of the
@@ -305,29 +317,83 @@ class _Stage:
 
     def search_neighbourhood(self, x: np.ndarray) -> bool:
         """Solve the MIP over the options where the LP values ``x`` and the best plan disagree,
-        the others fixed at the value both give them. The neighbourhood is built as a problem of
-        its own (:func:`ruralreach.model.reduce.restrict`): only the rows its free options reach, merged, so
-        HiGHS does not presolve and solve the root of the whole model to search a few hundred
-        options. Its bound holds for the neighbourhood only, so only its plan is taken. Returns
-        whether the search stopped early to yield its time (:class:`_Yield`)."""
+        the others fixed at the value both give them (the "RINS" neighbourhood, searched as a
+        problem of its own: :meth:`search_space`). Its bound holds for the neighbourhood only, so
+        only its plan is taken. Returns whether the search stopped early to yield its time
+        (:class:`_Yield`)."""
         search = self.search
         model, chosen = search.model, search.chosen
         taken = ((x >= 1 - _WHOLE) | (model.option_lower == 1.0)) & chosen
         excluded = ((x <= _WHOLE) | (model.option_upper == 0.0)) & ~chosen
-        neighbourhood = restrict(search.problem, taken, excluded)
-        sub = neighbourhood.problem
-        seconds = self.search_time()
-        if sub.n_options == 0 or not self.can_search(seconds, sub):
-            return False
+        yielding = self.yield_within_requested_gap(stage_bound=None)
+        self.search_space(taken, excluded, self.search_time(), gap=self.gap, stop_when=yielding)
+        return yielding is not None and yielding.stopped
+
+    def search_space(self, taken: np.ndarray, excluded: np.ndarray, seconds: float | None, *, gap: float,
+                     node_limit: int | None = None,
+                     stop_when: Callable[[float, float], bool] | None = None) -> StageResult | None:
+        """Solve the stage's MIP over the plans that take every option ``taken`` and none
+        ``excluded`` (bool per option of the problem still open; the best plan must keep them),
+        warm-started from the best plan, and take its plan. The space is built as a problem of
+        its own (:func:`ruralreach.model.reduce.restrict`: only the rows its free options reach,
+        merged), so HiGHS does not presolve and solve the root of the whole model to search a
+        few hundred options. Returns the solver's result, whose bound holds for the space only;
+        None when ``seconds`` are too few to search it."""
+        search = self.search
+        space = restrict(search.problem, taken, excluded)
+        sub = space.problem
+        if sub.n_options == 0:  # one plan: the decisions themselves
+            only = space.lift(np.zeros(0, dtype=bool))
+            self.offer_plan(only)
+            value = stage_values(search.problem, only)[self.stage]
+            return StageResult(self.stage, OPTIMAL, value, value, 0.0, 0.0, None)
+        if not self.can_search(seconds, sub):
+            return None
         sub_model = _loaded(sub, search.options)
         for stage, value in search.floors.items():
             sub_model.set_floor(stage, value)
-        yielding = self.yield_within_requested_gap(bound_holds=False)
-        result = sub_model.solve(self.stage, seconds, start=full_start(sub, neighbourhood.project(chosen)),
-                                 gap=self.gap, stop_when=yielding)
+        result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
+                                 node_limit=node_limit, stop_when=stop_when)
         if result.values is not None:
-            self.offer_plan(neighbourhood.lift(np.round(result.values[:sub.n_options]).astype(bool)))
-        return yielding is not None and yielding.stopped
+            self.offer_plan(space.lift(np.round(result.values[:sub.n_options]).astype(bool)))
+        return result
+
+    def target(self, gap: float) -> float:
+        """The value a plan must beat for the best plan not to be within ``gap`` of the optimum
+        (just inside the gap, so that a bound at the target proves it in floating point)."""
+        step = gap * abs(self.value) * (1 - 1e-9)
+        return self.value + step if STAGE_SENSE[self.stage] == "max" else self.value - step
+
+    def looser(self, bound: float, target: float) -> float:
+        """The stage's bound from a search of the plans that could beat ``target``: every other
+        plan falls short of the target (NaN: the search proved nothing)."""
+        if not math.isfinite(bound):
+            return math.nan
+        return max(bound, target) if STAGE_SENSE[self.stage] == "max" else min(bound, target)
+
+    def search_above(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None, seconds: float | None,
+                     *, gap: float, node_limit: int | None = None, yielding: bool = False) -> StageResult | None:
+        """Search the plans that could beat ``target``: the options ``fixable`` (at their lower and
+        upper bound; :meth:`_Search.fixable` at the target) keep their LP values, and the MIP
+        left is solved to ``gap`` (:meth:`search_space`). The stage's bound is then the looser of
+        the search's and the target. Without fixings (the LP was not solved), the whole model.
+        ``yielding``: the search beyond the requested gap may stop to yield its time (:class:`_Yield`).
+        Returns the solver's result (None: too few ``seconds``)."""
+        search = self.search
+        if fixable is None:
+            stop_when = self.yield_within_requested_gap(stage_bound=lambda bound: bound) if yielding else None
+            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap, node_limit=node_limit,
+                                        stop_when=stop_when)
+            self.offer(result)
+            return result
+        at_lower, at_upper = fixable
+        stop_when = (self.yield_within_requested_gap(stage_bound=lambda bound: self.looser(bound, target))
+                     if yielding else None)
+        result = self.search_space(at_upper & search.chosen, at_lower & ~search.chosen, seconds, gap=gap,
+                                   node_limit=node_limit, stop_when=stop_when)
+        if result is not None:
+            self.offer_bound(self.looser(result.bound, target))
+        return result
 
     def offer_plan(self, candidate: np.ndarray) -> None:
         """Take a plan (bool per option of the problem still open) if it is better, within budget
@@ -395,38 +461,47 @@ class _Stage:
             return self.result(OPTIMAL)
         if not self.can_search(search.remaining()):
             return self.result(TIME_LIMIT)
-        # Options the LP proves cannot be in a plan better than the incumbent are decided, and
-        # HiGHS solves the smaller problem left. A plan the fixing excludes is no better than
-        # the incumbent, so bounds stay valid.
+        # Options the LP proves cannot flip in any plan better than the best one are decided for
+        # good (every later stage keeps this one at least there). Those it proves cannot flip in
+        # any plan better than the target, the best plan's value plus the gap, are fixed for this
+        # stage's search only: plans that do not reach the target leave the best plan within the
+        # gap, so they need no search, and a later stage's floor may sit below the target.
+        mip_gap = search.options.mip_gap
+        closer = self.gap < mip_gap
+        targets = {gap: self.target(gap) for gap in (self.gap, mip_gap)}
+        fixable = {gap: None if search.chosen is None else search.fixable(self.stage, target)
+                   for gap, target in targets.items()}
         search.decide_by_reduced_costs(self.stage, self.value)
-        search.narrow()
-        closer = self.gap < search.options.mip_gap
+        restriction = search.narrow()
+        if restriction is not None:
+            fixable = {gap: None if masks is None else tuple(mask[restriction.options] for mask in masks)
+                       for gap, masks in fixable.items()}
         seconds = self.search_time(beyond_requested_gap=closer and self.within_requested_gap())
         if not self.can_search(seconds):
             return self.result(TIME_LIMIT)
-        full = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap,
-                                  node_limit=FIRST_STAGE_CLOSER_NODES if closer else None,
-                                  stop_when=self.yield_within_requested_gap(bound_holds=True))
-        self.offer(full)
-        if full.status == NODE_LIMIT:
+        found = self.search_above(targets[self.gap], fixable[self.gap], seconds, gap=self.gap,
+                                  node_limit=FIRST_STAGE_CLOSER_NODES if closer else None, yielding=closer)
+        if found is None:
+            return self.result(TIME_LIMIT)
+        if found.status == NODE_LIMIT:
             self.tell("plan")
             if self.proven() or self.within_requested_gap():
                 return self.result(OPTIMAL)
-            if not self.can_search(search.remaining()):
+            found = self.search_above(targets[mip_gap], fixable[mip_gap], search.remaining(), gap=mip_gap)
+            if found is None:
                 return self.result(TIME_LIMIT)
-            full = search.model.solve(self.stage, search.remaining(), start=search.start())
-            self.offer(full)
-        return self.result(full.status)
+        return self.result(found.status)
 
 
 class _Yield:
     """A ``stop_when(best, bound)`` for a stage's search beyond the requested gap: it stops the
     search once the search's share of the time has passed and the stage is within the requested
-    gap, counting the search's best plan, and its bound where ``bound_holds`` for the whole stage
-    (a neighbourhood's does not). ``stopped`` says afterwards whether it stopped the search."""
+    gap, counting the search's best plan, and its bound as ``stage_bound`` makes it a bound of the
+    whole stage (None: it is none; a neighbourhood's). ``stopped`` says afterwards whether it
+    stopped the search."""
 
-    def __init__(self, stage: _Stage, share_ends: float, bound_holds: bool):
-        self.stage, self.share_ends, self.bound_holds = stage, share_ends, bound_holds
+    def __init__(self, stage: _Stage, share_ends: float, stage_bound: Callable[[float], float] | None):
+        self.stage, self.share_ends, self.stage_bound = stage, share_ends, stage_bound
         self.stopped = False
 
     def __call__(self, best: float, bound: float) -> bool:
@@ -434,7 +509,10 @@ class _Yield:
         if time.perf_counter() < self.share_ends or not math.isfinite(best):
             return False
         value = best if _improves(stage.stage, best, stage.value) else stage.value
-        bound = _tighter_bound(stage.stage, stage.bound, bound) if self.bound_holds else stage.bound
+        if self.stage_bound is not None:
+            bound = _tighter_bound(stage.stage, stage.bound, self.stage_bound(bound))
+        else:
+            bound = stage.bound
         self.stopped = _proven(stage.stage, value, bound, stage.search.options.mip_gap, stage.search.problem)[0]
         return self.stopped
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from checker import _minutes, brute_force, evaluate, holds_inventory, read_raw
+from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
 from conftest import small_instance
 
 from ruralreach.model.instance import load_instance
@@ -211,8 +211,8 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     step = lx._Stage(search, "same_day")
     step.value, step.bound = 1_000_000.0, 1_000_500.0  # 5e-4: short of the requested gap
     step.lp_seconds = 10.0  # its share: half of the 2 s left, since the later stages' LPs would take more
-    whole_stage = step.yield_within_requested_gap(bound_holds=True)
-    neighbourhood = step.yield_within_requested_gap(bound_holds=False)
+    whole_stage = step.yield_within_requested_gap(stage_bound=lambda bound: bound)
+    neighbourhood = step.yield_within_requested_gap(stage_bound=None)
     within = 1_000_450.0  # 5e-5 below the stage's bound
     assert not whole_stage(within, 1_000_500.0)  # its share (at least half the time left) not spent
     time.sleep(1.2)
@@ -222,9 +222,9 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     assert whole_stage(1_000_010.0, 1_000_050.0) and whole_stage.stopped  # a bound for the whole stage does
     assert neighbourhood(within, -np.inf) and neighbourhood.stopped
 
-    assert lx._Stage(search, "next_day").yield_within_requested_gap(bound_holds=True) is None  # no closer gap
+    assert lx._Stage(search, "next_day").yield_within_requested_gap(stage_bound=None) is None  # no closer gap
     unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
-    assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(bound_holds=True) is None
+    assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(stage_bound=None) is None
 
 
 def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(tiny, monkeypatch):
@@ -334,3 +334,77 @@ def test_a_stalling_primal_simplex_hands_the_first_lp_to_interior_point(tmp_path
     assert handed.status == lx.OPTIMAL and handed.bound == pytest.approx(by_dual.bound, rel=1e-9)
     duals = model.lp_duals()
     assert duals is not None and (duals.at_lower | duals.at_upper).any()
+
+
+GAP = 0.02  # wide, so that on tiny instances the stages stop short of the optimum and search to a target
+
+
+def plan_outcomes(raw):
+    """(same-day, next-day, cost) of every plan that keeps the budgets, the decisions and the floors."""
+    for plan in every_plan(raw):
+        outcome = phased_outcome(raw, plan)
+        if outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"]:
+            yield outcome["same_day"], outcome["next_day"], outcome["cost"]
+
+
+def test_a_solve_to_a_gap_keeps_each_stage_within_it_and_every_bound_holds(tmp_path, monkeypatch):
+    """With a gap, each stage's plan is within it of the stage's bound, and each bound holds for
+    every plan the stage could have chosen, by enumeration: same-day above every plan's; next-day
+    above every plan's that reaches the plan's same-day figure; cost below every plan's that
+    reaches both. A search to a target (the plans that could beat the best one by more than the
+    gap) proves only that, so its bound must come from the target where the search proved less;
+    some of these instances take that path."""
+    searched_to_a_target = []
+    search_above = lx._Stage.search_above
+
+    def spied(stage, target, fixable, *args, **kwargs):
+        searched_to_a_target.append(fixable is not None)
+        return search_above(stage, target, fixable, *args, **kwargs)
+
+    monkeypatch.setattr(lx._Stage, "search_above", spied)
+    for seed in range(12):
+        budget = [15e6, 40e6, 80e6][seed % 3]
+        limits = [{}, {"same_day_minutes": 50.0, "next_day_minutes": 100.0}][seed % 2]
+        directory = small_instance(tmp_path / f"instance-{seed}", seed=100 + seed, budget=budget,
+                                   stations=3 + seed % 2, candidates=4, **limits)
+        plan = solve_instance(load_instance(directory), SolveOptions(mip_gap=GAP))
+        summary = read_plan(write_plan(plan, tmp_path / f"plan-{seed}")).summary
+        outcomes = list(plan_outcomes(read_raw(directory)))
+        same_day, next_day, cost = (summary["same_day_population"], summary["next_day_population"], summary["cost"])
+        stages = {stage["stage"]: stage for stage in summary["stages"]}
+        assert summary["status"] == "optimal"
+        for name, value in (("same_day", same_day), ("next_day", next_day), ("cost", cost)):
+            assert stages[name]["mip_gap"] <= GAP
+            assert abs(stages[name]["bound"] - value) <= GAP * abs(value) + 1e-6
+        assert stages["same_day"]["bound"] >= max(s for s, _, _ in outcomes)
+        assert stages["next_day"]["bound"] >= max(n for s, n, _ in outcomes if s >= same_day)
+        assert stages["cost"]["bound"] <= min(c for s, n, c in outcomes if s >= same_day and n >= next_day) + 1e-6
+    assert any(searched_to_a_target)
+
+
+def test_a_search_to_a_target_bounds_the_stage_by_the_target_where_it_proved_less(tmp_path):
+    """Three stations far apart, each the only way to reach its town same-day; $10M. The LP
+    upgrades A ($6M, 60,000 people) and most of B ($5M, 45,000): 96,000. The best plan upgrades
+    B and C ($5M, 40,000): 85,000. From the plan that upgrades A alone, a search for plans beyond
+    92,000 leaves C out (its reduced cost, 5,000 people, exceeds the 4,000 between the LP bound and
+    the target) and finds nothing better than A alone: its own bound (60,000) holds only for the
+    plans without C, and the stage's must be the target's, above the best plan's 85,000."""
+    directory = tmp_path / "three"
+    directory.mkdir()
+    towns = [("A", -100.0, 60_000, 6e6), ("B", -95.0, 45_000, 5e6), ("C", -90.0, 40_000, 5e6)]
+    (directory / "zones.csv").write_text("zone_id,lat,lon,population\n" + "".join(
+        f"Z{name},35.0,{lon},{people}\n" for name, lon, people, _ in towns))
+    (directory / "sites.csv").write_text("site_id,lat,lon,kind,upgrade_cost,station_cost,center_cost\n" + "".join(
+        f"S{name},35.0,{lon},station,{cost:.0f},,\n" for name, lon, _, cost in towns))
+    (directory / "scenario.toml").write_text('name = "three"\nbudget = 10000000\nsame_day_minutes = 90\n'
+                                             'next_day_minutes = 180\nspeed_mph = 50\ncircuity = 1.3\n')
+    assert brute_force(read_raw(directory))[0] == 85_000
+    problem = covering_problem(directory)
+    upgrades_a = problem.option_site == list(load_instance(directory).sites["site_id"]).index("SA")
+    search = lx._Search(problem, lx._loaded(problem, EXACT), upgrades_a, EXACT, None)
+    stage = lx._Stage(search, "same_day")
+    assert stage.value == 60_000
+    assert search.relaxation("same_day").bound == pytest.approx(96_000)
+    result = stage.search_above(92_000.0, search.fixable("same_day", 92_000.0), None, gap=0.0)
+    assert result.bound == pytest.approx(60_000)  # the space searched: the plans without C
+    assert stage.bound == pytest.approx(92_000) and stage.value == 60_000
