@@ -465,12 +465,15 @@ class _Stage:
         # good (every later stage keeps this one at least there). Those it proves cannot flip in
         # any plan better than the target, the best plan's value plus the gap, are fixed for this
         # stage's search only: plans that do not reach the target leave the best plan within the
-        # gap, so they need no search, and a later stage's floor may sit below the target.
+        # gap, so they need no search, and a later stage's floor may sit below the target. Not in
+        # the first stage, whose value is the floor of both later ones: they are very sensitive
+        # to it, and a search that never looks between the best plan and the target leaves it
+        # lower (the README's benchmark section has the measurement).
         mip_gap = search.options.mip_gap
         closer = self.gap < mip_gap
         targets = {gap: self.target(gap) for gap in (self.gap, mip_gap)}
-        fixable = {gap: None if search.chosen is None else search.fixable(self.stage, target)
-                   for gap, target in targets.items()}
+        to_target = search.chosen is not None and self.stage != STAGES[0]
+        fixable = {gap: search.fixable(self.stage, target) if to_target else None for gap, target in targets.items()}
         search.decide_by_reduced_costs(self.stage, self.value)
         restriction = search.narrow()
         if restriction is not None:
