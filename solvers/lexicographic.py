@@ -340,6 +340,7 @@ class _Stage:
         few hundred options. Returns the solver's result, whose bound holds for the space only;
         None when ``seconds`` are too few to search it."""
         search = self.search
+        ends = None if seconds is None else time.perf_counter() + seconds  # building the space counts
         space = restrict(search.problem, taken, excluded)
         sub = space.problem
         if sub.n_options == 0:  # one plan: the decisions themselves
@@ -352,6 +353,7 @@ class _Stage:
         sub_model = _loaded(sub, search.options)
         for stage, value in search.floors.items():
             sub_model.set_floor(stage, value)
+        seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
                                  node_limit=node_limit, stop_when=stop_when)
         if result.values is not None:
