@@ -112,6 +112,11 @@ class _InProcess(Executor):
         return future
 
 
+def _same(value):
+    """The value itself, as a Dask task's result (see :func:`run_sweep`)."""
+    return value
+
+
 def _exit_on_interrupt() -> None:
     """Ctrl-C reaches every process of the terminal: a worker then stops at once and quietly (no
     traceback mid-solve); the sweep's own process reports the interrupt."""
@@ -195,8 +200,11 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
 
                 client = stack.enter_context(Client(scheduler))
                 chains = budget_chains(budgets, workers or _cluster_threads(client))
-                # Sent to every worker once; each task then names it instead of carrying it.
-                instance_ref = client.scatter(instance, broadcast=True)
+                # Sent once, as a task that each budget's task names instead of carrying the
+                # instance. A task, not scattered data: Dask computes it again when the worker
+                # holding its result is lost, while scattered data is lost with the last worker
+                # holding it (and Dask's memory manager drops the extra copies a broadcast makes).
+                instance_ref = client.submit(_same, instance, pure=False)
                 executor = client.get_executor(pure=False)
             else:
                 chains = budget_chains(budgets, workers or os.cpu_count() or 1)

@@ -239,6 +239,21 @@ def test_a_dask_worker_killed_mid_sweep(mid, mid_reference, tmp_path):
     assert_same_plans(tmp_path / "sweep", mid_reference, MID_BUDGETS)
 
 
+def kill_every_worker(cluster, sweep) -> None:
+    for pid in worker_processes(cluster):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_every_dask_worker_killed_mid_sweep(mid, mid_reference, tmp_path):
+    """With every worker killed at once (their nannies start new ones), nothing the cluster held
+    survives, the instance sent to it included: Dask computes it again, and the sweep finishes
+    with the plans of an undisturbed one. (Sent as scattered data, the instance was lost for good
+    and the sweep stopped with "task cancelled".)"""
+    status, stderr = disturbed_dask_sweep(mid, tmp_path / "sweep", kill_every_worker)
+    assert status == 0, stderr
+    assert_same_plans(tmp_path / "sweep", mid_reference, MID_BUDGETS)
+
+
 def interrupt_with_the_workers_paused(cluster, sweep) -> None:
     """Ctrl-C while budgets are still solving, for certain: the workers are stopped first (so the
     sweep cannot finish meanwhile however late this process sees the first plan), and the sweep
