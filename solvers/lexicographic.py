@@ -378,9 +378,10 @@ class _Stage:
         """Search the plans that could beat ``target``: the options ``fixable`` (at their lower and
         upper bound; :meth:`_Search.fixable` at the target) keep their LP values, and the MIP
         left is solved to ``gap`` (:meth:`search_space`). The stage's bound is then the looser of
-        the search's and the target. Without fixings (the LP was not solved), the whole model.
-        ``yielding``: the search beyond the requested gap may stop to yield its time (:class:`_Yield`).
-        Returns the solver's result (None: too few ``seconds``)."""
+        the search's and the target. Without fixings (the first stage; an LP not solved), the
+        whole model, and ``target`` is not used. ``yielding``: the search beyond the requested gap
+        may stop to yield its time (:class:`_Yield`). Returns the solver's result (None: too few
+        ``seconds`` to search a space)."""
         search = self.search
         if fixable is None:
             stop_when = self.yield_within_requested_gap(stage_bound=lambda bound: bound) if yielding else None
@@ -471,30 +472,26 @@ class _Stage:
         # the first stage, whose value is the floor of both later ones: they are very sensitive
         # to it, and a search that never looks between the best plan and the target leaves it
         # lower (the README's benchmark section has the measurement).
-        mip_gap = search.options.mip_gap
-        closer = self.gap < mip_gap
-        targets = {gap: self.target(gap) for gap in (self.gap, mip_gap)}
+        target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
-        fixable = {gap: search.fixable(self.stage, target) if to_target else None for gap, target in targets.items()}
+        fixable = search.fixable(self.stage, target) if to_target else None
         search.decide_by_reduced_costs(self.stage, self.value)
         restriction = search.narrow()
-        if restriction is not None:
-            fixable = {gap: None if masks is None else tuple(mask[restriction.options] for mask in masks)
-                       for gap, masks in fixable.items()}
+        if restriction is not None and fixable is not None:
+            fixable = tuple(mask[restriction.options] for mask in fixable)
+        closer = self.gap < search.options.mip_gap
         seconds = self.search_time(beyond_requested_gap=closer and self.within_requested_gap())
         if not self.can_search(seconds):
             return self.result(TIME_LIMIT)
-        found = self.search_above(targets[self.gap], fixable[self.gap], seconds, gap=self.gap,
+        found = self.search_above(target, fixable, seconds, gap=self.gap,
                                   node_limit=FIRST_STAGE_CLOSER_NODES if closer else None, yielding=closer)
         if found is None:
             return self.result(TIME_LIMIT)
-        if found.status == NODE_LIMIT:
+        if found.status == NODE_LIMIT:  # the first stage's closer search, at its root only
             self.tell("plan")
             if self.proven() or self.within_requested_gap():
                 return self.result(OPTIMAL)
-            found = self.search_above(targets[mip_gap], fixable[mip_gap], search.remaining(), gap=mip_gap)
-            if found is None:
-                return self.result(TIME_LIMIT)
+            found = self.search_above(target, None, search.remaining(), gap=search.options.mip_gap)
         return self.result(found.status)
 
 
