@@ -65,9 +65,10 @@ LATER_STAGE_BOUND_LPS = 2
 # A later stage searches to its target (:meth:`_Stage.search_above`) only when the MIP left has at
 # most this many rows. Where it was small (`us-2026` and the networks nearest it, about 3,400 rows)
 # the target search cut the later stages by a fifth to a half; where it was large (populous250,
-# the phased program, 16,000 rows and more) HiGHS's path through the smaller model was slower as
-# often as not, once by a proof lost at a time limit (the README's benchmark section). Set between
-# the two on these instances, as RESTART_ROWS was, not on the ones that will judge it.
+# the phased program, the equity floors: 12,000 rows and more) HiGHS's path through the smaller
+# model was slower as often as not, once by a proof lost at a time limit (the README's benchmark
+# section). Set between the two on these instances, as RESTART_ROWS was, not on the ones that
+# will judge it.
 TARGET_ROWS = 5000
 
 
