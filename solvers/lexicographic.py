@@ -501,6 +501,8 @@ class _Stage:
             self.tell("plan")
             if self.proven() or self.within_requested_gap():
                 return self.result(OPTIMAL)
+            if not self.can_search(search.remaining()):
+                return self.result(TIME_LIMIT)
             found = self.search_above(target, None, search.remaining(), gap=search.options.mip_gap)
         return self.result(found.status)
 
