@@ -314,14 +314,13 @@ class _Stage:
     def within_requested_gap(self) -> bool:
         return _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, self.search.problem)[0]
 
-    def offer(self, result: StageResult, *, bound_holds: bool = True) -> None:
-        """Take the solver's plan if it is better, within budget and keeps the earlier stages'
-        floors (checked exactly, not to the solver's tolerance); take its bound if it holds for
-        the whole stage (a neighbourhood's bound does not) and is tighter."""
+    def offer(self, result: StageResult) -> None:
+        """Take a search of the whole problem still open: its plan if it is better, within budget
+        and keeps the earlier stages' floors (checked exactly, not to the solver's tolerance), and
+        its bound if it is tighter."""
         if result.values is not None:
             self.offer_plan(np.round(result.values[:self.search.problem.n_options]).astype(bool))
-        if bound_holds:
-            self.offer_bound(result.bound)
+        self.offer_bound(result.bound)
 
     def search_neighbourhood(self, x: np.ndarray) -> bool:
         """Solve the MIP over the options where the LP values ``x`` and the best plan disagree,
