@@ -339,6 +339,20 @@ def test_a_stalling_primal_simplex_hands_the_first_lp_to_interior_point(tmp_path
 GAP = 0.02  # wide, so that on tiny instances the stages stop short of the optimum and search to a target
 
 
+def searches_recorded(monkeypatch) -> list[tuple[str, bool]]:
+    """A list that records each stage's MIP search as it starts: the stage, and whether it
+    searches to a target (fixings given) or the whole problem left."""
+    searched = []
+    search_above = lx._Stage.search_above
+
+    def recorded(stage, target, fixable, *args, **kwargs):
+        searched.append((stage.stage, fixable is not None))
+        return search_above(stage, target, fixable, *args, **kwargs)
+
+    monkeypatch.setattr(lx._Stage, "search_above", recorded)
+    return searched
+
+
 def plan_outcomes(raw):
     """(same-day, next-day, cost) of every plan that keeps the budgets, the decisions and the floors."""
     for plan in every_plan(raw):
@@ -354,14 +368,7 @@ def test_a_solve_to_a_gap_keeps_each_stage_within_it_and_every_bound_holds(tmp_p
     reaches both. A search to a target (the plans that could beat the best one by more than the
     gap) proves only that, so its bound must come from the target where the search proved less;
     some of these instances take that path."""
-    searched_to_a_target = []
-    search_above = lx._Stage.search_above
-
-    def spied(stage, target, fixable, *args, **kwargs):
-        searched_to_a_target.append(fixable is not None)
-        return search_above(stage, target, fixable, *args, **kwargs)
-
-    monkeypatch.setattr(lx._Stage, "search_above", spied)
+    searched = searches_recorded(monkeypatch)
     for seed in range(12):
         budget = [15e6, 40e6, 80e6][seed % 3]
         limits = [{}, {"same_day_minutes": 50.0, "next_day_minutes": 100.0}][seed % 2]
@@ -379,7 +386,7 @@ def test_a_solve_to_a_gap_keeps_each_stage_within_it_and_every_bound_holds(tmp_p
         assert stages["same_day"]["bound"] >= max(s for s, _, _ in outcomes)
         assert stages["next_day"]["bound"] >= max(n for s, n, _ in outcomes if s >= same_day)
         assert stages["cost"]["bound"] <= min(c for s, n, c in outcomes if s >= same_day and n >= next_day) + 1e-6
-    assert any(searched_to_a_target)
+    assert any(targeted for _, targeted in searched)
 
 
 def test_a_search_to_a_target_bounds_the_stage_by_the_target_where_it_proved_less(tmp_path):
@@ -414,14 +421,7 @@ def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_pat
     """Past TARGET_ROWS rows a later stage searches its whole MIP, as before targets; at or under
     it, to its target; the first stage never. Either way every stage is proven within the gap."""
     directory = small_instance(tmp_path / "instance", seed=110, budget=40e6, stations=3, candidates=4)
-    searched = []
-    search_above = lx._Stage.search_above
-
-    def spied(stage, target, fixable, *args, **kwargs):
-        searched.append((stage.stage, fixable is not None))
-        return search_above(stage, target, fixable, *args, **kwargs)
-
-    monkeypatch.setattr(lx._Stage, "search_above", spied)
+    searched = searches_recorded(monkeypatch)
     for rows, to_target in ((10**9, True), (0, False)):
         monkeypatch.setattr(lx, "TARGET_ROWS", rows)
         searched.clear()
