@@ -312,7 +312,7 @@ class _Stage:
         return seconds is None or seconds > share * self.lp_seconds
 
     def within_requested_gap(self) -> bool:
-        return _proven(self.stage, self.value, self.bound, self.search.options.mip_gap, self.search.problem)[0]
+        return self.standing()[0]
 
     def offer(self, result: StageResult) -> None:
         """Take a search of the whole problem still open: its plan if it is better, within budget
