@@ -13,6 +13,11 @@ ratio to the plain LP and a verdict per target: every solve <= 5x plain LP, the 
 Networks are built by ``instances/build_us.py`` into the scratch directory (not committed) and
 reused when already there; a scenario is the network's zones.csv and sites.csv with another
 scenario.toml. Solves run one at a time.
+
+One member is not a network of ``build_us``: ``unit-p200``, the single-tier problem of the peer
+comparison (``benchmarks/peers.py``: the bundled network's same-day stage with every station and
+candidate an upgrade costing 1, budget 200: a facility count), where the LP bound is weak (0.3%).
+It is solved once, at its own scenario and budget, whatever ``--scenarios`` and ``--budgets`` say.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from pathlib import Path
 
 from bench import load_note, run_process, table  # benchmarks/, this script's folder
 
-from ruralreach.instances import build_us
+from ruralreach.instances import build_us, bundled
 from ruralreach.model.plan import read_summary
 from ruralreach.money import parse_usd
 
@@ -46,6 +51,8 @@ NETWORKS = {
     "seed7": {"center_placement": "populous", "center_min_spacing_mi": 20.0, "center_count": 100,
               "candidate_count": 3000, "seed": 7},
 }
+# Members solved once, at their own scenario and budget: name -> facility count p.
+COUNT_MEMBERS = {"unit-p200": 200}
 SCENARIOS = ("60/180", "75/240", "90/180", "120/180", "90/240")
 BUDGETS = ("0.5B", "2B", "4B", "7B")
 QUICK = {"networks": ("metro140", "populous140", "sparse60", "seed7"), "scenarios": ("90/180",),
@@ -59,6 +66,16 @@ def build_network(name: str, scratch: Path) -> Path:
         return out
     params = dataclasses.replace(build_us.BuildParameters(), scenario_name=name, **NETWORKS[name])
     build_us.build(params, out)
+    return out
+
+
+def count_member(name: str, scratch: Path) -> Path:
+    """A member of COUNT_MEMBERS, written into the scratch directory (reused)."""
+    from peers import write_single_tier_instance  # benchmarks/, this script's folder
+
+    out = scratch / "instances" / name
+    if not (out / "sites.csv").exists():
+        write_single_tier_instance(bundled("us-2026"), out, COUNT_MEMBERS[name])
     return out
 
 
@@ -135,7 +152,7 @@ def solve(instance_dir: Path, out: Path, time_limit: float | None, mip_gap: floa
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="four networks, 90/180, $4B")
-    parser.add_argument("--networks", help=f"comma-separated subset of {','.join(NETWORKS)}")
+    parser.add_argument("--networks", help=f"comma-separated subset of {','.join(NETWORKS)},{','.join(COUNT_MEMBERS)}")
     parser.add_argument("--scenarios", help=f"comma-separated same/next minutes (default {','.join(SCENARIOS)})")
     parser.add_argument("--budgets", help=f"comma-separated (default {','.join(BUDGETS)})")
     parser.add_argument("--time-limit", type=float, default=300.0, help="per solve, seconds (default 300)")
@@ -144,7 +161,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     args = parser.parse_args(argv)
 
-    networks = args.networks.split(",") if args.networks else (QUICK["networks"] if args.quick else tuple(NETWORKS))
+    every = (*NETWORKS, *COUNT_MEMBERS)
+    networks = args.networks.split(",") if args.networks else (QUICK["networks"] if args.quick else every)
     scenarios = args.scenarios.split(",") if args.scenarios else (QUICK["scenarios"] if args.quick else SCENARIOS)
     budgets = args.budgets.split(",") if args.budgets else (QUICK["budgets"] if args.quick else BUDGETS)
     args.scratch.mkdir(parents=True, exist_ok=True)
@@ -154,31 +172,34 @@ def main(argv=None) -> int:
 
     rows, records = [], []
     for name in networks:
-        network = build_network(name, args.scratch)
-        for scenario in scenarios:
-            for budget_text in budgets:
-                budget = parse_usd(budget_text)
-                instance_dir = scenario_dir(network, scenario, budget, args.scratch)
-                lp = plain_lp(instance_dir)
-                result = solve(instance_dir, args.scratch / "plans" / instance_dir.name, args.time_limit, args.mip_gap)
-                ratio = result["wall"] / lp["seconds"]
-                stages = result["stages"]
-                record = {"network": name, "scenario": scenario, "budget": budget_text, "lp": lp, "solve": result,
-                          "ratio": ratio, "load": os.getloadavg()[0]}
-                records.append(record)
-                o, i, j = lp["sizes"]["plain"]
-                ro, ri, rj = lp["sizes"]["reduced"]
-                rows.append([
-                    name, scenario, budget_text, f"{o:,}/{i:,}/{j:,}", f"{ro:,}/{ri:,}/{rj:,}",
-                    f"{lp['seconds']:.1f}", f"{result['wall']:.1f}", f"{ratio:.1f}x",
-                    " / ".join(f"{s['seconds']:.1f}" for s in stages),
-                    " / ".join("n/a" if s["mip_gap"] is None else f"{s['mip_gap']:.0e}" for s in stages),
-                    result["status"], f"{result['peak_mib']:.0f}", "met" if ratio <= 5 else "MISSED",
-                    f"{record['load']:.2f}",
-                ])
-                print("  ".join(rows[-1]), flush=True)
-                if args.json:
-                    args.json.write_text(json.dumps(records, indent=1))
+        if name in COUNT_MEMBERS:
+            member = count_member(name, args.scratch)
+            runs = [("own", f"p={COUNT_MEMBERS[name]}", member)]
+        else:
+            network = build_network(name, args.scratch)
+            runs = [(scenario, budget_text, scenario_dir(network, scenario, parse_usd(budget_text), args.scratch))
+                    for scenario in scenarios for budget_text in budgets]
+        for scenario, budget_text, instance_dir in runs:
+            lp = plain_lp(instance_dir)
+            result = solve(instance_dir, args.scratch / "plans" / instance_dir.name, args.time_limit, args.mip_gap)
+            ratio = result["wall"] / lp["seconds"]
+            stages = result["stages"]
+            record = {"network": name, "scenario": scenario, "budget": budget_text, "lp": lp, "solve": result,
+                      "ratio": ratio, "load": os.getloadavg()[0]}
+            records.append(record)
+            o, i, j = lp["sizes"]["plain"]
+            ro, ri, rj = lp["sizes"]["reduced"]
+            rows.append([
+                name, scenario, budget_text, f"{o:,}/{i:,}/{j:,}", f"{ro:,}/{ri:,}/{rj:,}",
+                f"{lp['seconds']:.1f}", f"{result['wall']:.1f}", f"{ratio:.1f}x",
+                " / ".join(f"{s['seconds']:.1f}" for s in stages),
+                " / ".join("n/a" if s["mip_gap"] is None else f"{s['mip_gap']:.0e}" for s in stages),
+                result["status"], f"{result['peak_mib']:.0f}", "met" if ratio <= 5 else "MISSED",
+                f"{record['load']:.2f}",
+            ])
+            print("  ".join(rows[-1]), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(records, indent=1))
     print()
     print(table(["network", "scenario", "budget", "options/same/next plain", "reduced", "plain LP s", "solve s",
                  "ratio", "stage s (same/next/cost)", "stage gaps", "status", "peak MiB", "<= 5x", "load"], rows))
