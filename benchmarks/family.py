@@ -32,9 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import load_note, run_process, table  # benchmarks/, this script's folder
+from bench import NATIONAL, load_note, run_process, table  # benchmarks/, this script's folder
 
-from ruralreach.instances import build_us, bundled
+from ruralreach.instances import build_us
 from ruralreach.model.plan import read_summary
 from ruralreach.money import parse_usd
 
@@ -75,7 +75,7 @@ def count_member(name: str, scratch: Path) -> Path:
 
     out = scratch / "instances" / name
     if not (out / "sites.csv").exists():
-        write_single_tier_instance(bundled("us-2026"), out, COUNT_MEMBERS[name])
+        write_single_tier_instance(NATIONAL, out, COUNT_MEMBERS[name])
     return out
 
 
@@ -152,7 +152,8 @@ def solve(instance_dir: Path, out: Path, time_limit: float | None, mip_gap: floa
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="four networks, 90/180, $4B")
-    parser.add_argument("--networks", help=f"comma-separated subset of {','.join(NETWORKS)},{','.join(COUNT_MEMBERS)}")
+    every = (*NETWORKS, *COUNT_MEMBERS)
+    parser.add_argument("--networks", help=f"comma-separated subset of {','.join(every)}")
     parser.add_argument("--scenarios", help=f"comma-separated same/next minutes (default {','.join(SCENARIOS)})")
     parser.add_argument("--budgets", help=f"comma-separated (default {','.join(BUDGETS)})")
     parser.add_argument("--time-limit", type=float, default=300.0, help="per solve, seconds (default 300)")
@@ -161,7 +162,6 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     args = parser.parse_args(argv)
 
-    every = (*NETWORKS, *COUNT_MEMBERS)
     networks = args.networks.split(",") if args.networks else (QUICK["networks"] if args.quick else every)
     scenarios = args.scenarios.split(",") if args.scenarios else (QUICK["scenarios"] if args.quick else SCENARIOS)
     budgets = args.budgets.split(",") if args.budgets else (QUICK["budgets"] if args.quick else BUDGETS)
