@@ -265,7 +265,10 @@ class _Search:
 
     def plan(self) -> np.ndarray:
         """The best plan as a choice of the whole problem's options."""
-        chosen = self.chosen
+        return self.lift(self.chosen)
+
+    def lift(self, chosen: np.ndarray) -> np.ndarray:
+        """A choice of the problem still open as a choice of the whole problem's options."""
         for restriction in reversed(self.restrictions):
             chosen = restriction.lift(chosen)
         return chosen

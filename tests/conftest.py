@@ -1,3 +1,4 @@
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,15 @@ import pytest
 
 from ruralreach.instances.generate import GeneratorParameters, generate
 from ruralreach.model.instance import write_instance
+
+def plans(problem):
+    """Every choice of a covering problem with at most one option per site (brute force: small
+    problems only)."""
+    for chosen in itertools.product([False, True], repeat=problem.n_options):
+        chosen = np.array(chosen, dtype=bool)
+        if np.unique(problem.option_site[chosen]).size == chosen.sum():
+            yield chosen
+
 
 # A region of about 300 x 250 miles: small enough that reach limits matter both ways.
 SMALL_REGION = dict(south=40.0, north=44.0, west=-100.0, east=-95.0)

@@ -1,11 +1,10 @@
 """The Pyomo statement of the model, its array form, and the reductions all describe one problem."""
 
-import itertools
 import re
 
 import numpy as np
 import pytest
-from conftest import small_instance, with_capacity
+from conftest import plans, small_instance, with_capacity
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy import sparse
 
@@ -130,14 +129,6 @@ def test_reductions_keep_the_optimum(seed, capacitated, tmp_path):
         results.append((values["same_day"], values["next_day"], problem.option_cost @ solution.chosen))
     assert results[0][:2] == pytest.approx(results[1][:2], rel=1e-8)
     assert results[0][2] == pytest.approx(results[1][2])
-
-
-def plans(problem):
-    """Every choice with at most one option per site (brute force: small problems only)."""
-    for chosen in itertools.product([False, True], repeat=problem.n_options):
-        chosen = np.array(chosen, dtype=bool)
-        if np.unique(problem.option_site[chosen]).size == chosen.sum():
-            yield chosen
 
 
 @pytest.mark.parametrize("seed", range(6))

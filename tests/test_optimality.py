@@ -1,6 +1,5 @@
 """The solver's plans against brute-force enumeration and the independent coverage checker."""
 
-import itertools
 import os
 import stat
 import time
@@ -8,7 +7,7 @@ import time
 import numpy as np
 import pytest
 from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
-from conftest import small_instance
+from conftest import plans, small_instance
 
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
@@ -433,19 +432,18 @@ def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_pat
         assert not any(targeted for stage, targeted in searched if stage == "same_day")
 
 
-def _whole_plans(problem):
-    """Every choice with at most one option per site (brute force: small problems only)."""
-    for bits in itertools.product([False, True], repeat=problem.n_options):
-        chosen = np.array(bits, dtype=bool)
-        if np.unique(problem.option_site[chosen]).size == chosen.sum() and problem.feasible(chosen):
-            yield chosen
-
-
 def test_what_keeping_a_stage_decides_holds_in_every_plan_that_keeps_it(tmp_path):
     """Keeping a stage decides options by reduced costs (in the stage, at its best plan so far, and
     when it is kept, at its floor): by enumeration, every plan that keeps the stage takes every
     option taken, and the narrowed problem still holds the best next-day plan and, among those,
     the cheapest."""
+
+    def best(problem, choices):
+        """The most next-day people among the choices, and the least cost among those reaching it."""
+        values = [lx.stage_values(problem, chosen) for chosen in choices]
+        top = max(v["next_day"] for v in values)
+        return top, min(v["cost"] for v in values if v["next_day"] == top)
+
     decided = 0
     for seed in range(10):
         directory = small_instance(tmp_path / f"i{seed}", seed=seed, zones=60, stations=3, candidates=5, budget=60e6)
@@ -456,27 +454,14 @@ def test_what_keeping_a_stage_decides_holds_in_every_plan_that_keeps_it(tmp_path
         assert stage.run().status == lx.OPTIMAL
         search.keep("same_day", stage.value)
         floor = search.floors["same_day"]
+        decided += problem.n_options - search.problem.n_options
 
-        taken = np.zeros(problem.n_options, dtype=bool)
-        kept = np.arange(problem.n_options)  # the whole problem's option of each option left open
-        for restriction in search.restrictions:
-            taken[kept[restriction.taken]] = True
-            kept = kept[restriction.options]
-        decided += problem.n_options - kept.size
+        def keeps(chosen):
+            return problem.feasible(chosen) and lx.stage_values(problem, chosen)["same_day"] >= floor - 1e-6
 
-        def best(plans):
-            values = [lx.stage_values(problem, chosen) for chosen in plans]
-            top = max(v["next_day"] for v in values)
-            return top, min(v["cost"] for v in values if v["next_day"] == top)
-
-        keeping = [c for c in _whole_plans(problem) if lx.stage_values(problem, c)["same_day"] >= floor - 1e-6]
-        assert all(c[taken].all() for c in keeping)
-        narrowed = []
-        for chosen in _whole_plans(search.problem):
-            whole = np.zeros(problem.n_options, dtype=bool)
-            whole[kept[chosen]] = True
-            whole |= taken
-            if problem.feasible(whole) and lx.stage_values(problem, whole)["same_day"] >= floor - 1e-6:
-                narrowed.append(whole)
-        assert best(narrowed) == pytest.approx(best(keeping))
+        keeping = [chosen for chosen in plans(problem) if keeps(chosen)]
+        taken = search.lift(np.zeros(search.problem.n_options, dtype=bool))
+        assert all(chosen[taken].all() for chosen in keeping)
+        narrowed = [chosen for chosen in map(search.lift, plans(search.problem)) if keeps(chosen)]
+        assert best(problem, narrowed) == pytest.approx(best(problem, keeping))
     assert decided >= 10  # the test is about something: keeping the stage decided options
