@@ -97,8 +97,9 @@ def plain_lp(instance_dir: Path) -> dict:
     solver on one thread; seconds from the arrays to the solved LP. Also the reduced sizes."""
     import highspy
     import numpy as np
+    from scipy import sparse
 
-    from ruralreach.model.formulation import matrix_model
+    from ruralreach.model.formulation import MONEY_UNIT, matrix_model
     from ruralreach.model.instance import load_instance
     from ruralreach.model.reach import compute_reach
     from ruralreach.model.reduce import reduce_problem
@@ -110,15 +111,18 @@ def plain_lp(instance_dir: Path) -> dict:
     reduced = reduce_problem(instance, reach)
     began = time.perf_counter()
     matrix = matrix_model(plain)
+    # The yardstick states costs in $M (issue 11), whatever the solver's own money unit.
+    in_millions = np.ones(matrix.A.shape[0])
+    in_millions[matrix.budget_rows] = MONEY_UNIT / 1e6
+    A = (sparse.diags(in_millions) @ matrix.A).tocsr()
     with _quiet_stdout(True):  # HiGHS prints a banner when created
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     n = matrix.n_columns
-    A = matrix.A.tocsr()
     h.addVars(n, np.zeros(n), np.ones(n))
-    h.addRows(A.shape[0], matrix.row_lower, matrix.row_upper, A.nnz, A.indptr.astype(np.int32),
-              A.indices.astype(np.int32), A.data)
+    h.addRows(A.shape[0], matrix.row_lower * in_millions, matrix.row_upper * in_millions, A.nnz,
+              A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
     h.changeColsCost(n, np.arange(n, dtype=np.int32), matrix.objective["same_day"])
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
     h.run()

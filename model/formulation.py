@@ -14,9 +14,9 @@ Sets
     :math:`H`        equity groups; :math:`I_h \subseteq I` the rows of group h (last phase only)
 
 Parameters
-    :math:`c_o`      cost of option o, in millions of USD (``MONEY_UNIT``: keeps the budget rows
-                     well scaled next to the 0/1 coverage rows)
-    :math:`B_t`      budget of phase t, in millions of USD
+    :math:`c_o`      cost of option o, in thousands of USD (``MONEY_UNIT``: HiGHS holds a row to
+                     an absolute tolerance, 1e-6, which is then a tenth of a cent)
+    :math:`B_t`      budget of phase t, in thousands of USD
     :math:`C_t`      cost already committed in phase t to actions decided outside the model
                      (forced actions without phases, a restricted problem's fixed actions)
     :math:`p_i`      population of same-day row i times its phase's weight; :math:`q_j` likewise
@@ -86,7 +86,7 @@ from scipy import sparse
 
 from .reduce import CoveringProblem
 
-MONEY_UNIT = 1e6  # USD per model money unit
+MONEY_UNIT = 1e3  # USD per model money unit
 STAGES = ("same_day", "next_day", "cost")
 # The floor-scale objective (the largest share of the equity floors a plan can meet) is solved
 # with the same machinery as the stages.

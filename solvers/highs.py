@@ -112,10 +112,10 @@ class HighsModel:
         # Same inputs, same plan: one thread and a fixed seed make HiGHS deterministic.
         h.setOptionValue("threads", o.threads)
         h.setOptionValue("random_seed", o.seed)
-        # Costs and budget are exact in USD; a tight feasibility tolerance keeps a solution from
-        # overspending the budget row by more than a fraction of a cent (money unit: $1M).
-        h.setOptionValue("mip_feasibility_tolerance", 1e-9)
-        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        # HiGHS's own feasibility tolerances, which its search is made for: held to 1e-9 instead,
+        # it has called a national MIP with a plan infeasible (the README's benchmark section).
+        # A budget row may be overspent by its 1e-6 units, a tenth of a cent (MONEY_UNIT), and a
+        # plan is taken only when it is within budget and keeps its floors exactly.
         if not integer:
             # HiGHS presolve costs more than it saves on this LP, and without it the basis of one
             # solve warm-starts the next.
@@ -393,8 +393,7 @@ def solve_stage_with_pyomo(problem, stage: str, floors: dict[str, float], option
     built = time.perf_counter()
     solver = PyomoHighs()
     results = solver.solve(model, rel_gap=options.mip_gap, threads=options.threads, time_limit=options.time_limit,
-                           solver_options={"random_seed": options.seed, "mip_feasibility_tolerance": 1e-9,
-                                           "primal_feasibility_tolerance": 1e-9, **options.highs_options})
+                           solver_options={"random_seed": options.seed, **options.highs_options})
     solved = time.perf_counter()
     chosen = np.array([round(model.x[o].value or 0) == 1 for o in model.O], dtype=bool)
     return PyomoStage(float(results.incumbent_objective), chosen, built - began, solved - built)
