@@ -446,9 +446,10 @@ class _Stage:
         proven, value, bound, gap = self.standing()
         if proven:
             status = OPTIMAL
-        elif status == OPTIMAL:
-            # The solver's word without a bound this stage holds to back it: a plan claims no
-            # optimality it cannot show (its gap is reported as measured).
+        elif status == OPTIMAL or (status == INFEASIBLE and self.search.chosen is not None):
+            # The solver's word without a bound this stage holds to back it, or against a plan
+            # checked exactly (an "infeasible" with a plan in hand is a numerical failure): a plan
+            # claims no optimality it cannot show (its gap is reported as measured).
             status = TIME_LIMIT if self.search.deadline is not None else ERROR
         self.tell(status)
         return StageResult(self.stage, status, value, bound, gap, time.perf_counter() - self.began, None)

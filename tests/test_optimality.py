@@ -321,6 +321,24 @@ def test_a_stage_left_with_every_option_decided_is_proven_at_its_constant(tiny):
         assert result.objective == pytest.approx(values[stage]) and result.bound == pytest.approx(values[stage])
 
 
+def test_a_solvers_infeasible_against_a_plan_in_hand_is_never_the_stages_status(tiny):
+    """HiGHS held to tight tolerances once called a national MIP with a plan infeasible (the
+    README's cross-check). A stage holding a plan checked exactly reports such a word as a solver
+    failure (error; time_limit under a limit), with its plan and measured gap; a stage with no
+    plan (floors no plan meets) keeps "infeasible"."""
+    problem = covering_problem(tiny)
+    chosen = lx.greedy_choice(problem)
+    assert problem.feasible(chosen)
+    for deadline, expected in ((None, lx.ERROR), (time.perf_counter() + 60.0, lx.TIME_LIMIT)):
+        search = lx._Search(problem, lx._loaded(problem, EXACT), chosen, EXACT, deadline)
+        step = lx._Stage(search, "same_day")
+        result = step.result(lx.INFEASIBLE)
+        assert result.status == expected
+        assert result.objective == lx.stage_values(problem, chosen)["same_day"]
+    without_plan = lx._Stage(lx._Search(problem, lx._loaded(problem, EXACT), None, EXACT, None), "same_day")
+    assert without_plan.result(lx.INFEASIBLE).status == lx.INFEASIBLE
+
+
 def test_a_stalling_primal_simplex_hands_the_first_lp_to_interior_point(tmp_path, monkeypatch):
     """Past its pivot allowance the floorless first LP goes to interior point with crossover: the
     same optimum as dual simplex, and a basis the reduced-cost fixing can read."""
