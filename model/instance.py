@@ -49,8 +49,9 @@ PLAN_ZONE_COLUMNS = ("zone_id", "population", "same_day", "next_day", "same_day_
 
 # Populations are summed as doubles by the solver, which count whole people exactly only up to 2**53.
 MAX_TOTAL_POPULATION = 2**53 - 1
-# No cost or budget is larger than this: beyond it a figure is a typo, and the solver's money
-# tolerance (a tenth of a cent, in the model's money unit) would no longer hold.
+# No cost or budget is larger than this: beyond it a figure is a typo. (The solver's money
+# tolerance, a tenth of a cent, is finer than a double can tell apart well before it, from about
+# $4.5e12; plans are checked against the budget exactly all the same.)
 MAX_USD = 1e15
 
 

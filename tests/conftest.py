@@ -10,6 +10,7 @@ import pytest
 from ruralreach.instances.generate import GeneratorParameters, generate
 from ruralreach.model.instance import write_instance
 
+
 def plans(problem):
     """Every choice of a covering problem with at most one option per site (brute force: small
     problems only)."""
