@@ -102,6 +102,11 @@ class HighsModel:
         self.option_lower = np.zeros(matrix.n_options)
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
+        # Whether primal simplex has stalled on this model's floorless LP (PRIMAL_PIVOTS_PER_ROW).
+        # A sweep solves one model at growing budgets, and the stall grows with the budget: past
+        # the first stall the LP goes straight to interior point, whose crossover ends on the same
+        # basis whether or not simplex ran first, so only the stalled pivots are saved.
+        self.primal_stalled = False
 
     def _load(self, integer: bool) -> highspy.Highs:
         matrix, o = self.matrix, self.options
@@ -201,14 +206,20 @@ class HighsModel:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
         solve it by primal rather than dual simplex, from the start the caller knows is feasible;
         past PRIMAL_PIVOTS_PER_ROW pivots a row, by interior point (with crossover, so that the
-        next solves start from its basis)."""
+        next solves start from its basis); by interior point at once once it has stalled on this
+        model (``primal_stalled``)."""
         self._set_stage(self.lp, stage, time_limit)
-        self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
-        pivots = int(PRIMAL_PIVOTS_PER_ROW * self.lp.getNumRow()) if primal_simplex else _NO_ITERATION_LIMIT
-        self.lp.setOptionValue("simplex_iteration_limit", pivots)
-        seconds = _run_guarded(self.lp, time_limit)
-        self.lp.setOptionValue("simplex_iteration_limit", _NO_ITERATION_LIMIT)
-        if self.lp.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+        seconds = 0.0
+        stalled = primal_simplex and self.primal_stalled
+        if not stalled:
+            self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
+            pivots = int(PRIMAL_PIVOTS_PER_ROW * self.lp.getNumRow()) if primal_simplex else _NO_ITERATION_LIMIT
+            self.lp.setOptionValue("simplex_iteration_limit", pivots)
+            seconds = _run_guarded(self.lp, time_limit)
+            self.lp.setOptionValue("simplex_iteration_limit", _NO_ITERATION_LIMIT)
+            stalled = self.lp.getModelStatus() == highspy.HighsModelStatus.kIterationLimit
+            self.primal_stalled |= stalled
+        if stalled:
             left = None if time_limit is None else time_limit - seconds
             _set_time_limit(self.lp, left)
             self.lp.setOptionValue("solver", "ipm")

@@ -354,6 +354,39 @@ def test_a_stalling_primal_simplex_hands_the_first_lp_to_interior_point(tmp_path
     assert duals is not None and (duals.at_lower | duals.at_upper).any()
 
 
+def test_a_model_whose_primal_simplex_stalled_goes_to_interior_point_at_once(tmp_path, monkeypatch):
+    """A sweep solves one model at growing budgets: once primal simplex has stalled on its
+    floorless LP, later budgets skip it, and reach the very LP solution the stalled path reaches
+    (interior point and crossover do not start from the simplex's pivots). The LPs with floors
+    (dual simplex) are not affected."""
+    problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
+                                             budget=300e6))
+    monkeypatch.setattr(highs, "PRIMAL_PIVOTS_PER_ROW", 0.01)
+    runs = []
+    run_guarded = highs._run_guarded
+
+    def recorded(h, *args, **kwargs):
+        runs.append(h.getOptionValue("solver")[1])
+        return run_guarded(h, *args, **kwargs)
+
+    monkeypatch.setattr(highs, "_run_guarded", recorded)
+    larger = problem.with_budget(problem.budget * 1.5)
+    fresh = lx._loaded(larger, EXACT)
+    by_stalling = fresh.relaxation("same_day", None, primal_simplex=True)
+    assert runs == ["choose", "ipm"] and fresh.primal_stalled
+
+    model = lx._loaded(problem, EXACT)
+    model.relaxation("same_day", None, primal_simplex=True)
+    model.reset(lx.budget_room(larger))
+    runs.clear()
+    at_once = model.relaxation("same_day", None, primal_simplex=True)
+    assert runs == ["ipm"]
+    assert at_once.status == lx.OPTIMAL and np.array_equal(at_once.values, by_stalling.values)
+    runs.clear()
+    model.relaxation("same_day", None)
+    assert runs == ["choose"]
+
+
 GAP = 0.02  # wide, so that on tiny instances the stages stop short of the optimum and search to a target
 
 
