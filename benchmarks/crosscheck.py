@@ -43,8 +43,12 @@ USD_UNIT = 1e3  # the budget row in thousands of USD
 
 
 def read_csv(path: Path) -> list[dict]:
+    """Rows as the instance contract reads them: spaces after a comma ignored (a quoted field
+    after one included), blank lines skipped, every name and value stripped."""
     with open(path, newline="", encoding="utf-8-sig") as f:
-        return [{k.strip(): (v or "").strip() for k, v in row.items()} for row in csv.DictReader(f)]
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items()}
+                for row in csv.DictReader(f, skipinitialspace=True)]
+    return [row for row in rows if any(row.values())]  # a line of spaces is a blank line
 
 
 def minutes_from(lat: float, lon: float, zone_lat: np.ndarray, zone_lon: np.ndarray, scenario: dict) -> np.ndarray:
