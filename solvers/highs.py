@@ -206,8 +206,8 @@ class HighsModel:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
         solve it by primal rather than dual simplex, from the start the caller knows is feasible;
         past PRIMAL_PIVOTS_PER_ROW pivots a row, by interior point (with crossover, so that the
-        next solves start from its basis); by interior point at once once it has stalled on this
-        model (``primal_stalled``)."""
+        next solves start from its basis); straight by interior point once primal simplex has
+        stalled on this model (``primal_stalled``)."""
         self._set_stage(self.lp, stage, time_limit)
         seconds = 0.0
         stalled = primal_simplex and self.primal_stalled
