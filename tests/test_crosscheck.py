@@ -1,0 +1,99 @@
+"""benchmarks/crosscheck.py, the national-scale check of plans, on tiny program instances where
+brute force knows the answer: it passes the solver's exact plans (and finds the brute-force
+optima), and it fails a plan whose promise or rules are broken."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from checker import brute_force, max_floor_share, read_raw
+from test_program import _solve_cli, program_instance, random_decisions
+
+from ruralreach.model.instance import Equity, Phase
+
+CROSSCHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "crosscheck.py"
+
+
+def crosscheck(instance: Path, *plans: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(CROSSCHECK), str(instance), *map(str, plans)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def optima(output: str) -> dict[str, float]:
+    return {stage: float(value.replace(",", "")) for stage, value in
+            re.findall(r"(same_day|next_day|cost)\s+unreduced HiGHS: Optimal ([\d,.]+)", output)}
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory) -> tuple[Path, Path]:
+    """Two phases (the second weighs twice), sites fixed by hand and a binding equity floor, and
+    the solver's exact plan of it."""
+    tmp = tmp_path_factory.mktemp("program")
+    directory = program_instance(tmp / "i", seed=1, phases=[Phase("2025", 20e6, 1.0), Phase("2026", 30e6, 2.0)],
+                                 decisions=random_decisions(1), equity=Equity("region", 0.6))
+    return directory, _solve_cli(directory, tmp)
+
+
+def test_passes_an_exact_plan_of_the_program_and_finds_the_brute_force_optima(program):
+    directory, plan = program
+    result = crosscheck(directory, plan)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "figures recompute, budgets kept, decisions kept, floors met" in result.stdout
+    assert result.stdout.count("equals the optimum") == 3
+    same_day, next_day, cost = brute_force(read_raw(directory))
+    assert optima(result.stdout) == pytest.approx({"same_day": same_day, "next_day": next_day, "cost": cost})
+
+
+def _broken_copy(plan: Path, tmp_path: Path) -> Path:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for file in plan.iterdir():
+        (broken / file.name).write_bytes(file.read_bytes())
+    return broken
+
+
+def test_fails_a_bound_that_does_not_hold(program, tmp_path):
+    directory, plan = program
+    broken = _broken_copy(plan, tmp_path)
+    summary = json.loads((broken / "plan.json").read_text())
+    stage = summary["stages"][1]  # next-day: a promise below the optimum
+    stage["bound"] = stage["objective"] - 1
+    (broken / "plan.json").write_text(json.dumps(summary))
+    result = crosscheck(directory, broken)
+    assert result.returncode == 1
+    assert "FAILS bound holds" in result.stdout
+
+
+def test_fails_an_action_a_decision_rules_out(program, tmp_path):
+    directory, plan = program
+    broken = _broken_copy(plan, tmp_path)
+    sites = (broken / "sites.csv").read_text().splitlines()
+    header = sites[0].split(",")
+    never = next(k for k, line in enumerate(sites) if line.split(",")[header.index("decision")] == "never")
+    fields = sites[never].split(",")
+    fields[header.index("action")], fields[header.index("phase")] = "upgrade", "2025"
+    sites[never] = ",".join(fields)
+    (broken / "sites.csv").write_text("\n".join(sites) + "\n")
+    result = crosscheck(directory, broken)
+    assert result.returncode == 1
+    assert "decisions kept" in result.stdout.split("FAILS")[1]
+
+
+def test_checks_the_largest_feasible_share_when_no_plan_meets_the_floors(tmp_path):
+    directory = program_instance(tmp_path / "i", seed=0, budget=15e6, equity=Equity("region", 0.97))
+    plan = _solve_cli(directory, tmp_path)
+    result = crosscheck(directory, plan)
+    assert result.returncode == 0, result.stdout + result.stderr
+    share = float(re.search(r"largest share of the floors, unreduced HiGHS: ([\d.]+)", result.stdout)[1])
+    assert share == pytest.approx(max_floor_share(read_raw(directory)), abs=1e-6)
+    summary = json.loads((plan / "plan.json").read_text())
+    summary["equity"]["max_feasible_scale"]["bound"] = share - 0.01
+    (plan / "plan.json").write_text(json.dumps(summary))
+    result = crosscheck(directory, plan)
+    assert result.returncode == 1
+    assert "FAILS share's bound holds" in result.stdout
