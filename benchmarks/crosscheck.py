@@ -17,7 +17,7 @@ exactly, cost to a cent). When no plan meets the equity floors, every plan must 
 (`infeasible`), and the largest share of every floor one plan meets, solved here at gap 0, must lie
 within each plan's `equity.max_feasible_scale` (its value at or below, its bound at or above).
 Exit 0 when every check holds, 1 when one does not, 2 when a stage is not solved to optimality
-within the time limit.
+within the time limit or a plan was solved at another budget than the instance's.
 
 The model is the README's, written without any of ruralreach's reductions: a column per option
 and phase (upgrade a station; open a candidate as a delivery station or as a service center), a
@@ -196,6 +196,11 @@ def main(argv=None) -> int:
     for directory in args.plans:
         x, broken = read_actions(directory, options, phases)
         summary = json.loads((directory / "plan.json").read_text())
+        budget = sum(p["budget"] for p in phases)
+        if abs(summary["budget"] - budget) > 0.01:
+            print(f"crosscheck: {directory}: solved at ${summary['budget']:,.2f}, not at the instance's "
+                  f"${budget:,.2f}", file=sys.stderr)
+            return 2
         plans.append((directory, summary, {s["stage"]: s for s in summary["stages"]}))
         same, following = after_each_phase(x, same_day_reach, same_day_given), after_each_phase(x, next_day_reach, next_day_given)
         spent = x.reshape(n_phases, n_options) @ cost * USD_UNIT

@@ -1,6 +1,7 @@
 """benchmarks/crosscheck.py, the national-scale check of plans, on tiny program instances where
 brute force knows the answer: it passes the solver's exact plans (and finds the brute-force
-optima), and it fails a plan whose promise or rules are broken."""
+optima), it fails a plan whose promise or rules are broken, and it refuses a plan solved at another
+budget than the instance's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from checker import brute_force, max_floor_share, read_raw
+from conftest import run_cli
 from test_program import _solve_cli, program_instance, random_decisions
 
 from ruralreach.model.instance import Equity, Phase
@@ -97,3 +99,12 @@ def test_checks_the_largest_feasible_share_when_no_plan_meets_the_floors(tmp_pat
     result = crosscheck(directory, plan)
     assert result.returncode == 1
     assert "FAILS share's bound holds" in result.stdout
+
+
+def test_refuses_a_plan_solved_at_another_budget(program, tmp_path):
+    directory, _ = program
+    result = run_cli("solve", directory, "--budget", "40e6", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    result = crosscheck(directory, tmp_path / "plan")
+    assert result.returncode == 2
+    assert "not at the instance's $50,000,000.00" in result.stderr
