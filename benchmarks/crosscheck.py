@@ -126,10 +126,10 @@ def build(instance: Path):
             continue
         if site["kind"] == "station":
             next_day_given[next_day] = True
-            actions = [("upgrade", float(site["upgrade_cost"] or "nan"), same_day, none)]
+            actions = [("upgrade", float(site["upgrade_cost"]), same_day, none)]
         else:
-            actions = [("open_station", float(site["station_cost"] or "nan"), none, next_day),
-                       ("open_center", float(site["center_cost"] or "nan"), same_day, next_day)]
+            actions = [("open_station", float(site["station_cost"]), none, next_day),
+                       ("open_center", float(site["center_cost"]), same_day, next_day)]
         if decision == "never":
             continue
         if decision.startswith("must:"):
@@ -144,6 +144,12 @@ def reach_matrix(options: list, tier: int, n_zones: int) -> sparse.csr_matrix:
     rows = np.concatenate([o[tier] for o in options]) if options else np.zeros(0, dtype=np.int64)
     columns = np.repeat(np.arange(len(options)), [len(o[tier]) for o in options])
     return sparse.csr_matrix((np.ones(rows.size), (rows, columns)), shape=(n_zones, len(options)))
+
+
+def judged(checks: dict[str, bool]) -> tuple[int, str]:
+    """The verdict of named checks (1 when one fails) and the words that report them."""
+    failed = [check for check, held in checks.items() if not held]
+    return (1 if failed else 0), ("FAILS " + ", ".join(failed) if failed else ", ".join(checks))
 
 
 def read_actions(directory: Path, options: list, phases: list[dict]) -> tuple[np.ndarray, list[str]]:
@@ -179,6 +185,7 @@ def main(argv=None) -> int:
     same_day_reach, next_day_reach = reach_matrix(options, 3, n_zones), reach_matrix(options, 4, n_zones)
     cost = np.array([o[2] for o in options]) / USD_UNIT
     weight = np.array([p["weight"] for p in phases])
+    budgets = np.cumsum([p["budget"] for p in phases])  # USD through each phase
     # Columns: x (an option taken in a phase; phase by phase), y (a zone same-day after a phase),
     # z (next-day after a phase): n_x + 2 * n_y.
     n_x, n_y = n_phases * n_options, n_phases * n_zones
@@ -196,10 +203,9 @@ def main(argv=None) -> int:
     for directory in args.plans:
         x, broken = read_actions(directory, options, phases)
         summary = json.loads((directory / "plan.json").read_text())
-        budget = sum(p["budget"] for p in phases)
-        if abs(summary["budget"] - budget) > 0.01:
+        if abs(summary["budget"] - budgets[-1]) > 0.01:
             print(f"crosscheck: {directory}: solved at ${summary['budget']:,.2f}, not at the instance's "
-                  f"${budget:,.2f}", file=sys.stderr)
+                  f"${budgets[-1]:,.2f}", file=sys.stderr)
             return 2
         plans.append((directory, summary, {s["stage"]: s for s in summary["stages"]}))
         same, following = after_each_phase(x, same_day_reach, same_day_given), after_each_phase(x, next_day_reach, next_day_given)
@@ -215,18 +221,16 @@ def main(argv=None) -> int:
             stage_of = plans[-1][2]
             weighted = {"same_day": weight @ (same @ people), "next_day": weight @ (following @ people)}
             checks["figures recompute"] &= all(abs(stage_of[k]["objective"] - v) <= 0.01 for k, v in weighted.items())
-            budgets = np.cumsum([p["budget"] for p in phases])
             checks["budgets kept"] = bool(np.all(np.cumsum(spent) <= budgets + 0.01))
             acting = {o[0] for o, taken in zip(options * n_phases, x) if taken}
             checks["decisions kept"] = not broken and must <= acting
             checks["floors met"] = all(people[rows] @ same[-1][rows] >= need for _, need, rows in groups)
-        failed = [check for check, held in checks.items() if not held]
-        verdict = verdict or (1 if failed else 0)
+        failed, words = judged(checks)
+        verdict = verdict or failed
         print(f"  plan {directory}: gap requested {summary['mip_gap_requested']:g}, status {summary['status']}; "
               f"evaluated here {evaluated['same_day_population']:,.0f} / {evaluated['next_day_population']:,.0f} / "
               f"${evaluated['cost']:,.2f}, plan.json {summary['same_day_population']:,} / "
-              f"{summary['next_day_population']:,} / ${summary['cost']:,.2f}: "
-              f"{'FAILS ' + ', '.join(failed) if failed else ', '.join(checks)}", flush=True)
+              f"{summary['next_day_population']:,} / ${summary['cost']:,.2f}: {words}", flush=True)
 
     no_reach = sparse.csr_matrix((n_zones, n_options))
     rows = []
@@ -253,7 +257,7 @@ def main(argv=None) -> int:
     spend = sparse.csr_matrix(np.tril(np.ones((n_phases, n_phases))))  # budgets through each phase
     rows.append(sparse.hstack([sparse.kron(spend, sparse.csr_matrix(cost[None, :])), sparse.csr_matrix((n_phases, 2 * n_y))]))
     lower.append(np.full(n_phases, -highspy.kHighsInf))
-    upper.append(np.cumsum([p["budget"] for p in phases]) / USD_UNIT)
+    upper.append(budgets / USD_UNIT)
     floors = [(group, need, members) for group, need, members in groups if need > 0]
     if floors:  # each group's people same-day after the last phase
         last = n_x + (n_phases - 1) * n_zones
@@ -296,7 +300,7 @@ def main(argv=None) -> int:
         print(f"  {stage:<9} unreduced HiGHS: {status}", end="", flush=True)
         if status == "Infeasible" and stage == "same_day":
             print(f" in {time.perf_counter() - started:.1f} s", flush=True)
-            return verdict or check_infeasible(h, plans, floors, n, n_x + (n_phases - 1) * n_zones, people)
+            return verdict or check_infeasible(h, plans, floors, n)
         if status != "Optimal":
             print(flush=True)
             return 2
@@ -316,11 +320,11 @@ def main(argv=None) -> int:
                 checks["plan within the optimum"] = theirs["objective"] <= optimum + slack
             if summary["mip_gap_requested"] == 0 and summary["status"] == "optimal":
                 checks["equals the optimum"] = abs(theirs["objective"] - optimum) <= slack
-            failed = [check for check, held in checks.items() if not held]
-            verdict = verdict or (1 if failed else 0)
+            failed, words = judged(checks)
+            verdict = verdict or failed
             promised = "no bound" if bound is None else f"bound {bound:,.2f} (gap {theirs['mip_gap']:.1e})"
-            print(f"    {directory.name}: {theirs['objective']:,.2f}, {promised}, {theirs['status']}: "
-                  f"{'FAILS ' + ', '.join(failed) if failed else ', '.join(checks)}", flush=True)
+            print(f"    {directory.name}: {theirs['objective']:,.2f}, {promised}, {theirs['status']}: {words}",
+                  flush=True)
         if stage != "cost":  # keep this stage at its optimum
             columns = np.flatnonzero(objective).astype(np.int32)
             h.addRow((round(optimum) if whole else optimum) - room, highspy.kHighsInf, columns.size, columns,
@@ -328,7 +332,7 @@ def main(argv=None) -> int:
     return verdict
 
 
-def check_infeasible(h: highspy.Highs, plans: list, floors: list, n: int, last: int, people: np.ndarray) -> int:
+def check_infeasible(h: highspy.Highs, plans: list, floors: list, n: int) -> int:
     """No plan meets every floor: every plan must say so, and the largest share of every floor that
     one plan meets (a column of its own, maximized at gap 0) must lie within each plan's
     ``equity.max_feasible_scale`` (its value at or below it, its bound at or above)."""
@@ -355,10 +359,10 @@ def check_infeasible(h: highspy.Highs, plans: list, floors: list, n: int, last: 
         checks = {"says infeasible": summary["status"] == "infeasible",
                   "share's bound holds": scale.get("bound") is None or scale["bound"] >= share - 1e-6,
                   "share within the optimum": scale.get("value") is None or scale["value"] <= share + 1e-6}
-        failed = [check for check, held in checks.items() if not held]
-        verdict = verdict or (1 if failed else 0)
-        print(f"    {directory.name}: status {summary['status']}, share {scale.get('value')}, bound {scale.get('bound')}: "
-              f"{'FAILS ' + ', '.join(failed) if failed else ', '.join(checks)}", flush=True)
+        failed, words = judged(checks)
+        verdict = verdict or failed
+        print(f"    {directory.name}: status {summary['status']}, share {scale.get('value')}, "
+              f"bound {scale.get('bound')}: {words}", flush=True)
     return verdict
 
 

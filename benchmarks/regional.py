@@ -65,7 +65,7 @@ def main(argv=None) -> int:
                                    name=args.out.name, description=f"{', '.join(sorted(states))}, cut from {source.name}")
     if phases:  # the budgets as written must add up to the budget exactly
         scenario = scenario.with_budget(budget)
-    sites = sites.drop(columns=[c for c in ("decision",) if c in sites])
+    sites = sites.drop(columns="decision", errors="ignore")  # the source's own, if any: ours replace them
     if args.decisions:
         rng = np.random.default_rng(args.seed)
         decision = np.full(len(sites), "", dtype=object)
@@ -77,7 +77,6 @@ def main(argv=None) -> int:
         decision[chosen[:k]] = "must:open_station"
         decision[chosen[k:]] = "never"
         sites["decision"] = decision
-    # The written columns: what the instance contract reads, as the source had them.
     write_instance(args.out, zones, sites, scenario)
     print(f"{args.out}: {len(zones):,} zones, {len(sites):,} sites, budget ${budget:,.0f}"
           f"{f', {len(phases)} phases' if phases else ''}{', floors' if equity else ''}"

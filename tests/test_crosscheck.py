@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,20 +53,25 @@ def test_passes_an_exact_plan_of_the_program_and_finds_the_brute_force_optima(pr
 
 
 def _broken_copy(plan: Path, tmp_path: Path) -> Path:
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for file in plan.iterdir():
-        (broken / file.name).write_bytes(file.read_bytes())
-    return broken
+    return Path(shutil.copytree(plan, tmp_path / "broken"))
+
+
+def _edit_summary(plan: Path, edit) -> None:
+    """Rewrite the plan's plan.json with ``edit`` applied to it."""
+    summary = json.loads((plan / "plan.json").read_text())
+    edit(summary)
+    (plan / "plan.json").write_text(json.dumps(summary))
 
 
 def test_fails_a_bound_that_does_not_hold(program, tmp_path):
     directory, plan = program
     broken = _broken_copy(plan, tmp_path)
-    summary = json.loads((broken / "plan.json").read_text())
-    stage = summary["stages"][1]  # next-day: a promise below the optimum
-    stage["bound"] = stage["objective"] - 1
-    (broken / "plan.json").write_text(json.dumps(summary))
+
+    def promise_below_the_optimum(summary):
+        next_day = summary["stages"][1]
+        next_day["bound"] = next_day["objective"] - 1
+
+    _edit_summary(broken, promise_below_the_optimum)
     result = crosscheck(directory, broken)
     assert result.returncode == 1
     assert "FAILS bound holds" in result.stdout
@@ -93,9 +99,7 @@ def test_checks_the_largest_feasible_share_when_no_plan_meets_the_floors(tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     share = float(re.search(r"largest share of the floors, unreduced HiGHS: ([\d.]+)", result.stdout)[1])
     assert share == pytest.approx(max_floor_share(read_raw(directory)), abs=1e-6)
-    summary = json.loads((plan / "plan.json").read_text())
-    summary["equity"]["max_feasible_scale"]["bound"] = share - 0.01
-    (plan / "plan.json").write_text(json.dumps(summary))
+    _edit_summary(plan, lambda summary: summary["equity"]["max_feasible_scale"].update(bound=share - 0.01))
     result = crosscheck(directory, plan)
     assert result.returncode == 1
     assert "FAILS share's bound holds" in result.stdout
