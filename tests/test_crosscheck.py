@@ -112,3 +112,38 @@ def test_refuses_a_plan_solved_at_another_budget(program, tmp_path):
     result = crosscheck(directory, tmp_path / "plan")
     assert result.returncode == 2
     assert "not at the instance's $50,000,000.00" in result.stderr
+
+
+@pytest.mark.parametrize("seed, budget", [(2, 60e6), (0, 15e6)], ids=["floors-met-by-some-plan", "floors-met-by-none"])
+def test_passes_a_plan_stopped_before_it_found_one_and_fails_it_with_an_action(seed, budget, tmp_path):
+    directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=Equity("region", 0.97))
+    result = run_cli("solve", directory, "--time-limit", "0.001", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = tmp_path / "plan"
+    summary = json.loads((plan / "plan.json").read_text())
+    assert summary["status"] == "time_limit" and summary["stages"][0]["objective"] is None
+    result = crosscheck(directory, plan)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "takes no action" in result.stdout
+    sites = (plan / "sites.csv").read_text().splitlines()
+    header = sites[0].split(",")
+    free = next(k for k, line in enumerate(sites[1:], 1) if line.split(",")[header.index("kind")] == "station")
+    fields = sites[free].split(",")
+    fields[header.index("action")] = "upgrade"
+    sites[free] = ",".join(fields)
+    (plan / "sites.csv").write_text("\n".join(sites) + "\n")
+    result = crosscheck(directory, plan)
+    assert result.returncode == 1
+    assert "FAILS figures recompute, takes no action" in result.stdout
+
+
+def test_finds_the_brute_force_optima_where_money_carries_between_phases(tmp_path):
+    # The first phase's money, unspent, pays for the second's actions here: budget rows phase by
+    # phase instead of through each phase (or through each phase but not cumulated) move the optima.
+    directory = program_instance(tmp_path / "i", seed=2, budget=50e6,
+                                 phases=[Phase("2025", 35e6, 1.0), Phase("2026", 15e6, 2.0)])
+    result = crosscheck(directory, _solve_cli(directory, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("equals the optimum") == 3
+    same_day, next_day, cost = brute_force(read_raw(directory))
+    assert optima(result.stdout) == pytest.approx({"same_day": same_day, "next_day": next_day, "cost": cost})
