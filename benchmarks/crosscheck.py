@@ -5,15 +5,15 @@ fixing), solved stage by stage by HiGHS at gap 0, against the plans ruralreach w
     python benchmarks/crosscheck.py INSTANCE_DIR PLAN_DIR [PLAN_DIR ...] [--time-limit S]
                                     [--feasibility-tolerance T]
 
-Each plan's actions are evaluated here (people same-day and next-day after each phase, cost per
-phase) and must recompute the plan's figures, keep every phase's budget, every `never` and
-`must:` decision and every equity floor. Then the script solves (1) the most same-day people;
+Each plan's actions are evaluated here (people same-day, or served same-day with capacities,
+and next-day after each phase; cost per phase) and must recompute the plan's figures, keep every
+phase's budget, every `never` and `must:` decision and every equity floor. Then the script solves (1) the most same-day people;
 (2) keeping that, the most next-day people; (3) keeping both, the least cost (people weighted by
 phase, as the scenario says), and checks every plan against each optimum: its bound must hold
 (same-day and next-day bounds at or above the optimum, the cost bound at or below it: a plan's
 later stages keep floors no higher than the optima, so their optima are no worse), its same-day
 people must not exceed the optimum, and a plan proven at gap 0 must equal every optimum (people
-exactly, cost to a cent). When no plan meets the equity floors, every plan must say so
+exactly, cost to a cent; people served with capacities to 1e-6 of them). When no plan meets the equity floors, every plan must say so
 (`infeasible`), and the largest share of every floor one plan meets, solved here at gap 0, must lie
 within each plan's `equity.max_feasible_scale` (its value at or below, its bound at or above).
 A plan stopped by its time limit before it found one (`time_limit`, no stage value) must take no
@@ -27,8 +27,14 @@ same-day and a next-day column per zone and phase, a row per zone, tier and phas
 existing site, or by an option taken in that phase or before), one action per site over the whole
 plan (exactly one where it must act; none where it never may), one budget row per phase (spending
 through it at most the budgets through it), one floor row per equity group over the last phase,
-and money in thousands of USD. Plans are checked at the instance's own budget. Instances with
-capacities or travel_minutes.csv are outside it and refused.
+and money in thousands of USD. With capacities (README, "capacity"), the same-day column of a
+zone and phase is the share of its demand served, reached in full by an inventory site without a
+capacity or by what the sites with one ship: a column per (zone, site within same-day reach,
+phase) for the share the site ships, at most 1 and only from a site open by then (a row per pair:
+the textbook strong form, which ruralreach does not use), and a row per site and phase holding
+its shipments to its capacity; each plan's best split is this model's LP with the plan's actions
+fixed. Plans are checked at the instance's own budget. Instances with travel_minutes.csv are
+outside it and refused.
 
 ``--feasibility-tolerance`` sets HiGHS's MIP and primal feasibility tolerances (default: HiGHS's
 own): the README's benchmark section records what 1e-9 did.
@@ -97,24 +103,24 @@ def equity_groups(scenario: dict, zones: list[dict]) -> list[tuple[str, float, n
 
 def build(instance: Path):
     """The instance's raw files as arrays: the scenario, its phases, each zone's people and
-    whether existing sites reach it (same-day, next-day), the options (site, action, cost, the
-    zones it reaches same-day and next-day; the phase is a column index of its own), the sites
-    that must act, and the equity groups."""
+    whether existing sites reach it (same-day, next-day; with capacities, same-day only through
+    an existing center without one), the options (site, action, cost, the zones it reaches
+    same-day and next-day, its same-day capacity in packages a day or None for none; the phase is
+    a column index of its own), the existing centers with a capacity (site, capacity, the zones
+    they reach same-day), each zone's same-day demand in packages a day, the sites that must act,
+    and the equity groups."""
     scenario = tomllib.loads((instance / "scenario.toml").read_text(encoding="utf-8-sig"))
-    outside = [key for key in ("packages_per_person_per_day",) if key in scenario]
     zones, sites = read_csv(instance / "zones.csv"), read_csv(instance / "sites.csv")
     if (instance / "travel_minutes.csv").exists():
-        outside.append("travel_minutes.csv")
-    if any(s.get("capacity") for s in sites):
-        outside.append("capacities")
-    if outside:
-        sys.exit(f"crosscheck: {instance}: outside this check's model: {', '.join(outside)}")
+        sys.exit(f"crosscheck: {instance}: outside this check's model: travel_minutes.csv")
     people = np.array([int(z["population"]) for z in zones], dtype=float)
+    demand = people * float(scenario.get("packages_per_person_per_day", 0.0))
     zone_lat = np.radians([float(z["lat"]) for z in zones])
     zone_lon = np.radians([float(z["lon"]) for z in zones])
     same_day_given = np.zeros(len(zones), dtype=bool)
     next_day_given = np.zeros(len(zones), dtype=bool)
-    options = []  # (site_id, action, cost in USD, same-day zones, next-day zones)
+    options = []  # (site_id, action, cost in USD, same-day zones, next-day zones, capacity or None)
+    existing_suppliers = []  # (site_id, capacity, same-day zones)
     must = set()
     for site in sites:
         minutes = minutes_from(np.radians(float(site["lat"])), np.radians(float(site["lon"])), zone_lat, zone_lon,
@@ -122,25 +128,29 @@ def build(instance: Path):
         same_day = np.flatnonzero(minutes <= scenario["same_day_minutes"])
         next_day = np.flatnonzero(minutes <= scenario["next_day_minutes"])
         none = np.zeros(0, dtype=np.int64)
+        capacity = float(site["capacity"]) if site.get("capacity") else None  # as an inventory site
         decision = site.get("decision", "")
         if site["kind"] == "center":
-            same_day_given[same_day] = True
+            if capacity is None:
+                same_day_given[same_day] = True
+            else:
+                existing_suppliers.append((site["site_id"], capacity, same_day))
             next_day_given[next_day] = True
             continue
         if site["kind"] == "station":
             next_day_given[next_day] = True
-            actions = [("upgrade", float(site["upgrade_cost"]), same_day, none)]
-        else:
-            actions = [("open_station", float(site["station_cost"]), none, next_day),
-                       ("open_center", float(site["center_cost"]), same_day, next_day)]
+            actions = [("upgrade", float(site["upgrade_cost"]), same_day, none, capacity)]
+        else:  # a candidate opened as a plain delivery station holds no inventory
+            actions = [("open_station", float(site["station_cost"]), none, next_day, None),
+                       ("open_center", float(site["center_cost"]), same_day, next_day, capacity)]
         if decision == "never":
             continue
         if decision.startswith("must:"):
             actions = [a for a in actions if a[0] == decision[len("must:"):]]
             must.add(site["site_id"])
         options += [(site["site_id"], *action) for action in actions]
-    return (scenario, phases_of(scenario), zones, people, same_day_given, next_day_given, options, must,
-            equity_groups(scenario, zones))
+    return (scenario, phases_of(scenario), zones, people, same_day_given, next_day_given, options, existing_suppliers,
+            demand, must, equity_groups(scenario, zones))
 
 
 def reach_matrix(options: list, tier: int, n_zones: int) -> sparse.csr_matrix:
@@ -203,25 +213,119 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
-    scenario, phases, zones, people, same_day_given, next_day_given, options, must, groups = build(args.instance)
+    (scenario, phases, zones, people, same_day_given, next_day_given, options, existing_suppliers, demand, must,
+     groups) = build(args.instance)
     n_zones, n_options, n_phases = len(people), len(options), len(phases)
-    same_day_reach, next_day_reach = reach_matrix(options, 3, n_zones), reach_matrix(options, 4, n_zones)
+    # With capacities, an inventory site with one reaches a zone same-day only by what it ships.
+    unlimited = np.array([o[5] is None for o in options], dtype=float)
+    same_day_reach = reach_matrix(options, 3, n_zones) @ sparse.diags(unlimited)
+    next_day_reach = reach_matrix(options, 4, n_zones)
+    # Suppliers: the options with a capacity and the existing centers with one (option -1).
+    suppliers = ([(k, o[5], o[3]) for k, o in enumerate(options) if o[5] is not None]
+                 + [(-1, capacity, reach) for _, capacity, reach in existing_suppliers])
+    capacitated = bool(suppliers)
+    supplier_option = np.array([s[0] for s in suppliers], dtype=np.int64)
+    supplier_capacity = np.array([s[1] for s in suppliers], dtype=float)
+    pair_zone = np.concatenate([s[2] for s in suppliers]) if suppliers else np.zeros(0, dtype=np.int64)
+    pair_supplier = np.repeat(np.arange(len(suppliers)), [len(s[2]) for s in suppliers])
+    n_pairs = pair_zone.size
     cost = np.array([o[2] for o in options]) / USD_UNIT
     weight = np.array([p["weight"] for p in phases])
     budgets = np.cumsum([p["budget"] for p in phases])  # USD through each phase
-    # Columns: x (an option taken in a phase; phase by phase), y (a zone same-day after a phase),
-    # z (next-day after a phase): n_x + 2 * n_y.
-    n_x, n_y = n_phases * n_options, n_phases * n_zones
-    n = n_x + 2 * n_y
+    # Columns: x (an option taken in a phase; phase by phase), y (a zone's share served same-day
+    # after a phase: 0 or 1 without capacities), z (a zone next-day after a phase), g (the share of
+    # a zone's demand a supplier ships it in a phase, a column per pair within same-day reach).
+    n_x, n_y, n_g = n_phases * n_options, n_phases * n_zones, n_phases * n_pairs
+    y0, z0, g0 = n_x, n_x + n_y, n_x + 2 * n_y
+    n = n_x + 2 * n_y + n_g
+
+    def through(t: int, row: np.ndarray, option: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Entries (row, x column) for each (row, option) pair, the option taken in any phase up to t."""
+        return np.tile(row, t + 1), (np.arange(t + 1)[:, None] * n_options + option[None, :]).ravel()
+
+    rows = Rows()
+    blocks: dict[str, list[np.ndarray]] = {}
+    for tier, reach, given, first in (("same_day", same_day_reach.tocoo(), same_day_given, y0),
+                                      ("next_day", next_day_reach.tocoo(), next_day_given, z0)):
+        for t in range(n_phases):  # a zone reached by an existing site, by an option taken by t, or by shipments
+            row, column = through(t, reach.row[reach.data != 0], reach.col[reach.data != 0])
+            entries = [(np.arange(n_zones), first + t * n_zones + np.arange(n_zones), 1.0), (row, column, -1.0)]
+            if tier == "same_day":
+                entries.append((pair_zone, g0 + t * n_pairs + np.arange(n_pairs), -1.0))
+            blocks.setdefault(tier, []).append(rows.add(entries, np.full(n_zones, -highspy.kHighsInf), given))
+    shipping = np.flatnonzero(supplier_option[pair_supplier] >= 0) if n_pairs else np.zeros(0, dtype=np.int64)
+    supplying = np.flatnonzero(supplier_option >= 0)
+    for t in range(n_phases):
+        # Ship only from an open site (the strong form: a row per pair), at most its capacity.
+        row, column = through(t, np.arange(shipping.size), supplier_option[pair_supplier[shipping]])
+        blocks.setdefault("pairs", []).append(rows.add(
+            [(np.arange(shipping.size), g0 + t * n_pairs + shipping, 1.0), (row, column, -1.0)],
+            np.full(shipping.size, -highspy.kHighsInf), np.zeros(shipping.size)))
+        row, column = through(t, supplying, supplier_option[supplying])
+        blocks.setdefault("capacity", []).append(rows.add(
+            [(pair_supplier, g0 + t * n_pairs + np.arange(n_pairs), demand[pair_zone]),
+             (row, column, -np.tile(supplier_capacity[supplying], t + 1))],
+            np.full(len(suppliers), -highspy.kHighsInf), np.where(supplier_option >= 0, 0.0, supplier_capacity)))
+    site_ids = list(dict.fromkeys(o[0] for o in options))
+    site_of_option = np.array([site_ids.index(o[0]) for o in options], dtype=np.int64)
+    rows.add([(np.tile(site_of_option, n_phases), np.arange(n_x), 1.0)],  # one action per site over the plan
+             np.array([1.0 if s in must else -highspy.kHighsInf for s in site_ids]), np.ones(len(site_ids)))
+    for t in range(n_phases):  # spending through each phase at most the budgets through it
+        row, column = through(t, np.zeros(n_options, dtype=np.int64), np.arange(n_options))
+        rows.add([(row, column, np.tile(cost, t + 1))], [-highspy.kHighsInf], [budgets[t] / USD_UNIT])
+    floors = [(group, need, members) for group, need, members in groups if need > 0]
+    last = y0 + (n_phases - 1) * n_zones
+    blocks["floors"] = [rows.add(  # each group's people same-day after the last phase (the last rows)
+        [(np.repeat(np.arange(len(floors)), [len(m) for _, _, m in floors]),
+          np.concatenate([last + m for _, _, m in floors]) if floors else np.zeros(0, dtype=np.int64),
+          np.concatenate([people[m] for _, _, m in floors]) if floors else np.zeros(0))],
+        np.array([need for _, need, _ in floors]), np.full(len(floors), highspy.kHighsInf))]
+    A, lower, upper = rows.matrix(n)
+    same_day_objective = np.zeros(n)
+    same_day_objective[y0:z0] = np.kron(weight, people)
 
     def after_each_phase(x: np.ndarray, reach: sparse.csr_matrix, given: np.ndarray) -> np.ndarray:
         """Whether each zone is reached after each phase (phases x zones), for x as columns."""
         taken = np.cumsum(x.reshape(n_phases, n_options), axis=0)
         return np.minimum(1, given[None, :] + (reach @ taken.T).T) > 0.5
 
+    def served_by(x: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The people a plan serves same-day in each zone after each phase (phases x zones), and
+        whether that meets every floor. With capacities, the best split of each phase (the last
+        one's meeting the floors, if any split does): an LP over the shipments, x fixed."""
+        if not capacitated:
+            served = after_each_phase(x, same_day_reach, same_day_given) * people
+            return served, all(served[-1][members].sum() >= need for _, need, members in floors)
+        for with_floors in (True, False):
+            selected = np.concatenate(blocks["same_day"] + blocks["pairs"] + blocks["capacity"]
+                                      + (blocks["floors"] if with_floors else []))
+            split = quiet_highs()
+            split.setOptionValue("output_flag", False)
+            split.setOptionValue("threads", 1)
+            column_lower, column_upper = np.zeros(n), np.ones(n)
+            column_lower[:n_x] = column_upper[:n_x] = x
+            split.addVars(n, column_lower, column_upper)
+            part = A[selected]
+            split.addRows(part.shape[0], lower[selected], upper[selected], part.nnz, part.indptr.astype(np.int32),
+                          part.indices.astype(np.int32), part.data)
+            split.changeColsCost(n, np.arange(n, dtype=np.int32), same_day_objective)
+            split.changeObjectiveSense(highspy.ObjSense.kMaximize)
+            split.run()
+            if split.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                share = np.minimum(1.0, np.asarray(split.getSolution().col_value)[y0:z0]).reshape(n_phases, n_zones)
+                return share * people, with_floors
+        raise RuntimeError("no split of the plan's shipments")
+
+    # Populations are whole people without capacities; with them, people served are an LP's
+    # value, compared to (a multiple of) HiGHS's feasibility tolerance on the shares.
+    tolerance = 1e-6 if capacitated else 0.0
+
+    def close(value: float, reference: float) -> bool:
+        return abs(value - reference) <= 0.01 + tolerance * abs(reference)
+
     print(f"{args.instance.name}: {n_zones:,} zones, {n_options:,} options, {n_phases} phase(s), "
-          f"{len(must)} sites that must act, {len(groups)} equity groups; built in "
-          f"{time.perf_counter() - began:.1f} s", flush=True)
+          f"{len(must)} sites that must act, {len(groups)} equity groups, {len(suppliers):,} sites with a capacity "
+          f"({n_pairs:,} zones they may ship to); built in {time.perf_counter() - began:.1f} s", flush=True)
     plans, verdict = [], 0
     for directory in args.plans:
         x, broken = read_actions(directory, options, phases)
@@ -231,69 +335,32 @@ def main(argv=None) -> int:
                   f"${budgets[-1]:,.2f}", file=sys.stderr)
             return 2
         plans.append((directory, summary, {s["stage"]: s for s in summary["stages"]}))
-        same, following = after_each_phase(x, same_day_reach, same_day_given), after_each_phase(x, next_day_reach, next_day_given)
+        served, floors_met = served_by(x)
+        following = after_each_phase(x, next_day_reach, next_day_given)
         spent = x.reshape(n_phases, n_options) @ cost * USD_UNIT
-        evaluated = {"same_day_population": people @ same[-1], "next_day_population": people @ following[-1],
+        evaluated = {"same_day_population": served[-1].sum(), "next_day_population": people @ following[-1],
                      "cost": spent.sum()}
-        checks = {"figures recompute": all(abs(evaluated[k] - summary[k]) <= 0.01 for k in evaluated)}
+        checks = {"figures recompute": all(close(summary[k], evaluated[k]) for k in evaluated)}
         for t, figures in enumerate(summary.get("phases", [])):
-            checks["figures recompute"] &= (abs(figures["cost"] - spent[t]) <= 0.01
-                                            and figures["same_day_population"] == people @ same[t]
-                                            and figures["next_day_population"] == people @ following[t])
+            checks["figures recompute"] &= (close(figures["cost"], spent[t])
+                                            and close(figures["same_day_population"], served[t].sum())
+                                            and close(figures["next_day_population"], people @ following[t]))
         stage_of = plans[-1][2]
         if not has_plan(summary, stage_of):  # none meets every constraint, or none was found in time
             checks["takes no action"] = not x.any()
         else:
-            weighted = {"same_day": weight @ (same @ people), "next_day": weight @ (following @ people)}
-            checks["figures recompute"] &= all(abs(stage_of[k]["objective"] - v) <= 0.01 for k, v in weighted.items())
+            weighted = {"same_day": weight @ served.sum(axis=1), "next_day": weight @ (following @ people)}
+            checks["figures recompute"] &= all(close(stage_of[k]["objective"], v) for k, v in weighted.items())
             checks["budgets kept"] = bool(np.all(np.cumsum(spent) <= budgets + 0.01))
             acting = {o[0] for o, taken in zip(options * n_phases, x) if taken}
             checks["decisions kept"] = not broken and must <= acting
-            checks["floors met"] = all(people[rows] @ same[-1][rows] >= need for _, need, rows in groups)
+            checks["floors met"] = floors_met
         failed, words = judged(checks)
         verdict = verdict or failed
         print(f"  plan {directory}: gap requested {summary['mip_gap_requested']:g}, status {summary['status']}; "
-              f"evaluated here {evaluated['same_day_population']:,.0f} / {evaluated['next_day_population']:,.0f} / "
+              f"evaluated here {evaluated['same_day_population']:,.2f} / {evaluated['next_day_population']:,.0f} / "
               f"${evaluated['cost']:,.2f}, plan.json {summary['same_day_population']:,} / "
               f"{summary['next_day_population']:,} / ${summary['cost']:,.2f}: {words}", flush=True)
-
-    no_reach = sparse.csr_matrix((n_zones, n_options))
-    rows = []
-    for reach, tier in ((same_day_reach, 0), (next_day_reach, 1)):  # y_it <= given_i + sum over t' <= t
-        for t in range(n_phases):
-            x_part = sparse.hstack([-reach if s <= t else no_reach for s in range(n_phases)])
-            zone_part = [sparse.csr_matrix((n_zones, n_y))] * 2
-            zone_part[tier] = sparse.csr_matrix(
-                (np.ones(n_zones), (np.arange(n_zones), t * n_zones + np.arange(n_zones))), shape=(n_zones, n_y))
-            rows.append(sparse.hstack([x_part, *zone_part]))
-    given = np.concatenate([np.tile(same_day_given, n_phases), np.tile(next_day_given, n_phases)]).astype(float)
-    lower, upper = [np.full(2 * n_y, -highspy.kHighsInf)], [given]
-    columns_of_site: dict[str, list[int]] = {}
-    for t in range(n_phases):
-        for k, option in enumerate(options):
-            columns_of_site.setdefault(option[0], []).append(t * n_options + k)
-    site_ids = list(columns_of_site)
-    one_action = sparse.csr_matrix(
-        (np.ones(n_x), (np.repeat(np.arange(len(site_ids)), [len(columns_of_site[s]) for s in site_ids]),
-                        np.concatenate([columns_of_site[s] for s in site_ids]))), shape=(len(site_ids), n))
-    rows.append(one_action)  # one action per site over the whole plan (exactly one where it must act)
-    lower.append(np.array([1.0 if s in must else -highspy.kHighsInf for s in site_ids]))
-    upper.append(np.ones(len(site_ids)))
-    spend = sparse.csr_matrix(np.tril(np.ones((n_phases, n_phases))))  # budgets through each phase
-    rows.append(sparse.hstack([sparse.kron(spend, sparse.csr_matrix(cost[None, :])), sparse.csr_matrix((n_phases, 2 * n_y))]))
-    lower.append(np.full(n_phases, -highspy.kHighsInf))
-    upper.append(budgets / USD_UNIT)
-    floors = [(group, need, members) for group, need, members in groups if need > 0]
-    if floors:  # each group's people same-day after the last phase
-        last = n_x + (n_phases - 1) * n_zones
-        rows.append(sparse.csr_matrix(
-            (np.concatenate([people[m] for _, _, m in floors]),
-             (np.repeat(np.arange(len(floors)), [len(m) for _, _, m in floors]),
-              np.concatenate([last + m for _, _, m in floors]))), shape=(len(floors), n)))
-        lower.append(np.array([need for _, need, _ in floors]))
-        upper.append(np.full(len(floors), highspy.kHighsInf))
-    A = sparse.vstack(rows).tocsr()
-    lower, upper = np.concatenate(lower), np.concatenate(upper)
 
     h = quiet_highs()
     h.setOptionValue("output_flag", False)
@@ -304,24 +371,37 @@ def main(argv=None) -> int:
         h.setOptionValue("mip_feasibility_tolerance", args.feasibility_tolerance)
         h.setOptionValue("primal_feasibility_tolerance", args.feasibility_tolerance)
     h.addVars(n, np.zeros(n), np.ones(n))
-    h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger, dtype=np.uint8))
+    integer = np.arange(n_x + (n_y if capacitated else 0), g0, dtype=np.int32)  # x, y without capacities, z
+    integer = np.concatenate([np.arange(n_x, dtype=np.int32), integer])
+    h.changeColsIntegrality(integer.size, integer, np.full(integer.size, highspy.HighsVarType.kInteger, dtype=np.uint8))
     h.addRows(A.shape[0], lower, upper, A.nnz, A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
 
-    # Weighted people are whole when the weights are: then half a person is room enough to
-    # keep a stage at its optimum, and an absolute gap of half a person proves it exact.
-    whole = bool(np.all(weight == np.round(weight)))
-    room = 0.5 if whole else 1e-6
-    zeros = np.zeros(n_y)
-    stages = (("same_day", np.concatenate([np.zeros(n_x), np.kron(weight, people), zeros]), highspy.ObjSense.kMaximize, 1.0),
-              ("next_day", np.concatenate([np.zeros(n_x), zeros, np.kron(weight, people)]), highspy.ObjSense.kMaximize, 1.0),
-              ("cost", np.concatenate([np.tile(cost, n_phases), zeros, zeros]), highspy.ObjSense.kMinimize, USD_UNIT))
-    for stage, objective, sense, unit in stages:
+    # Weighted people are whole when the weights are (and, same-day, when there is no capacity):
+    # then half a person is room enough to keep a stage at its optimum, and an absolute gap of
+    # half a person proves it exact.
+    whole_weights = bool(np.all(weight == np.round(weight)))
+    next_day_objective = np.zeros(n)
+    next_day_objective[z0:g0] = np.kron(weight, people)
+    cost_objective = np.zeros(n)
+    cost_objective[:n_x] = np.tile(cost, n_phases)
+    stages = (("same_day", same_day_objective, highspy.ObjSense.kMaximize, 1.0, whole_weights and not capacitated),
+              ("next_day", next_day_objective, highspy.ObjSense.kMaximize, 1.0, whole_weights),
+              ("cost", cost_objective, highspy.ObjSense.kMinimize, USD_UNIT, False))
+    for stage, objective, sense, unit, whole in stages:
         h.changeColsCost(n, np.arange(n, dtype=np.int32), objective)
         h.changeObjectiveSense(sense)
-        h.setOptionValue("mip_abs_gap", room if stage != "cost" else 0.0)
+        h.setOptionValue("mip_abs_gap", 0.5 if whole else 0.0)
         started = time.perf_counter()
         h.run()
         status = h.modelStatusToString(h.getModelStatus())
+        if status == "Infeasible":
+            # HiGHS's presolve has called a feasible capacitated MIP infeasible (a tiny phased
+            # instance's next-day stage): the answer is the one without it.
+            h.clearSolver()
+            h.setOptionValue("presolve", "off")
+            h.run()
+            h.setOptionValue("presolve", "choose")
+            status = h.modelStatusToString(h.getModelStatus())
         print(f"  {stage:<9} unreduced HiGHS: {status}", end="", flush=True)
         if status == "Infeasible" and stage == "same_day":
             print(f" in {time.perf_counter() - started:.1f} s", flush=True)
@@ -330,8 +410,11 @@ def main(argv=None) -> int:
             print(flush=True)
             return 2
         optimum = h.getInfo().objective_function_value * unit
+        if stage == "cost":  # the plan's own cost: an option taken to within the integrality tolerance costs less
+            optimum = cost @ np.round(h.getSolution().col_value[:n_x]).reshape(n_phases, n_options).sum(axis=0) * unit
         print(f" {optimum:,.2f} in {time.perf_counter() - started:.1f} s", flush=True)
-        slack = room if stage != "cost" else 0.01
+        # Room to keep the stage at its optimum, and to compare plans with it.
+        room = 0.5 if whole else (0.01 if stage == "cost" else 1e-6 + tolerance * abs(optimum))
         for directory, summary, stage_of in plans:
             if summary["status"] == "infeasible":
                 print(f"    {directory.name}: FAILS: says no plan meets every floor, but one does", flush=True)
@@ -342,12 +425,12 @@ def main(argv=None) -> int:
                 continue
             theirs = stage_of[stage]
             bound = theirs["bound"]  # None: the stage promised no bound
-            checks = {"bound holds": bound is None or (bound >= optimum - slack if stage != "cost"
-                                                       else bound <= optimum + slack)}
+            checks = {"bound holds": bound is None or (bound >= optimum - room if stage != "cost"
+                                                       else bound <= optimum + room)}
             if stage == "same_day" and has_plan(summary, stage_of):
-                checks["plan within the optimum"] = theirs["objective"] <= optimum + slack
+                checks["plan within the optimum"] = theirs["objective"] <= optimum + room
             if summary["mip_gap_requested"] == 0 and summary["status"] == "optimal":
-                checks["equals the optimum"] = abs(theirs["objective"] - optimum) <= slack
+                checks["equals the optimum"] = abs(theirs["objective"] - optimum) <= room
             failed, words = judged(checks)
             verdict = verdict or failed
             promised = "no bound" if bound is None else f"bound {bound:,.2f} (gap {theirs['mip_gap']:.1e})"
@@ -358,6 +441,37 @@ def main(argv=None) -> int:
             h.addRow((round(optimum) if whole else optimum) - room, highspy.kHighsInf, columns.size, columns,
                      objective[columns])
     return verdict
+
+
+class Rows:
+    """A constraint matrix built a block of rows at a time: lower <= A v <= upper."""
+
+    def __init__(self):
+        self.rows: list[np.ndarray] = []
+        self.columns: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.count = 0
+
+    def add(self, entries: list[tuple], lower, upper) -> np.ndarray:
+        """A block of len(lower) rows; ``entries`` are (rows within the block, columns, values)
+        arrays of coefficients. Returns the block's row numbers."""
+        for row, column, value in entries:
+            row = np.asarray(row, dtype=np.int64)
+            self.rows.append(self.count + row)
+            self.columns.append(np.asarray(column, dtype=np.int64))
+            self.values.append(np.broadcast_to(np.asarray(value, dtype=float), row.shape))
+        self.lower.append(np.asarray(lower, dtype=float))
+        self.upper.append(np.asarray(upper, dtype=float))
+        numbers = np.arange(self.count, self.count + len(self.lower[-1]))
+        self.count += len(self.lower[-1])
+        return numbers
+
+    def matrix(self, n: int) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
+        A = sparse.csr_matrix((np.concatenate(self.values), (np.concatenate(self.rows), np.concatenate(self.columns))),
+                              shape=(self.count, n))
+        return A, np.concatenate(self.lower), np.concatenate(self.upper)
 
 
 def check_infeasible(h: highspy.Highs, plans: list, floors: list, n: int) -> int:

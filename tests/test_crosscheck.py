@@ -1,7 +1,7 @@
 """benchmarks/crosscheck.py, the national-scale check of plans, on tiny program instances where
-brute force knows the answer: it passes the solver's exact plans (and finds the brute-force
-optima), it fails a plan whose promise or rules are broken, and it refuses a plan solved at another
-budget than the instance's."""
+brute force knows the answer (with capacities too): it passes the solver's exact plans (and finds
+the brute-force optima), it fails a plan whose promise or rules are broken, and it refuses a plan
+solved at another budget than the instance's."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from checker import brute_force, max_floor_share, read_raw
-from conftest import run_cli
+from conftest import run_cli, with_capacity
 from test_program import _solve_cli, program_instance, random_decisions
 
 from ruralreach.model.instance import Equity, Phase
@@ -147,3 +147,23 @@ def test_finds_the_brute_force_optima_where_money_carries_between_phases(tmp_pat
     assert result.stdout.count("equals the optimum") == 3
     same_day, next_day, cost = brute_force(read_raw(directory))
     assert optima(result.stdout) == pytest.approx({"same_day": same_day, "next_day": next_day, "cost": cost})
+
+
+@pytest.mark.parametrize("case", ["phases", "floors", "everything"])
+def test_finds_the_brute_force_optima_with_capacities(case, tmp_path):
+    # Shares of a zone's demand shipped within each capacity, phase by phase, and floors on the
+    # people served: the cross-check's own strong form against the checker's split of every plan.
+    seed, options = {
+        "phases": (1, dict(phases=[Phase("2025", 20e6), Phase("2026", 30e6, 1.5)], stations=2, candidates=2)),
+        "floors": (0, dict(budget=40e6, equity=Equity("region", 0.3, (("west", 0.4),)))),
+        "everything": (5, dict(phases=[Phase("first", 25e6), Phase("second", 25e6)], stations=2, candidates=2,
+                               equity=Equity("region", 0.2), decisions=random_decisions(3))),
+    }[case]
+    directory = with_capacity(program_instance(tmp_path / "i", seed=seed, **options), seed=seed, share=0.2)
+    result = crosscheck(directory, _solve_cli(directory, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"[1-9][\d,]* sites with a capacity", result.stdout)
+    assert result.stdout.count("equals the optimum") == 3
+    same_day, next_day, cost = brute_force(read_raw(directory))
+    assert optima(result.stdout) == pytest.approx({"same_day": same_day, "next_day": next_day, "cost": cost},
+                                                  rel=1e-7)
