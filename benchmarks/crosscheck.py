@@ -30,10 +30,11 @@ through it at most the budgets through it), one floor row per equity group over 
 and money in thousands of USD. With capacities (README, "capacity"), the same-day column of a
 zone and phase is the share of its demand served, reached in full by an inventory site without a
 capacity or by what the sites with one ship: a column per (zone, site within same-day reach,
-phase) for the share the site ships, at most 1 and only from a site open by then (a row per pair:
-the textbook strong form, which ruralreach does not use), and a row per site and phase holding
-its shipments to its capacity; each plan's best split is this model's LP with the plan's actions
-fixed. Plans are checked at the instance's own budget. Instances with travel_minutes.csv are
+phase) for the share of the zone's demand the site ships, a row per site and phase holding its
+shipments to its capacity times whether it is open by then, and a row per zone and phase serving
+it only within reach of an inventory site open by then; each plan's best split is this model's LP
+with the plan's actions fixed. (The textbook strong form, a row per zone and site, has the same
+LP bound on the regions measured and an LP hundreds of times slower: the README.) Plans are checked at the instance's own budget. Instances with travel_minutes.csv are
 outside it and refused.
 
 ``--feasibility-tolerance`` sets HiGHS's MIP and primal feasibility tolerances (default: HiGHS's
@@ -253,14 +254,19 @@ def main(argv=None) -> int:
             if tier == "same_day":
                 entries.append((pair_zone, g0 + t * n_pairs + np.arange(n_pairs), -1.0))
             blocks.setdefault(tier, []).append(rows.add(entries, np.full(n_zones, -highspy.kHighsInf), given))
-    shipping = np.flatnonzero(supplier_option[pair_supplier] >= 0) if n_pairs else np.zeros(0, dtype=np.int64)
     supplying = np.flatnonzero(supplier_option >= 0)
+    any_inventory = reach_matrix(options, 3, n_zones).tocoo()  # with a capacity or not
+    by_existing = same_day_given.copy()
+    for _, _, reach in existing_suppliers:
+        by_existing[reach] = True
     for t in range(n_phases):
-        # Ship only from an open site (the strong form: a row per pair), at most its capacity.
-        row, column = through(t, np.arange(shipping.size), supplier_option[pair_supplier[shipping]])
-        blocks.setdefault("pairs", []).append(rows.add(
-            [(np.arange(shipping.size), g0 + t * n_pairs + shipping, 1.0), (row, column, -1.0)],
-            np.full(shipping.size, -highspy.kHighsInf), np.zeros(shipping.size)))
+        # Served only within reach of an inventory site open by then (the README's "within reach"
+        # rows: without them the LP serves a zone through a sliver of a site's capacity).
+        row, column = through(t, any_inventory.row, any_inventory.col)
+        blocks.setdefault("within_reach", []).append(rows.add(
+            [(np.arange(n_zones), y0 + t * n_zones + np.arange(n_zones), 1.0), (row, column, -1.0)],
+            np.full(n_zones, -highspy.kHighsInf), by_existing.astype(float)))
+        # What a site ships in the phase, at most its capacity (none from a site not open by then).
         row, column = through(t, supplying, supplier_option[supplying])
         blocks.setdefault("capacity", []).append(rows.add(
             [(pair_supplier, g0 + t * n_pairs + np.arange(n_pairs), demand[pair_zone]),
@@ -297,7 +303,7 @@ def main(argv=None) -> int:
             served = after_each_phase(x, same_day_reach, same_day_given) * people
             return served, all(served[-1][members].sum() >= need for _, need, members in floors)
         for with_floors in (True, False):
-            selected = np.concatenate(blocks["same_day"] + blocks["pairs"] + blocks["capacity"]
+            selected = np.concatenate(blocks["same_day"] + blocks["within_reach"] + blocks["capacity"]
                                       + (blocks["floors"] if with_floors else []))
             split = quiet_highs()
             split.setOptionValue("output_flag", False)
