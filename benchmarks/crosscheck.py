@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     by_existing = same_day_given.copy()
     for _, _, reach in existing_suppliers:
         by_existing[reach] = True
-    for t in range(n_phases):
+    for t in range(n_phases if capacitated else 0):
         # Served only within reach of an inventory site open by then (the README's "within reach"
         # rows: without them the LP serves a zone through a sliver of a site's capacity).
         row, column = through(t, any_inventory.row, any_inventory.col)
@@ -273,7 +273,8 @@ def main(argv=None) -> int:
              (row, column, -np.tile(supplier_capacity[supplying], t + 1))],
             np.full(len(suppliers), -highspy.kHighsInf), np.where(supplier_option >= 0, 0.0, supplier_capacity)))
     site_ids = list(dict.fromkeys(o[0] for o in options))
-    site_of_option = np.array([site_ids.index(o[0]) for o in options], dtype=np.int64)
+    position = {site: k for k, site in enumerate(site_ids)}
+    site_of_option = np.array([position[o[0]] for o in options], dtype=np.int64)
     rows.add([(np.tile(site_of_option, n_phases), np.arange(n_x), 1.0)],  # one action per site over the plan
              np.array([1.0 if s in must else -highspy.kHighsInf for s in site_ids]), np.ones(len(site_ids)))
     for t in range(n_phases):  # spending through each phase at most the budgets through it
