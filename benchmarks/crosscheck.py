@@ -7,13 +7,14 @@ fixing), solved stage by stage by HiGHS at gap 0, against the plans ruralreach w
 
 Each plan's actions are evaluated here (people same-day, or served same-day with capacities,
 and next-day after each phase; cost per phase) and must recompute the plan's figures, keep every
-phase's budget, every `never` and `must:` decision and every equity floor. Then the script solves (1) the most same-day people;
-(2) keeping that, the most next-day people; (3) keeping both, the least cost (people weighted by
-phase, as the scenario says), and checks every plan against each optimum: its bound must hold
-(same-day and next-day bounds at or above the optimum, the cost bound at or below it: a plan's
-later stages keep floors no higher than the optima, so their optima are no worse), its same-day
-people must not exceed the optimum, and a plan proven at gap 0 must equal every optimum (people
-exactly, cost to a cent; people served with capacities to 1e-6 of them). When no plan meets the equity floors, every plan must say so
+phase's budget, every `never` and `must:` decision and every equity floor. Then the script
+solves (1) the most same-day people; (2) keeping that, the most next-day people; (3) keeping
+both, the least cost (people weighted by phase, as the scenario says), and checks every plan
+against each optimum: its bound must hold (same-day and next-day bounds at or above the optimum,
+the cost bound at or below it: a plan's later stages keep floors no higher than the optima, so
+their optima are no worse), its same-day people must not exceed the optimum, and a plan proven
+at gap 0 must equal every optimum (people exactly, cost to a cent; people served with capacities
+to 1e-6 of them). When no plan meets the equity floors, every plan must say so
 (`infeasible`), and the largest share of every floor one plan meets, solved here at gap 0, must lie
 within each plan's `equity.max_feasible_scale` (its value at or below, its bound at or above).
 A plan stopped by its time limit before it found one (`time_limit`, no stage value) must take no
@@ -33,9 +34,9 @@ capacity or by what the sites with one ship: a column per (zone, site within sam
 phase) for the share of the zone's demand the site ships, a row per site and phase holding its
 shipments to its capacity times whether it is open by then, and a row per zone and phase serving
 it only within reach of an inventory site open by then; each plan's best split is this model's LP
-with the plan's actions fixed. (The textbook strong form, a row per zone and site, has the same
-LP bound on the regions measured and an LP hundreds of times slower: the README.) Plans are checked at the instance's own budget. Instances with travel_minutes.csv are
-outside it and refused.
+with the plan's actions fixed. (The textbook strong form, a row per zone and site, gave the same
+LP bound on a four-state region, and its LP took 315 s there: the README.) Plans are checked at
+the instance's own budget. Instances with travel_minutes.csv are outside it and refused.
 
 ``--feasibility-tolerance`` sets HiGHS's MIP and primal feasibility tolerances (default: HiGHS's
 own): the README's benchmark section records what 1e-9 did.
@@ -167,17 +168,20 @@ def judged(checks: dict[str, bool]) -> tuple[int, str]:
 
 
 def quiet_highs() -> highspy.Highs:
-    """A HiGHS solver, without the banner it prints on stdout as it is created (the report is
-    this script's stdout)."""
+    """A silent HiGHS solver on one thread, without even the banner it prints on stdout as it is
+    created (the report is this script's stdout)."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 1)
-            return highspy.Highs()
+            h = highspy.Highs()
     finally:
         os.dup2(saved, 1)
         os.close(saved)
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    return h
 
 
 def has_plan(summary: dict, stage_of: dict) -> bool:
@@ -218,8 +222,9 @@ def main(argv=None) -> int:
      groups) = build(args.instance)
     n_zones, n_options, n_phases = len(people), len(options), len(phases)
     # With capacities, an inventory site with one reaches a zone same-day only by what it ships.
-    unlimited = np.array([o[5] is None for o in options], dtype=float)
-    same_day_reach = reach_matrix(options, 3, n_zones) @ sparse.diags(unlimited)
+    inventory_reach = reach_matrix(options, 3, n_zones)  # with a capacity or not
+    same_day_reach = inventory_reach @ sparse.diags(np.array([o[5] is None for o in options], dtype=float))
+    same_day_reach.eliminate_zeros()
     next_day_reach = reach_matrix(options, 4, n_zones)
     # Suppliers: the options with a capacity and the existing centers with one (option -1).
     suppliers = ([(k, o[5], o[3]) for k, o in enumerate(options) if o[5] is not None]
@@ -249,13 +254,13 @@ def main(argv=None) -> int:
     for tier, reach, given, first in (("same_day", same_day_reach.tocoo(), same_day_given, y0),
                                       ("next_day", next_day_reach.tocoo(), next_day_given, z0)):
         for t in range(n_phases):  # a zone reached by an existing site, by an option taken by t, or by shipments
-            row, column = through(t, reach.row[reach.data != 0], reach.col[reach.data != 0])
+            row, column = through(t, reach.row, reach.col)
             entries = [(np.arange(n_zones), first + t * n_zones + np.arange(n_zones), 1.0), (row, column, -1.0)]
             if tier == "same_day":
                 entries.append((pair_zone, g0 + t * n_pairs + np.arange(n_pairs), -1.0))
             blocks.setdefault(tier, []).append(rows.add(entries, np.full(n_zones, -highspy.kHighsInf), given))
     supplying = np.flatnonzero(supplier_option >= 0)
-    any_inventory = reach_matrix(options, 3, n_zones).tocoo()  # with a capacity or not
+    any_inventory = inventory_reach.tocoo()
     by_existing = same_day_given.copy()
     for _, _, reach in existing_suppliers:
         by_existing[reach] = True
@@ -307,8 +312,6 @@ def main(argv=None) -> int:
             selected = np.concatenate(blocks["same_day"] + blocks["within_reach"] + blocks["capacity"]
                                       + (blocks["floors"] if with_floors else []))
             split = quiet_highs()
-            split.setOptionValue("output_flag", False)
-            split.setOptionValue("threads", 1)
             column_lower, column_upper = np.zeros(n), np.ones(n)
             column_lower[:n_x] = column_upper[:n_x] = x
             split.addVars(n, column_lower, column_upper)
@@ -370,16 +373,14 @@ def main(argv=None) -> int:
               f"{summary['next_day_population']:,} / ${summary['cost']:,.2f}: {words}", flush=True)
 
     h = quiet_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("time_limit", args.time_limit)
     if args.feasibility_tolerance is not None:
         h.setOptionValue("mip_feasibility_tolerance", args.feasibility_tolerance)
         h.setOptionValue("primal_feasibility_tolerance", args.feasibility_tolerance)
     h.addVars(n, np.zeros(n), np.ones(n))
-    integer = np.arange(n_x + (n_y if capacitated else 0), g0, dtype=np.int32)  # x, y without capacities, z
-    integer = np.concatenate([np.arange(n_x, dtype=np.int32), integer])
+    # x, y (whole zones, without capacities; shares with them) and z.
+    integer = np.concatenate([np.arange(n_x), np.arange(z0 if capacitated else y0, g0)]).astype(np.int32)
     h.changeColsIntegrality(integer.size, integer, np.full(integer.size, highspy.HighsVarType.kInteger, dtype=np.uint8))
     h.addRows(A.shape[0], lower, upper, A.nnz, A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data)
 
