@@ -215,6 +215,8 @@ def main(argv=None) -> int:
     parser.add_argument("plans", type=Path, nargs="+", metavar="plan")
     parser.add_argument("--time-limit", type=float, default=3600.0, help="seconds per stage (default 3600)")
     parser.add_argument("--feasibility-tolerance", type=float, default=None)
+    parser.add_argument("--write-models", type=Path, metavar="DIR",
+                        help="write each stage's MIP, as it is about to be solved, to DIR/STAGE.mps")
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
@@ -399,6 +401,9 @@ def main(argv=None) -> int:
         h.changeColsCost(n, np.arange(n, dtype=np.int32), objective)
         h.changeObjectiveSense(sense)
         h.setOptionValue("mip_abs_gap", 0.5 if whole else 0.0)
+        if args.write_models is not None:
+            args.write_models.mkdir(parents=True, exist_ok=True)
+            h.writeModel(str(args.write_models / f"{stage}.mps"))
         started = time.perf_counter()
         h.run()
         status = h.modelStatusToString(h.getModelStatus())

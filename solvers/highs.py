@@ -248,12 +248,8 @@ class HighsModel:
         if "mip_allow_restart" not in self.options.highs_options:
             h.setOptionValue("mip_allow_restart",
                              node_limit is not None or h.getNumRow() <= RESTART_ROWS)
-        if start is not None:
-            solution = highspy.HighsSolution()
-            solution.col_value = list(map(float, start))
-            solution.value_valid = True
-            h.setSolution(solution)
-        seconds = _run_guarded(h, time_limit, stop_when)
+        seconds, consistent = run_mip(h, time_limit, self.matrix.objective[stage], self.matrix.offset[stage],
+                                      start=start, stop_when=stop_when)
         status = _STATUS.get(h.getModelStatus(), ERROR)
         if node_limit is not None and h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
             status = NODE_LIMIT
@@ -262,12 +258,68 @@ class HighsModel:
         values = np.asarray(h.getSolution().col_value) if has_solution else None
         objective = info.objective_function_value if has_solution else math.nan
         bound = info.mip_dual_bound
+        if not consistent:
+            # HiGHS's status and bound are not to be trusted, and were not checked again for lack
+            # of time (or said the same again): its plan may still serve, the caller checks it exactly.
+            objective = math.nan if values is None else float(values @ self.matrix.objective[stage]
+                                                              + self.matrix.offset[stage])
+            return StageResult(stage, ERROR if time_limit is None else TIME_LIMIT, objective, math.inf, math.inf,
+                               seconds, values)
         if status == OPTIMAL and has_solution and not math.isfinite(bound):
             # Optimal with no bound reported (a MIP presolve solved whole): HiGHS's claim is that
             # the plan is within the gap it was asked for, so that is the bound it proves.
             asked = self.options.mip_gap if gap is None else gap
             bound = objective + (1.0 if STAGE_SENSE[stage] == "max" else -1.0) * asked * abs(objective)
         return StageResult(stage, status, objective, bound, relative_gap(objective, bound), seconds, values)
+
+
+def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, offset: float, *,
+            start: np.ndarray | None = None,
+            stop_when: Callable[[float, float], bool] | None = None) -> tuple[float, bool]:
+    """Run the MIP loaded in ``h`` (the stage's ``objective`` vector and ``offset`` set in it),
+    from the feasible column vector ``start`` if given (:func:`_run_guarded`), and once more
+    without presolve when HiGHS's answer may be wrong: ``Infeasible``, or a solution whose objective
+    is not the one HiGHS reports for it. HiGHS 1.16's MIP presolve does both on a
+    small phased capacitated MIP (``tests/data/highs-presolve``): ``Infeasible`` without a start,
+    and with the optimal plan as one ``Optimal`` at an objective and bound above what that plan
+    is worth, a bound above the optimum that in a minimizing stage would be a broken promise. A
+    MIP proven infeasible is proven twice, to be sure. Returns the wall seconds and whether the
+    answer now stands (False: the time limit left no second run, or it contradicts itself too)."""
+    def set_start() -> None:
+        if start is not None:
+            solution = highspy.HighsSolution()
+            solution.col_value = list(map(float, start))
+            solution.value_valid = True
+            h.setSolution(solution)
+
+    set_start()
+    seconds = _run_guarded(h, time_limit, stop_when)
+    infeasible = h.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+    _, presolve = h.getOptionValue("presolve")
+    if not (infeasible or _misreports(h, objective, offset)) or presolve == "off":
+        return seconds, not _misreports(h, objective, offset)
+    left = None if time_limit is None else time_limit - seconds
+    if left is not None and left <= 0:
+        return seconds, False
+    h.clearSolver()
+    h.setOptionValue("presolve", "off")
+    _set_time_limit(h, left)
+    set_start()
+    try:
+        seconds += _run_guarded(h, left, stop_when)
+    finally:
+        h.setOptionValue("presolve", presolve)
+    return seconds, not _misreports(h, objective, offset)
+
+
+def _misreports(h: highspy.Highs, objective: np.ndarray, offset: float) -> bool:
+    """Whether HiGHS reports its MIP solution at an objective other than the one recomputed from
+    the solution's columns (beyond rounding: a millionth of it)."""
+    info = h.getInfo()
+    if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+        return False
+    recomputed = float(np.asarray(h.getSolution().col_value) @ objective) + offset
+    return abs(recomputed - info.objective_function_value) > 1e-6 * max(1.0, abs(recomputed))
 
 
 def _set_time_limit(h: highspy.Highs, time_limit: float | None) -> None:
