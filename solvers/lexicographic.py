@@ -578,7 +578,23 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     if not problem.feasible(chosen):
         raise RuntimeError(f"the solution is not a plan: it spends ${problem.spend(chosen):,.2f} of "
                            f"${problem.budget:,.2f}, or misses a floor or a site that must act")
-    return Solution(overall_status(tuple(results)), chosen, tuple(results), time.perf_counter() - began)
+    results = _restated(results, stage_values(problem, chosen), options.mip_gap, problem)
+    return Solution(overall_status(results), chosen, results, time.perf_counter() - began)
+
+
+def _restated(results: list[StageResult], final: dict[str, float], mip_gap: float,
+              problem: CoveringProblem) -> tuple[StageResult, ...]:
+    """Each stage's result with its value and gap those of the final plan. A later stage keeps an
+    earlier one at its value or better, and may end on a plan better in it (the next-day stage
+    on a plan with more people same-day): the plan's stages then report what the plan achieves,
+    against the same bounds, and a stage that this brings within the requested gap is proven."""
+    restated = []
+    for result in results:
+        value = final[result.stage]
+        proven, gap = _proven(result.stage, value, result.bound, mip_gap, problem)
+        status = OPTIMAL if proven else result.status
+        restated.append(replace(result, status=status, objective=value, mip_gap=gap))
+    return tuple(restated)
 
 
 def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageResult:
