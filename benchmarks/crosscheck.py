@@ -297,6 +297,8 @@ def main(argv=None) -> int:
     A, lower, upper = rows.matrix(n)
     same_day_objective = np.zeros(n)
     same_day_objective[y0:z0] = np.kron(weight, people)
+    served_objective = np.zeros(n)
+    served_objective[y0:z0] = np.tile(people, n_phases)
 
     def after_each_phase(x: np.ndarray, reach: sparse.csr_matrix, given: np.ndarray) -> np.ndarray:
         """Whether each zone is reached after each phase (phases x zones), for x as columns."""
@@ -320,7 +322,8 @@ def main(argv=None) -> int:
             part = A[selected]
             split.addRows(part.shape[0], lower[selected], upper[selected], part.nnz, part.indptr.astype(np.int32),
                           part.indices.astype(np.int32), part.data)
-            split.changeColsCost(n, np.arange(n, dtype=np.int32), same_day_objective)
+            # People served after each phase, whatever its weight (a phase of weight 0 serves people too).
+            split.changeColsCost(n, np.arange(n, dtype=np.int32), served_objective)
             split.changeObjectiveSense(highspy.ObjSense.kMaximize)
             split.run()
             if split.getModelStatus() == highspy.HighsModelStatus.kOptimal:

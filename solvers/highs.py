@@ -265,7 +265,11 @@ class HighsModel:
                                                               + self.matrix.offset[stage])
             return StageResult(stage, ERROR if time_limit is None else TIME_LIMIT, objective, math.inf, math.inf,
                                seconds, values)
-        if status == OPTIMAL and has_solution and not math.isfinite(bound):
+        if status == OPTIMAL and has_solution and self.matrix.continuous is not None and self.matrix.continuous.all():
+            # Nothing integer (the floor-scale model once every option is decided): HiGHS solved
+            # an LP, whose optimum is the bound, and reports no MIP bound (0).
+            bound = objective
+        elif status == OPTIMAL and has_solution and not math.isfinite(bound):
             # Optimal with no bound reported (a MIP presolve solved whole): HiGHS's claim is that
             # the plan is within the gap it was asked for, so that is the bound it proves.
             asked = self.options.mip_gap if gap is None else gap

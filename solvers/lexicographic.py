@@ -456,8 +456,13 @@ class _Stage:
 
     def run(self) -> StageResult:
         search = self.search
-        if search.problem.n_options == 0 and search.chosen is not None:
-            # Every option decided (by the stages before): the stage's value is a constant.
+        if search.problem.n_options == 0:
+            # Every option decided (by the stages before, or by hand): the one plan left is the
+            # decisions themselves, and the stage's value a constant; or, where that plan misses
+            # an equity floor, there is none (HiGHS calls a model without columns empty, not
+            # infeasible).
+            if search.chosen is None:
+                return self.result(INFEASIBLE)
             self.offer_bound(self.value)
             return self.result(OPTIMAL)
         if search.out_of_time():

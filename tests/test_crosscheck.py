@@ -153,7 +153,7 @@ def test_finds_the_brute_force_optima_where_money_carries_between_phases(tmp_pat
     passes_as_the_brute_force_optimum(directory, _solve_cli(directory, tmp_path))
 
 
-@pytest.mark.parametrize("case", ["phases", "floors", "everything"])
+@pytest.mark.parametrize("case", ["phases", "floors", "everything", "weightless"])
 def test_finds_the_brute_force_optima_with_capacities(case, tmp_path):
     # Shares of a zone's demand shipped within each capacity, phase by phase, and floors on the
     # people served: the cross-check's unreduced rows against the checker's split of every plan.
@@ -162,6 +162,8 @@ def test_finds_the_brute_force_optima_with_capacities(case, tmp_path):
         "floors": (0, dict(budget=40e6, equity=Equity("region", 0.3, (("west", 0.4),)))),
         "everything": (5, dict(phases=[Phase("first", 25e6), Phase("second", 25e6)], stations=2, candidates=2,
                                equity=Equity("region", 0.2), decisions=random_decisions(3))),
+        # A phase of weight 0 counts for nothing in the objective, but its people are served all the same.
+        "weightless": (1, dict(phases=[Phase("2025", 20e6, 0.0), Phase("2026", 30e6)], stations=2, candidates=2)),
     }[case]
     directory = with_capacity(program_instance(tmp_path / "i", seed=seed, **options), seed=seed, share=0.2)
     report = passes_as_the_brute_force_optimum(directory, _solve_cli(directory, tmp_path), rel=1e-7)

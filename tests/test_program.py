@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from checker import brute_force, max_floor_share, phased_outcome, phases_of, read_raw
-from conftest import run_cli, small_instance
+from conftest import run_cli, small_instance, with_capacity
 
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
@@ -154,6 +154,7 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
     scale = plan.summary["equity"]["max_feasible_scale"]
     assert scale["status"] == "optimal"
     assert scale["value"] == pytest.approx(max_floor_share(raw), abs=1e-6)
+    assert scale["bound"] >= max(scale["value"], max_floor_share(raw)) - 1e-9
     assert f"floors feasible up to {scale['value']:.1%} of what was asked" in result.stdout
 
 
@@ -161,6 +162,21 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
 def test_floors_no_plan_meets_give_the_largest_feasible_share(seed, tmp_path):
     check_largest_feasible_share(program_instance(tmp_path / "i", seed=seed, budget=15e6,
                                                  equity=Equity("region", 0.97)), tmp_path)
+
+
+def every_site_decided(sites: pd.DataFrame) -> list[str]:
+    """Every station must upgrade and no candidate may open: no option is left to the solver."""
+    return [{"station": "must:upgrade", "candidate": "never"}.get(kind, "") for kind in sites["kind"]]
+
+
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_floors_the_sites_fixed_by_hand_miss_give_the_largest_feasible_share(capacitated, tmp_path):
+    # The one plan is the decisions themselves, and it misses the floors: a stage with nothing to
+    # decide and no plan, and a largest-share model with nothing integer (with capacities) in it.
+    directory = program_instance(tmp_path / "i", seed=1, equity=Equity("region", 0.99), decisions=every_site_decided)
+    if capacitated:
+        with_capacity(directory, seed=1, share=0.2)
+    check_largest_feasible_share(directory, tmp_path)
 
 
 @pytest.mark.parametrize("seed", range(2))
