@@ -112,6 +112,18 @@ class Equity:
         return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
 
 
+def scaled_phase_budgets(budgets: list[float], budget: float) -> list[float]:
+    """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``
+    exactly; unchanged when they already do, so that a plan spending a phase's budget to the
+    cent is not ruled out by the rounding of a scaling by one."""
+    if math.fsum(budgets) == budget:
+        return list(budgets)
+    total = math.fsum(budgets)
+    shares = [b / total for b in budgets] if total > 0 else [1 / len(budgets)] * len(budgets)
+    scaled = [budget * share for share in shares[:-1]]
+    return scaled + [max(0.0, budget - math.fsum(scaled))]
+
+
 @dataclass(frozen=True)
 class Scenario:
     """The planning assumptions: budget (USD) and the reach limits of each tier; optionally a
@@ -150,11 +162,7 @@ class Scenario:
         budget = float(budget)
         if not self.phases:
             return replace(self, budget=budget)
-        total = math.fsum(p.budget for p in self.phases)
-        shares = ([p.budget / total for p in self.phases] if total > 0
-                  else [1 / len(self.phases)] * len(self.phases))
-        budgets = [budget * share for share in shares[:-1]]
-        budgets.append(max(0.0, budget - math.fsum(budgets)))
+        budgets = scaled_phase_budgets([p.budget for p in self.phases], budget)
         return replace(self, budget=budget, phases=tuple(replace(p, budget=b) for p, b in zip(self.phases, budgets)))
 
     def to_dict(self) -> dict:

@@ -49,7 +49,7 @@ from scipy import sparse
 
 from .actions import ACTIONS, already
 from .capacity import RowService, best_service, effective_capacity, zone_demand
-from .instance import Instance, decided
+from .instance import Instance, decided, scaled_phase_budgets
 from .reach import Reach
 
 
@@ -264,10 +264,7 @@ class CoveringProblem:
     def with_budget(self, budget: float) -> "CoveringProblem":
         """The same problem at another total budget; phase budgets scale in proportion, as
         :meth:`ruralreach.model.instance.Scenario.with_budget` scales them."""
-        total = float(self.phase_budgets.sum())
-        shares = self.phase_budgets / total if total > 0 else np.full(self.n_phases, 1 / self.n_phases)
-        budgets = float(budget) * shares
-        budgets[-1] = max(0.0, float(budget) - float(budgets[:-1].sum()))
+        budgets = np.array(scaled_phase_budgets(self.phase_budgets.tolist(), float(budget)))
         return replace(self, budget=float(budget), phase_budgets=budgets)
 
 

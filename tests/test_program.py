@@ -108,6 +108,19 @@ def test_phased_rollout_matches_brute_force(seed, tmp_path):
     assert [p["name"] for p in summary["phases"]] == ["2025", "2026"]
 
 
+def test_a_phase_spent_to_the_cent_is_not_ruled_out_by_rescaling(tmp_path):
+    # The first phase brings exactly the cheapest upgrade's cost, and the optimum spends all of
+    # it there. Scaled to the total it already has, that budget would come back a rounding below
+    # (X / (X + Y) * (X + Y) != X here) and rule the optimum out.
+    sites = pd.read_csv(program_instance(tmp_path / "plain", seed=5) / "sites.csv")
+    first = float(sites.loc[sites["kind"] == "station", "upgrade_cost"].min())
+    second = 28e6 + 0.37
+    assert first / (first + second) * (first + second) != first
+    summary = check_against_brute_force(program_instance(tmp_path / "i", seed=5,
+                                                         phases=[Phase("a", first), Phase("b", second)]))
+    assert summary["phases"][0]["cost"] == first == summary["phases"][0]["budget"]
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("phased", [False, True])
 def test_sites_fixed_by_hand_match_brute_force(seed, phased, tmp_path):
