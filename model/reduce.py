@@ -43,6 +43,7 @@ instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -242,13 +243,16 @@ class CoveringProblem:
         return (np.unique(sites).size == sites.size and bool(np.all(np.isin(self.required_sites, sites)))
                 and self.affordable(chosen) and self.same_day_service(chosen)[1])
 
-    @property
-    def whole_people(self) -> bool:
-        """Whether every plan's populations are whole numbers (no fractional phase weight), so a
-        proven bound on them rounds down to one."""
-        values = np.concatenate([self.same_day_population, self.next_day_population,
-                                 [self.same_day_fixed, self.next_day_fixed]])
-        return not self.capacitated and bool(np.all(values == np.round(values)))
+    @cached_property
+    def people_step(self) -> dict[str, float]:
+        """For each tier, the people of which every plan's (weighted) population is a whole
+        multiple (0: none), so that a proven bound on it rounds down to one: 1 for whole people,
+        1/2 where a phase weighs 1.5. Same-day with capacities has none (a split serves fractions
+        of zones); next-day is whole people whatever the capacities."""
+        same_day = 0.0 if self.capacitated else _common_step(np.append(self.same_day_population,
+                                                                        self.same_day_fixed))
+        return {"same_day": same_day, "next_day": _common_step(np.append(self.next_day_population,
+                                                                        self.next_day_fixed))}
 
     @property
     def cost_step(self) -> float:
@@ -266,6 +270,22 @@ class CoveringProblem:
         :meth:`ruralreach.model.instance.Scenario.with_budget` scales them."""
         budgets = np.array(scaled_phase_budgets(self.phase_budgets.tolist(), float(budget)))
         return replace(self, budget=float(budget), phase_budgets=budgets)
+
+
+# Denominators tried for a common step of weighted people: phase weights such as 0.5, 1.25 or 0.1.
+_STEP_DENOMINATORS = (1, 2, 4, 5, 8, 10, 20, 25, 40, 50, 100, 1000)
+
+
+def _common_step(values: np.ndarray) -> float:
+    """The greatest step of which every value is a whole multiple, for values that are whole
+    multiples of 1/d for a d in _STEP_DENOMINATORS (to floating-point noise); 0 when none is."""
+    for d in _STEP_DENOMINATORS:
+        scaled = np.abs(values) * d
+        whole = np.round(scaled)
+        if np.all(np.abs(scaled - whole) <= 1e-6) and np.all(whole < 2**53):
+            step = int(np.gcd.reduce(whole.astype(np.int64)))
+            return step / d if step > 0 else 0.0
+    return 0.0
 
 
 def enumerate_options(instance: Instance, reach: Reach):

@@ -151,13 +151,14 @@ def _tighter_bound(stage: str, bound: float, new: float) -> float:
 
 
 def _rounded_bound(stage: str, bound: float, problem: CoveringProblem) -> float:
-    """Populations are whole numbers (unless a phase's weight is fractional) and costs whole
-    multiples of ``cost_step`` (USD), so a proven bound rounds towards the plans: down for
-    people, up for cost."""
+    """Every plan's people are whole multiples of ``people_step`` (whole people, or halves where a
+    phase weighs 1.5) and its cost of ``cost_step`` (USD), so a proven bound rounds towards the
+    plans: down for people, up for cost."""
     if not math.isfinite(bound):
         return bound
     if stage != "cost":
-        return float(math.floor(bound + 1e-6)) if problem.whole_people else bound
+        step = problem.people_step[stage]
+        return math.floor(bound / step + 1e-6) * step if step > 0 else bound
     if problem.cost_step > 0:
         step = problem.cost_step / MONEY_UNIT
         return math.ceil(bound / step - 1e-6) * step

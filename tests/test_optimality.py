@@ -3,6 +3,7 @@
 import os
 import stat
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +71,20 @@ def test_exact_solve_matches_brute_force(seed, tmp_path):
     assert summary["same_day_population"] == same_day
     assert summary["next_day_population"] == next_day
     assert summary["cost"] == pytest.approx(cost, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["capacity-next-day", "half-weights"])
+def test_exact_solve_proves_what_rounds_to_a_plans_people(name):
+    # HiGHS's bound sits a fraction of a person above the optimum (data/gap-zero/README.md): a
+    # bound on whole people (next-day ones with capacities too), or on halves where phases weigh
+    # 0.5 and 2.5, rounds down to them, and the exact solve is proven.
+    directory = Path(__file__).parent / "data" / "gap-zero" / name
+    summary = solve_instance(load_instance(directory), EXACT).summary
+    best = dict(zip(("same_day", "next_day", "cost"), brute_force(read_raw(directory))))
+    assert summary["status"] == "optimal"
+    for stage in summary["stages"]:
+        assert stage["mip_gap"] == 0.0
+        assert stage["objective"] == pytest.approx(best[stage["stage"]], rel=1e-9)
 
 
 def test_travel_minutes_override_changes_reach(tmp_path):
