@@ -365,7 +365,9 @@ def main(argv=None) -> int:
             checks["takes no action"] = not x.any()
         else:
             weighted = {"same_day": weight @ served.sum(axis=1), "next_day": weight @ (following @ people)}
-            checks["figures recompute"] &= all(close(stage_of[k]["objective"], v) for k, v in weighted.items())
+            # (A plan stopped by its time limit, or in error, may lack the later stages.)
+            checks["figures recompute"] &= all(close(stage_of[k]["objective"], v) for k, v in weighted.items()
+                                               if k in stage_of and stage_of[k]["objective"] is not None)
             checks["budgets kept"] = bool(np.all(np.cumsum(spent) <= budgets + 0.01))
             acting = {o[0] for o, taken in zip(options * n_phases, x) if taken}
             checks["decisions kept"] = not broken and must <= acting
@@ -449,7 +451,8 @@ def main(argv=None) -> int:
                 checks["equals the optimum"] = abs(theirs["objective"] - optimum) <= room
             failed, words = judged(checks)
             verdict = verdict or failed
-            promised = "no bound" if bound is None else f"bound {bound:,.2f} (gap {theirs['mip_gap']:.1e})"
+            gap = "n/a" if theirs["mip_gap"] is None else f"{theirs['mip_gap']:.1e}"  # none against a value of 0
+            promised = "no bound" if bound is None else f"bound {bound:,.2f} (gap {gap})"
             value = "no plan" if theirs["objective"] is None else f"{theirs['objective']:,.2f}"
             print(f"    {directory.name}: {value}, {promised}, {theirs['status']}: {words}", flush=True)
         if stage != "cost":  # keep this stage at its optimum

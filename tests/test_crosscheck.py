@@ -97,6 +97,23 @@ def test_fails_a_bound_that_does_not_hold(program, tmp_path):
     assert "FAILS bound holds" in result.stdout
 
 
+def test_checks_a_plan_that_ended_after_its_first_stage_with_no_gap_to_show(program, tmp_path):
+    # A plan in error after its first stage lists that stage alone, and a stage whose value is 0
+    # has no relative gap: what the plan states is checked, without a crash.
+    directory, plan = program
+    shortened = _broken_copy(plan, tmp_path)
+
+    def first_stage_only(summary):
+        summary["status"] = "error"
+        summary["stages"] = summary["stages"][:1]
+        summary["stages"][0].update(status="error", mip_gap=None)
+
+    _edit_summary(shortened, first_stage_only)
+    result = crosscheck(directory, shortened)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no next_day stage, error" in result.stdout and "(gap n/a), error: bound holds" in result.stdout
+
+
 def test_fails_an_action_a_decision_rules_out(program, tmp_path):
     directory, plan = program
     broken = _broken_copy(plan, tmp_path)
