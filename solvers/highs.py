@@ -299,9 +299,10 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
     set_start()
     seconds = _run_guarded(h, time_limit, stop_when)
     infeasible = h.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+    misreports = _misreports(h, objective, offset)
     _, presolve = h.getOptionValue("presolve")
-    if not (infeasible or _misreports(h, objective, offset)) or presolve == "off":
-        return seconds, not _misreports(h, objective, offset)
+    if not (infeasible or misreports) or presolve == "off":
+        return seconds, not misreports
     left = None if time_limit is None else time_limit - seconds
     if left is not None and left <= 0:
         return seconds, False
