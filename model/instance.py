@@ -116,9 +116,9 @@ def scaled_phase_budgets(budgets: list[float], budget: float) -> list[float]:
     """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``
     exactly; unchanged when they already do, so that a plan spending a phase's budget to the
     cent is not ruled out by the rounding of a scaling by one."""
-    if math.fsum(budgets) == budget:
-        return list(budgets)
     total = math.fsum(budgets)
+    if total == budget:
+        return list(budgets)
     shares = [b / total for b in budgets] if total > 0 else [1 / len(budgets)] * len(budgets)
     scaled = [budget * share for share in shares[:-1]]
     return scaled + [max(0.0, budget - math.fsum(scaled))]

@@ -529,16 +529,16 @@ class _Stage:
         a whole number as whole (an option at 0.9999992, costing $27M, as $21.57 cheaper), and
         proves its bound for that, just off the plan the column rounds to."""
         search = self.search
-        options = search.options
+        options, mip = search.options, search.model.mip
+        _, tolerance = mip.getOptionValue("mip_feasibility_tolerance")
         finer = {**options.highs_options, "mip_feasibility_tolerance": FINER_INTEGRALITY}
         search.options = replace(options, highs_options=finer)  # for the spaces it builds
-        search.model.mip.setOptionValue("mip_feasibility_tolerance", FINER_INTEGRALITY)
+        mip.setOptionValue("mip_feasibility_tolerance", FINER_INTEGRALITY)
         try:
             return self.search_above(target, fixable, search.remaining(), gap=0.0)
         finally:
             search.options = options
-            search.model.mip.setOptionValue("mip_feasibility_tolerance",
-                                            options.highs_options.get("mip_feasibility_tolerance", 1e-6))
+            mip.setOptionValue("mip_feasibility_tolerance", tolerance)
 
 
 class _Yield:
