@@ -13,7 +13,7 @@ from scipy import sparse
 
 from .actions import ACTIONS, NONE, already
 from .capacity import serve
-from .instance import Instance
+from .instance import Instance, usd_total
 from .reach import Reach
 
 
@@ -31,7 +31,7 @@ class Coverage:
 
     @property
     def cost(self) -> float:
-        return float(self.site_cost.sum())
+        return usd_total(self.site_cost[self.site_cost != 0])
 
 
 def no_actions(instance: Instance) -> np.ndarray:

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -112,16 +113,33 @@ class Equity:
         return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
 
 
+def usd_total(amounts) -> float:
+    """USD amounts added up as the decimals an instance writes them: $0.10 + $0.20 is $0.30, where
+    binary floating point makes it 0.30000000000000004. Each amount is read back as the shortest
+    decimal that gives its float (what was written, up to 15 digits), the decimals are added
+    exactly, and the total is rounded once; so a plan spending a budget to the cent shows that
+    budget, not a hair above it."""
+    return float(sum((decimal.Decimal(repr(float(a))) for a in amounts), decimal.Decimal(0)))
+
+
+def within_budget(spent: float, budget: float) -> bool:
+    """Whether ``spent`` USD (a :func:`usd_total`) keeps ``budget`` USD. Exact for amounts as an
+    instance writes them; a budget computed in floating point (phase budgets scaled to ``--budget``)
+    may sit a rounding below the decimal it stands for, and that much is allowed: under a
+    millionth of a cent a billion dollars."""
+    return spent <= budget + 8 * sys.float_info.epsilon * (abs(spent) + abs(budget))
+
+
 def scaled_phase_budgets(budgets: list[float], budget: float) -> list[float]:
     """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``
     exactly; unchanged when they already do, so that a plan spending a phase's budget to the
     cent is not ruled out by the rounding of a scaling by one."""
-    total = math.fsum(budgets)
+    total = usd_total(budgets)
     if total == budget:
         return list(budgets)
     shares = [b / total for b in budgets] if total > 0 else [1 / len(budgets)] * len(budgets)
     scaled = [budget * share for share in shares[:-1]]
-    return scaled + [max(0.0, budget - math.fsum(scaled))]
+    return scaled + [max(0.0, budget - usd_total(scaled))]
 
 
 @dataclass(frozen=True)
@@ -219,7 +237,7 @@ class Instance:
     def forced_cost(self) -> float:
         """USD the ``must:`` decisions spend whatever the plan."""
         forced, _ = decided(self.sites)
-        return math.fsum(float(self.sites[ACTIONS[action].cost_column].iloc[k])
+        return usd_total(self.sites[ACTIONS[action].cost_column].iloc[k]
                          for k, action in enumerate(forced) if action is not None)
 
     def check_budget(self, budget: float | None = None) -> None:
@@ -227,7 +245,7 @@ class Instance:
         scenario's): no plan could keep it."""
         budget = self.scenario.budget if budget is None else budget
         forced = self.forced_cost()
-        if forced > budget:
+        if not within_budget(forced, budget):
             raise InstanceError(self.directory / SITES_FILE, None, DECISION_COLUMN,
                                 f"the must: decisions cost ${forced:,.0f} in all, more than the budget ${budget:,.0f}")
 
@@ -328,7 +346,7 @@ def _read_scenario(path: Path) -> Scenario:
             raise refuse(key, "must be a string")
     phases = _read_phases(path, data, line_of, number)
     if phases:
-        total = math.fsum(phase.budget for phase in phases)
+        total = usd_total(phase.budget for phase in phases)
         if "budget" in values and not math.isclose(values["budget"], total, rel_tol=1e-12, abs_tol=0.005):
             raise InstanceError(path, line_of("budget"), "budget",
                                 f"is {values['budget']:,.2f}, but the phases' budgets add up to {total:,.2f}")

@@ -38,7 +38,7 @@ import pandas as pd
 
 from .actions import ACTION_NAMES, NONE
 from .coverage import Coverage, evaluate, no_actions
-from .instance import Instance
+from .instance import Instance, usd_total
 from .reach import Reach, nearest_sites
 from .reduce import equity_groups
 
@@ -184,7 +184,7 @@ def _phase_columns(instance, reach, actions, phases, before: Coverage, after: Co
             now = getattr(coverage, tier)
             first[tier][now & ~reached[tier]] = phase.name
             reached[tier] |= now
-        spent = float(coverage.site_cost[phases == t].sum())
+        spent = usd_total(coverage.site_cost[phases == t])
         figures.append({"name": phase.name, "budget": phase.budget, "cost": spent,
                         "same_day_population": served(coverage),
                         "next_day_population": int(zones["population"].to_numpy()[coverage.next_day].sum())})

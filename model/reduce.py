@@ -50,7 +50,7 @@ from scipy import sparse
 
 from .actions import ACTIONS, already
 from .capacity import RowService, best_service, effective_capacity, zone_demand
-from .instance import Instance, decided, scaled_phase_budgets
+from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget
 from .reach import Reach
 
 
@@ -149,7 +149,7 @@ class CoveringProblem:
 
     def spend(self, chosen: np.ndarray) -> float:
         """USD a choice (bool per option) spends, committed cost included."""
-        return self.committed_cost + float(self.option_cost @ chosen)
+        return usd_total([self.committed_cost, *self.option_cost[np.asarray(chosen, dtype=bool)]])
 
     def budget_room(self) -> np.ndarray:
         """USD each phase's cumulative budget row leaves for the options: what the phases up to
@@ -158,12 +158,15 @@ class CoveringProblem:
 
     def phase_spend(self, chosen: np.ndarray) -> np.ndarray:
         """USD a choice spends in each phase on its options."""
-        return np.bincount(self.option_phase, weights=self.option_cost * chosen, minlength=self.n_phases)
+        chosen = np.asarray(chosen, dtype=bool)
+        return np.array([usd_total(self.option_cost[chosen & (self.option_phase == t)]) for t in range(self.n_phases)])
 
     def affordable(self, chosen: np.ndarray) -> bool:
-        """Whether a choice keeps every cumulative budget (exactly, in USD)."""
-        spent = np.cumsum(self.phase_committed) + np.cumsum(self.phase_spend(chosen))
-        return bool(np.all(spent <= np.cumsum(self.phase_budgets)))
+        """Whether a choice keeps every cumulative budget, as the instance writes the amounts
+        (:func:`ruralreach.model.instance.within_budget`)."""
+        spent = self.phase_committed + self.phase_spend(chosen)
+        return all(within_budget(usd_total(spent[:t + 1]), usd_total(self.phase_budgets[:t + 1]))
+                   for t in range(self.n_phases))
 
     @property
     def capacitated(self) -> bool:
@@ -516,7 +519,7 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     keep = np.flatnonzero(useful)
     supply_cover, supply_option, supply_capacity = _kept_suppliers(supply_cover, supply_option, supply_capacity,
                                                                    useful)
-    committed_cost = float(cost[committed].sum())
+    committed_cost = usd_total(cost[committed])
     return _without_roomy_suppliers(CoveringProblem(
         option_site=option_site[keep],
         option_action=option_action[keep],

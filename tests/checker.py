@@ -15,6 +15,7 @@ import json
 import math
 import tomllib
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 from scipy.optimize import linprog
@@ -226,12 +227,15 @@ def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
         # The split after the last phase must meet the floors, if any split does.
         kept = evaluate(raw, {s: a for s, (a, t) in plan.items()}, floors)
         after[-1] = kept if kept is not None else after[-1]
-    spent = [0.0] * len(phases)
+    # Money is compared exactly, as the files write it in decimal (0.1 + 0.2 == 0.3 here).
+    spent = [Fraction(0)] * len(phases)
     for site in raw.sites:
         action, t = plan.get(site["site_id"], ("none", -1))
         if action != "none":
-            spent[t] += float(site[COST_COLUMN[action]])
-    budgets_kept = all(sum(spent[:k + 1]) <= sum(p["budget"] for p in phases[:k + 1]) for k in range(len(phases)))
+            spent[t] += Fraction(site[COST_COLUMN[action]])
+    budgets = [Fraction(repr(p["budget"])) for p in phases]  # as written (repr: the shortest decimal)
+    budgets_kept = all(sum(spent[:k + 1]) <= sum(budgets[:k + 1]) for k in range(len(phases)))
+    spent = [float(s) for s in spent]
     decisions_kept = True
     for site in raw.sites:
         decision = site.get("decision", "").strip()

@@ -1,11 +1,14 @@
 """The solver's plans against brute-force enumeration and the independent coverage checker."""
 
+import math
 import os
+import re
 import stat
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
 from conftest import plans, small_instance
@@ -120,6 +123,35 @@ def test_budget_is_never_exceeded_by_a_fraction(tmp_path):
     summary, raw = solve_and_check(directory, tmp_path)
     assert summary["cost"] == 0.0
     assert (summary["same_day_population"], summary["next_day_population"], summary["cost"]) == brute_force(raw)
+
+
+@pytest.mark.parametrize("seed", [0, 5, 11])
+def test_a_budget_spent_to_the_cent_is_kept_though_binary_sums_exceed_it(seed, tmp_path):
+    """Costs in cents, and a budget that is exactly what the best plan costs: in binary floating
+    point those costs add up a hair above it (0.1 + 0.2 > 0.3), and the plan must not be ruled out
+    for that (it once ended in `error` or a crash). The checker compares the decimals exactly."""
+    directory = small_instance(tmp_path / "instance", seed=seed, zones=30, stations=3, candidates=3)
+    rng = np.random.default_rng(seed)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    for column in ("upgrade_cost", "station_cost", "center_cost"):
+        given = sites[column] != ""
+        cents = rng.integers(500_000_000, 3_000_000_000, size=len(sites))
+        sites.loc[given, column] = [f"{c // 100}.{c % 100:02d}" for c in cents[given.to_numpy()]]
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    roomy = solve_instance(load_instance(directory), EXACT)
+    costs = roomy.sites.loc[roomy.sites["action"] != "none", "cost"]
+    exact = sum(round(c * 100) for c in costs)
+    budget = f"{exact // 100}.{exact % 100:02d}"
+    assert sum(costs.tolist()) > float(budget), "not the case this test is for"
+    scenario = (directory / "scenario.toml").read_text(encoding="utf-8")
+    (directory / "scenario.toml").write_text(re.sub(r"(?m)^budget = .*$", f"budget = {budget}", scenario),
+                                             encoding="utf-8")
+    summary, raw = solve_and_check(directory, tmp_path)
+    assert summary["status"] == "optimal"
+    assert (summary["same_day_population"], summary["next_day_population"]) == brute_force(raw)[:2]
+    assert summary["cost"] == pytest.approx(float(budget), abs=1e-6)
+    assert (summary["same_day_population"], summary["next_day_population"]) == (
+        roomy.summary["same_day_population"], roomy.summary["next_day_population"])
 
 
 def test_same_inputs_give_the_same_plan(tiny):
