@@ -70,9 +70,11 @@ LATER_STAGE_BOUND_LPS = 2
 # section). Set between the two on these instances, as RESTART_ROWS was, not on the ones that
 # will judge it.
 TARGET_ROWS = 5000
-# An exact search (gap 0) that HiGHS calls optimal but whose bound sits within this relative gap
-# of the best plan, a shortfall HiGHS's integrality tolerance (1e-6 of a column) accounts for, is
-# searched again with that tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`). Finer only
+# A search HiGHS calls optimal that leaves its stage unproven is searched again with HiGHS's
+# feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`) when the exact checks
+# refused a better plan of HiGHS's (a row kept only to its tolerance: a budget overrun by a
+# fraction of a cent), or when an exact search (gap 0) ends within EXACT_RETRY_GAP of the best
+# plan, a shortfall HiGHS's integrality tolerance (1e-6 of a column) accounts for. Finer only
 # there: HiGHS is made for its own tolerances (see solvers/highs.py).
 EXACT_RETRY_GAP = 1e-5
 FINER_INTEGRALITY = 1e-9
@@ -292,6 +294,9 @@ class _Stage:
         self.bound = math.nan
         self.began = time.perf_counter()
         self.lp_seconds = 0.0  # what its LP relaxation took
+        # Whether the solver offered a better plan that the exact checks refused: one over a budget
+        # or short of a floor by less than HiGHS's row tolerance (sub-cent costs).
+        self.refused_better = False
 
     def search_time(self, *, beyond_requested_gap: bool = False) -> float | None:
         """Seconds a search of this stage may take (None: no limit). A search beyond the requested
@@ -420,10 +425,13 @@ class _Stage:
         and keeps the earlier stages' floors, all checked exactly."""
         search = self.search
         values = stage_values(search.problem, candidate)
+        if not _improves(self.stage, values[self.stage], self.value):
+            return
         keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
-        if (keeps_floors and search.problem.feasible(candidate)
-                and _improves(self.stage, values[self.stage], self.value)):
+        if keeps_floors and search.problem.feasible(candidate):
             search.chosen, self.value = candidate, values[self.stage]
+        else:
+            self.refused_better = True
 
     def offer_bound(self, bound: float) -> None:
         self.bound = _tighter_bound(self.stage, self.bound, bound)
@@ -519,15 +527,17 @@ class _Stage:
             if not self.can_search(search.remaining()):
                 return self.result(TIME_LIMIT)
             found = self.search_above(target, None, search.remaining(), gap=search.options.mip_gap)
-        if self.gap == 0 and found.status == OPTIMAL and not self.proven() and self.standing()[3] <= EXACT_RETRY_GAP:
+        if found.status == OPTIMAL and not self.proven() and (
+                self.refused_better or self.gap == 0 and self.standing()[3] <= EXACT_RETRY_GAP):
             found = self.search_finer(target, fixable) or found
         return self.result(found.status)
 
     def search_finer(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None) -> StageResult | None:
-        """Search again, with HiGHS's integrality tolerance FINER_INTEGRALITY, a stage that an
-        exact search left a hair short of its proof: HiGHS takes a column within its tolerance of
-        a whole number as whole (an option at 0.9999992, costing $27M, as $21.57 cheaper), and
-        proves its bound for that, just off the plan the column rounds to."""
+        """Search again, with HiGHS's feasibility tolerance at FINER_INTEGRALITY, a stage the
+        solver called optimal that is not proven: HiGHS takes a column within its tolerance of a
+        whole number as whole (an option at 0.9999992, costing $27M, as $21.57 cheaper) and a row
+        within its tolerance as kept (a plan $0.0008 over budget, of costs in hundredths of a
+        cent), and proves its bound for those, just off the plans the exact checks accept."""
         search = self.search
         options, mip = search.options, search.model.mip
         _, tolerance = mip.getOptionValue("mip_feasibility_tolerance")
@@ -535,7 +545,7 @@ class _Stage:
         search.options = replace(options, highs_options=finer)  # for the spaces it builds
         mip.setOptionValue("mip_feasibility_tolerance", FINER_INTEGRALITY)
         try:
-            return self.search_above(target, fixable, search.remaining(), gap=0.0)
+            return self.search_above(target, fixable, search.remaining(), gap=self.gap)
         finally:
             search.options = options
             mip.setOptionValue("mip_feasibility_tolerance", tolerance)
