@@ -99,7 +99,7 @@ def plain_lp(instance_dir: Path) -> dict:
     import numpy as np
     from scipy import sparse
 
-    from ruralreach.model.formulation import MONEY_UNIT, matrix_model
+    from ruralreach.model.formulation import matrix_model
     from ruralreach.model.instance import load_instance
     from ruralreach.model.reach import compute_reach
     from ruralreach.model.reduce import reduce_problem
@@ -113,7 +113,7 @@ def plain_lp(instance_dir: Path) -> dict:
     matrix = matrix_model(plain)
     # The yardstick states costs in $M (issue 11), whatever the solver's own money unit.
     in_millions = np.ones(matrix.A.shape[0])
-    in_millions[matrix.budget_rows] = MONEY_UNIT / 1e6
+    in_millions[matrix.budget_rows] = plain.money_unit / 1e6
     A = (sparse.diags(in_millions) @ matrix.A).tocsr()
     with _quiet_stdout(True):  # HiGHS prints a banner when created
         h = highspy.Highs()

@@ -14,9 +14,10 @@ Sets
     :math:`H`        equity groups; :math:`I_h \subseteq I` the rows of group h (last phase only)
 
 Parameters
-    :math:`c_o`      cost of option o, in thousands of USD (``MONEY_UNIT``: HiGHS holds a row to
-                     an absolute tolerance, 1e-6, which is then a tenth of a cent)
-    :math:`B_t`      budget of phase t, in thousands of USD
+    :math:`c_o`      cost of option o, in the problem's money unit (``money_unit``: thousands of
+                     USD, so that HiGHS's absolute row tolerance, 1e-6, is a tenth of a cent;
+                     more only where plans could spend over $1e12)
+    :math:`B_t`      budget of phase t, in the same unit
     :math:`C_t`      cost already committed in phase t to actions decided outside the model
                      (forced actions without phases, a restricted problem's fixed actions)
     :math:`p_i`      population of same-day row i times its phase's weight; :math:`q_j` likewise
@@ -86,7 +87,6 @@ from scipy import sparse
 
 from .reduce import CoveringProblem
 
-MONEY_UNIT = 1e3  # USD per model money unit
 STAGES = ("same_day", "next_day", "cost")
 # The floor-scale objective (the largest share of the equity floors a plan can meet) is solved
 # with the same machinery as the stages.
@@ -109,7 +109,7 @@ def _budget_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     """Phases x options: the cost of each option (money units) in the budget row of its own phase
     and of every later one (the rows are cumulative)."""
     later = problem.option_phase[None, :] <= np.arange(problem.n_phases)[:, None]
-    return sparse.csr_matrix(later * (problem.option_cost / MONEY_UNIT)[None, :])
+    return sparse.csr_matrix(later * (problem.option_cost / problem.money_unit)[None, :])
 
 
 def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[str, float] | None = None):
@@ -129,11 +129,11 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     equity_groups, equity_people = _equity_rows(problem)
     m.H = pyo.RangeSet(0, len(equity_groups) - 1)
 
-    cost = problem.option_cost / MONEY_UNIT
+    cost = problem.option_cost / problem.money_unit
     m.c = pyo.Param(m.O, initialize=dict(enumerate(cost)))
     m.t = pyo.Param(m.O, initialize=dict(enumerate(problem.option_phase.tolist())))
-    m.B = pyo.Param(m.T, initialize=dict(enumerate((problem.phase_budgets / MONEY_UNIT).tolist())))
-    m.C = pyo.Param(m.T, initialize=dict(enumerate((problem.phase_committed / MONEY_UNIT).tolist())))
+    m.B = pyo.Param(m.T, initialize=dict(enumerate((problem.phase_budgets / problem.money_unit).tolist())))
+    m.C = pyo.Param(m.T, initialize=dict(enumerate((problem.phase_committed / problem.money_unit).tolist())))
     m.p = pyo.Param(m.I, initialize=dict(enumerate(problem.same_day_population.tolist())))
     m.q = pyo.Param(m.J, initialize=dict(enumerate(problem.next_day_population.tolist())))
     m.F = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_floor[equity_groups].tolist())))
@@ -236,7 +236,7 @@ class MatrixModel:
 
 def budget_room(problem: CoveringProblem) -> np.ndarray:
     r"""The budget rows' right-hand sides, :math:`\sum_{s \le t} (B_s - C_s)`, in model money units."""
-    return problem.budget_room() / MONEY_UNIT
+    return problem.budget_room() / problem.money_unit
 
 
 def _within_reach_rows(problem: CoveringProblem) -> np.ndarray:
@@ -304,14 +304,14 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     equity = np.arange(n_rows - n_h, n_rows)
     lower[equity] = (problem.equity_floor - problem.equity_fixed)[equity_groups]
     upper[equity] = np.inf
-    cost = problem.option_cost / MONEY_UNIT
+    cost = problem.option_cost / problem.money_unit
     objective = {
         "same_day": np.concatenate([np.zeros(n_o), problem.same_day_population.astype(float), np.zeros(n_j + n_k)]),
         "next_day": np.concatenate([np.zeros(n_o + n_i), problem.next_day_population.astype(float), np.zeros(n_k)]),
         "cost": np.concatenate([cost, np.zeros(n_i + n_j + n_k)]),
     }
     offset = {"same_day": float(problem.same_day_fixed), "next_day": float(problem.next_day_fixed),
-              "cost": problem.committed_cost / MONEY_UNIT}
+              "cost": problem.committed_cost / problem.money_unit}
     continuous = None
     if problem.capacitated:
         continuous = np.zeros(A.shape[1], dtype=bool)

@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import math
-import sys
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,9 +49,9 @@ PLAN_ZONE_COLUMNS = ("zone_id", "population", "same_day", "next_day", "same_day_
 
 # Populations are summed as doubles by the solver, which count whole people exactly only up to 2**53.
 MAX_TOTAL_POPULATION = 2**53 - 1
-# No cost or budget is larger than this: beyond it a figure is a typo. (The solver's money
-# tolerance, a tenth of a cent, is finer than a double can tell apart well before it, from about
-# $4.5e12; plans are checked against the budget exactly all the same.)
+# No cost or budget is larger than this: beyond it a figure is a typo. (Where plans could spend
+# over $1e12 the model's money unit grows, as a double cannot tell a tenth of a cent apart there:
+# `money_unit` in reduce.py; plans are checked against the budget exactly all the same.)
 MAX_USD = 1e15
 
 
@@ -113,33 +112,38 @@ class Equity:
         return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
 
 
+def usd_decimal(amounts) -> decimal.Decimal:
+    """USD amounts added up exactly as the decimals an instance writes them: $0.10 + $0.20 is
+    $0.30, where binary floating point makes it 0.30000000000000004. Each amount is read back as
+    the shortest decimal that gives its float (what was written, up to 15 digits)."""
+    return sum((decimal.Decimal(repr(float(a))) for a in amounts), decimal.Decimal(0))
+
+
 def usd_total(amounts) -> float:
-    """USD amounts added up as the decimals an instance writes them: $0.10 + $0.20 is $0.30, where
-    binary floating point makes it 0.30000000000000004. Each amount is read back as the shortest
-    decimal that gives its float (what was written, up to 15 digits), the decimals are added
-    exactly, and the total is rounded once; so a plan spending a budget to the cent shows that
-    budget, not a hair above it."""
-    return float(sum((decimal.Decimal(repr(float(a))) for a in amounts), decimal.Decimal(0)))
+    """:func:`usd_decimal` rounded once: a plan spending a budget to the cent shows that budget,
+    not a hair above it."""
+    return float(usd_decimal(amounts))
 
 
-def within_budget(spent: float, budget: float) -> bool:
-    """Whether ``spent`` USD (a :func:`usd_total`) keeps ``budget`` USD. Exact for amounts as an
-    instance writes them; a budget computed in floating point (phase budgets scaled to ``--budget``)
-    may sit a rounding below the decimal it stands for, and that much is allowed: under a
-    millionth of a cent a billion dollars."""
-    return spent <= budget + 8 * sys.float_info.epsilon * (abs(spent) + abs(budget))
+def within_budget(spent, budgets) -> bool:
+    """Whether the amounts ``spent`` keep the ``budgets`` (USD), added and compared exactly as
+    decimals (:func:`usd_decimal`)."""
+    return usd_decimal(spent) <= usd_decimal(budgets)
 
 
 def scaled_phase_budgets(budgets: list[float], budget: float) -> list[float]:
-    """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``
-    exactly; unchanged when they already do, so that a plan spending a phase's budget to the
-    cent is not ruled out by the rounding of a scaling by one."""
+    """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``, each
+    but the last rounded down to the cent and the last what is left, so that they add up to it exactly
+    as decimals (:func:`usd_total`); unchanged when they already do, so that a plan spending a
+    phase's budget to the cent is not ruled out by the rounding of a scaling by one."""
     total = usd_total(budgets)
     if total == budget:
         return list(budgets)
     shares = [b / total for b in budgets] if total > 0 else [1 / len(budgets)] * len(budgets)
-    scaled = [budget * share for share in shares[:-1]]
-    return scaled + [max(0.0, budget - usd_total(scaled))]
+    cent = decimal.Decimal("0.01")
+    scaled = [decimal.Decimal(repr(budget * share)).quantize(cent, rounding=decimal.ROUND_FLOOR) for share in shares[:-1]]
+    rest = decimal.Decimal(repr(float(budget))) - sum(scaled, decimal.Decimal(0))
+    return [float(b) for b in scaled] + [float(max(rest, decimal.Decimal(0)))]
 
 
 @dataclass(frozen=True)
@@ -236,18 +240,21 @@ class Instance:
 
     def forced_cost(self) -> float:
         """USD the ``must:`` decisions spend whatever the plan."""
+        return usd_total(self.forced_costs())
+
+    def forced_costs(self) -> list[float]:
         forced, _ = decided(self.sites)
-        return usd_total(self.sites[ACTIONS[action].cost_column].iloc[k]
-                         for k, action in enumerate(forced) if action is not None)
+        return [float(self.sites[ACTIONS[action].cost_column].iloc[k])
+                for k, action in enumerate(forced) if action is not None]
 
     def check_budget(self, budget: float | None = None) -> None:
         """Raise InstanceError when the forced actions cost more than ``budget`` (default: the
         scenario's): no plan could keep it."""
         budget = self.scenario.budget if budget is None else budget
-        forced = self.forced_cost()
-        if not within_budget(forced, budget):
+        if not within_budget(self.forced_costs(), [budget]):
             raise InstanceError(self.directory / SITES_FILE, None, DECISION_COLUMN,
-                                f"the must: decisions cost ${forced:,.0f} in all, more than the budget ${budget:,.0f}")
+                                f"the must: decisions cost ${self.forced_cost():,.2f} in all, more than the budget "
+                                f"${budget:,.2f}")
 
     def with_budget(self, budget: float) -> "Instance":
         return Instance(

@@ -42,6 +42,7 @@ instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -52,6 +53,20 @@ from .actions import ACTIONS, already
 from .capacity import RowService, best_service, effective_capacity, zone_demand
 from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget
 from .reach import Reach
+
+# USD per money unit of the model: thousands, so that HiGHS's row tolerance (1e-6 of a unit) is a
+# tenth of a cent. Where a plan could spend more than MONEY_UNIT_UP_TO, a double no longer tells a
+# tenth of a unit apart near a budget row's bound, and the unit grows by powers of ten instead
+# (a row then held to a cent or more; plans are checked against the budget exactly all the same).
+MONEY_UNIT = 1e3
+MONEY_UNIT_UP_TO = 1e12
+
+
+def money_unit(most_spent: float) -> float:
+    """The model's money unit (USD) for plans that spend at most ``most_spent`` USD."""
+    if most_spent <= MONEY_UNIT_UP_TO:
+        return MONEY_UNIT
+    return MONEY_UNIT * 10.0 ** math.ceil(math.log10(most_spent / MONEY_UNIT_UP_TO))
 
 
 def _empty(dtype) -> np.ndarray:
@@ -72,6 +87,8 @@ class CoveringProblem:
     already spent in each phase on actions decided outside the problem (``taken_site``,
     ``taken_action``, ``taken_phase``); it counts against the budget and in the cost.
     ``required_sites``: sites that must take one of their options.
+    ``money_unit``: USD per money unit of the model (:func:`money_unit`), fixed for the problem
+    and every restriction and budget of it.
     Equity: ``same_day_group[i]`` (group of row i, -1 for none) and ``same_day_people[i]`` (its
     people, unweighted); a group's same-day people must reach ``equity_floor[g]``, of which
     ``equity_fixed[g]`` are in reach whatever the plan.
@@ -93,6 +110,7 @@ class CoveringProblem:
     same_day_fixed: float
     next_day_fixed: float
     committed_cost: float = 0.0
+    money_unit: float = MONEY_UNIT
     option_phase: np.ndarray | None = None
     phase_budgets: np.ndarray | None = None
     phase_committed: np.ndarray | None = None
@@ -156,16 +174,19 @@ class CoveringProblem:
         it bring, less what is committed in them."""
         return np.cumsum(self.phase_budgets) - np.cumsum(self.phase_committed)
 
-    def phase_spend(self, chosen: np.ndarray) -> np.ndarray:
-        """USD a choice spends in each phase on its options."""
-        chosen = np.asarray(chosen, dtype=bool)
-        return np.array([usd_total(self.option_cost[chosen & (self.option_phase == t)]) for t in range(self.n_phases)])
+    def committed_with(self, taken: np.ndarray) -> np.ndarray:
+        """USD committed in each phase once the options ``taken`` (bool per option) are: what was
+        committed there and their costs, added as decimals (:func:`usd_total`)."""
+        taken = np.asarray(taken, dtype=bool)
+        return np.array([usd_total([self.phase_committed[t], *self.option_cost[taken & (self.option_phase == t)]])
+                         for t in range(self.n_phases)])
 
     def affordable(self, chosen: np.ndarray) -> bool:
         """Whether a choice keeps every cumulative budget, as the instance writes the amounts
         (:func:`ruralreach.model.instance.within_budget`)."""
-        spent = self.phase_committed + self.phase_spend(chosen)
-        return all(within_budget(usd_total(spent[:t + 1]), usd_total(self.phase_budgets[:t + 1]))
+        chosen = np.asarray(chosen, dtype=bool)
+        return all(within_budget([*self.phase_committed[:t + 1], *self.option_cost[chosen & (self.option_phase <= t)]],
+                                 self.phase_budgets[:t + 1])
                    for t in range(self.n_phases))
 
     @property
@@ -521,6 +542,7 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
                                                                    useful)
     committed_cost = usd_total(cost[committed])
     return _without_roomy_suppliers(CoveringProblem(
+        money_unit=money_unit(committed_cost + float(np.nansum(cost[free]))),
         option_site=option_site[keep],
         option_action=option_action[keep],
         option_cost=option_cost[keep],
@@ -699,7 +721,7 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     options = np.flatnonzero(free)[useful]
     supply_cover, supply_option, supply_capacity = _kept_suppliers(same.supply, supply_option,
                                                                    problem.supply_capacity[stays], useful)
-    phase_committed = problem.phase_committed + problem.phase_spend(taken)
+    phase_committed = problem.committed_with(taken)
     return Restriction(
         problem=_without_roomy_suppliers(replace(
             problem,

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
-from ruralreach.model.formulation import MONEY_UNIT
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, read_plan, write_plan
 from ruralreach.solvers.highs import SolveOptions
@@ -256,7 +255,7 @@ def progress_line(step: Progress) -> str:
     def amount(value: float) -> str:
         if math.isnan(value):
             return "none yet"
-        return usd_millions(value * MONEY_UNIT) if step.stage == "cost" else f"{value:,.0f}"
+        return usd_millions(value) if step.stage == "cost" else f"{value:,.0f}"
 
     gap = gap_text(step.gap)
     if step.step == "bound":

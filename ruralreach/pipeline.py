@@ -14,7 +14,6 @@ import numpy as np
 
 from ruralreach.model.actions import NONE
 from ruralreach.model.coverage import no_actions
-from ruralreach.model.formulation import MONEY_UNIT
 from ruralreach.model.instance import Instance
 from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
@@ -57,9 +56,9 @@ def actions_of(prepared: Prepared, chosen: np.ndarray) -> tuple[np.ndarray, np.n
     return actions, phases
 
 
-def stage_reports(solution: Solution) -> list[StageReport]:
+def stage_reports(solution: Solution, problem: CoveringProblem) -> list[StageReport]:
     """Stage objectives and bounds in the plan's units: people, and USD for the cost stage."""
-    scale = {"same_day": 1.0, "next_day": 1.0, "cost": MONEY_UNIT}
+    scale = {"same_day": 1.0, "next_day": 1.0, "cost": problem.money_unit}
     return [
         StageReport(s.stage, s.status, s.objective * scale[s.stage], s.bound * scale[s.stage], s.mip_gap, s.seconds)
         for s in solution.stages
@@ -90,7 +89,7 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
         actions, phases = no_actions(instance), np.full(len(instance.sites), -1, dtype=np.int64)
     plan = build_plan(
         instance, prepared.reach, actions, phases=phases, floor_scale=floor_scale,
-        status=solution.status, stages=stage_reports(solution), mip_gap=options.mip_gap,
+        status=solution.status, stages=stage_reports(solution, problem), mip_gap=options.mip_gap,
         solve_seconds=solution.seconds, solver={"name": "HiGHS", "version": solver_version()},
     )
     plan.summary["yardsticks"] = yardstick_records(plan)

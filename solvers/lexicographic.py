@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ruralreach.model.formulation import (FLOOR_SCALE, MONEY_UNIT, STAGE_SENSE, STAGES, budget_room,
+from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room,
                                           floor_scale_model, matrix_model)
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
@@ -94,7 +94,7 @@ class Solution:
 @dataclass(frozen=True)
 class Progress:
     """A step of a stage just ended, for whoever watches a long solve: the stage's best value and
-    proven bound so far (people; cost in model money units; NaN where there is none yet), the gap
+    proven bound so far (people; cost in USD; NaN where there is none yet), the gap
     between them, and the seconds since the solve began. ``step`` is "bound" (the LP relaxation),
     "plan" (a search ended) or the stage's final status ("optimal", "time_limit", ...)."""
 
@@ -116,7 +116,7 @@ def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, floa
     return {
         "same_day": problem.same_day_fixed + float(problem.same_day_population @ problem.same_day_share(chosen)),
         "next_day": problem.next_day_fixed + float(problem.next_day_population[problem.next_day_cover @ x > 0].sum()),
-        "cost": problem.spend(chosen) / MONEY_UNIT,
+        "cost": problem.spend(chosen) / problem.money_unit,
     }
 
 
@@ -168,7 +168,7 @@ def _rounded_bound(stage: str, bound: float, problem: CoveringProblem) -> float:
         step = problem.people_step[stage]
         return math.floor(bound / step + 1e-6) * step if step > 0 else bound
     if problem.cost_step > 0:
-        step = problem.cost_step / MONEY_UNIT
+        step = problem.cost_step / problem.money_unit
         return math.ceil(bound / step - 1e-6) * step
     return bound
 
@@ -453,7 +453,8 @@ class _Stage:
         search = self.search
         if search.watch is not None:
             _, value, bound, gap = self.standing()
-            search.watch(Progress(self.stage, step, value, bound, gap, time.perf_counter() - search.began))
+            usd = search.problem.money_unit if self.stage == "cost" else 1.0
+            search.watch(Progress(self.stage, step, value * usd, bound * usd, gap, time.perf_counter() - search.began))
 
     def result(self, status: str) -> StageResult:
         """The stage's outcome, judged against the gap the user asked for (the first stage may

@@ -8,7 +8,7 @@ from conftest import plans, small_instance, with_capacity
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy import sparse
 
-from ruralreach.model.formulation import MONEY_UNIT, STAGE_SENSE, STAGES, build_model, matrix_model
+from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
 from ruralreach.model.instance import load_instance
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem, restrict
@@ -190,4 +190,4 @@ def test_pyomo_solve_agrees_with_array_solve(seed, tmp_path):
     second = solve_stage_with_pyomo(problem, "next_day", {"same_day": same_day}, EXACT)
     assert round(second.objective) == next_day
     third = solve_stage_with_pyomo(problem, "cost", {"same_day": same_day, "next_day": next_day}, EXACT)
-    assert third.objective * MONEY_UNIT == pytest.approx(problem.option_cost @ solution.chosen, abs=1e-3)
+    assert third.objective * problem.money_unit == pytest.approx(problem.option_cost @ solution.chosen, abs=1e-3)
