@@ -112,11 +112,16 @@ class Equity:
         return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
 
 
+def _usd(amount: float) -> decimal.Decimal:
+    """An amount of USD as the decimal it was written as: the shortest one that gives its float
+    (what was written, up to 15 digits)."""
+    return decimal.Decimal(repr(float(amount)))
+
+
 def usd_decimal(amounts) -> decimal.Decimal:
     """USD amounts added up exactly as the decimals an instance writes them: $0.10 + $0.20 is
-    $0.30, where binary floating point makes it 0.30000000000000004. Each amount is read back as
-    the shortest decimal that gives its float (what was written, up to 15 digits)."""
-    return sum((decimal.Decimal(repr(float(a))) for a in amounts), decimal.Decimal(0))
+    $0.30, where binary floating point makes it 0.30000000000000004."""
+    return sum(map(_usd, amounts), decimal.Decimal(0))
 
 
 def usd_total(amounts) -> float:
@@ -132,18 +137,18 @@ def within_budget(spent, budgets) -> bool:
 
 
 def scaled_phase_budgets(budgets: list[float], budget: float) -> list[float]:
-    """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``, each
-    but the last rounded down to the cent and the last what is left, so that they add up to it exactly
-    as decimals (:func:`usd_total`); unchanged when they already do, so that a plan spending a
-    phase's budget to the cent is not ruled out by the rounding of a scaling by one."""
+    """Phase budgets scaled in proportion (evenly when all are zero) to add up to ``budget``:
+    each rounded down to the cent but the last with a share, which takes what is left, so that
+    they add up to it exactly as decimals (:func:`usd_decimal`). Unchanged when they already do,
+    so that a plan spending a phase's budget to the cent is not ruled out by a scaling by one."""
     total = usd_total(budgets)
     if total == budget:
         return list(budgets)
     shares = [b / total for b in budgets] if total > 0 else [1 / len(budgets)] * len(budgets)
-    cent = decimal.Decimal("0.01")
-    scaled = [decimal.Decimal(repr(budget * share)).quantize(cent, rounding=decimal.ROUND_FLOOR) for share in shares[:-1]]
-    rest = decimal.Decimal(repr(float(budget))) - sum(scaled, decimal.Decimal(0))
-    return [float(b) for b in scaled] + [float(max(rest, decimal.Decimal(0)))]
+    cents = [_usd(budget * share).quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_FLOOR) for share in shares]
+    last = max(t for t, share in enumerate(shares) if share > 0)
+    cents[last] = max(_usd(budget) - sum(cents[:last] + cents[last + 1:], decimal.Decimal(0)), decimal.Decimal(0))
+    return [float(b) for b in cents]
 
 
 @dataclass(frozen=True)
@@ -243,6 +248,7 @@ class Instance:
         return usd_total(self.forced_costs())
 
     def forced_costs(self) -> list[float]:
+        """USD of each ``must:`` decision."""
         forced, _ = decided(self.sites)
         return [float(self.sites[ACTIONS[action].cost_column].iloc[k])
                 for k, action in enumerate(forced) if action is not None]
