@@ -70,13 +70,12 @@ LATER_STAGE_BOUND_LPS = 2
 # section). Set between the two on these instances, as RESTART_ROWS was, not on the ones that
 # will judge it.
 TARGET_ROWS = 5000
-# A search HiGHS calls optimal that leaves its stage unproven is searched again with HiGHS's
-# feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`) when the exact checks
-# refused a better plan of HiGHS's (a row kept only to its tolerance: a budget overrun by a
-# fraction of a cent), or when an exact search (gap 0) ends within EXACT_RETRY_GAP of the best
-# plan, a shortfall HiGHS's integrality tolerance (1e-6 of a column) accounts for. Finer only
-# there: HiGHS is made for its own tolerances (see solvers/highs.py).
-EXACT_RETRY_GAP = 1e-5
+# A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
+# searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
+# HiGHS proved its answer for columns and rows within its tolerance (an option at 0.9999992, a
+# budget overrun by a fraction of a cent, a capacity's sliver of a zone below it), just off the
+# plans the exact checks accept. Finer only there: HiGHS is made for its own tolerances (see
+# solvers/highs.py).
 FINER_INTEGRALITY = 1e-9
 
 
@@ -156,6 +155,14 @@ def _tighter_bound(stage: str, bound: float, new: float) -> float:
     if math.isfinite(new) and (math.isnan(bound) or _improves(stage, bound, new)):
         return new
     return bound
+
+
+def _contradicts(stage: str, value: float, bound: float) -> bool:
+    """Whether a plan of ``value`` shows ``bound`` false (beyond rounding): a bound HiGHS proved
+    for its tolerances, not for the plans (a capacity's sliver of a zone served below them)."""
+    if not (math.isfinite(value) and math.isfinite(bound)):
+        return False
+    return _improves(stage, value, bound) and relative_gap(value, bound) > 0
 
 
 def _rounded_bound(stage: str, bound: float, problem: CoveringProblem) -> float:
@@ -294,9 +301,6 @@ class _Stage:
         self.bound = math.nan
         self.began = time.perf_counter()
         self.lp_seconds = 0.0  # what its LP relaxation took
-        # Whether the solver offered a better plan that the exact checks refused: one over a budget
-        # or short of a floor by less than HiGHS's row tolerance (sub-cent costs).
-        self.refused_better = False
 
     def search_time(self, *, beyond_requested_gap: bool = False) -> float | None:
         """Seconds a search of this stage may take (None: no limit). A search beyond the requested
@@ -425,16 +429,15 @@ class _Stage:
         and keeps the earlier stages' floors, all checked exactly."""
         search = self.search
         values = stage_values(search.problem, candidate)
-        if not _improves(self.stage, values[self.stage], self.value):
-            return
         keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
-        if keeps_floors and search.problem.feasible(candidate):
+        if (keeps_floors and search.problem.feasible(candidate)
+                and _improves(self.stage, values[self.stage], self.value)):
             search.chosen, self.value = candidate, values[self.stage]
-        else:
-            self.refused_better = True
 
     def offer_bound(self, bound: float) -> None:
-        self.bound = _tighter_bound(self.stage, self.bound, bound)
+        """Take a bound if it is tighter and no plan in hand shows it false."""
+        if not _contradicts(self.stage, self.value, bound):
+            self.bound = _tighter_bound(self.stage, self.bound, bound)
 
     def proven(self) -> bool:
         """Whether the search can stop: the stage is within its own gap."""
@@ -528,8 +531,7 @@ class _Stage:
             if not self.can_search(search.remaining()):
                 return self.result(TIME_LIMIT)
             found = self.search_above(target, None, search.remaining(), gap=search.options.mip_gap)
-        if found.status == OPTIMAL and not self.proven() and (
-                self.refused_better or self.gap == 0 and self.standing()[3] <= EXACT_RETRY_GAP):
+        if found.status == OPTIMAL and not self.proven():
             found = self.search_finer(target, fixable) or found
         return self.result(found.status)
 
@@ -633,6 +635,10 @@ def _restated(results: list[StageResult], final: dict[str, float], mip_gap: floa
     restated = []
     for result in results:
         value = final[result.stage]
+        if _contradicts(result.stage, value, result.bound):  # the stage's bound was no bound
+            status = ERROR if result.status == OPTIMAL else result.status
+            restated.append(replace(result, status=status, objective=value, bound=math.nan, mip_gap=math.inf))
+            continue
         proven, gap = _proven(result.stage, value, result.bound, mip_gap, problem)
         status = OPTIMAL if proven else result.status
         restated.append(replace(result, status=status, objective=value, mip_gap=gap))
