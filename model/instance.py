@@ -257,9 +257,10 @@ class Instance:
         """Raise InstanceError when the forced actions cost more than ``budget`` (default: the
         scenario's): no plan could keep it."""
         budget = self.scenario.budget if budget is None else budget
-        if not within_budget(self.forced_costs(), [budget]):
+        forced = self.forced_costs()
+        if not within_budget(forced, [budget]):
             raise InstanceError(self.directory / SITES_FILE, None, DECISION_COLUMN,
-                                f"the must: decisions cost ${self.forced_cost():,.2f} in all, more than the budget "
+                                f"the must: decisions cost ${usd_total(forced):,.2f} in all, more than the budget "
                                 f"${budget:,.2f}")
 
     def with_budget(self, budget: float) -> "Instance":

@@ -19,7 +19,7 @@ from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem
 from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
-from ruralreach.solvers.lexicographic import Solution, Watch, max_floor_scale, solve_lexicographic
+from ruralreach.solvers.lexicographic import Solution, Watch, max_floor_scale, plan_unit, solve_lexicographic
 
 from .review import yardstick_records
 
@@ -58,9 +58,9 @@ def actions_of(prepared: Prepared, chosen: np.ndarray) -> tuple[np.ndarray, np.n
 
 def stage_reports(solution: Solution, problem: CoveringProblem) -> list[StageReport]:
     """Stage objectives and bounds in the plan's units: people, and USD for the cost stage."""
-    scale = {"same_day": 1.0, "next_day": 1.0, "cost": problem.money_unit}
     return [
-        StageReport(s.stage, s.status, s.objective * scale[s.stage], s.bound * scale[s.stage], s.mip_gap, s.seconds)
+        StageReport(s.stage, s.status, s.objective * plan_unit(problem, s.stage), s.bound * plan_unit(problem, s.stage),
+                    s.mip_gap, s.seconds)
         for s in solution.stages
     ]
 

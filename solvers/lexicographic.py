@@ -157,6 +157,11 @@ def _tighter_bound(stage: str, bound: float, new: float) -> float:
     return bound
 
 
+def plan_unit(problem: CoveringProblem, stage: str) -> float:
+    """A model unit of the stage's objective in the plan's units: a person, or ``money_unit`` USD."""
+    return problem.money_unit if stage == "cost" else 1.0
+
+
 def _contradicts(stage: str, value: float, bound: float) -> bool:
     """Whether a plan of ``value`` shows ``bound`` false (beyond rounding): a bound HiGHS proved
     for its tolerances, not for the plans (a capacity's sliver of a zone served below them)."""
@@ -456,8 +461,9 @@ class _Stage:
         search = self.search
         if search.watch is not None:
             _, value, bound, gap = self.standing()
-            usd = search.problem.money_unit if self.stage == "cost" else 1.0
-            search.watch(Progress(self.stage, step, value * usd, bound * usd, gap, time.perf_counter() - search.began))
+            unit = plan_unit(search.problem, self.stage)
+            search.watch(Progress(self.stage, step, value * unit, bound * unit, gap,
+                                  time.perf_counter() - search.began))
 
     def result(self, status: str) -> StageResult:
         """The stage's outcome, judged against the gap the user asked for (the first stage may
