@@ -446,7 +446,10 @@ class _Stage:
 
     def proven(self) -> bool:
         """Whether the search can stop: the stage is within its own gap."""
-        return _proven(self.stage, self.value, self.bound, self.gap, self.search.problem)[0]
+        return self.proven_within(self.gap)
+
+    def proven_within(self, gap: float) -> bool:
+        return _proven(self.stage, self.value, self.bound, gap, self.search.problem)[0]
 
     def standing(self) -> tuple[bool, float, float, float]:
         """Where the stage stands against the gap the user asked for: whether it is proven within
@@ -526,7 +529,8 @@ class _Stage:
         seconds = self.search_time(beyond_requested_gap=closer and self.within_requested_gap())
         if not self.can_search(seconds):
             return self.result(TIME_LIMIT)
-        found = self.search_above(target, fixable, seconds, gap=self.gap,
+        searched_gap = self.gap
+        found = self.search_above(target, fixable, seconds, gap=searched_gap,
                                   node_limit=FIRST_STAGE_CLOSER_NODES if closer else None, yielding=closer)
         if found is None:
             return self.result(TIME_LIMIT)
@@ -536,17 +540,22 @@ class _Stage:
                 return self.result(OPTIMAL)
             if not self.can_search(search.remaining()):
                 return self.result(TIME_LIMIT)
-            found = self.search_above(target, None, search.remaining(), gap=search.options.mip_gap)
-        if found.status == OPTIMAL and not self.proven():
-            found = self.search_finer(target, fixable) or found
+            searched_gap = search.options.mip_gap
+            found = self.search_above(target, None, search.remaining(), gap=searched_gap)
+        if found.status == OPTIMAL and not self.proven_within(searched_gap):
+            found = self.search_finer(target, fixable, searched_gap) or found
         return self.result(found.status)
 
-    def search_finer(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None) -> StageResult | None:
-        """Search again, with HiGHS's feasibility tolerance at FINER_INTEGRALITY, a stage the
-        solver called optimal that is not proven: HiGHS takes a column within its tolerance of a
-        whole number as whole (an option at 0.9999992, costing $27M, as $21.57 cheaper) and a row
-        within its tolerance as kept (a plan $0.0008 over budget, of costs in hundredths of a
-        cent), and proves its bound for those, just off the plans the exact checks accept."""
+    def search_finer(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None,
+                     gap: float) -> StageResult | None:
+        """Search again, to the same ``gap`` and with HiGHS's feasibility tolerance at
+        FINER_INTEGRALITY, a search the solver called optimal at ``gap`` that leaves the stage
+        unproven at it: HiGHS takes a column within its tolerance of a whole number as whole (an
+        option at 0.9999992, costing $27M, as $21.57 cheaper) and a row within its tolerance as
+        kept (a plan $0.0008 over budget, of costs in hundredths of a cent), and proves its bound
+        for those, just off the plans the exact checks accept. (The gap is the search's, not the
+        stage's: the first stage's search to the requested gap, after its closer search, is not
+        searched again to the closer one.)"""
         search = self.search
         options, mip = search.options, search.model.mip
         _, tolerance = mip.getOptionValue("mip_feasibility_tolerance")
@@ -554,7 +563,7 @@ class _Stage:
         search.options = replace(options, highs_options=finer)  # for the spaces it builds
         mip.setOptionValue("mip_feasibility_tolerance", FINER_INTEGRALITY)
         try:
-            return self.search_above(target, fixable, search.remaining(), gap=self.gap)
+            return self.search_above(target, fixable, search.remaining(), gap=gap)
         finally:
             search.options = options
             mip.setOptionValue("mip_feasibility_tolerance", tolerance)

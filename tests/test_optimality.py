@@ -564,6 +564,36 @@ def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_pat
         assert not any(targeted for stage, targeted in searched if stage == "same_day")
 
 
+def test_a_first_stage_searched_to_the_requested_gap_is_not_searched_to_the_closer_one():
+    """When the first stage's closer search (root only, to a tenth of the gap) falls short of the
+    requested gap, the stage is searched to the requested gap, and a search HiGHS proves within it
+    ends the stage: it is not searched again over the whole tree to the closer gap (which on the
+    populous networks takes minutes). A search again at the same gap, with a finer tolerance, is
+    still allowed (``search_finer``)."""
+    directory = Path(__file__).parent / "data" / "region-phased"
+    searched = []
+    search_above = lx._Stage.search_above
+
+    def recorded(stage, target, fixable, seconds, *, gap, **kwargs):
+        result = search_above(stage, target, fixable, seconds, gap=gap, **kwargs)
+        searched.append((stage.stage, gap, kwargs.get("node_limit"), result.status, stage.standing()[3]))
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lx._Stage, "search_above", recorded)
+        options = SolveOptions()  # the default gap, 1e-4
+        plan = solve_instance(load_instance(directory), options)
+    assert plan.summary["status"] == "optimal"
+    requested = options.mip_gap
+    first = [call for call in searched if call[0] == "same_day"]
+    # The instance takes the path checked: the root-only closer search short of the requested gap,
+    # then a search to it that HiGHS called optimal, short of the closer gap.
+    assert first[0][1] < requested and first[0][2] is not None and first[0][4] > requested
+    assert first[1][1:4] == (requested, None, "optimal")
+    assert lx.FIRST_STAGE_GAP_SHARE * requested < first[1][4] <= requested
+    assert len(first) == 2
+
+
 def test_what_keeping_a_stage_decides_holds_in_every_plan_that_keeps_it(tmp_path):
     """Keeping a stage decides options by reduced costs (in the stage, at its best plan so far, and
     when it is kept, at its floor): by enumeration, every plan that keeps the stage takes every
