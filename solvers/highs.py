@@ -24,10 +24,7 @@ _STATUS = {
     highspy.HighsModelStatus.kInterrupt: TIME_LIMIT,  # our wall-clock guard, or a caller's stop_when, stopped it
     highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
 }
-# Internal to a stage: a solve stopped by its node limit (its bound and plan hold); never a plan's status.
-NODE_LIMIT = "node_limit"
-_NO_NODE_LIMIT = 2147483647  # HiGHS's default mip_max_nodes
-_NO_ITERATION_LIMIT = 2147483647  # and simplex_iteration_limit
+_NO_ITERATION_LIMIT = 2147483647  # HiGHS's default simplex_iteration_limit
 # From the plan that takes nothing, primal simplex needs about one pivot for each row the LP
 # optimum reaches; far past that it is stalling on degenerate vertices, a thing interior point does
 # not do (on one national network at $7B it took 82,000 pivots, six a row, and six times the
@@ -37,8 +34,8 @@ PRIMAL_PIVOTS_PER_ROW = 1.5
 # smaller model left. On a small model, solved at or near the root, that is what makes it quick;
 # on a large one the root (cut rounds of seconds each) is most of the proof, and doing it twice
 # costs more than the smaller model saves. So a MIP of more rows than this searches without
-# restarts, except a root-only search (a node limit), whose second root is where its bound comes
-# from.
+# restarts, unless told to keep them: the first stage's closer search, whose bound comes from its
+# root, second root included (a root-only search of 7.9e-6 on `us-2026` reached 1.2e-5 without).
 RESTART_ROWS = 5000
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command.
@@ -234,25 +231,21 @@ class HighsModel:
         return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
-              gap: float | None = None, node_limit: int | None = None,
-              stop_when: Callable[[float, float], bool] | None = None) -> StageResult:
+              gap: float | None = None, stop_when: Callable[[float, float, int], bool] | None = None,
+              restarts: bool | None = None) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
-        feasible column vector; ``node_limit``: stop after this many branch-and-bound nodes
-        (status NODE_LIMIT unless the gap was reached); ``stop_when(best, bound)``: asked as the
-        search goes, with its best objective and its bound so far, whether to stop now (status
-        TIME_LIMIT, its plan and bound kept)."""
+        feasible column vector; ``stop_when(best, bound, nodes)``: asked as the search goes, with
+        its best objective, its bound and the branch-and-bound nodes done so far (0 in the root),
+        whether to stop now (status TIME_LIMIT, its plan and bound kept); ``restarts``: whether
+        HiGHS may restart (default: by ``RESTART_ROWS``)."""
         h = self.mip
         self._set_stage(h, stage, time_limit)
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
-        h.setOptionValue("mip_max_nodes", _NO_NODE_LIMIT if node_limit is None else node_limit)
         if "mip_allow_restart" not in self.options.highs_options:
-            h.setOptionValue("mip_allow_restart",
-                             node_limit is not None or h.getNumRow() <= RESTART_ROWS)
+            h.setOptionValue("mip_allow_restart", h.getNumRow() <= RESTART_ROWS if restarts is None else restarts)
         seconds, consistent = run_mip(h, time_limit, self.matrix.objective[stage], self.matrix.offset[stage],
                                       start=start, stop_when=stop_when)
         status = _STATUS.get(h.getModelStatus(), ERROR)
-        if node_limit is not None and h.getModelStatus() == highspy.HighsModelStatus.kSolutionLimit:
-            status = NODE_LIMIT
         info = h.getInfo()
         has_solution = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
         values = np.asarray(h.getSolution().col_value) if has_solution else None
@@ -279,7 +272,7 @@ class HighsModel:
 
 def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, offset: float, *,
             start: np.ndarray | None = None,
-            stop_when: Callable[[float, float], bool] | None = None) -> tuple[float, bool]:
+            stop_when: Callable[[float, float, int], bool] | None = None) -> tuple[float, bool]:
     """Run the MIP loaded in ``h`` (the stage's ``objective`` vector and ``offset`` set in it),
     from the feasible column vector ``start`` if given (:func:`_run_guarded`), and once more
     without presolve when HiGHS's answer may be wrong: ``Infeasible``, or a solution whose objective
@@ -334,26 +327,26 @@ def _set_time_limit(h: highspy.Highs, time_limit: float | None) -> None:
 
 
 class _Checks:
-    """What HiGHS's MIP interrupt checks do for a run: ask ``stop_when(best, bound)`` whether to
-    stop, and, under a time limit, stop at the last check before it. HiGHS looks at its clock
-    only at these checks, and some steps between two of them take seconds (a root cut round with
-    thousands of cuts in the pool, measured at 7.4 s on a national network): a limit that falls
-    inside one is overrun by what is left of it, and a cancel from outside waits for it too. So
-    the run stops at a check from which the longest wait between checks seen so far would end
-    past the limit: at most that much sooner than needed, rather than that much later."""
+    """What HiGHS's MIP interrupt checks do for a run: ask ``stop_when(best, bound, nodes)``
+    whether to stop, and, under a time limit, stop at the last check before it. HiGHS looks at
+    its clock only at these checks, and some steps between two of them take seconds (a root cut
+    round with thousands of cuts in the pool, measured at 7.4 s on a national network): a limit
+    that falls inside one is overrun by what is left of it, and a cancel from outside waits for
+    it too. So the run stops at a check from which the longest wait between checks seen so far
+    would end past the limit: at most that much sooner than needed, rather than that much later."""
 
-    def __init__(self, deadline: float | None, stop_when: Callable[[float, float], bool] | None,
+    def __init__(self, deadline: float | None, stop_when: Callable[[float, float, int], bool] | None,
                  clock: Callable[[], float] = time.perf_counter):
         self.deadline, self.stop_when, self.clock = deadline, stop_when, clock
         self.last = clock()
         self.longest = 0.0
 
-    def __call__(self, best: float, bound: float) -> bool:
+    def __call__(self, best: float, bound: float, nodes: int = 0) -> bool:
         now = self.clock()
         self.longest, self.last = max(self.longest, now - self.last), now
         if self.deadline is not None and now + self.longest >= self.deadline:
             return True
-        return self.stop_when is not None and self.stop_when(best, bound)
+        return self.stop_when is not None and self.stop_when(best, bound, nodes)
 
 
 @contextmanager
@@ -365,7 +358,8 @@ def _asking(h: highspy.Highs, checks: _Checks):
         return
 
     def asked(event) -> None:
-        if checks(event.data_out.mip_primal_bound, event.data_out.mip_dual_bound):
+        data = event.data_out
+        if checks(data.mip_primal_bound, data.mip_dual_bound, data.mip_node_count):
             event.interrupt()
 
     h.cbMipInterrupt.subscribe(asked)
@@ -376,11 +370,11 @@ def _asking(h: highspy.Highs, checks: _Checks):
 
 
 def _run_guarded(h: highspy.Highs, time_limit: float | None,
-                 stop_when: Callable[[float, float], bool] | None = None) -> float:
+                 stop_when: Callable[[float, float, int], bool] | None = None) -> float:
     """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
-    are not always honoured inside long LP or presolve steps), or when ``stop_when(best, bound)``
-    says so, or when the time limit would fall before its next check (both asked at HiGHS's own
-    interrupt checks of a MIP; see :class:`_Checks`). Returns wall seconds.
+    are not always honoured inside long LP or presolve steps), or when ``stop_when(best, bound,
+    nodes)`` says so, or when the time limit would fall before its next check (both asked at
+    HiGHS's own interrupt checks of a MIP; see :class:`_Checks`). Returns wall seconds.
 
     HiGHS runs in a thread of its own while this one waits in short steps, so that Ctrl-C is seen
     at once. On any exception here (Ctrl-C) the solve is cancelled and its thread waited for and

@@ -33,7 +33,7 @@ from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budg
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
 from .greedy import greedy_choice
-from .highs import (ERROR, INFEASIBLE, NODE_LIMIT, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult,
+from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult,
                     relative_gap)
 
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
@@ -41,11 +41,12 @@ _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # later stage: a floor closer to the optimum leaves fewer plans for them to search and lets the LP
 # decide more options (the README's benchmark section has the measurement).
 FIRST_STAGE_GAP_SHARE = 0.1
-# The closer search is given the root of the branch and bound only (a node limit is deterministic,
-# a time limit is not). On some networks the tree to the closer gap is large and its nodes dear,
-# while the root alone (its cuts) reaches the requested gap: the stage then stops there, and a
-# second solve to the requested gap runs only when the root did not reach it.
-FIRST_STAGE_CLOSER_NODES = 1
+# The closer search goes past its root only as far as the requested gap: on some networks the
+# tree to the closer gap is large and its nodes dear, while the root alone (its cuts) reaches the
+# requested gap. So it stops once its root is done and the stage is within the requested gap (a
+# rule on nodes is deterministic, where one on time is not); where the root falls short, the same
+# search goes on into the tree until it is within it, rather than a second search presolving and
+# solving the root again (:meth:`_Stage.search_closer`).
 # Under a time limit, the first stage's closer search (beyond the requested gap) leaves each later
 # stage time for this many of its own LP solves (keeping the floor, its bound, its neighbourhood
 # search), and never takes less than half the time remaining. It yields that time only once the
@@ -361,8 +362,7 @@ class _Stage:
         return yielding is not None and yielding.stopped
 
     def search_space(self, taken: np.ndarray, excluded: np.ndarray, seconds: float | None, *, gap: float,
-                     node_limit: int | None = None,
-                     stop_when: Callable[[float, float], bool] | None = None) -> StageResult | None:
+                     stop_when: Callable[[float, float, int], bool] | None = None) -> StageResult | None:
         """Solve the stage's MIP over the plans that take every option ``taken`` and none
         ``excluded`` (bool per option of the problem still open; the best plan must keep them),
         warm-started from the best plan, and take its plan. The space is built as a problem of
@@ -386,7 +386,7 @@ class _Stage:
             sub_model.set_floor(stage, value)
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
-                                 node_limit=node_limit, stop_when=stop_when)
+                                 stop_when=stop_when)
         if result.values is not None:
             self.offer_plan(space.lift(np.round(result.values[:sub.n_options]).astype(bool)))
         return result
@@ -405,28 +405,37 @@ class _Stage:
         return max(bound, target) if STAGE_SENSE[self.stage] == "max" else min(bound, target)
 
     def search_above(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None, seconds: float | None,
-                     *, gap: float, node_limit: int | None = None, yielding: bool = False) -> StageResult | None:
+                     *, gap: float) -> StageResult | None:
         """Search the plans that could beat ``target``: the options ``fixable`` (at their lower and
         upper bound; :meth:`_Search.fixable` at the target) keep their LP values, and the MIP
         left is solved to ``gap`` (:meth:`search_space`). The stage's bound is then the looser of
-        the search's and the target. Without fixings (the first stage; an LP not solved), the
-        whole model, and ``target`` is not used. ``yielding``: the search beyond the requested gap
-        may stop to yield its time (:class:`_Yield`). Returns the solver's result (None: too few
-        ``seconds`` to search a space)."""
+        the search's and the target. Without fixings (an LP not solved; a MIP too large to search
+        to a target), the whole model, and ``target`` is not used. Returns the solver's result
+        (None: too few ``seconds`` to search a space)."""
         search = self.search
         if fixable is None:
-            stop_when = self.yield_within_requested_gap(stage_bound=lambda bound: bound) if yielding else None
-            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap, node_limit=node_limit,
-                                        stop_when=stop_when)
+            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap)
             self.offer(result)
             return result
         at_lower, at_upper = fixable
-        stop_when = (self.yield_within_requested_gap(stage_bound=lambda bound: self.looser(bound, target))
-                     if yielding else None)
-        result = self.search_space(at_upper & search.chosen, at_lower & ~search.chosen, seconds, gap=gap,
-                                   node_limit=node_limit, stop_when=stop_when)
+        result = self.search_space(at_upper & search.chosen, at_lower & ~search.chosen, seconds, gap=gap)
         if result is not None:
             self.offer_bound(self.looser(result.bound, target))
+        return result
+
+    def search_closer(self, seconds: float | None) -> StageResult:
+        """The first stage's search of the whole model to its own gap, closer than the requested
+        one: it stops once the stage is within the requested gap (counting the search's plan and
+        bound) and either its root is done or, under a time limit, its share of the time is spent
+        (:class:`_Yield`). HiGHS's restarts are kept whatever the model's size: its root is
+        where its bound comes from (``RESTART_ROWS`` in solvers/highs.py)."""
+        search = self.search
+        share_ends = None if search.deadline is None else (
+            time.perf_counter() + self.search_time(beyond_requested_gap=True))
+        stop_when = _Yield(self, share_ends, stage_bound=lambda bound: bound, past_root=True)
+        result = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap, stop_when=stop_when,
+                                    restarts=True)
+        self.offer(result)
         return result
 
     def offer_plan(self, candidate: np.ndarray) -> None:
@@ -446,10 +455,7 @@ class _Stage:
 
     def proven(self) -> bool:
         """Whether the search can stop: the stage is within its own gap."""
-        return self.proven_within(self.gap)
-
-    def proven_within(self, gap: float) -> bool:
-        return _proven(self.stage, self.value, self.bound, gap, self.search.problem)[0]
+        return _proven(self.stage, self.value, self.bound, self.gap, self.search.problem)[0]
 
     def standing(self) -> tuple[bool, float, float, float]:
         """Where the stage stands against the gap the user asked for: whether it is proven within
@@ -529,33 +535,24 @@ class _Stage:
         seconds = self.search_time(beyond_requested_gap=closer and self.within_requested_gap())
         if not self.can_search(seconds):
             return self.result(TIME_LIMIT)
-        searched_gap = self.gap
-        found = self.search_above(target, fixable, seconds, gap=searched_gap,
-                                  node_limit=FIRST_STAGE_CLOSER_NODES if closer else None, yielding=closer)
+        if closer:
+            found = self.search_closer(seconds)
+        else:
+            found = self.search_above(target, fixable, seconds, gap=self.gap)
         if found is None:
             return self.result(TIME_LIMIT)
-        if found.status == NODE_LIMIT:  # the first stage's closer search, at its root only
-            self.tell("plan")
-            if self.proven() or self.within_requested_gap():
-                return self.result(OPTIMAL)
-            if not self.can_search(search.remaining()):
-                return self.result(TIME_LIMIT)
-            searched_gap = search.options.mip_gap
-            found = self.search_above(target, None, search.remaining(), gap=searched_gap)
-        if found.status == OPTIMAL and not self.proven_within(searched_gap):
-            found = self.search_finer(target, fixable, searched_gap) or found
+        # A search HiGHS proved that the exact accounting leaves short is searched again finer;
+        # not the closer search within the requested gap, whose closer gap was only a bonus.
+        if found.status == OPTIMAL and not self.proven() and not (closer and self.within_requested_gap()):
+            found = self.search_finer(target, fixable) or found
         return self.result(found.status)
 
-    def search_finer(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None,
-                     gap: float) -> StageResult | None:
-        """Search again, to the same ``gap`` and with HiGHS's feasibility tolerance at
-        FINER_INTEGRALITY, a search the solver called optimal at ``gap`` that leaves the stage
-        unproven at it: HiGHS takes a column within its tolerance of a whole number as whole (an
-        option at 0.9999992, costing $27M, as $21.57 cheaper) and a row within its tolerance as
-        kept (a plan $0.0008 over budget, of costs in hundredths of a cent), and proves its bound
-        for those, just off the plans the exact checks accept. (The gap is the search's, not the
-        stage's: the first stage's search to the requested gap, after its closer search, is not
-        searched again to the closer one.)"""
+    def search_finer(self, target: float, fixable: tuple[np.ndarray, np.ndarray] | None) -> StageResult | None:
+        """Search again, with HiGHS's feasibility tolerance at FINER_INTEGRALITY, a stage the
+        solver called optimal that is not proven: HiGHS takes a column within its tolerance of a
+        whole number as whole (an option at 0.9999992, costing $27M, as $21.57 cheaper) and a row
+        within its tolerance as kept (a plan $0.0008 over budget, of costs in hundredths of a
+        cent), and proves its bound for those, just off the plans the exact checks accept."""
         search = self.search
         options, mip = search.options, search.model.mip
         _, tolerance = mip.getOptionValue("mip_feasibility_tolerance")
@@ -563,26 +560,29 @@ class _Stage:
         search.options = replace(options, highs_options=finer)  # for the spaces it builds
         mip.setOptionValue("mip_feasibility_tolerance", FINER_INTEGRALITY)
         try:
-            return self.search_above(target, fixable, search.remaining(), gap=gap)
+            return self.search_above(target, fixable, search.remaining(), gap=self.gap)
         finally:
             search.options = options
             mip.setOptionValue("mip_feasibility_tolerance", tolerance)
 
 
 class _Yield:
-    """A ``stop_when(best, bound)`` for a stage's search beyond the requested gap: it stops the
-    search once the search's share of the time has passed and the stage is within the requested
-    gap, counting the search's best plan, and its bound as ``stage_bound`` makes it a bound of the
-    whole stage (None: it is none; a neighbourhood's). ``stopped`` says afterwards whether it
-    stopped the search."""
+    """A ``stop_when(best, bound, nodes)`` for a stage's search beyond the requested gap: it stops
+    the search once the stage is within the requested gap, counting the search's best plan, and
+    its bound as ``stage_bound`` makes it a bound of the whole stage (None: it is none; a
+    neighbourhood's), and either the search's share of the time has passed (``share_ends``; None:
+    no share) or, with ``past_root``, the search has done its root. ``stopped`` says afterwards
+    whether it stopped the search."""
 
-    def __init__(self, stage: _Stage, share_ends: float, stage_bound: Callable[[float], float] | None):
-        self.stage, self.share_ends, self.stage_bound = stage, share_ends, stage_bound
+    def __init__(self, stage: _Stage, share_ends: float | None, stage_bound: Callable[[float], float] | None,
+                 past_root: bool = False):
+        self.stage, self.share_ends, self.stage_bound, self.past_root = stage, share_ends, stage_bound, past_root
         self.stopped = False
 
-    def __call__(self, best: float, bound: float) -> bool:
+    def __call__(self, best: float, bound: float, nodes: int = 0) -> bool:
         stage = self.stage
-        if time.perf_counter() < self.share_ends or not math.isfinite(best):
+        share_spent = self.share_ends is not None and time.perf_counter() >= self.share_ends
+        if not (share_spent or self.past_root and nodes >= 1) or not math.isfinite(best):
             return False
         value = best if _improves(stage.stage, best, stage.value) else stage.value
         if self.stage_bound is not None:

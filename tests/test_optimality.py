@@ -281,31 +281,38 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     assert whole_stage(1_000_010.0, 1_000_050.0) and whole_stage.stopped  # a bound for the whole stage does
     assert neighbourhood(within, -np.inf) and neighbourhood.stopped
 
+    # Past its root, the closer search stops once within the requested gap, its share of the time
+    # spent or not (and without a time limit too); in the root, only by the share.
+    past_root = lx._Yield(step, None, stage_bound=lambda bound: bound, past_root=True)
+    assert not past_root(within, 1_000_500.0, 0) and not past_root(1_000_010.0, 1_000_500.0, 3)
+    assert past_root(within, 1_000_500.0, 1) and past_root.stopped
+
     assert lx._Stage(search, "next_day").yield_within_requested_gap(stage_bound=None) is None  # no closer gap
     unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
     assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(stage_bound=None) is None
 
 
-def test_large_models_search_without_restarts_but_a_root_only_search_keeps_them(tiny, monkeypatch):
-    """Past RESTART_ROWS rows a full search, timed or not, runs with HiGHS's restarts off; a
-    root-only search, a smaller model, and a user's own choice keep theirs; either way the same
-    optimum."""
+def test_large_models_search_without_restarts_unless_told_to_keep_them(tiny, monkeypatch):
+    """Past RESTART_ROWS rows a search, timed or not, runs with HiGHS's restarts off; a search told
+    to keep them (the first stage's closer search), a smaller model, and a user's own choice keep
+    theirs; either way the same optimum."""
     problem = covering_problem(tiny)
 
-    def restarts(rows: int, node_limit: int | None = None, time_limit: float | None = None,
+    def restarts(rows: int, keep: bool | None = None, time_limit: float | None = None,
                  **highs_options) -> tuple[bool, float]:
         monkeypatch.setattr(highs, "RESTART_ROWS", rows)
         model = lx._loaded(problem, SolveOptions(mip_gap=0.0, highs_options=highs_options))
-        result = model.solve("same_day", time_limit, node_limit=node_limit)
+        result = model.solve("same_day", time_limit, restarts=keep)
         _, allowed = model.mip.getOptionValue("mip_allow_restart")
         return allowed, result.objective
 
     allowed, optimum = restarts(10**9)
     assert allowed
     assert restarts(0) == (False, optimum)
-    assert restarts(0, node_limit=1)[0]
+    assert restarts(0, keep=True) == (True, optimum)
     assert restarts(0, time_limit=60.0) == (False, optimum)
     assert restarts(0, mip_allow_restart=True) == (True, optimum)
+    assert restarts(0, keep=False, mip_allow_restart=True) == (True, optimum)
 
 
 def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
@@ -317,7 +324,7 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     start = lx.greedy_choice(problem)
     asked = []
 
-    def stop(best: float, bound: float) -> bool:
+    def stop(best: float, bound: float, nodes: int) -> bool:
         asked.append((best, bound))
         return np.isfinite(best)
 
@@ -327,7 +334,7 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     assert result.values is not None and result.objective >= lx.stage_values(problem, start)["same_day"] - 1e-6
     assert result.bound >= result.objective
     questions = len(asked)
-    model.solve("same_day", 120.0, start=lx.full_start(problem, start), gap=0.0, node_limit=1)
+    model.solve("same_day", 1.0, start=lx.full_start(problem, start), gap=0.0)
     assert len(asked) == questions  # asked of that solve only
 
 
@@ -337,7 +344,7 @@ def test_a_timed_run_stops_at_the_last_check_before_its_limit():
     would end past the limit, and a caller's stop_when is still asked before that."""
     times = iter([0.0, 1.0, 6.0, 6.5, 6.8, 7.2])  # construction, then one time per check
     asked = []
-    checks = highs._Checks(deadline=12.0, stop_when=lambda best, bound: asked.append(best) or False,
+    checks = highs._Checks(deadline=12.0, stop_when=lambda best, bound, nodes: asked.append(best) or False,
                            clock=lambda: next(times))
     assert [checks(float(n), 0.0) for n in range(4)] == [False, False, False, False]  # longest wait 5 s
     assert asked == [0.0, 1.0, 2.0, 3.0]
@@ -564,34 +571,41 @@ def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_pat
         assert not any(targeted for stage, targeted in searched if stage == "same_day")
 
 
-def test_a_first_stage_searched_to_the_requested_gap_is_not_searched_to_the_closer_one():
-    """When the first stage's closer search (root only, to a tenth of the gap) falls short of the
-    requested gap, the stage is searched to the requested gap, and a search HiGHS proves within it
-    ends the stage: it is not searched again over the whole tree to the closer gap (which on the
-    populous networks takes minutes). A search again at the same gap, with a finer tolerance, is
-    still allowed (``search_finer``)."""
+def test_a_first_stage_whose_root_falls_short_goes_on_in_the_same_search():
+    """The first stage's closer search stops once its root is done and the stage is within the
+    requested gap. Where the root falls short, the same search goes on into the tree until the
+    stage is within it, and the stage is searched no more (no second search presolving and
+    solving the root again, no search over the whole tree to the closer gap)."""
     directory = Path(__file__).parent / "data" / "region-phased"
-    searched = []
-    search_above = lx._Stage.search_above
+    searches, asked = [], []
+    closer, above, ask = lx._Stage.search_closer, lx._Stage.search_above, lx._Yield.__call__
 
-    def recorded(stage, target, fixable, seconds, *, gap, **kwargs):
-        result = search_above(stage, target, fixable, seconds, gap=gap, **kwargs)
-        searched.append((stage.stage, gap, kwargs.get("node_limit"), result.status, stage.standing()[3]))
-        return result
+    def closer_recorded(stage, *args, **kwargs):
+        searches.append((stage.stage, "closer"))
+        return closer(stage, *args, **kwargs)
+
+    def above_recorded(stage, *args, **kwargs):
+        searches.append((stage.stage, "above"))
+        return above(stage, *args, **kwargs)
+
+    def ask_recorded(stop, best, bound, nodes=0):
+        stopped = ask(stop, best, bound, nodes)
+        if stop.past_root:
+            asked.append((nodes, stopped, stop.stage.standing()[0]))
+        return stopped
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(lx._Stage, "search_above", recorded)
-        options = SolveOptions()  # the default gap, 1e-4
-        plan = solve_instance(load_instance(directory), options)
+        patch.setattr(lx._Stage, "search_closer", closer_recorded)
+        patch.setattr(lx._Stage, "search_above", above_recorded)
+        patch.setattr(lx._Yield, "__call__", ask_recorded)
+        plan = solve_instance(load_instance(directory), SolveOptions())  # the default gap, 1e-4
     assert plan.summary["status"] == "optimal"
-    requested = options.mip_gap
-    first = [call for call in searched if call[0] == "same_day"]
-    # The instance takes the path checked: the root-only closer search short of the requested gap,
-    # then a search to it that HiGHS called optimal, short of the closer gap.
-    assert first[0][1] < requested and first[0][2] is not None and first[0][4] > requested
-    assert first[1][1:4] == (requested, None, "optimal")
-    assert lx.FIRST_STAGE_GAP_SHARE * requested < first[1][4] <= requested
-    assert len(first) == 2
+    assert [kind for stage, kind in searches if stage == "same_day"] == ["closer"]
+    # The path checked: asked past the root while short of the requested gap (the search went
+    # on), and stopped later, once within it.
+    assert any(nodes >= 1 and not stopped and not within for nodes, stopped, within in asked)
+    assert asked[-1][1] and asked[-1][0] >= 1
+    assert sum(stopped for _, stopped, _ in asked) == 1
 
 
 def test_what_keeping_a_stage_decides_holds_in_every_plan_that_keeps_it(tmp_path):
