@@ -58,15 +58,32 @@ from .reach import Reach
 # tenth of a cent. Where a plan could spend more than MONEY_UNIT_UP_TO, a double no longer tells a
 # tenth of a unit apart near a budget row's bound, and the unit grows by powers of ten instead
 # (a row then held to a cent or more; plans are checked against the budget exactly all the same).
+# Where options cost less than a unit, the unit shrinks by powers of ten to the cheapest option's
+# (never so far that a plan spends more than MONEY_UNIT_UP_TO / MONEY_UNIT units): with costs of a
+# thousandth of a unit HiGHS searched the peers' p = 200 problem (every option $1) far worse than
+# with a unit of $1 (the README's benchmark section).
 MONEY_UNIT = 1e3
 MONEY_UNIT_UP_TO = 1e12
 
 
-def money_unit(most_spent: float) -> float:
-    """The model's money unit (USD) for plans that spend at most ``most_spent`` USD."""
-    if most_spent <= MONEY_UNIT_UP_TO:
+def money_unit(most_spent: float, cheapest: float = math.inf) -> float:
+    """The model's money unit (USD) for plans that spend at most ``most_spent`` USD, on options of
+    which the cheapest costs ``cheapest`` USD (more than 0)."""
+    if most_spent > MONEY_UNIT_UP_TO:
+        return MONEY_UNIT * 10.0 ** math.ceil(math.log10(most_spent / MONEY_UNIT_UP_TO))
+    if not MONEY_UNIT > cheapest > 0:
         return MONEY_UNIT
-    return MONEY_UNIT * 10.0 ** math.ceil(math.log10(most_spent / MONEY_UNIT_UP_TO))
+    fewest = MONEY_UNIT * most_spent / MONEY_UNIT_UP_TO  # the smallest unit that keeps plans in range
+    exponent = math.floor(math.log10(cheapest))
+    if fewest > 0:
+        exponent = max(exponent, math.ceil(math.log10(fewest)))
+    return min(MONEY_UNIT, 10.0 ** exponent)
+
+
+def _cheapest(cost: np.ndarray) -> float:
+    """The least of the costs above 0 (inf: none)."""
+    positive = cost[cost > 0]
+    return float(positive.min()) if positive.size else math.inf
 
 
 def _empty(dtype) -> np.ndarray:
@@ -542,7 +559,7 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
                                                                    useful)
     committed_cost = usd_total(cost[committed])
     return _without_roomy_suppliers(CoveringProblem(
-        money_unit=money_unit(committed_cost + float(np.nansum(cost[free]))),
+        money_unit=money_unit(committed_cost + float(np.nansum(cost[free])), _cheapest(option_cost[keep])),
         option_site=option_site[keep],
         option_action=option_action[keep],
         option_cost=option_cost[keep],

@@ -136,6 +136,28 @@ def test_budget_is_never_exceeded_by_a_fraction(station_cost, center_cost, tmp_p
     assert (summary["same_day_population"], summary["next_day_population"], summary["cost"]) == brute_force(raw)
 
 
+@pytest.mark.parametrize("scale, unit", [(1.0, 1e3), (1e-6, 1.0), (1e-9, 1e-3), (1e3, 1e3)])
+def test_the_models_money_unit_follows_the_cheapest_option_below_a_thousand_usd(scale, unit, tmp_path):
+    """Costs in millions of USD are stated in thousands in the model; an instance whose options
+    cost a few dollars (the peers' unit-cost problem) or a few tenths of a cent, in dollars or in
+    tenths of a cent, so that HiGHS sees costs of a few units, not thousandths; either way the
+    optimum is brute force's."""
+    directory = small_instance(tmp_path / "instance", seed=3, budget=60e6 * scale)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    for column in ("upgrade_cost", "station_cost", "center_cost"):
+        sites[column] = [f"{float(cost) * scale!r}" if cost else "" for cost in sites[column]]
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    instance = load_instance(directory)
+    problem = reduce_problem(instance, compute_reach(instance))
+    cheapest = problem.option_cost[problem.option_cost > 0].min()
+    assert problem.money_unit == unit and (unit == 1e3 or 1 <= cheapest / unit < 10)
+    summary, raw = solve_and_check(directory, tmp_path)
+    assert summary["status"] == "optimal"
+    best = brute_force(raw)
+    assert (summary["same_day_population"], summary["next_day_population"]) == best[:2]
+    assert summary["cost"] == pytest.approx(best[2], rel=1e-12)
+
+
 @pytest.mark.parametrize("seed", [0, 5, 11])
 def test_a_budget_spent_to_the_cent_is_kept_though_binary_sums_exceed_it(seed, tmp_path):
     """Costs in cents, and a budget that is exactly what the best plan costs: in binary floating
