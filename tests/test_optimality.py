@@ -138,10 +138,10 @@ def test_budget_is_never_exceeded_by_a_fraction(station_cost, center_cost, tmp_p
 
 @pytest.mark.parametrize("scale, unit", [(1.0, 1e3), (1e-6, 1.0), (1e-9, 1e-3), (1e3, 1e3)])
 def test_the_models_money_unit_follows_the_cheapest_option_below_a_thousand_usd(scale, unit, tmp_path):
-    """Costs in millions of USD are stated in thousands in the model; an instance whose options
-    cost a few dollars (the peers' unit-cost problem) or a few tenths of a cent, in dollars or in
-    tenths of a cent, so that HiGHS sees costs of a few units, not thousandths; either way the
-    optimum is brute force's."""
+    """Costs in millions (or billions) of USD are stated in thousands in the model; options that
+    cost a few dollars (as in the peers' unit-cost problem) in dollars, and options that cost about
+    a cent in thousandths of a dollar, so that HiGHS sees costs of a few units, not thousandths.
+    Either way the optimum is brute force's."""
     directory = small_instance(tmp_path / "instance", seed=3, budget=60e6 * scale)
     sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
     for column in ("upgrade_cost", "station_cost", "center_cost"):
