@@ -16,8 +16,8 @@ Sets
 Parameters
     :math:`c_o`      cost of option o, in the problem's money unit (``money_unit``: thousands of
                      USD, so that HiGHS's absolute row tolerance, 1e-6, is a tenth of a cent;
-                     more only where plans could spend over $1e12; less where options cost under
-                     $1,000, down to the cheapest option's power of ten)
+                     more only where plans could spend over $1e12; less where the costs are whole
+                     only in a smaller power of ten, or are under $1,000)
     :math:`B_t`      budget of phase t, in the same unit
     :math:`C_t`      cost already committed in phase t to actions decided outside the model
                      (forced actions without phases, a restricted problem's fixed actions)

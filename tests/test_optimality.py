@@ -136,21 +136,26 @@ def test_budget_is_never_exceeded_by_a_fraction(station_cost, center_cost, tmp_p
     assert (summary["same_day_population"], summary["next_day_population"], summary["cost"]) == brute_force(raw)
 
 
-@pytest.mark.parametrize("scale, unit", [(1.0, 1e3), (1e-6, 1.0), (1e-9, 1e-3), (1e3, 1e3)])
-def test_the_models_money_unit_follows_the_cheapest_option_below_a_thousand_usd(scale, unit, tmp_path):
-    """Costs in millions (or billions) of USD are stated in thousands in the model; options that
-    cost a few dollars (as in the peers' unit-cost problem) in dollars, and options that cost about
-    a cent in thousandths of a dollar, so that HiGHS sees costs of a few units, not thousandths.
+@pytest.mark.parametrize("cost_of, budget, unit", [
+    (lambda cost: cost, 60e6, 1e3),  # thousands of USD, as costs in millions are
+    (lambda cost: cost * 1000, 60e9, 1e3),  # billions: still thousands
+    (lambda cost: cost / 1e6, 60.0, 1e-3),  # $12.467: whole in thousandths of a dollar
+    (lambda cost: round(cost / 1e6), 60.0, 1.0),  # $12: whole dollars, as in the peers' unit-cost problem
+    (lambda cost: cost / 1e6 + 0.0003, 60.0, 1.0),  # whole in no power of ten: the cheapest option's
+])
+def test_the_models_money_unit_makes_costs_whole_where_it_can(cost_of, budget, unit, tmp_path):
+    """The model states money in the largest power of ten, at most thousands of USD, in which every
+    option's cost is whole (whole coefficients on the budget row, which HiGHS makes use of), and
+    where none is, in the cheapest option's power of ten (costs of a few units, not thousandths).
     Either way the optimum is brute force's."""
-    directory = small_instance(tmp_path / "instance", seed=3, budget=60e6 * scale)
+    directory = small_instance(tmp_path / "instance", seed=3, budget=budget)
     sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
     for column in ("upgrade_cost", "station_cost", "center_cost"):
-        sites[column] = [f"{float(cost) * scale!r}" if cost else "" for cost in sites[column]]
+        sites[column] = [repr(float(cost_of(float(cost)))) if cost else "" for cost in sites[column]]
     sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
     instance = load_instance(directory)
     problem = reduce_problem(instance, compute_reach(instance))
-    cheapest = problem.option_cost[problem.option_cost > 0].min()
-    assert problem.money_unit == unit and (unit == 1e3 or 1 <= cheapest / unit < 10)
+    assert problem.money_unit == unit
     summary, raw = solve_and_check(directory, tmp_path)
     assert summary["status"] == "optimal"
     best = brute_force(raw)
