@@ -77,8 +77,8 @@ def money_unit(most_spent: float, cheapest: float = math.inf, step: float = 0.0)
         return MONEY_UNIT * 10.0 ** math.ceil(math.log10(most_spent / MONEY_UNIT_UP_TO))
     fewest = MONEY_UNIT * most_spent / MONEY_UNIT_UP_TO  # the smallest unit that keeps plans in range
     if step > 0:
-        exponent = min(3, math.floor(math.log10(step)))
-        while abs(step / 10.0 ** exponent - round(step / 10.0 ** exponent)) > 1e-9 * step / 10.0 ** exponent:
+        exponent = min(round(math.log10(MONEY_UNIT)), math.floor(math.log10(step)))
+        while not _whole(step / 10.0 ** exponent):
             exponent -= 1
         if 10.0 ** exponent >= fewest:
             return 10.0 ** exponent
@@ -88,6 +88,11 @@ def money_unit(most_spent: float, cheapest: float = math.inf, step: float = 0.0)
     if fewest > 0:
         exponent = max(exponent, math.ceil(math.log10(fewest)))
     return min(MONEY_UNIT, 10.0 ** exponent)
+
+
+def _whole(value: float) -> bool:
+    """Whether ``value`` is a whole number, to floating-point noise."""
+    return abs(value - round(value)) <= 1e-9 * abs(value)
 
 
 def _cheapest(cost: np.ndarray) -> float:
