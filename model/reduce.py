@@ -573,12 +573,13 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     supply_cover, supply_option, supply_capacity = _kept_suppliers(supply_cover, supply_option, supply_capacity,
                                                                    useful)
     committed_cost = usd_total(cost[committed])
+    option_cost = option_cost[keep]
     return _without_roomy_suppliers(CoveringProblem(
-        money_unit=money_unit(committed_cost + float(np.nansum(cost[free])), _cheapest(option_cost[keep]),
-                              _common_step(option_cost[keep])),
+        money_unit=money_unit(committed_cost + float(np.nansum(cost[free])), _cheapest(option_cost),
+                              _common_step(option_cost)),
         option_site=option_site[keep],
         option_action=option_action[keep],
-        option_cost=option_cost[keep],
+        option_cost=option_cost,
         budget=float(instance.scenario.budget),
         same_day_population=tiers["same_day"].population,
         same_day_cover=tiers["same_day"].cover[:, keep].tocsr(),

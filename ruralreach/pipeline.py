@@ -58,11 +58,11 @@ def actions_of(prepared: Prepared, chosen: np.ndarray) -> tuple[np.ndarray, np.n
 
 def stage_reports(solution: Solution, problem: CoveringProblem) -> list[StageReport]:
     """Stage objectives and bounds in the plan's units: people, and USD for the cost stage."""
-    return [
-        StageReport(s.stage, s.status, s.objective * plan_unit(problem, s.stage), s.bound * plan_unit(problem, s.stage),
-                    s.mip_gap, s.seconds)
-        for s in solution.stages
-    ]
+    reports = []
+    for s in solution.stages:
+        unit = plan_unit(problem, s.stage)
+        reports.append(StageReport(s.stage, s.status, s.objective * unit, s.bound * unit, s.mip_gap, s.seconds))
+    return reports
 
 
 def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,

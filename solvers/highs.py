@@ -341,7 +341,7 @@ class _Checks:
         self.last = clock()
         self.longest = 0.0
 
-    def __call__(self, best: float, bound: float, nodes: int = 0) -> bool:
+    def __call__(self, best: float, bound: float, nodes: int) -> bool:
         now = self.clock()
         self.longest, self.last = max(self.longest, now - self.last), now
         if self.deadline is not None and now + self.longest >= self.deadline:

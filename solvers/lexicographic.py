@@ -579,7 +579,7 @@ class _Yield:
         self.stage, self.share_ends, self.stage_bound, self.past_root = stage, share_ends, stage_bound, past_root
         self.stopped = False
 
-    def __call__(self, best: float, bound: float, nodes: int = 0) -> bool:
+    def __call__(self, best: float, bound: float, nodes: int) -> bool:
         stage = self.stage
         share_spent = self.share_ends is not None and time.perf_counter() >= self.share_ends
         if not (share_spent or self.past_root and nodes >= 1) or not math.isfinite(best):

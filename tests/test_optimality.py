@@ -300,13 +300,13 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     whole_stage = step.yield_within_requested_gap(stage_bound=lambda bound: bound)
     neighbourhood = step.yield_within_requested_gap(stage_bound=None)
     within = 1_000_450.0  # 5e-5 below the stage's bound
-    assert not whole_stage(within, 1_000_500.0)  # its share (at least half the time left) not spent
+    assert not whole_stage(within, 1_000_500.0, 0)  # its share (at least half the time left) not spent
     time.sleep(1.2)
-    assert not whole_stage(1_000_010.0, 1_000_500.0) and not whole_stage.stopped  # still short of the gap
-    assert not neighbourhood(1_000_010.0, 1_000_020.0)  # a neighbourhood's bound proves nothing
+    assert not whole_stage(1_000_010.0, 1_000_500.0, 0) and not whole_stage.stopped  # still short of the gap
+    assert not neighbourhood(1_000_010.0, 1_000_020.0, 0)  # a neighbourhood's bound proves nothing
     assert not neighbourhood.stopped
-    assert whole_stage(1_000_010.0, 1_000_050.0) and whole_stage.stopped  # a bound for the whole stage does
-    assert neighbourhood(within, -np.inf) and neighbourhood.stopped
+    assert whole_stage(1_000_010.0, 1_000_050.0, 0) and whole_stage.stopped  # a bound for the whole stage does
+    assert neighbourhood(within, -np.inf, 0) and neighbourhood.stopped
 
     # Past its root, the closer search stops once within the requested gap, its share of the time
     # spent or not (and without a time limit too); in the root, only by the share.
@@ -373,12 +373,12 @@ def test_a_timed_run_stops_at_the_last_check_before_its_limit():
     asked = []
     checks = highs._Checks(deadline=12.0, stop_when=lambda best, bound, nodes: asked.append(best) or False,
                            clock=lambda: next(times))
-    assert [checks(float(n), 0.0) for n in range(4)] == [False, False, False, False]  # longest wait 5 s
+    assert [checks(float(n), 0.0, 0) for n in range(4)] == [False, False, False, False]  # longest wait 5 s
     assert asked == [0.0, 1.0, 2.0, 3.0]
-    assert checks(4.0, 0.0)  # 7.2 + 5 s would end past 12
+    assert checks(4.0, 0.0, 0)  # 7.2 + 5 s would end past 12
     assert asked == [0.0, 1.0, 2.0, 3.0]
     untimed = highs._Checks(deadline=None, stop_when=None, clock=iter([0.0, 100.0]).__next__)
-    assert not untimed(0.0, 0.0)
+    assert not untimed(0.0, 0.0, 0)
 
 
 def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_path):
@@ -615,7 +615,7 @@ def test_a_first_stage_whose_root_falls_short_goes_on_in_the_same_search():
         searches.append((stage.stage, "above"))
         return above(stage, *args, **kwargs)
 
-    def ask_recorded(stop, best, bound, nodes=0):
+    def ask_recorded(stop, best, bound, nodes):
         stopped = ask(stop, best, bound, nodes)
         if stop.past_root:
             asked.append((nodes, stopped, stop.stage.standing()[0]))
