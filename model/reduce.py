@@ -42,6 +42,7 @@ instance (:mod:`ruralreach.model.coverage`), never read from the reduced rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -409,13 +410,7 @@ class _Rows:
         cover.sort_indices()
         supply.sort_indices()
 
-        def key(r: int) -> bytes:
-            options = cover.indices[cover.indptr[r]:cover.indptr[r + 1]]
-            return (rows.group[r].tobytes() + np.int64(options.size).tobytes() + options.tobytes()
-                    + supply.indices[supply.indptr[r]:supply.indptr[r + 1]].tobytes())
-
-        keys = [key(r) for r in range(len(rows.population))]
-        _, first, index = np.unique(np.array(keys, dtype=object), return_index=True, return_inverse=True)
+        first, index = _identical_rows(rows.group, cover, supply)
         order = np.argsort(first)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
@@ -428,6 +423,43 @@ class _Rows:
         merged_supply.data[:] = 1
         return _Rows(merged.astype(np.int8), summed(rows.population), rows.group[first[order]], summed(rows.people),
                      summed(rows.demand), merged_supply.astype(np.int8))
+
+
+def _row_sums(matrix: sparse.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """Per row, the sum of its columns' ``weights`` (uint64, modulo 2**64)."""
+    sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(weights[matrix.indices], dtype=np.uint64)])
+    return sums[matrix.indptr[1:]] - sums[matrix.indptr[:-1]]
+
+
+def _same_pattern(matrix: sparse.csr_matrix, rows: np.ndarray, other: np.ndarray) -> bool:
+    """Whether each row ``rows[k]`` has exactly the columns of row ``other[k]`` (indices sorted,
+    equal counts)."""
+    counts = np.diff(matrix.indptr)[rows]
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return bool(np.array_equal(matrix.indices[np.repeat(matrix.indptr[rows], counts) + offsets],
+                               matrix.indices[np.repeat(matrix.indptr[other], counts) + offsets]))
+
+
+def _identical_rows(group: np.ndarray, cover: sparse.csr_matrix, supply: sparse.csr_matrix):
+    """Classes of rows in the same group with the same columns in ``cover`` and in ``supply``
+    (indices sorted): as ``np.unique(keys, return_index=True, return_inverse=True)`` on exact
+    keys, the first row of each class and each row's class. Rows are told apart by random
+    weights summed over their columns, and every class is then checked column by column against
+    its first row; a collision (about 2**-128 a pair) is drawn again with other weights."""
+    for seed in itertools.count():
+        rng = np.random.default_rng(seed)
+        keys = np.column_stack([
+            group.astype(np.int64).view(np.uint64), np.diff(cover.indptr).astype(np.uint64),
+            np.diff(supply.indptr).astype(np.uint64),
+            *(_row_sums(cover, rng.integers(0, 2**64, cover.shape[1], dtype=np.uint64, endpoint=False))
+              for _ in range(2)),
+            _row_sums(supply, rng.integers(0, 2**64, supply.shape[1], dtype=np.uint64, endpoint=False)),
+        ])
+        _, first, index = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        index = index.reshape(-1)
+        rows = np.arange(len(index))
+        if _same_pattern(cover, rows, first[index]) and _same_pattern(supply, rows, first[index]):
+            return first, index
 
 
 def _reaches_a_row(same_day: sparse.csr_matrix, next_day: sparse.csr_matrix) -> np.ndarray:

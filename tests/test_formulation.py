@@ -179,6 +179,37 @@ def test_a_row_many_taken_options_reach_becomes_a_constant():
     assert narrow.committed_cost == 256e6 and narrow.n_options == 1
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_rows_merge_exactly_when_group_options_and_suppliers_match(seed):
+    # Rows drawn from few patterns, so that many coincide and some differ in one column only.
+    from ruralreach.model.reduce import _Rows
+    rng = np.random.default_rng(seed)
+    n_rows, n_options, n_suppliers = 400, 30, 4
+    patterns = [rng.random(n_options) < rng.uniform(0.02, 0.3) for _ in range(25)]
+    patterns += [p ^ (np.arange(n_options) == rng.integers(n_options)) for p in patterns[:10]]
+    cover = np.array([patterns[k] for k in rng.integers(len(patterns), size=n_rows)])
+    supply = rng.random((n_rows, n_suppliers)) < 0.15
+    group = rng.integers(-1, 2, size=n_rows)
+    population = rng.integers(1, 1000, size=n_rows).astype(float)
+    rows = _Rows(sparse.csr_matrix(cover, dtype=np.int8), population, group, population.copy(),
+                 population / 10, sparse.csr_matrix(supply, dtype=np.int8)).merged()
+
+    classes = {}  # the definition: the same group, options and suppliers; first row first
+    for r in range(n_rows):
+        if cover[r].any() or supply[r].any():
+            key = (group[r], cover[r].tobytes(), supply[r].tobytes())
+            classes.setdefault(key, []).append(r)
+    expected = sorted(classes.values())
+    assert len(rows.population) == len(expected) < n_rows
+    for k, members in enumerate(expected):
+        first = members[0]
+        assert np.array_equal(rows.cover[k].toarray()[0] > 0, cover[first])
+        assert np.array_equal(rows.supply[k].toarray()[0] > 0, supply[first])
+        assert rows.group[k] == group[first]
+        assert rows.population[k] == pytest.approx(population[members].sum())
+        assert rows.demand[k] == pytest.approx(population[members].sum() / 10)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_pyomo_solve_agrees_with_array_solve(seed, tmp_path):
     problem = problem_of(small_instance(tmp_path / "i", seed=seed, zones=200, candidates=15, budget=60e6))
