@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
@@ -37,6 +37,10 @@ PRIMAL_PIVOTS_PER_ROW = 1.5
 # restarts, unless told to keep them: the first stage's closer search, whose bound comes from its
 # root, second root included (a root-only search of 7.9e-6 on `us-2026` reached 1.2e-5 without).
 RESTART_ROWS = 5000
+# A plan HiGHS proves optimal that the exact checks refuse (over the budget or under a floor by
+# less than HiGHS's tolerance) is excluded and the MIP solved again at most this many times
+# (:meth:`HighsModel.solve`); past it the stage stays unproven, as it was before any.
+REFUSED_PLANS = 20
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command.
 _GUARD_GRACE_SECONDS = 0.2
@@ -232,17 +236,50 @@ class HighsModel:
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
               gap: float | None = None, stop_when: Callable[[float, float, int], bool] | None = None,
-              restarts: bool | None = None) -> StageResult:
+              restarts: bool | None = None, acceptable: Callable[[np.ndarray], bool] | None = None) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
         feasible column vector; ``stop_when(best, bound, nodes)``: asked as the search goes, with
         its best objective, its bound and the branch-and-bound nodes done so far (0 in the root),
         whether to stop now (status TIME_LIMIT, its plan and bound kept); ``restarts``: whether
-        HiGHS may restart (default: by ``RESTART_ROWS``)."""
+        HiGHS may restart (default: by ``RESTART_ROWS``).
+
+        ``acceptable(options)``: whether a plan (bool per option) meets every constraint when
+        checked exactly. HiGHS keeps rows to its tolerance, so the plan it proves optimal may be
+        over the budget (or under a floor) by a fraction of a cent (or of a person); such a plan
+        is excluded by a row of its own, ``Σ_{o in plan} (1 - x_o) + Σ_{o not in plan} x_o >= 1``,
+        and the MIP solved again, at most REFUSED_PLANS times. The bound that ends the loop holds
+        for every plan that meets the constraints exactly: the plans excluded meet none. The rows
+        are removed before returning."""
         h = self.mip
-        self._set_stage(h, stage, time_limit)
+        began = time.perf_counter()
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
         if "mip_allow_restart" not in self.options.highs_options:
             h.setOptionValue("mip_allow_restart", h.getNumRow() <= RESTART_ROWS if restarts is None else restarts)
+        rows = h.getNumRow()
+        try:
+            for excluded in range(REFUSED_PLANS + 1):
+                left = None if time_limit is None else time_limit - (time.perf_counter() - began)
+                if excluded and left is not None and left <= 0:
+                    break
+                self._set_stage(h, stage, left)
+                result = self._mip_result(stage, left, start, gap, stop_when)
+                if (acceptable is None or result.status != OPTIMAL or result.values is None
+                        or excluded == REFUSED_PLANS):
+                    break
+                plan = np.round(result.values[:self.matrix.n_options]).astype(bool)
+                if acceptable(plan):
+                    break
+                columns = np.arange(self.matrix.n_options, dtype=np.int32)
+                h.addRow(1.0 - plan.sum(), highspy.kHighsInf, columns.size, columns, np.where(plan, -1.0, 1.0))
+        finally:
+            if h.getNumRow() > rows:
+                h.deleteRows(h.getNumRow() - rows, np.arange(rows, h.getNumRow(), dtype=np.int32))
+        return replace(result, seconds=time.perf_counter() - began)
+
+    def _mip_result(self, stage: str, time_limit: float | None, start: np.ndarray | None, gap: float | None,
+                    stop_when: Callable[[float, float, int], bool] | None) -> StageResult:
+        """One run of the MIP as set (:func:`run_mip`), read back as a StageResult."""
+        h = self.mip
         seconds, consistent = run_mip(h, time_limit, self.matrix.objective[stage], self.matrix.offset[stage],
                                       start=start, stop_when=stop_when)
         status = _STATUS.get(h.getModelStatus(), ERROR)

@@ -386,7 +386,7 @@ class _Stage:
             sub_model.set_floor(stage, value)
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
-                                 stop_when=stop_when)
+                                 stop_when=stop_when, acceptable=lambda plan: self.acceptable(space.lift(plan)))
         if result.values is not None:
             self.offer_plan(space.lift(np.round(result.values[:sub.n_options]).astype(bool)))
         return result
@@ -414,7 +414,7 @@ class _Stage:
         (None: too few ``seconds`` to search a space)."""
         search = self.search
         if fixable is None:
-            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap)
+            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap, acceptable=self.acceptable)
             self.offer(result)
             return result
         at_lower, at_upper = fixable
@@ -434,19 +434,23 @@ class _Stage:
             time.perf_counter() + self.search_time(beyond_requested_gap=True))
         stop_when = _Yield(self, share_ends, stage_bound=lambda bound: bound, past_root=True)
         result = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap, stop_when=stop_when,
-                                    restarts=True)
+                                    restarts=True, acceptable=self.acceptable)
         self.offer(result)
         return result
 
     def offer_plan(self, candidate: np.ndarray) -> None:
         """Take a plan (bool per option of the problem still open) if it is better, within budget
         and keeps the earlier stages' floors, all checked exactly."""
+        value = stage_values(self.search.problem, candidate)[self.stage]
+        if self.acceptable(candidate) and _improves(self.stage, value, self.value):
+            self.search.chosen, self.value = candidate, value
+
+    def acceptable(self, candidate: np.ndarray) -> bool:
+        """Whether a plan (bool per option of the problem still open) is within budget and keeps
+        the earlier stages' floors, checked exactly."""
         search = self.search
         values = stage_values(search.problem, candidate)
-        keeps_floors = all(values[stage] >= floor for stage, floor in search.floors.items())
-        if (keeps_floors and search.problem.feasible(candidate)
-                and _improves(self.stage, values[self.stage], self.value)):
-            search.chosen, self.value = candidate, values[self.stage]
+        return all(values[stage] >= floor for stage, floor in search.floors.items()) and search.problem.feasible(candidate)
 
     def offer_bound(self, bound: float) -> None:
         """Take a bound if it is tighter and no plan in hand shows it false."""
