@@ -312,8 +312,10 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
             stop_when: Callable[[float, float, int], bool] | None = None) -> tuple[float, bool]:
     """Run the MIP loaded in ``h`` (the stage's ``objective`` vector and ``offset`` set in it),
     from the feasible column vector ``start`` if given (:func:`_run_guarded`), and once more
-    without presolve when HiGHS's answer may be wrong: ``Infeasible``, or a solution whose objective
-    is not the one HiGHS reports for it. HiGHS 1.16's MIP presolve does both on a
+    without presolve when HiGHS's answer may be wrong: ``Infeasible``, a solve error (HiGHS 1.16
+    gives one when the solution its presolve found overruns a row by its tolerance once restored:
+    a budget a cent below a plan's cost, ``tests/data/money/cent-over``), or a solution whose
+    objective is not the one HiGHS reports for it. HiGHS 1.16's MIP presolve does both of the last on a
     small phased capacitated MIP (``tests/data/highs-presolve``): ``Infeasible`` without a start,
     and with the optimal plan as one ``Optimal`` at an objective and bound above what that plan
     is worth, a bound above the optimum that in a minimizing stage would be a broken promise. A
@@ -328,10 +330,10 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
 
     set_start()
     seconds = _run_guarded(h, time_limit, stop_when)
-    infeasible = h.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+    doubtful = h.getModelStatus() in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kSolveError)
     misreports = _misreports(h, objective, offset)
     _, presolve = h.getOptionValue("presolve")
-    if not (infeasible or misreports) or presolve == "off":
+    if not (doubtful or misreports) or presolve == "off":
         return seconds, not misreports
     left = None if time_limit is None else time_limit - seconds
     if left is not None and left <= 0:
