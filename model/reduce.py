@@ -92,8 +92,9 @@ def money_unit(most_spent: float, cheapest: float = math.inf, step: float = 0.0)
 
 
 def _whole(value: float) -> bool:
-    """Whether ``value`` is a whole number, to floating-point noise."""
-    return abs(value - round(value)) <= 1e-9 * abs(value)
+    """Whether ``value`` is a whole number, to floating-point noise (a double's division is
+    exact to about 1e-16 of the quotient; 1e-9 of it let $1,000,000.001 pass as whole)."""
+    return abs(value - round(value)) <= 1e-12 * abs(value)
 
 
 def _cheapest(cost: np.ndarray) -> float:

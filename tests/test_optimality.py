@@ -16,7 +16,7 @@ from conftest import plans, small_instance
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
 from ruralreach.model.reach import compute_reach
-from ruralreach.model.reduce import reduce_problem, restrict
+from ruralreach.model.reduce import money_unit, reduce_problem, restrict
 from ruralreach.solvers import highs, lexicographic as lx
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.pipeline import solve_instance
@@ -164,6 +164,15 @@ def test_the_models_money_unit_makes_costs_whole_where_it_can(cost_of, budget, u
     best = brute_force(raw)
     assert (summary["same_day_population"], summary["next_day_population"]) == best[:2]
     assert summary["cost"] == pytest.approx(best[2], rel=1e-12)
+
+
+def test_a_money_unit_is_one_the_costs_are_whole_in():
+    # Costs of $1,000,000,001 are whole only in dollars, where $3,000,000,003 of plans is too
+    # many units: thousands, the cheapest option's power of ten at most, not hundreds.
+    assert money_unit(3_000_000_003, 1_000_000_001, 1_000_000_001) == 1000.0
+    assert money_unit(3_000_000_000, 1_000_000_000, 1_000_000_000) == 1000.0
+    assert money_unit(3_000_000, 1_000_001, 1_000_001) == 1.0
+    assert money_unit(3_000, 100.01, 0.01) == 0.01
 
 
 @pytest.mark.parametrize("seed", [0, 5, 11])
