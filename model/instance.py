@@ -118,6 +118,22 @@ def _usd(amount: float) -> decimal.Decimal:
     return decimal.Decimal(repr(float(amount)))
 
 
+def held_as_written(written: str, amount: float) -> bool:
+    """Whether ``amount``, read from the text ``written``, is still the decimal written: money is
+    held as doubles and added up as their shortest decimals (:func:`_usd`), which are the written
+    ones up to 15 significant digits; beyond, not always (cents from about $3.5e13, where a
+    double's step is more than a cent)."""
+    try:
+        return decimal.Decimal(written.strip().replace("_", "")) == _usd(amount)
+    except decimal.InvalidOperation:
+        return False
+
+
+def _not_held(written: str) -> str:
+    return (f"{written.strip()} has more digits than ruralreach can add up exactly (money is held as "
+            f"doubles: at most 15 significant digits)")
+
+
 def usd_decimal(amounts) -> decimal.Decimal:
     """USD amounts added up exactly as the decimals an instance writes them: $0.10 + $0.20 is
     $0.30, where binary floating point makes it 0.30000000000000004."""
@@ -305,10 +321,19 @@ def _hash_inputs(directory: Path) -> str:
 _SCENARIO_NUMBERS = ("budget", "same_day_minutes", "next_day_minutes", "speed_mph", "circuity")
 
 
+class _WrittenFloat(float):
+    """A TOML float that keeps the text it was written as (to tell whether money survives it)."""
+
+    def __new__(cls, written: str):
+        value = super().__new__(cls, written)
+        value.written = written
+        return value
+
+
 def _read_scenario(path: Path) -> Scenario:
     text = _read_text(path)
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text, parse_float=_WrittenFloat)
     except tomllib.TOMLDecodeError as error:
         raise InstanceError(path, getattr(error, "lineno", None), None, f"not valid TOML: {error}")
     lines = text.splitlines()
@@ -328,10 +353,12 @@ def _read_scenario(path: Path) -> Scenario:
                 return number
         return None
 
-    def number(table: dict, key: str, where: str, line: int | None) -> float:
+    def number(table: dict, key: str, where: str, line: int | None, *, money: bool = False) -> float:
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InstanceError(path, line, where, f"must be a finite number, got {value!r}")
+        if money and isinstance(value, _WrittenFloat) and not held_as_written(value.written, float(value)):
+            raise InstanceError(path, line, where, _not_held(value.written))
         return float(value)
 
     def refuse(key: str, message: str) -> InstanceError:
@@ -343,7 +370,7 @@ def _read_scenario(path: Path) -> Scenario:
             if key == "budget" and "phases" in data:
                 continue  # the phases' budgets add up to it
             raise InstanceError(path, None, key, "missing")
-        values[key] = number(data, key, key, line_of(key))
+        values[key] = number(data, key, key, line_of(key), money=key == "budget")
     for key in ("speed_mph", "circuity"):
         if values[key] <= 0:
             raise refuse(key, f"must be positive, got {values[key]:g}")
@@ -402,7 +429,7 @@ def _read_phases(path: Path, data: dict, line_of, number) -> tuple[Phase, ...]:
             raise InstanceError(path, line_of("name", "phases", k), f"{where}.name", "must be a non-blank string")
         if name in (p.name for p in phases):
             raise InstanceError(path, line_of("name", "phases", k), f"{where}.name", f"phase {name!r} is named twice")
-        budget = number(table, "budget", f"{where}.budget", line_of("budget", "phases", k))
+        budget = number(table, "budget", f"{where}.budget", line_of("budget", "phases", k), money=True)
         weight = number(table, "weight", f"{where}.weight", line_of("weight", "phases", k)) if "weight" in table else 1.0
         for key, value in (("budget", budget), ("weight", weight)):
             if value < 0:
@@ -618,6 +645,9 @@ def _read_sites(path: Path) -> pd.DataFrame:
         cost = _parse_number(table, column, blank_allowed=True)
         table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
         table.first_bad(cost > MAX_USD, column, lambda p: f"{cost.iloc[p]:g} is more than {MAX_USD:g} USD")
+        written = table.rows[column]
+        held = np.array([pd.isna(c) or held_as_written(w, c) for w, c in zip(written, cost)], dtype=bool)
+        table.first_bad(~held, column, lambda p: _not_held(written.iloc[p]))
         sites[column] = cost
     for action in ACTIONS.values():  # a site needs the price of every action its kind may take
         table.first_bad((sites["kind"] == action.kind) & sites[action.cost_column].isna(), action.cost_column,

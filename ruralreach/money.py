@@ -6,10 +6,11 @@ floats in USD everywhere else in ruralreach.
 
 from __future__ import annotations
 
+import decimal
 import math
 import re
 
-from ruralreach.model.instance import MAX_USD
+from ruralreach.model.instance import MAX_USD, held_as_written
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 # A typo such as 0:8e9:1 would otherwise ask for eight billion plans.
@@ -27,6 +28,10 @@ def parse_usd(text: str) -> float:
         raise ValueError(f"not a dollar amount >= 0: {text!r} (try 4e9 or 4B)")
     if value > MAX_USD:
         raise ValueError(f"{text!r} is more than {MAX_USD:g} USD")
+    written = decimal.Decimal(match.group(1).replace("_", "")) * decimal.Decimal(int(_SUFFIX[match.group(2).lower()]))
+    if not held_as_written(str(written), value):
+        raise ValueError(f"{text!r} has more digits than ruralreach can add up exactly (money is held as doubles: "
+                         f"at most 15 significant digits)")
     return value
 
 

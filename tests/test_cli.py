@@ -85,7 +85,8 @@ def test_budget_option_overrides_scenario(tiny, tmp_path):
     assert check["same_day_population"] == plan.summary["same_day_population"]
 
 
-@pytest.mark.parametrize("args", [["--budget", "lots"], ["--budget", "-4"], ["--budget", "1e16"], ["--mip-gap", "2"],
+@pytest.mark.parametrize("args", [["--budget", "lots"], ["--budget", "-4"], ["--budget", "1e16"],
+                                  ["--budget", "215697932767301.48"], ["--mip-gap", "2"],
                                   ["--time-limit", "0"], ["--nonsense"]])
 def test_usage_errors_exit_2(args, tiny, tmp_path):
     result = run_cli("solve", tiny, *args, cwd=tmp_path)

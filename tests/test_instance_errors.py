@@ -113,6 +113,13 @@ CASES = [
      "sites.csv", "station", "upgrade_cost", "more than 1e+15 USD"),
     ("absurd budget", lambda d: set_scenario(_scenario(d), "budget", "1e300"), "scenario.toml", 1, "budget",
      "more than 1e+15 USD"),
+    # Money past a double's digits: $215,697,932,767,301.48 is held as ...301.47, and a plan that
+    # spends it to the cent would be refused (and its stage's bound with it).
+    ("a cost with more digits than a double", lambda d: edit_csv(_sites(d), first_line_of_kind(_sites(d), "station"),
+                                                                 "upgrade_cost", "215697932767301.48"),
+     "sites.csv", "station", "upgrade_cost", "more digits than ruralreach can add up exactly"),
+    ("a budget with more digits than a double", lambda d: set_scenario(_scenario(d), "budget", "215697932767301.48"),
+     "scenario.toml", 1, "budget", "more digits than ruralreach can add up exactly"),
     ("same-day reach beyond next-day", lambda d: set_scenario(_scenario(d), "same_day_minutes", "200"),
      "scenario.toml", 2, "same_day_minutes", "cannot exceed next-day"),
     # The file itself.
