@@ -236,20 +236,20 @@ class HighsModel:
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
               gap: float | None = None, stop_when: Callable[[float, float, int], bool] | None = None,
-              restarts: bool | None = None, acceptable: Callable[[np.ndarray], bool] | None = None) -> StageResult:
+              restarts: bool | None = None, refuted: Callable[[np.ndarray], bool] | None = None) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
         feasible column vector; ``stop_when(best, bound, nodes)``: asked as the search goes, with
         its best objective, its bound and the branch-and-bound nodes done so far (0 in the root),
         whether to stop now (status TIME_LIMIT, its plan and bound kept); ``restarts``: whether
         HiGHS may restart (default: by ``RESTART_ROWS``).
 
-        ``acceptable(options)``: whether a plan (bool per option) meets every constraint when
+        ``refuted(options)``: whether a plan (bool per option) surely breaks a constraint,
         checked exactly. HiGHS keeps rows to its tolerance, so the plan it proves optimal may be
         over the budget (or under a floor) by a fraction of a cent (or of a person); such a plan
         is excluded by a row of its own, ``Σ_{o in plan} (1 - x_o) + Σ_{o not in plan} x_o >= 1``,
         and the MIP solved again, at most REFUSED_PLANS times. The bound that ends the loop holds
-        for every plan that meets the constraints exactly: the plans excluded meet none. The rows
-        are removed before returning."""
+        for every plan that meets the constraints: the plans excluded meet none. The rows are
+        removed before returning."""
         h = self.mip
         began = time.perf_counter()
         h.setOptionValue("mip_rel_gap", self.options.mip_gap if gap is None else gap)
@@ -263,11 +263,11 @@ class HighsModel:
                     break
                 self._set_stage(h, stage, left)
                 result = self._mip_result(stage, left, start, gap, stop_when)
-                if (acceptable is None or result.status != OPTIMAL or result.values is None
+                if (refuted is None or result.status != OPTIMAL or result.values is None
                         or excluded == REFUSED_PLANS):
                     break
                 plan = np.round(result.values[:self.matrix.n_options]).astype(bool)
-                if acceptable(plan):
+                if not refuted(plan):
                     break
                 columns = np.arange(self.matrix.n_options, dtype=np.int32)
                 h.addRow(1.0 - plan.sum(), highspy.kHighsInf, columns.size, columns, np.where(plan, -1.0, 1.0))

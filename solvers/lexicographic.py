@@ -386,7 +386,7 @@ class _Stage:
             sub_model.set_floor(stage, value)
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
-                                 stop_when=stop_when, acceptable=lambda plan: self.acceptable(space.lift(plan)))
+                                 stop_when=stop_when, refuted=lambda plan: self.refuted(space.lift(plan)))
         if result.values is not None:
             self.offer_plan(space.lift(np.round(result.values[:sub.n_options]).astype(bool)))
         return result
@@ -414,7 +414,7 @@ class _Stage:
         (None: too few ``seconds`` to search a space)."""
         search = self.search
         if fixable is None:
-            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap, acceptable=self.acceptable)
+            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap, refuted=self.refuted)
             self.offer(result)
             return result
         at_lower, at_upper = fixable
@@ -434,7 +434,7 @@ class _Stage:
             time.perf_counter() + self.search_time(beyond_requested_gap=True))
         stop_when = _Yield(self, share_ends, stage_bound=lambda bound: bound, past_root=True)
         result = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap, stop_when=stop_when,
-                                    restarts=True, acceptable=self.acceptable)
+                                    restarts=True, refuted=self.refuted)
         self.offer(result)
         return result
 
@@ -451,6 +451,14 @@ class _Stage:
         search = self.search
         values = stage_values(search.problem, candidate)
         return all(values[stage] >= floor for stage, floor in search.floors.items()) and search.problem.feasible(candidate)
+
+    def refuted(self, candidate: np.ndarray) -> bool:
+        """Whether a plan surely breaks a constraint, so that a search may exclude it: with
+        capacities, only a budget counts (their same-day figures are an LP's, to its tolerance, and
+        a plan they put a hair under a floor may still keep it); otherwise anything
+        :meth:`acceptable` checks, all sums of whole people and written decimals."""
+        problem = self.search.problem
+        return not problem.affordable(candidate) if problem.capacitated else not self.acceptable(candidate)
 
     def offer_bound(self, bound: float) -> None:
         """Take a bound if it is tighter and no plan in hand shows it false."""
