@@ -129,7 +129,8 @@ def held_as_written(written: str, amount: float) -> bool:
         return False
 
 
-def _not_held(written: str) -> str:
+def not_held(written: str) -> str:
+    """What is wrong with an amount that is not :func:`held_as_written`."""
     return (f"{written.strip()} has more digits than ruralreach can add up exactly (money is held as "
             f"doubles: at most 15 significant digits)")
 
@@ -358,7 +359,7 @@ def _read_scenario(path: Path) -> Scenario:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise InstanceError(path, line, where, f"must be a finite number, got {value!r}")
         if money and isinstance(value, _WrittenFloat) and not held_as_written(value.written, float(value)):
-            raise InstanceError(path, line, where, _not_held(value.written))
+            raise InstanceError(path, line, where, not_held(value.written))
         return float(value)
 
     def refuse(key: str, message: str) -> InstanceError:
@@ -646,8 +647,12 @@ def _read_sites(path: Path) -> pd.DataFrame:
         table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
         table.first_bad(cost > MAX_USD, column, lambda p: f"{cost.iloc[p]:g} is more than {MAX_USD:g} USD")
         written = table.rows[column]
-        held = np.array([pd.isna(c) or held_as_written(w, c) for w, c in zip(written, cost)], dtype=bool)
-        table.first_bad(~held, column, lambda p: _not_held(written.iloc[p]))
+        # Up to 15 significant digits a double holds any decimal: only longer ones need the check.
+        digits = written.str.replace(r"[eE].*$", "", regex=True).str.replace(r"\D", "", regex=True).str.lstrip("0")
+        long = np.flatnonzero((digits.str.len() > 15).to_numpy())
+        held = np.ones(len(written), dtype=bool)
+        held[long] = [held_as_written(written.iloc[p], cost.iloc[p]) for p in long]
+        table.first_bad(~held, column, lambda p: not_held(written.iloc[p]))
         sites[column] = cost
     for action in ACTIONS.values():  # a site needs the price of every action its kind may take
         table.first_bad((sites["kind"] == action.kind) & sites[action.cost_column].isna(), action.cost_column,

@@ -10,7 +10,7 @@ import decimal
 import math
 import re
 
-from ruralreach.model.instance import MAX_USD, held_as_written
+from ruralreach.model.instance import MAX_USD, held_as_written, not_held
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 # A typo such as 0:8e9:1 would otherwise ask for eight billion plans.
@@ -30,8 +30,7 @@ def parse_usd(text: str) -> float:
         raise ValueError(f"{text!r} is more than {MAX_USD:g} USD")
     written = decimal.Decimal(match.group(1).replace("_", "")) * decimal.Decimal(int(_SUFFIX[match.group(2).lower()]))
     if not held_as_written(str(written), value):
-        raise ValueError(f"{text!r} has more digits than ruralreach can add up exactly (money is held as doubles: "
-                         f"at most 15 significant digits)")
+        raise ValueError(not_held(text))
     return value
 
 

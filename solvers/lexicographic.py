@@ -441,15 +441,16 @@ class _Stage:
     def offer_plan(self, candidate: np.ndarray) -> None:
         """Take a plan (bool per option of the problem still open) if it is better, within budget
         and keeps the earlier stages' floors, all checked exactly."""
-        value = stage_values(self.search.problem, candidate)[self.stage]
-        if self.acceptable(candidate) and _improves(self.stage, value, self.value):
-            self.search.chosen, self.value = candidate, value
+        values = stage_values(self.search.problem, candidate)
+        if self.acceptable(candidate, values) and _improves(self.stage, values[self.stage], self.value):
+            self.search.chosen, self.value = candidate, values[self.stage]
 
-    def acceptable(self, candidate: np.ndarray) -> bool:
+    def acceptable(self, candidate: np.ndarray, values: dict[str, float] | None = None) -> bool:
         """Whether a plan (bool per option of the problem still open) is within budget and keeps
-        the earlier stages' floors, checked exactly."""
+        the earlier stages' floors, checked exactly (``values``: its :func:`stage_values`, if at
+        hand; with capacities they take an LP)."""
         search = self.search
-        values = stage_values(search.problem, candidate)
+        values = stage_values(search.problem, candidate) if values is None else values
         return all(values[stage] >= floor for stage, floor in search.floors.items()) and search.problem.feasible(candidate)
 
     def refuted(self, candidate: np.ndarray) -> bool:
