@@ -110,13 +110,14 @@ def test_a_time_limit_bounds_the_whole_command(hard, tmp_path, limit):
     child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Each progress line gives the seconds since the solve began: when it arrives, less those, is
     # when the solve began.
-    solve_began = None
+    solve_began, stderr = None, []
     for line in child.stderr:
+        stderr.append(line)
         if solve_began is None and line.startswith("ruralreach:"):
             solve_began = time.monotonic() - began - float(line.split()[1])
     child.wait(timeout=120)
     seconds = time.monotonic() - began
-    assert child.returncode == 0, child.stdout.read()
+    assert child.returncode == 0, "".join(stderr)
     assert solve_began is not None
     assert seconds <= max(limit, solve_began) + 2, (seconds, solve_began)
     plan = read_plan(tmp_path / "p")
