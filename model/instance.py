@@ -112,27 +112,41 @@ class Equity:
         return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
 
 
+# A double holds any decimal of up to this many significant digits.
+DOUBLE_DIGITS = 15
+
+
 def _usd(amount: float) -> decimal.Decimal:
     """An amount of USD as the decimal it was written as: the shortest one that gives its float
-    (what was written, up to 15 digits)."""
+    (what was written, up to DOUBLE_DIGITS digits)."""
     return decimal.Decimal(repr(float(amount)))
 
 
 def held_as_written(written: str, amount: float) -> bool:
     """Whether ``amount``, read from the text ``written``, is still the decimal written: money is
     held as doubles and added up as their shortest decimals (:func:`_usd`), which are the written
-    ones up to 15 significant digits; beyond, not always (cents from about $3.5e13, where a
-    double's step is more than a cent)."""
+    ones up to DOUBLE_DIGITS significant digits; beyond, not always (cents from about $3.5e13,
+    where a double's step is more than a cent)."""
     try:
         return decimal.Decimal(written.strip().replace("_", "")) == _usd(amount)
     except decimal.InvalidOperation:
         return False
 
 
+def held_as_written_column(written: pd.Series, amounts: pd.Series) -> np.ndarray:
+    """:func:`held_as_written` for each cell of a column (bool per row), checked one by one only
+    where the text has more than DOUBLE_DIGITS significant digits (the rest always are)."""
+    digits = written.str.replace(r"[eE].*$", "", regex=True).str.replace(r"\D", "", regex=True).str.lstrip("0")
+    held = np.ones(len(written), dtype=bool)
+    long = np.flatnonzero((digits.str.len() > DOUBLE_DIGITS).to_numpy())
+    held[long] = [held_as_written(written.iloc[p], amounts.iloc[p]) for p in long]
+    return held
+
+
 def not_held(written: str) -> str:
     """What is wrong with an amount that is not :func:`held_as_written`."""
     return (f"{written.strip()} has more digits than ruralreach can add up exactly (money is held as "
-            f"doubles: at most 15 significant digits)")
+            f"doubles: at most {DOUBLE_DIGITS} significant digits)")
 
 
 def usd_decimal(amounts) -> decimal.Decimal:
@@ -647,12 +661,7 @@ def _read_sites(path: Path) -> pd.DataFrame:
         table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
         table.first_bad(cost > MAX_USD, column, lambda p: f"{cost.iloc[p]:g} is more than {MAX_USD:g} USD")
         written = table.rows[column]
-        # Up to 15 significant digits a double holds any decimal: only longer ones need the check.
-        digits = written.str.replace(r"[eE].*$", "", regex=True).str.replace(r"\D", "", regex=True).str.lstrip("0")
-        long = np.flatnonzero((digits.str.len() > 15).to_numpy())
-        held = np.ones(len(written), dtype=bool)
-        held[long] = [held_as_written(written.iloc[p], cost.iloc[p]) for p in long]
-        table.first_bad(~held, column, lambda p: not_held(written.iloc[p]))
+        table.first_bad(~held_as_written_column(written, cost), column, lambda p: not_held(written.iloc[p]))
         sites[column] = cost
     for action in ACTIONS.values():  # a site needs the price of every action its kind may take
         table.first_bad((sites["kind"] == action.kind) & sites[action.cost_column].isna(), action.cost_column,
