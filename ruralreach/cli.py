@@ -225,6 +225,7 @@ def command_place(args: argparse.Namespace) -> int:
 # a time per zone and site row (measured on the national instance and large synthetic ones, on a
 # busy machine, with room to spare).
 _WRITE_SECONDS, _WRITE_SECONDS_PER_ROW = 0.3, 2e-5
+_LEAST_CPU_SHARE = 0.1  # below it, the guess of how long writing takes is too uncertain to stretch further
 _IMPORTED = time.perf_counter()
 
 
@@ -241,11 +242,15 @@ def seconds_since_start() -> float:
 
 def solve_seconds_left(time_limit: float, instance: Instance) -> float:
     """A time limit is for the whole command, start-up, reading and writing included: the solve
-    gets what is left of it after the time spent so far and the time writing the plan will take.
-    With nothing left the solve still returns its start plan (the greedy plan), marked
-    time_limit."""
+    gets what is left of it after the time spent so far and the time writing the plan will take
+    (longer on a machine busy with other work). With nothing left the solve still returns its
+    start plan (the greedy plan), marked time_limit."""
+    so_far = seconds_since_start()
     writing = _WRITE_SECONDS + _WRITE_SECONDS_PER_ROW * (len(instance.zones) + len(instance.sites))
-    return max(0.0, time_limit - seconds_since_start() - writing)
+    # On a machine busy with other work this process gets a share of a core, and writing will take
+    # as much longer as reading did: the share so far is the best guess of the share to come.
+    share = min(1.0, max(_LEAST_CPU_SHARE, time.process_time() / so_far)) if so_far > 0 else 1.0
+    return max(0.0, time_limit - so_far - writing / share)
 
 
 def progress_line(step: Progress) -> str:
