@@ -18,11 +18,13 @@ anything else is refused before a byte is written.
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import errno
 import fcntl
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -61,6 +63,16 @@ class PlanBusyError(RuntimeError):
 
 class PlanDamagedError(ValueError):
     """A plan directory whose files are not those that were written."""
+
+
+class PlanReadError(ValueError):
+    """A plan file that cannot be read as the plan format says: which file, which row (or line, of
+    ``plan.json``), which field, and why."""
+
+    def __init__(self, file: str | Path, where: str | None, field: str | None, message: str):
+        self.file, self.where, self.field, self.message = str(file), where, field, message
+        place = self.file + (f", {where}" if where else "") + (f", field '{field}'" if field else "")
+        super().__init__(f"{place}: {message}")
 
 
 @dataclass(frozen=True)
@@ -524,33 +536,146 @@ def verify_plan(directory: str | Path) -> dict:
     return summary
 
 
+# What the plan format (README) says ``plan.json`` holds, as far as readers rely on it: every
+# required key with its type, and the optional parts' shapes where present. Keys beyond these are
+# allowed (the format is extended with optional keys).
+_NUMBER, _COUNT, _TEXT = {"type": "number"}, {"type": "integer", "minimum": 0}, {"type": "string"}
+_MAYBE_NUMBER = {"type": ["number", "null"]}
+PLAN_SCHEMA = {
+    "type": "object",
+    "required": ["status", "instance", "scenario", "same_day_population", "next_day_population", "cost", "budget",
+                 "baseline_same_day_population", "baseline_next_day_population", "total_population",
+                 "mip_gap_requested", "stages", "solve_seconds", "solver", "created", "actions", "zones", "sites"],
+    "properties": {
+        "status": {"enum": ["optimal", "time_limit", "infeasible", "error"]},
+        "instance": {"type": "object", "required": ["name", "sha256"],
+                     "properties": {"name": _TEXT, "sha256": _TEXT, "directory": _TEXT}},
+        "scenario": {"type": "object", "required": ["same_day_minutes", "next_day_minutes", "speed_mph", "circuity"],
+                     "properties": {key: _NUMBER for key in ("same_day_minutes", "next_day_minutes", "speed_mph",
+                                                             "circuity", "budget")}},
+        **{key: _NUMBER for key in ("same_day_population", "next_day_population", "cost", "budget",
+                                    "baseline_same_day_population", "baseline_next_day_population",
+                                    "total_population", "mip_gap_requested", "solve_seconds")},
+        "stages": {"type": "array", "items": {
+            "type": "object", "required": ["stage", "status", "objective", "bound", "mip_gap", "seconds"],
+            "properties": {"stage": {"enum": ["same_day", "next_day", "cost"]}, "status": _TEXT,
+                           "objective": _MAYBE_NUMBER, "bound": _MAYBE_NUMBER, "mip_gap": _MAYBE_NUMBER,
+                           "seconds": _NUMBER}}},
+        "solver": {"type": "object", "required": ["name"], "properties": {"name": _TEXT}},
+        "created": _TEXT,
+        "actions": {"type": "object", "required": list(ACTION_NAMES),
+                    "properties": {name: _COUNT for name in ACTION_NAMES}},
+        "zones": _COUNT,
+        "sites": _COUNT,
+        "files": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["sha256"], "properties": {"sha256": _TEXT, "rows": _COUNT}}},
+        "phases": {"type": "array", "items": {
+            "type": "object", "required": ["name", "budget", "cost", "same_day_population", "next_day_population"],
+            "properties": {"name": _TEXT, "budget": _NUMBER, "cost": _NUMBER, "same_day_population": _NUMBER,
+                           "next_day_population": _NUMBER}}},
+        "equity": {"type": "object", "required": ["column", "groups"], "properties": {
+            "column": _TEXT, "min_same_day_share": _MAYBE_NUMBER,
+            "groups": {"type": "array", "items": {
+                "type": "object",
+                "required": ["group", "floor", "population", "same_day_population", "share", "meets_floor"],
+                "properties": {"group": _TEXT, "floor": _MAYBE_NUMBER, "population": _NUMBER,
+                               "same_day_population": _NUMBER, "share": _NUMBER,
+                               "meets_floor": {"type": "boolean"}}}},
+            "max_feasible_scale": {"type": "object", "required": ["value", "bound", "status"],
+                                   "properties": {"value": _MAYBE_NUMBER, "bound": _MAYBE_NUMBER, "status": _TEXT,
+                                                  "mip_gap": _MAYBE_NUMBER}}}},
+        "yardsticks": {"type": "array", "items": {
+            "type": "object", "required": ["yardstick", "plan"],
+            "properties": {"yardstick": _TEXT, "plan": {"type": "object"}}}},
+    },
+}
+
+
 def read_summary(directory: str | Path) -> dict:
-    """The plan's ``plan.json``."""
-    return json.loads((Path(directory) / PLAN_FILE).read_text(encoding="utf-8"))
+    """The plan's ``plan.json``, checked against the plan format (``PLAN_SCHEMA``); PlanReadError
+    names the line or the key where it is not."""
+    import jsonschema  # only plan readers need it
+
+    path = Path(directory) / PLAN_FILE
+    try:
+        summary = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise PlanReadError(path, None, None, f"byte {error.start} is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise PlanReadError(path, f"line {error.lineno}", None,
+                            f"is not JSON: {error.msg} (column {error.colno})") from None
+    problem = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(PLAN_SCHEMA).iter_errors(summary))
+    if problem is not None:
+        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem.absolute_path)
+        raise PlanReadError(path, None, key.lstrip(".") or None, problem.message)
+    return summary
+
+
+def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, bool] | None = None,
+                whole: tuple[str, ...] = (), flags: tuple[str, ...] = (), text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A plan's CSV file, every field as text; then ``numbers`` (column -> whether a blank is
+    allowed, read as NaN; ``optional`` the same for columns that may be absent) as numbers, the
+    ``whole`` ones among them whole, and ``flags`` as booleans (``True``/``False``). Every column
+    named, but for the optional ones, must be there. PlanReadError names the row (the first after
+    the header is row 1) and the field of the first value that is not what the format says."""
+    try:
+        text_of_file = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PlanReadError(path, None, None, f"byte {error.start} is not UTF-8 text") from None
+    try:
+        # pandas fills a short row with blanks: a row cut short (a file cut off) is told here
+        records = [record for record in csv.reader(io.StringIO(text_of_file, newline="")) if record]
+        table = pd.read_csv(io.StringIO(text_of_file), dtype=str, keep_default_na=False)
+    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise PlanReadError(path, None, None, f"cannot be read as CSV: {str(error).strip()}") from None
+    short = [row for row, record in enumerate(records[1:], start=1) if len(record) != len(records[0])]
+    if short:
+        raise PlanReadError(path, f"row {short[0]}", None,
+                            f"has {len(records[short[0]])} fields, but the header has {len(records[0])}")
+    for column in (*numbers, *whole, *flags, *text):
+        if column not in table:
+            raise PlanReadError(path, "header", column, "required column is missing")
+
+    def first_bad(bad, column: str, message) -> None:
+        bad = np.asarray(bad, dtype=bool)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise PlanReadError(path, f"row {row + 1}", column, message(table[column].iloc[row]))
+
+    numbers = {**numbers, **{c: blank for c, blank in (optional or {}).items() if c in table}}
+    for column, blank_allowed in numbers.items():
+        written = table[column].str.strip()
+        values = pd.to_numeric(written.where(written != "", None), errors="coerce").astype(float)
+        first_bad(values.isna() & ((written != "") | (not blank_allowed)), column,
+                  lambda v: f"{v!r} is not a number" + (" or blank" if blank_allowed else ""))
+        if column in whole:
+            first_bad(values % 1 != 0, column, lambda v: f"{v!r} is not a whole number")
+        table[column] = values
+    for column in flags:
+        first_bad(~table[column].isin(["True", "False"]), column, lambda v: f"{v!r} is not True or False")
+        table[column] = table[column] == "True"
+    return table
 
 
 def read_sites(directory: str | Path) -> pd.DataFrame:
-    """The plan's ``sites.csv``: ids and kept columns as text, numbers as numbers."""
-    sites = pd.read_csv(Path(directory) / SITES_FILE, dtype=str, keep_default_na=False)
-    for column in ("cost", "lat", "lon"):
-        sites[column] = pd.to_numeric(sites[column])
-    sites["same_day_gain"] = pd.to_numeric(sites["same_day_gain"]).astype(np.int64)
-    for column in ("capacity", "same_day_load"):
-        if column in sites:
-            sites[column] = pd.to_numeric(sites[column])  # blank capacity: unlimited (NaN)
+    """The plan's ``sites.csv``: ids and kept columns as text, numbers as numbers (a blank
+    capacity is unlimited: NaN)."""
+    sites = _read_table(Path(directory) / SITES_FILE, {"cost": False, "lat": False, "lon": False, "same_day_gain": False},
+                        optional={"capacity": True, "same_day_load": False}, whole=("same_day_gain",),
+                        text=("site_id", "kind", "action"))
+    sites["same_day_gain"] = sites["same_day_gain"].astype(np.int64)
     return sites
 
 
 def read_zones(directory: str | Path) -> pd.DataFrame:
-    """The plan's ``zones.csv``: ids and kept columns as text, flags as booleans."""
-    zones = pd.read_csv(Path(directory) / ZONES_FILE, dtype=str, keep_default_na=False)
-    for column in ("lat", "lon", "minutes_to_inventory"):
-        zones[column] = pd.to_numeric(zones[column], errors="coerce")  # blank: no inventory site
-    zones["population"] = pd.to_numeric(zones["population"]).astype(np.int64)
-    for column in ("same_day", "next_day", "same_day_before", "next_day_before"):
-        zones[column] = zones[column] == "True"
-    if "same_day_share" in zones:
-        zones["same_day_share"] = pd.to_numeric(zones["same_day_share"])
+    """The plan's ``zones.csv``: ids and kept columns as text, flags as booleans (blank minutes:
+    no inventory site)."""
+    zones = _read_table(Path(directory) / ZONES_FILE,
+                        {"lat": False, "lon": False, "minutes_to_inventory": True, "population": False},
+                        optional={"same_day_share": False}, whole=("population",),
+                        flags=("same_day", "next_day", "same_day_before", "next_day_before"),
+                        text=("zone_id", "nearest_inventory_site"))
+    zones["population"] = zones["population"].astype(np.int64)
     return zones
 
 
@@ -559,9 +684,7 @@ def read_assignments(directory: str | Path) -> pd.DataFrame | None:
     path = Path(directory) / ASSIGNMENTS_FILE
     if not path.is_file():
         return None
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    table["packages_per_day"] = pd.to_numeric(table["packages_per_day"])
-    return table
+    return _read_table(path, {"packages_per_day": False}, text=("zone_id", "site_id", "phase"))
 
 
 def read_plan(directory: str | Path) -> Plan:

@@ -21,7 +21,8 @@ from pathlib import Path
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import Instance, InstanceError, load_instance
-from ruralreach.model.plan import Plan, PlanBusyError, PlanPlaceError, is_plan, plan_place, read_plan, write_plan
+from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, is_plan, plan_place, read_plan,
+                                   write_plan)
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.lexicographic import Progress
 
@@ -372,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         commands = {"solve": command_solve, "sweep": command_sweep, "report": command_report, "place": command_place}
         return commands[args.command](args)
-    except (InstanceError, PlanPlaceError) as error:
+    except (InstanceError, PlanPlaceError, PlanReadError) as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2
     except (PlanBusyError, OSError) as error:
