@@ -613,7 +613,14 @@ def _read_coordinates(table: _Table) -> None:
 
 def _parse_population(table: _Table) -> pd.Series:
     """Whole numbers of people, each and in total no more than a double counts exactly."""
-    counts = []
+    written = table.rows["population"].str.strip()
+    # Plain digits, as nearly every file writes them, are read as a column at once: up to 12 digits
+    # a zone, the running total cannot overflow int64 below nine million zones.
+    if len(written) < 9_000_000 and written.str.fullmatch(r"[0-9]{1,12}").all():
+        counts = written.to_numpy(dtype=str).astype(np.int64)
+        if not len(counts) or np.cumsum(counts)[-1] <= MAX_TOTAL_POPULATION:
+            return pd.Series(counts, index=table.rows.index)
+    counts = []  # anything else, or too many people: each value in turn, to name the first that is wrong
     for position, text in enumerate(table.rows["population"].str.strip()):
         try:
             value = decimal.Decimal(text)
