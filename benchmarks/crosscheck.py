@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import decimal
 import json
 import os
 import sys
@@ -98,9 +99,15 @@ def equity_groups(scenario: dict, zones: list[dict]) -> list[tuple[str, float, n
         if label:
             members.setdefault(label, []).append(position)
     floors = equity.get("groups", {})
-    people = np.array([int(z["population"]) for z in zones], dtype=float)
+    people = np.array([people_of(z) for z in zones], dtype=float)
     return [(group, float(floors.get(group, equity.get("min_same_day_share", 0.0))) * people[rows].sum(),
              np.array(rows)) for group, rows in members.items()]
+
+
+def people_of(zone: dict) -> int:
+    """A zone's population: a whole number as the instance format allows it written (``1000``,
+    ``1e3``, ``1000.0``)."""
+    return int(decimal.Decimal(zone["population"].strip()))
 
 
 def build(instance: Path):
@@ -115,7 +122,7 @@ def build(instance: Path):
     zones, sites = read_csv(instance / "zones.csv"), read_csv(instance / "sites.csv")
     if (instance / "travel_minutes.csv").exists():
         sys.exit(f"crosscheck: {instance}: outside this check's model: travel_minutes.csv")
-    people = np.array([int(z["population"]) for z in zones], dtype=float)
+    people = np.array([people_of(z) for z in zones], dtype=float)
     demand = people * float(scenario.get("packages_per_person_per_day", 0.0))
     zone_lat = np.radians([float(z["lat"]) for z in zones])
     zone_lon = np.radians([float(z["lon"]) for z in zones])

@@ -3,7 +3,8 @@
 Ctrl-C ends the command at any moment with one line and exit status 130: while the command's
 modules load it is held until they have (an interrupt inside a module's first import can surface
 as some other error), and once the command has done its work it is ignored (the plan is written
-and reported; there is nothing left to stop).
+and reported; there is nothing left to stop). A reader of its output that leaves early (a pipe
+into ``head``) does not stop it either.
 """
 
 import signal
@@ -13,8 +14,9 @@ import sys
 def run() -> int:
     held = []
     signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
-    from ruralreach.cli import INTERRUPTED, main, say_interrupted
+    from ruralreach.cli import INTERRUPTED, main, outputs_readers_may_leave, say_interrupted
 
+    outputs_readers_may_leave()
     if held:
         say_interrupted()
         return INTERRUPTED

@@ -363,6 +363,43 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Output:
+    """stdout or stderr of a command whose reader may leave before it ends (``ruralreach solve
+    --progress 2>&1 | head``): what is written after the reader has gone is dropped and the
+    command goes on, so that a plan is never lost to its own progress lines or summary."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # Everything after, the interpreter's last flush at exit included, goes nowhere.
+        nowhere = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(nowhere, self._stream.fileno())
+        os.close(nowhere)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def outputs_readers_may_leave() -> None:
+    """Make stdout and stderr :class:`_Output` (for the command itself, not for ``main`` called
+    inside another program)."""
+    sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
+
+
 def say_interrupted() -> None:
     print("ruralreach: interrupted; no plan written", file=sys.stderr)
 

@@ -20,6 +20,13 @@ from pathlib import Path
 
 from scipy.optimize import linprog
 
+
+def people_of(zone: dict) -> int:
+    """A zone's population: a whole number as the instance format allows it written (``1000``,
+    ``1e3``, ``1000.0``)."""
+    return int(Fraction(zone["population"].strip()))
+
+
 R = 3958.8
 
 
@@ -96,7 +103,7 @@ def holds_inventory(kind: str, action: str) -> bool:
 
 
 def demand(raw: RawInstance, zone: dict) -> float:
-    return int(zone["population"]) * float(raw.scenario.get("packages_per_person_per_day", 0.0))
+    return people_of(zone) * float(raw.scenario.get("packages_per_person_per_day", 0.0))
 
 
 def best_split(raw: RawInstance, inventory: set, floors: dict | None = None, largest_share: bool = False):
@@ -105,7 +112,7 @@ def best_split(raw: RawInstance, inventory: set, floors: dict | None = None, lar
     in reach. ``floors``: group -> (members, people needed). Returns (people served per zone) or
     None when no split meets the floors. Variables: one share per (zone, site) pair, one per zone.
     ``largest_share``: instead, the largest share (at most 1) of every floor one split meets."""
-    population = [int(z["population"]) for z in raw.zones]
+    population = [people_of(z) for z in raw.zones]
     full = [any(capacity(site) is None for site in raw.sites if site["site_id"] in reach and
                 site["site_id"] in inventory) for reach in raw.same_day]
     capped = {site["site_id"]: capacity(site) for site in raw.sites
@@ -174,7 +181,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = No
         if action != "none":
             cost += float(site[COST_COLUMN[action]])
     nxt = [bool(reach & delivering) for reach in raw.next_day]
-    population = [int(float(z["population"])) for z in raw.zones]
+    population = [people_of(z) for z in raw.zones]
     if capacitated(raw):
         served = best_split(raw, inventory, floors)
         if served is None:
@@ -213,7 +220,7 @@ def equity_floors(raw: RawInstance) -> dict[str, tuple[float, int, list[int]]]:
             groups.setdefault(label, []).append(position)
     floors = equity.get("groups", {})
     return {group: (float(floors.get(group, equity.get("min_same_day_share", 0.0))),
-                    sum(int(raw.zones[k]["population"]) for k in members), members)
+                    sum(people_of(raw.zones[k]) for k in members), members)
             for group, members in groups.items()}
 
 
@@ -331,7 +338,7 @@ def check_assignments(raw: RawInstance, directory: Path) -> dict:
             assert limit is None or packages <= limit * (1 + 1e-9) + 1e-9, (site, packages, limit)
         for zone, packages in enumerate(shipped[t]):
             assert packages <= demand(raw, raw.zones[zone]) * (1 + 1e-9) + 1e-9, (raw.zones[zone]["zone_id"], packages)
-    population = [int(z["population"]) for z in raw.zones]
+    population = [people_of(z) for z in raw.zones]
     share = [[min(1.0, s / demand(raw, z)) if demand(raw, z) > 0 else 1.0 for s, z in zip(shipped[t], raw.zones)]
              for t in range(len(names))]
     served = [sum(p * s for p, s, z in zip(population, share[t], raw.zones) if demand(raw, z) > 0)

@@ -185,3 +185,19 @@ def test_finds_the_brute_force_optima_with_capacities(case, tmp_path):
     directory = with_capacity(program_instance(tmp_path / "i", seed=seed, **options), seed=seed, share=0.2)
     report = passes_as_the_brute_force_optimum(directory, _solve_cli(directory, tmp_path), rel=1e-7)
     assert re.search(r"[1-9][\d,]* sites with a capacity", report)
+
+
+def test_reads_populations_as_the_instance_format_allows_them_written(program, tmp_path):
+    """``1e3`` and ``1000.0`` are whole numbers of people to ruralreach: the checks read them so
+    too (both once stopped on them with a ValueError)."""
+    directory, _ = program
+    written = tmp_path / "i"
+    shutil.copytree(directory, written)
+    lines = (written / "zones.csv").read_text().splitlines()
+    column = lines[0].split(",").index("population")
+    for row, text in ((1, "1e3"), (2, "1000.0")):
+        fields = lines[row].split(",")
+        fields[column] = text
+        lines[row] = ",".join(fields)
+    (written / "zones.csv").write_text("\n".join(lines) + "\n")
+    passes_as_the_brute_force_optimum(written, _solve_cli(written, tmp_path))

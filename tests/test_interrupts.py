@@ -123,3 +123,18 @@ def test_a_time_limit_bounds_the_whole_command(hard, tmp_path, limit):
     plan = read_plan(tmp_path / "p")
     assert plan.summary["status"] == "time_limit"
     assert plan.summary["cost"] <= plan.summary["budget"]
+
+
+def test_a_reader_that_leaves_early_does_not_stop_the_solve(hard, tmp_path):
+    """``ruralreach solve --progress 2>&1 | head -1``: the reader closes the pipe after the first
+    progress line while the solve goes on printing; the solve still ends with its whole plan and
+    exit status 0 (it ended with exit status 1 and no plan while progress lines raised BrokenPipeError)."""
+    command = [sys.executable, "-m", "ruralreach", "solve", str(hard), "--mip-gap", "0", "--budget", "800M",
+               "--time-limit", "8", "--out", str(tmp_path / "p"), "--progress"]
+    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = child.stdout.readline()
+    child.stdout.close()  # the reader leaves
+    assert child.wait(timeout=120) == 0
+    assert first.startswith("ruralreach:"), first
+    plan = read_plan(tmp_path / "p")
+    assert plan.summary["status"] == "time_limit" and len(plan.zones) == 20000
