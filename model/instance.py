@@ -621,7 +621,7 @@ def _parse_population(table: _Table) -> pd.Series:
         if not len(counts) or np.cumsum(counts)[-1] <= MAX_TOTAL_POPULATION:
             return pd.Series(counts, index=table.rows.index)
     counts = []  # anything else, or too many people: each value in turn, to name the first that is wrong
-    for position, text in enumerate(table.rows["population"].str.strip()):
+    for position, text in enumerate(written):
         try:
             value = decimal.Decimal(text)
         except decimal.InvalidOperation:

@@ -591,6 +591,14 @@ PLAN_SCHEMA = {
 }
 
 
+def _plan_text(path: Path) -> str:
+    """A plan file's text, or PlanReadError naming the first byte that is not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PlanReadError(path, None, None, f"byte {error.start} is not UTF-8 text") from None
+
+
 def read_summary(directory: str | Path) -> dict:
     """The plan's ``plan.json``, checked against the plan format (``PLAN_SCHEMA``); PlanReadError
     names the line or the key where it is not."""
@@ -598,9 +606,7 @@ def read_summary(directory: str | Path) -> dict:
 
     path = Path(directory) / PLAN_FILE
     try:
-        summary = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise PlanReadError(path, None, None, f"byte {error.start} is not UTF-8 text") from None
+        summary = json.loads(_plan_text(path))
     except json.JSONDecodeError as error:
         raise PlanReadError(path, f"line {error.lineno}", None,
                             f"is not JSON: {error.msg} (column {error.colno})") from None
@@ -618,10 +624,7 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
     ``whole`` ones among them whole, and ``flags`` as booleans (``True``/``False``). Every column
     named, but for the optional ones, must be there. PlanReadError names the row (the first after
     the header is row 1) and the field of the first value that is not what the format says."""
-    try:
-        text_of_file = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PlanReadError(path, None, None, f"byte {error.start} is not UTF-8 text") from None
+    text_of_file = _plan_text(path)
     try:
         # pandas fills a short row with blanks: a row cut short (a file cut off) is told here
         records = [record for record in csv.reader(io.StringIO(text_of_file, newline="")) if record]

@@ -96,6 +96,12 @@ def test_a_time_limit_longer_than_any_solve(tiny, tmp_path):
     assert read_plan(tmp_path / "p").summary["status"] == "optimal"
 
 
+def hard_solve(hard: Path, tmp_path: Path, limit: float) -> list[str]:
+    """The command of an exact solve of ``hard`` that the time limit stops, with progress lines."""
+    return [sys.executable, "-m", "ruralreach", "solve", str(hard), "--mip-gap", "0", "--budget", "800M",
+            "--time-limit", str(limit), "--out", str(tmp_path / "p"), "--progress"]
+
+
 @pytest.mark.parametrize("limit", [6, 10])
 def test_a_time_limit_bounds_the_whole_command(hard, tmp_path, limit):
     """From process start to exit, reading and writing included, within the limit and a second
@@ -105,9 +111,8 @@ def test_a_time_limit_bounds_the_whole_command(hard, tmp_path, limit):
     reach are not cut short: they take 4-5 s on an idle 2-core machine and more with other tests
     beside them, so where they take the whole limit, the command must end soon after them."""
     began = time.monotonic()
-    command = [sys.executable, "-m", "ruralreach", "solve", str(hard), "--mip-gap", "0", "--budget", "800M",
-               "--time-limit", str(limit), "--out", str(tmp_path / "p"), "--progress"]
-    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(hard_solve(hard, tmp_path, limit), cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
     # Each progress line gives the seconds since the solve began: when it arrives, less those, is
     # when the solve began.
     solve_began, stderr = None, []
@@ -129,9 +134,8 @@ def test_a_reader_that_leaves_early_does_not_stop_the_solve(hard, tmp_path):
     """``ruralreach solve --progress 2>&1 | head -1``: the reader closes the pipe after the first
     progress line while the solve goes on printing; the solve still ends with its whole plan and
     exit status 0 (it ended with exit status 1 and no plan while progress lines raised BrokenPipeError)."""
-    command = [sys.executable, "-m", "ruralreach", "solve", str(hard), "--mip-gap", "0", "--budget", "800M",
-               "--time-limit", "8", "--out", str(tmp_path / "p"), "--progress"]
-    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    child = subprocess.Popen(hard_solve(hard, tmp_path, 8), cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
     first = child.stdout.readline()
     child.stdout.close()  # the reader leaves
     assert child.wait(timeout=120) == 0
