@@ -624,17 +624,23 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
     ``whole`` ones among them whole, and ``flags`` as booleans (``True``/``False``). Every column
     named, but for the optional ones, must be there. PlanReadError names the row (the first after
     the header is row 1) and the field of the first value that is not what the format says."""
-    text_of_file = _plan_text(path)
+    # Parsed by the csv module, not pd.read_csv: pandas' C reader fills a short row (a file cut
+    # off) with blanks, and turns a Ctrl-C that lands while it reads into a ParserError.
     try:
-        # pandas fills a short row with blanks: a row cut short (a file cut off) is told here
-        records = [record for record in csv.reader(io.StringIO(text_of_file, newline="")) if record]
-        table = pd.read_csv(io.StringIO(text_of_file), dtype=str, keep_default_na=False)
-    except (csv.Error, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        records = [record for record in csv.reader(io.StringIO(_plan_text(path), newline="")) if record]
+    except csv.Error as error:
         raise PlanReadError(path, None, None, f"cannot be read as CSV: {str(error).strip()}") from None
-    short = [row for row, record in enumerate(records[1:], start=1) if len(record) != len(records[0])]
+    if not records:
+        raise PlanReadError(path, None, None, "cannot be read as CSV: the file is empty")
+    header = records[0]
+    twice = [column for position, column in enumerate(header) if column in header[:position]]
+    if twice:
+        raise PlanReadError(path, "header", twice[0], "column appears twice")
+    short = [row for row, record in enumerate(records[1:], start=1) if len(record) != len(header)]
     if short:
         raise PlanReadError(path, f"row {short[0]}", None,
-                            f"has {len(records[short[0]])} fields, but the header has {len(records[0])}")
+                            f"has {len(records[short[0]])} fields, but the header has {len(header)}")
+    table = pd.DataFrame(records[1:], columns=header, dtype=str)
     for column in (*numbers, *whole, *flags, *text):
         if column not in table:
             raise PlanReadError(path, "header", column, "required column is missing")
