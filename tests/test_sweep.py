@@ -212,14 +212,22 @@ def wait_for_a_plan(out: Path, sweep: subprocess.Popen) -> None:
 def disturbed_dask_sweep(mid, out: Path, disturb) -> tuple[int, str]:
     """Run the sweep command on a local Dask cluster of two worker processes and, once its first
     plan is written, ``disturb(cluster, sweep)``; the command's exit status and stderr."""
+    # stderr goes to a file, not a pipe this process reads only at the end: a full pipe would stop
+    # the sweep. A sweep that does not end is made to print where it is stuck (faulthandler on SIGABRT).
+    stderr_path = out.parent / f"{out.name}-stderr.txt"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=None) as cluster, open(stderr_path, "w") as stderr:
         sweep = subprocess.Popen(sweep_command(mid, out, cluster.scheduler_address), cwd=out.parent,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for_a_plan(out, sweep)
-        disturb(cluster, sweep)
-        _, stderr = sweep.communicate(timeout=300)
-    return sweep.returncode, stderr
+                                 stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+        try:
+            wait_for_a_plan(out, sweep)
+            disturb(cluster, sweep)
+            sweep.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            sweep.send_signal(signal.SIGABRT)
+            sweep.wait()
+            pytest.fail(f"the sweep did not end:\n{stderr_path.read_text()}")
+    return sweep.returncode, stderr_path.read_text()
 
 
 def worker_processes(cluster) -> list[int]:
