@@ -57,6 +57,13 @@ def without_column(column: str):
     return edit
 
 
+def renamed_column(column: str, name: str):
+    def edit(lines):
+        lines[0] = ",".join(name if field == column else field for field in lines[0].rstrip("\n").split(",")) + "\n"
+        return lines
+    return edit
+
+
 def cut_off(plan: Path, name: str) -> None:
     text = (plan / name).read_bytes()
     (plan / name).write_bytes(text[:len(text) * 2 // 3])
@@ -90,6 +97,8 @@ DAMAGES = [
      ("zones.csv", "row 2", "field 'same_day'", "'yes' is not True or False")),
     ("a column missing", edit_csv("zones.csv", without_column("lat")),
      ("zones.csv", "header", "field 'lat'", "required column is missing")),
+    ("a column named twice", edit_csv("zones.csv", renamed_column("lon", "lat")),
+     ("zones.csv", "header", "field 'lat'", "column appears twice")),
     ("a cost that is not a number", edit_csv("sites.csv", set_cell(1, "cost", "lots")),
      ("sites.csv", "row 1", "field 'cost'", "'lots' is not a number")),
     ("sites.csv empty", write_bytes("sites.csv", b""), ("sites.csv", "cannot be read as CSV")),
