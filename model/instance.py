@@ -346,7 +346,7 @@ class _WrittenFloat(float):
 
 
 def _read_scenario(path: Path) -> Scenario:
-    text = _read_text(path)
+    text = read_text(path)
     try:
         data = tomllib.loads(text, parse_float=_WrittenFloat)
     except tomllib.TOMLDecodeError as error:
@@ -494,17 +494,19 @@ def _read_equity(path: Path, data: dict, line_of, number) -> Equity | None:
 
 
 @dataclass(frozen=True)
-class _Table:
+class CsvTable:
     """A CSV file read as text: its rows, and the physical line each row starts on (blank lines
-    and quoted line breaks counted), so an error names the line an editor shows."""
+    and quoted line breaks counted), so an error names the line an editor shows. ``error_type``:
+    the error its bad values raise (InstanceError, or a subclass for files that are not input)."""
 
     path: Path
     rows: pd.DataFrame
     lines: np.ndarray
     header_line: int
+    error_type: type[InstanceError] = InstanceError
 
     def error(self, position: int, column: str | None, message: str) -> InstanceError:
-        return InstanceError(self.path, int(self.lines[position]), column, message)
+        return self.error_type(self.path, int(self.lines[position]), column, message)
 
     def first_bad(self, mask, column: str, message) -> None:
         """Raise for the first row where ``mask`` holds; ``message(position)`` says why."""
@@ -513,29 +515,35 @@ class _Table:
             raise self.error(int(positions[0]), column, message(int(positions[0])))
 
 
-def _read_text(path: Path) -> str:
-    """A file's text, strictly UTF-8 (a byte-order mark is allowed)."""
+def read_text(path: Path, error: type[InstanceError] = InstanceError) -> str:
+    """A file's text, strictly UTF-8 (a byte-order mark is allowed); ``error`` names the file,
+    and the line of the first byte that is not UTF-8."""
     if not path.exists():
-        raise InstanceError(path, None, None, "file not found")
+        raise error(path, None, None, "file not found")
     if not path.is_file():
-        raise InstanceError(path, None, None, "is not a file")
+        raise error(path, None, None, "is not a file")
     try:
         data = path.read_bytes()
-    except OSError as error:
-        raise InstanceError(path, None, None, f"cannot be read: {error.strerror}")
+    except OSError as problem:
+        raise error(path, None, None, f"cannot be read: {problem.strerror}")
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise InstanceError(path, line, None,
-                            f"byte 0x{data[error.start]:02x} is not UTF-8 text (save the file as UTF-8)")
+    except UnicodeDecodeError as problem:
+        line = data[:problem.start].count(b"\n") + 1
+        raise error(path, line, None,
+                    f"byte 0x{data[problem.start]:02x} is not UTF-8 text (save the file as UTF-8)") from None
 
 
-def _read_csv(path: Path, required: tuple[str, ...], reserved: tuple[str, ...] = ()) -> _Table:
+def read_csv_table(path: Path, required: tuple[str, ...], reserved: tuple[str, ...] = (), *,
+                   error: type[InstanceError] = InstanceError, skip_initial_space: bool = True) -> CsvTable:
     """Every field as text: numbers are parsed column by column afterwards, so that a bad value
     is reported with its line rather than silently becoming NaN or a float id. ``reserved``:
-    names a kept column may not take, because the plan writes a column of that name."""
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), skipinitialspace=True)
+    names a kept column may not take, because the plan writes a column of that name. ``error``:
+    the error raised; ``skip_initial_space``: spaces after a comma are not part of the field
+    (the input format says so; a plan is read as written). The csv module, not pd.read_csv:
+    pandas' C reader fills a short row (a file cut off) with blanks, and turns a Ctrl-C that
+    lands while it reads into a ParserError."""
+    reader = csv.reader(io.StringIO(read_text(path, error), newline=""), skipinitialspace=skip_initial_space)
     header, header_line, rows, lines = None, None, [], []
     try:
         while True:
@@ -548,35 +556,38 @@ def _read_csv(path: Path, required: tuple[str, ...], reserved: tuple[str, ...] =
             if header is None:
                 header, header_line = record, start
             elif len(record) != len(header):
-                raise InstanceError(path, start, None,
+                raise error(path, start, None,
                                     f"has {len(record)} fields, but the header has {len(header)}")
             else:
                 rows.append(record)
                 lines.append(start)
     except csv.Error as error:
-        raise InstanceError(path, reader.line_num, None, f"cannot be read as CSV: {error}")
+        raise error(path, reader.line_num, None, f"cannot be read as CSV: {error}")
     if header is None:
-        raise InstanceError(path, None, None, "is empty: it needs a header row")
+        raise error(path, None, None, "is empty: it needs a header row")
     for position, column in enumerate(header):
         if column.strip() == "":
-            raise InstanceError(path, header_line, None, f"column {position + 1} of the header has no name")
+            raise error(path, header_line, None, f"column {position + 1} of the header has no name")
         if column in header[:position]:
-            raise InstanceError(path, header_line, column, "this column name appears twice")
+            raise error(path, header_line, column, "this column name appears twice")
         if column in reserved and column not in required:
-            raise InstanceError(path, header_line, column,
+            raise error(path, header_line, column,
                                 "the plan writes a column of this name: rename the input column")
     for column in required:
         if column not in header:
-            raise InstanceError(path, header_line, column, "required column is missing")
-    return _Table(path, pd.DataFrame(rows, columns=header, dtype=str), np.asarray(lines, dtype=np.int64), header_line)
+            raise error(path, header_line, column, "required column is missing")
+    return CsvTable(path, pd.DataFrame(rows, columns=header, dtype=str), np.asarray(lines, dtype=np.int64), header_line,
+                  error)
 
 
-def _require_rows(table: _Table, what: str) -> None:
+def _require_rows(table: CsvTable, what: str) -> None:
     if table.rows.empty:
         raise InstanceError(table.path, None, None, f"has a header but no rows: an instance needs at least one {what}")
 
 
-def _parse_number(table: _Table, column: str, *, blank_allowed=False) -> pd.Series:
+def parse_number(table: CsvTable, column: str, *, blank_allowed=False) -> pd.Series:
+    """A column as floats (NaN where blank, if ``blank_allowed``); the table's error names the
+    first value that is not a finite number."""
     text = table.rows[column].str.strip()
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
     bad = numbers.isna() & ~((text == "") & blank_allowed)
@@ -586,7 +597,7 @@ def _parse_number(table: _Table, column: str, *, blank_allowed=False) -> pd.Seri
     return numbers
 
 
-def _check_ids(table: _Table, column: str) -> pd.Series:
+def _check_ids(table: CsvTable, column: str) -> pd.Series:
     ids = table.rows[column].str.strip()
     table.first_bad(ids == "", column, lambda p: "is blank")
     duplicated = ids.duplicated().to_numpy()
@@ -599,19 +610,19 @@ def _check_ids(table: _Table, column: str) -> pd.Series:
     return ids
 
 
-def _check_range(table: _Table, values: pd.Series, low: float, high: float, column: str) -> None:
+def _check_range(table: CsvTable, values: pd.Series, low: float, high: float, column: str) -> None:
     table.first_bad((values < low) | (values > high), column,
                     lambda p: f"{values.iloc[p]:g} is outside [{low:g}, {high:g}]")
 
 
-def _read_coordinates(table: _Table) -> None:
-    table.rows["lat"] = _parse_number(table, "lat")
-    table.rows["lon"] = _parse_number(table, "lon")
+def _read_coordinates(table: CsvTable) -> None:
+    table.rows["lat"] = parse_number(table, "lat")
+    table.rows["lon"] = parse_number(table, "lon")
     _check_range(table, table.rows["lat"], -90, 90, "lat")
     _check_range(table, table.rows["lon"], -180, 180, "lon")
 
 
-def _parse_population(table: _Table) -> pd.Series:
+def _parse_population(table: CsvTable) -> pd.Series:
     """Whole numbers of people, each and in total no more than a double counts exactly."""
     written = table.rows["population"].str.strip()
     # Plain digits, as nearly every file writes them, are read as a column at once: up to 12 digits
@@ -645,7 +656,7 @@ def _parse_population(table: _Table) -> pd.Series:
 
 
 def _read_zones(path: Path) -> pd.DataFrame:
-    table = _read_csv(path, ZONE_COLUMNS, reserved=PLAN_ZONE_COLUMNS)
+    table = read_csv_table(path, ZONE_COLUMNS, reserved=PLAN_ZONE_COLUMNS)
     _require_rows(table, "zone")
     zones = table.rows
     zones["zone_id"] = _check_ids(table, "zone_id")
@@ -655,7 +666,7 @@ def _read_zones(path: Path) -> pd.DataFrame:
 
 
 def _read_sites(path: Path) -> pd.DataFrame:
-    table = _read_csv(path, SITE_COLUMNS, reserved=PLAN_SITE_COLUMNS)
+    table = read_csv_table(path, SITE_COLUMNS, reserved=PLAN_SITE_COLUMNS)
     _require_rows(table, "site")
     sites = table.rows
     sites["site_id"] = _check_ids(table, "site_id")
@@ -664,7 +675,7 @@ def _read_sites(path: Path) -> pd.DataFrame:
     table.first_bad(~sites["kind"].isin(list(KINDS)), "kind",
                     lambda p: f"unknown kind {sites['kind'].iloc[p]!r} (expected one of {', '.join(KINDS)})")
     for column in COST_COLUMNS:
-        cost = _parse_number(table, column, blank_allowed=True)
+        cost = parse_number(table, column, blank_allowed=True)
         table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
         table.first_bad(cost > MAX_USD, column, lambda p: f"{cost.iloc[p]:g} is more than {MAX_USD:g} USD")
         written = table.rows[column]
@@ -676,13 +687,13 @@ def _read_sites(path: Path) -> pd.DataFrame:
     if DECISION_COLUMN in sites:
         sites[DECISION_COLUMN] = _check_decisions(table)
     if CAPACITY_COLUMN in sites:
-        capacity = _parse_number(table, CAPACITY_COLUMN, blank_allowed=True)
+        capacity = parse_number(table, CAPACITY_COLUMN, blank_allowed=True)
         table.first_bad(capacity < 0, CAPACITY_COLUMN, lambda p: f"must not be negative, got {capacity.iloc[p]:g}")
         sites[CAPACITY_COLUMN] = capacity
     return sites
 
 
-def _check_decisions(table: _Table) -> pd.Series:
+def _check_decisions(table: CsvTable) -> pd.Series:
     """The ``decision`` column: blank (free), ``never`` (no action), or ``must:ACTION`` with an
     action the site's kind may take."""
     sites = table.rows
@@ -712,12 +723,12 @@ def _read_travel(path: Path, zones: pd.DataFrame, sites: pd.DataFrame) -> pd.Dat
     if not path.exists():
         return pd.DataFrame({"zone_id": pd.Series(dtype=str), "site_id": pd.Series(dtype=str),
                              "minutes": pd.Series(dtype=float)})
-    table = _read_csv(path, TRAVEL_COLUMNS)
+    table = read_csv_table(path, TRAVEL_COLUMNS)
     travel = table.rows
     for column, known in (("zone_id", zones["zone_id"]), ("site_id", sites["site_id"])):
         travel[column] = travel[column].str.strip()
         table.first_bad(~travel[column].isin(known), column, lambda p: f"unknown id {travel[column].iloc[p]!r}")
-    minutes = _parse_number(table, "minutes")
+    minutes = parse_number(table, "minutes")
     table.first_bad(minutes < 0, "minutes", lambda p: f"must not be negative, got {minutes.iloc[p]:g}")
     table.first_bad(travel.duplicated(["zone_id", "site_id"]), "zone_id",
                     lambda p: "this zone and site pair is listed twice")

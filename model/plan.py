@@ -18,13 +18,11 @@ anything else is refused before a byte is written.
 
 from __future__ import annotations
 
-import csv
 import ctypes
 import errno
 import fcntl
 import functools
 import hashlib
-import io
 import json
 import math
 import os
@@ -40,7 +38,7 @@ import pandas as pd
 
 from .actions import ACTION_NAMES, NONE
 from .coverage import Coverage, evaluate, no_actions
-from .instance import Instance, usd_total
+from .instance import Instance, InstanceError, parse_number, read_csv_table, read_text, usd_total
 from .reach import Reach, nearest_sites
 from .reduce import equity_groups
 
@@ -65,14 +63,10 @@ class PlanDamagedError(ValueError):
     """A plan directory whose files are not those that were written."""
 
 
-class PlanReadError(ValueError):
-    """A plan file that cannot be read as the plan format says: which file, which row (or line, of
-    ``plan.json``), which field, and why."""
-
-    def __init__(self, file: str | Path, where: str | None, field: str | None, message: str):
-        self.file, self.where, self.field, self.message = str(file), where, field, message
-        place = self.file + (f", {where}" if where else "") + (f", field '{field}'" if field else "")
-        super().__init__(f"{place}: {message}")
+class PlanReadError(InstanceError):
+    """A plan file that cannot be read as the plan format says: which file, which line (as an
+    editor counts it), which field (or ``plan.json``'s key), and why. Read with the instance's own
+    readers, so its errors have the same shape."""
 
 
 @dataclass(frozen=True)
@@ -591,14 +585,6 @@ PLAN_SCHEMA = {
 }
 
 
-def _plan_text(path: Path) -> str:
-    """A plan file's text, or PlanReadError naming the first byte that is not UTF-8."""
-    try:
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise PlanReadError(path, None, None, f"byte {error.start} is not UTF-8 text") from None
-
-
 def read_summary(directory: str | Path) -> dict:
     """The plan's ``plan.json``, checked against the plan format (``PLAN_SCHEMA``); PlanReadError
     names the line or the key where it is not."""
@@ -606,10 +592,9 @@ def read_summary(directory: str | Path) -> dict:
 
     path = Path(directory) / PLAN_FILE
     try:
-        summary = json.loads(_plan_text(path))
+        summary = json.loads(read_text(path, PlanReadError))
     except json.JSONDecodeError as error:
-        raise PlanReadError(path, f"line {error.lineno}", None,
-                            f"is not JSON: {error.msg} (column {error.colno})") from None
+        raise PlanReadError(path, error.lineno, None, f"is not JSON: {error.msg} (column {error.colno})") from None
     problem = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(PLAN_SCHEMA).iter_errors(summary))
     if problem is not None:
         key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem.absolute_path)
@@ -619,51 +604,25 @@ def read_summary(directory: str | Path) -> dict:
 
 def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, bool] | None = None,
                 whole: tuple[str, ...] = (), flags: tuple[str, ...] = (), text: tuple[str, ...] = ()) -> pd.DataFrame:
-    """A plan's CSV file, every field as text; then ``numbers`` (column -> whether a blank is
-    allowed, read as NaN; ``optional`` the same for columns that may be absent) as numbers, the
-    ``whole`` ones among them whole, and ``flags`` as booleans (``True``/``False``). Every column
-    named, but for the optional ones, must be there. PlanReadError names the row (the first after
-    the header is row 1) and the field of the first value that is not what the format says."""
-    # Parsed by the csv module, not pd.read_csv: pandas' C reader fills a short row (a file cut
-    # off) with blanks, and turns a Ctrl-C that lands while it reads into a ParserError.
-    try:
-        records = [record for record in csv.reader(io.StringIO(_plan_text(path), newline="")) if record]
-    except csv.Error as error:
-        raise PlanReadError(path, None, None, f"cannot be read as CSV: {str(error).strip()}") from None
-    if not records:
-        raise PlanReadError(path, None, None, "cannot be read as CSV: the file is empty")
-    header = records[0]
-    twice = [column for position, column in enumerate(header) if column in header[:position]]
-    if twice:
-        raise PlanReadError(path, "header", twice[0], "column appears twice")
-    short = [row for row, record in enumerate(records[1:], start=1) if len(record) != len(header)]
-    if short:
-        raise PlanReadError(path, f"row {short[0]}", None,
-                            f"has {len(records[short[0]])} fields, but the header has {len(header)}")
-    table = pd.DataFrame(records[1:], columns=header, dtype=str)
-    for column in (*numbers, *whole, *flags, *text):
-        if column not in table:
-            raise PlanReadError(path, "header", column, "required column is missing")
-
-    def first_bad(bad, column: str, message) -> None:
-        bad = np.asarray(bad, dtype=bool)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise PlanReadError(path, f"row {row + 1}", column, message(table[column].iloc[row]))
-
-    numbers = {**numbers, **{c: blank for c, blank in (optional or {}).items() if c in table}}
+    """A plan's CSV file, read as an instance's are (:func:`ruralreach.model.instance.read_csv_table`,
+    but fields as written); then ``numbers`` (column -> whether a blank is allowed, read as NaN;
+    ``optional`` the same for columns that may be absent) as numbers, the ``whole`` ones among
+    them whole, and ``flags`` as booleans (``True``/``False``). Every column named, but for the
+    optional ones, must be there. PlanReadError names the line and the field of the first value
+    that is not what the format says."""
+    table = read_csv_table(path, (*numbers, *whole, *flags, *text), error=PlanReadError, skip_initial_space=False)
+    rows = table.rows
+    numbers = {**numbers, **{c: blank for c, blank in (optional or {}).items() if c in rows}}
     for column, blank_allowed in numbers.items():
-        written = table[column].str.strip()
-        values = pd.to_numeric(written.where(written != "", None), errors="coerce").astype(float)
-        first_bad(values.isna() & ((written != "") | (not blank_allowed)), column,
-                  lambda v: f"{v!r} is not a number" + (" or blank" if blank_allowed else ""))
+        values = parse_number(table, column, blank_allowed=blank_allowed)
         if column in whole:
-            first_bad(values % 1 != 0, column, lambda v: f"{v!r} is not a whole number")
-        table[column] = values
+            table.first_bad(values.notna() & (values % 1 != 0), column, lambda p: f"is not a whole number: {rows[column].iloc[p]!r}")
+        rows[column] = values
     for column in flags:
-        first_bad(~table[column].isin(["True", "False"]), column, lambda v: f"{v!r} is not True or False")
-        table[column] = table[column] == "True"
-    return table
+        table.first_bad(~rows[column].isin(["True", "False"]), column,
+                        lambda p: f"is not True or False: {rows[column].iloc[p]!r}")
+        rows[column] = rows[column] == "True"
+    return rows
 
 
 def read_sites(directory: str | Path) -> pd.DataFrame:

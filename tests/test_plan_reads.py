@@ -1,5 +1,5 @@
 """Reading a plan back (report, place, notebooks, other tools' plans): a plan whose files are not
-what the plan format says stops with one line naming the file, the row (or line) and the field,
+what the plan format says stops with one line naming the file, the line and the field (or key),
 exit status 2, and nothing written; a plan extended with keys and columns of its own reads."""
 
 import json
@@ -90,20 +90,20 @@ DAMAGES = [
     ("a stage's bound as text", edit_json(the_stage_bound_as_text),
      ("plan.json", "field 'stages[1].bound'", "'about a million' is not of type")),
     ("an unknown status", edit_json(lambda s: {**s, "status": "done"}), ("plan.json", "field 'status'", "'done'")),
-    ("zones.csv cut off", lambda plan: cut_off(plan, "zones.csv"), ("zones.csv", "row ", "but the header has")),
+    ("zones.csv cut off", lambda plan: cut_off(plan, "zones.csv"), ("zones.csv", "line ", "but the header has")),
     ("a population not whole", edit_csv("zones.csv", set_cell(3, "population", "12.5")),
-     ("zones.csv", "row 3", "field 'population'", "'12.5' is not a whole number")),
+     ("zones.csv", "line 4", "field 'population'", "is not a whole number: '12.5'")),
     ("a flag that is not True or False", edit_csv("zones.csv", set_cell(2, "same_day", "yes")),
-     ("zones.csv", "row 2", "field 'same_day'", "'yes' is not True or False")),
+     ("zones.csv", "line 3", "field 'same_day'", "is not True or False: 'yes'")),
     ("a column missing", edit_csv("zones.csv", without_column("lat")),
-     ("zones.csv", "header", "field 'lat'", "required column is missing")),
+     ("zones.csv", "line 1", "field 'lat'", "required column is missing")),
     ("a column named twice", edit_csv("zones.csv", renamed_column("lon", "lat")),
-     ("zones.csv", "header", "field 'lat'", "column appears twice")),
+     ("zones.csv", "line 1", "field 'lat'", "this column name appears twice")),
     ("a cost that is not a number", edit_csv("sites.csv", set_cell(1, "cost", "lots")),
-     ("sites.csv", "row 1", "field 'cost'", "'lots' is not a number")),
-    ("sites.csv empty", write_bytes("sites.csv", b""), ("sites.csv", "cannot be read as CSV")),
+     ("sites.csv", "line 2", "field 'cost'", "is not a finite number: 'lots'")),
+    ("sites.csv empty", write_bytes("sites.csv", b""), ("sites.csv", "is empty")),
     ("a shipment that is not a number", edit_csv("assignments.csv", set_cell(1, "packages_per_day", "-")),
-     ("assignments.csv", "row 1", "field 'packages_per_day'")),
+     ("assignments.csv", "line 2", "field 'packages_per_day'")),
 ]
 
 
@@ -131,8 +131,8 @@ def test_place_names_a_damaged_plan_too(solved, tmp_path):
     edit_csv("zones.csv", set_cell(4, "next_day_before", "maybe"))(plan)
     result = run_cli("place", plan, zone, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == (f"ruralreach: error: {plan / 'zones.csv'}, row 4, field 'next_day_before': "
-                                     "'maybe' is not True or False")
+    assert result.stderr.strip() == (f"ruralreach: error: {plan / 'zones.csv'}, line 5, field 'next_day_before': "
+                                     "is not True or False: 'maybe'")
 
 
 def test_a_plan_extended_with_its_own_keys_and_columns_reads(solved, tmp_path):
