@@ -30,6 +30,11 @@ Parameters
     :math:`e_i`      people of same-day row i counted toward its equity group
     :math:`F_h`      group h's floor in people (its floor share times its population);
                      :math:`E_h` of them in reach whatever the plan
+    :math:`L_h`      what every plan meeting floor h spends on :math:`O_h`, the options that
+                     reach a row of :math:`I_h` (with or without the capacity to serve it): a
+                     lower bound on the least cost of meeting that floor alone, no budget or
+                     other floor considered, less what decided options already spend on
+                     :math:`O_h` (``CoveringProblem.equity_floor_cost``; 0 where none is known)
     :math:`S`        suppliers (with capacities only): inventory sites whose capacity can bind, one
                      per phase they supply; :math:`o_s` the option that opens supplier s (none for
                      a site that holds inventory whatever the plan), :math:`K_s` its capacity in
@@ -51,6 +56,7 @@ Constraints
     within reach          :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} x_{o_s}`   for i in I with
                           suppliers, none of them open whatever the plan
     equity floor          :math:`E_h + \sum_{i \in I_h} e_i y_i \ge F_h`   for h in H
+    floor cost            :math:`\sum_{o \in O_h} c_o x_o \ge L_h`   for h in H with :math:`L_h > 0`
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
     1. same_day:  :math:`\max P_0 + \sum_i p_i y_i`
@@ -64,6 +70,11 @@ does (``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C = \s
 ``committed_cost``: constants, not rows. They belong in the objective all the same, because a
 stage's relative gap is measured on the population the plan reaches and on the whole plan's cost,
 not on the part of them the model still changes.
+
+The "floor cost" rows are implied by the floors, so they change no plan's standing, but the LP
+does not know them: it meets a floor with slivers of many options at a fraction of what any
+plan pays for it, and spends what it saves on the objective. A binding floor thus loosens every
+stage's LP bound; these rows take most of that back (the README's benchmark section).
 
 The "within reach" rows are valid for every plan (a row is served only from open sites) and keep
 the LP from serving a row in full through a sliver of a site's capacity. The textbook strong form,
@@ -106,6 +117,16 @@ def _equity_rows(problem: CoveringProblem) -> tuple[np.ndarray, sparse.csr_matri
     return groups, people[groups].tocsr()
 
 
+def floor_cost_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The "floor cost" rows over the options, in model money units, and their lower bounds
+    :math:`L_h`: one for each group with a floor row and a known cost."""
+    equity_groups, _ = _equity_rows(problem)
+    groups = equity_groups[problem.equity_floor_cost[equity_groups] > 0]
+    cost = problem.option_cost / problem.money_unit
+    rows = problem.group_options()[groups].multiply(cost[None, :]).tocsr()
+    return rows, problem.equity_floor_cost[groups] / problem.money_unit
+
+
 def _budget_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     """Phases x options: the cost of each option (money units) in the budget row of its own phase
     and of every later one (the rows are cumulative)."""
@@ -139,6 +160,9 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     m.q = pyo.Param(m.J, initialize=dict(enumerate(problem.next_day_population.tolist())))
     m.F = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_floor[equity_groups].tolist())))
     m.E = pyo.Param(m.H, initialize=dict(enumerate(problem.equity_fixed[equity_groups].tolist())))
+    cost_rows, least_costs = floor_cost_rows(problem)
+    m.Hc = pyo.RangeSet(0, len(least_costs) - 1)  # the groups with a "floor cost" row
+    m.L = pyo.Param(m.Hc, initialize=dict(enumerate(least_costs.tolist())))
 
     pairs = problem.supply_cover.tocoo()
     m.K = pyo.RangeSet(0, pairs.nnz - 1)  # (row, supplier) pairs
@@ -199,6 +223,14 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
         return m.y[i] - sum(m.x[o] for o in reach.indices[reach.indptr[i]:reach.indptr[i + 1]]) <= 0
 
     m.within_reach = pyo.Constraint(m.W, rule=within_reach)
+
+    def floor_cost(m, f):
+        row = cost_rows[f]
+        if row.nnz == 0:
+            return pyo.Constraint.Infeasible  # as the group's floor row: no option can serve it
+        return sum(m.c[o] * m.x[o] for o in row.indices) >= m.L[f]
+
+    m.floor_cost = pyo.Constraint(m.Hc, rule=floor_cost)
     m.equity_floor = pyo.Constraint(m.H, rule=equity_floor)
 
     same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
@@ -280,19 +312,20 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     budgets = _budget_rows(problem)
     equity_groups, equity_people = _equity_rows(problem)
     supply_x, supply_y, supply_g, supply_upper = _supply_rows(problem)
-    n_g, n_t, n_h = len(groups), problem.n_phases, len(equity_groups)
+    cost_rows, least_costs = floor_cost_rows(problem)
+    n_g, n_t, n_h, n_f = len(groups), problem.n_phases, len(equity_groups), len(least_costs)
     n_k, n_l = problem.supply_cover.nnz, supply_x.shape[0]
     x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover, supply_x,
-                            sparse.csr_matrix((n_h, n_o))])
+                            cost_rows, sparse.csr_matrix((n_h, n_o))])
     y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), sparse.identity(n_i),
-                            sparse.csr_matrix((n_j, n_i)), supply_y, equity_people])
+                            sparse.csr_matrix((n_j, n_i)), supply_y, sparse.csr_matrix((n_f, n_i)), equity_people])
     z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), sparse.identity(n_j),
-                            sparse.csr_matrix((n_l + n_h, n_j))])
+                            sparse.csr_matrix((n_l + n_f + n_h, n_j))])
     # Row i's pairs, in the order of supply_cover's nonzeros (row by row): y_i - sum g_is <= 0.
     pairs = problem.supply_cover.tocoo()
     reach_g = sparse.csr_matrix((-np.ones(n_k), (pairs.row, np.arange(n_k))), shape=(n_i, n_k))
     g_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_k)), reach_g, sparse.csr_matrix((n_j, n_k)),
-                            supply_g, sparse.csr_matrix((n_h, n_k))])
+                            supply_g, sparse.csr_matrix((n_f + n_h, n_k))])
     A = sparse.hstack([x_part, y_part, z_part, g_part]).tocsr().astype(float)
     A.eliminate_zeros()
     n_rows = A.shape[0]
@@ -302,6 +335,8 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     budget_rows = np.arange(n_g, n_g + n_t)
     upper[budget_rows] = budget_room(problem)
     upper[n_g + n_t + n_i + n_j:n_g + n_t + n_i + n_j + n_l] = supply_upper
+    floor_cost = np.arange(n_rows - n_h - n_f, n_rows - n_h)
+    lower[floor_cost], upper[floor_cost] = least_costs, np.inf
     equity = np.arange(n_rows - n_h, n_rows)
     lower[equity] = (problem.equity_floor - problem.equity_fixed)[equity_groups]
     upper[equity] = np.inf
@@ -324,7 +359,8 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
 def floor_scale_model(problem: CoveringProblem) -> MatrixModel:
     r"""The model with a column :math:`\lambda` that scales every equity floor, and the objective
     :math:`\max \lambda`: the largest share of the floors one plan meets (the same budgets)."""
-    matrix = matrix_model(problem)
+    # Without the "floor cost" rows: they hold only for plans meeting the floors in full.
+    matrix = matrix_model(replace(problem, equity_floor_cost=np.zeros(problem.n_groups)))
     equity_groups, _ = _equity_rows(problem)
     n_rows, n_h = matrix.A.shape[0], len(equity_groups)
     equity = np.arange(n_rows - n_h, n_rows)

@@ -125,7 +125,10 @@ class CoveringProblem:
     and every restriction and budget of it.
     Equity: ``same_day_group[i]`` (group of row i, -1 for none) and ``same_day_people[i]`` (its
     people, unweighted); a group's same-day people must reach ``equity_floor[g]``, of which
-    ``equity_fixed[g]`` are in reach whatever the plan.
+    ``equity_fixed[g]`` are in reach whatever the plan. ``equity_floor_cost[g]``: USD that every
+    plan meeting group g's floor spends on the options that reach the group's rows
+    (:meth:`group_options`), a lower bound found by solving for that floor alone (0: none known;
+    empty: none for any group); it makes the LP pay for a floor what an integer plan pays.
     Capacity: suppliers ``k`` with ``supply_capacity[k]`` (packages a day) and ``supply_option[k]``
     (the option that makes it an inventory site, -1 when it is one whatever the plan);
     ``supply_cover`` (same-day rows x suppliers, indices sorted: its nonzeros in order are the
@@ -153,6 +156,7 @@ class CoveringProblem:
     same_day_people: np.ndarray | None = None
     equity_floor: np.ndarray = field(default_factory=lambda: _empty(float))
     equity_fixed: np.ndarray = field(default_factory=lambda: _empty(float))
+    equity_floor_cost: np.ndarray = field(default_factory=lambda: _empty(float))
     taken_site: np.ndarray = field(default_factory=lambda: _empty(np.int64))
     taken_action: np.ndarray = field(default_factory=lambda: _empty(object))
     taken_phase: np.ndarray = field(default_factory=lambda: _empty(np.int64))
@@ -175,6 +179,8 @@ class CoveringProblem:
             "same_day_demand": np.zeros(len(self.same_day_population)),
             "supply_cover": sparse.csr_matrix((len(self.same_day_population), 0), dtype=np.int8),
         }
+        if len(self.equity_floor_cost) != len(self.equity_floor):
+            object.__setattr__(self, "equity_floor_cost", np.zeros(len(self.equity_floor)))
         for name, default in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
@@ -275,6 +281,16 @@ class CoveringProblem:
         if not self.capacitated:
             return self.same_day_cover
         return self.reach_through(self.supply_option >= 0)
+
+    def group_options(self) -> sparse.csr_matrix:
+        """Equity groups x options: 1 where the option reaches a same-day row of the group, with
+        or without the capacity to serve it. Only these options serve a group's floor."""
+        grouped = np.flatnonzero(self.same_day_group >= 0)
+        members = sparse.csr_matrix((np.ones(grouped.size), (self.same_day_group[grouped], grouped)),
+                                    shape=(self.n_groups, len(self.same_day_population)))
+        reached = (members @ self.same_day_reach()).tocsr()
+        reached.data[:] = 1
+        return reached
 
     def reach_through(self, suppliers: np.ndarray) -> sparse.csr_matrix:
         """Rows x options: the same-day cover with the rows of ``suppliers`` (bool per supplier,
@@ -808,6 +824,11 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
             same_day_group=same.group,
             same_day_people=same.people,
             equity_fixed=problem.equity_fixed + equity_gain,
+            # What the taken options spent on a group counts towards what its floor costs: the
+            # options the group loses here reach only rows the taken ones reach, so a plan meeting
+            # the floor still does without them.
+            equity_floor_cost=np.maximum(problem.equity_floor_cost
+                                         - problem.group_options() @ np.where(taken, problem.option_cost, 0.0), 0.0),
             taken_site=np.concatenate([problem.taken_site, problem.option_site[taken]]),
             taken_action=np.concatenate([problem.taken_action, problem.option_action[taken]]),
             taken_phase=np.concatenate([problem.taken_phase, problem.option_phase[taken]]),

@@ -18,6 +18,7 @@ from ruralreach.model.instance import Instance
 from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem
+from ruralreach.solvers.floor_cost import least_floor_costs
 from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
 from ruralreach.solvers.lexicographic import Solution, Watch, max_floor_scale, plan_unit, solve_lexicographic
 
@@ -33,6 +34,9 @@ class Prepared:
     problem: CoveringProblem
     reach_seconds: float
     reduce_seconds: float
+    # What meeting each equity floor costs at least (USD per group; None without groups), for
+    # the "floor cost" rows a solve adds where its first LP breaks them.
+    floor_costs: np.ndarray | None = None
 
 
 def prepare(instance: Instance) -> Prepared:
@@ -40,7 +44,8 @@ def prepare(instance: Instance) -> Prepared:
     reach = compute_reach(instance)
     reached = time.perf_counter()
     problem = reduce_problem(instance, reach)
-    return Prepared(instance, reach, problem, reached - began, time.perf_counter() - reached)
+    floor_costs = least_floor_costs(problem, SolveOptions()) if problem.n_groups else None
+    return Prepared(instance, reach, problem, reached - began, time.perf_counter() - reached, floor_costs)
 
 
 def actions_of(prepared: Prepared, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -75,7 +80,8 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
     instance = prepared.instance.with_budget(budget)
     instance.check_budget()
     problem = prepared.problem.with_budget(budget)
-    solution = solve_lexicographic(problem, options, start=start, model=model, watch=watch)
+    solution = solve_lexicographic(problem, options, start=start, model=model, watch=watch,
+                                   floor_costs=prepared.floor_costs)
     floor_scale = None
     if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
         # No plan meets every floor: say how much of them one plan can meet.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import highspy
 import numpy as np
+from scipy import sparse
 
 from ruralreach.model.formulation import STAGE_SENSE, MatrixModel
 
@@ -179,6 +180,17 @@ class HighsModel:
             at_lower=status == int(highspy.HighsBasisStatus.kLower),
             at_upper=status == int(highspy.HighsBasisStatus.kUpper),
         )
+
+    def add_rows(self, rows: sparse.csr_matrix, lower: np.ndarray) -> None:
+        """Rows over the option columns that every plan keeps, ``lower <= rows @ x``, added to
+        both models until the next :meth:`reset` (a sweep's next budget starts without them).
+        Before any floor row is set."""
+        assert not self.floor_rows, "rows are added before the floors"
+        full = sparse.hstack([rows, sparse.csr_matrix((rows.shape[0], self.matrix.n_columns - rows.shape[1]))])
+        full = full.tocsr().astype(float)
+        for h in (self.mip, self.lp):
+            h.addRows(full.shape[0], np.asarray(lower, dtype=float), np.full(full.shape[0], highspy.kHighsInf),
+                      full.nnz, full.indptr[:-1].astype(np.int32), full.indices.astype(np.int32), full.data)
 
     def set_floor(self, stage: str, value: float) -> None:
         """Keep an earlier stage's objective at least at ``value`` (people, constant included).

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room,
+from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room, floor_cost_rows,
                                           floor_scale_model, matrix_model)
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
@@ -207,6 +207,9 @@ class _Search:
         self.began = time.perf_counter() if began is None else began
         self.floors: dict[str, float] = {}
         self.restrictions: list[Restriction] = []
+        # What meeting each equity floor costs at least (USD per group), until the first LP
+        # says which of the "floor cost" rows it breaks (:meth:`hold_floor_costs`).
+        self.pending_floor_costs: np.ndarray | None = None
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.perf_counter()
@@ -232,7 +235,28 @@ class _Search:
         # With capacities, primal simplex crawls through the split's degenerate vertices.
         starts_feasible = (not self.floors and self.problem.n_groups == 0 and self.problem.required_sites.size == 0
                            and not self.problem.capacitated)
-        return self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible)
+        result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible)
+        if result.status == OPTIMAL and self.hold_floor_costs(result.values):
+            again = self.model.relaxation(stage, self.remaining())  # dual simplex from the last basis
+            result = replace(again, seconds=result.seconds + again.seconds)
+        return result
+
+    def hold_floor_costs(self, values: np.ndarray) -> bool:
+        """Once, at the first LP: add the "floor cost" rows (``model/formulation.py``) that the
+        LP optimum ``values`` breaks, for the rest of the solve. Only those: where the LP already
+        pays what a floor costs, the row moves no bound, and HiGHS's path through a model with
+        more rows is slower as often as not (the README's benchmark section). Returns whether
+        any was added."""
+        pending, self.pending_floor_costs = self.pending_floor_costs, None
+        if pending is None or self.restrictions or self.floors:
+            return False
+        spend = self.problem.group_options() @ (values[:self.problem.n_options] * self.problem.option_cost)
+        broken = (pending > 0) & (spend < pending * (1 - 1e-6))
+        if not broken.any():
+            return False
+        self.problem = replace(self.problem, equity_floor_cost=np.where(broken, pending, 0.0))
+        self.model.add_rows(*floor_cost_rows(self.problem))
+        return True
 
     def fixable(self, stage: str, floor: float) -> tuple[np.ndarray, np.ndarray] | None:
         """The options (masks at their lower and their upper bound) that the last LP relaxation of
@@ -619,10 +643,13 @@ def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:
 
 
 def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: np.ndarray | None = None,
-                        model: HighsModel | None = None, watch: Watch | None = None) -> Solution:
+                        model: HighsModel | None = None, watch: Watch | None = None,
+                        floor_costs: np.ndarray | None = None) -> Solution:
     """Solve the three stages. ``start``: a feasible choice (bool per option) to begin from
     (default: the greedy plan); ``model``: a loaded HighsModel of ``problem`` to reuse across
-    budgets; ``watch``: called with a :class:`Progress` as each step of a stage ends."""
+    budgets; ``watch``: called with a :class:`Progress` as each step of a stage ends;
+    ``floor_costs``: what meeting each equity floor costs at least (USD per group,
+    :func:`ruralreach.solvers.floor_cost.least_floor_costs`), for the rows the first LP breaks."""
     began = time.perf_counter()
     deadline = None if options.time_limit is None else began + options.time_limit
     if model is None:
@@ -633,6 +660,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
                   if c is not None and problem.feasible(c)]
     chosen = max(candidates, key=lambda c: stage_values(problem, c)["same_day"], default=None)
     search = _Search(problem, model, chosen, options, deadline, watch, began)
+    search.pending_floor_costs = floor_costs
     results: list[StageResult] = []
     for stage in STAGES:
         stage_search = _Stage(search, stage)

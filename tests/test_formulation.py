@@ -1,6 +1,7 @@
 """The Pyomo statement of the model, its array form, and the reductions all describe one problem."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,10 +9,13 @@ from conftest import plans, small_instance, with_capacity
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy import sparse
 
+from test_program import program_instance
+
 from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
-from ruralreach.model.instance import load_instance
+from ruralreach.model.instance import Equity, load_instance
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem, restrict
+from ruralreach.pipeline import prepare
 from ruralreach.solvers.highs import SolveOptions, solve_stage_with_pyomo
 from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
 
@@ -59,6 +63,7 @@ def matrix_rows(problem, floors):
              + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)]
              + [f"capacity[{s}]" for s in range(len(problem.supply_option))]
              + [f"within_reach[{w}]" for w in range(within)]
+             + [f"floor_cost[{f}]" for f in range(int(((problem.equity_floor_cost > 0) & (problem.equity_floor > problem.equity_fixed)).sum()))]
              + [f"equity_floor[{h}]" for h in range(equity)])
     dense = matrix.A.toarray()
     rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)
@@ -92,6 +97,25 @@ def test_pyomo_model_and_array_model_are_identical(seed, stage, restricted, capa
     if restricted:  # committed cost and decided rows: constants in the budget and the objectives
         problem = restrict(problem, *some_decisions(problem, seed)).problem
         assert problem.committed_cost > 0
+    assert_same_models(problem, stage)
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_pyomo_and_array_models_state_equity_floors_and_their_cost_alike(restricted, tmp_path):
+    """With floors that bind, and what meeting each costs at least (the "floor cost" rows)."""
+    directory = program_instance(tmp_path / "i", seed=1, budget=40e6, equity=Equity("region", 0.8, (("west", 0.95),)))
+    prepared = prepare(load_instance(directory))
+    problem = replace(prepared.problem, equity_floor_cost=prepared.floor_costs)
+    if restricted:  # half the optimal plan's options taken, a third of the others excluded
+        chosen = solve_lexicographic(problem, EXACT).chosen
+        taken = chosen & (np.cumsum(chosen) % 2 == 1)
+        problem = restrict(problem, taken, ~chosen & (np.arange(problem.n_options) % 3 == 0)).problem
+    assert np.any(problem.equity_floor_cost[problem.equity_floor > problem.equity_fixed] > 0)
+    for stage in STAGES:
+        assert_same_models(problem, stage)
+
+
+def assert_same_models(problem, stage):
     floors = {s: problem_floor + k for k, s in enumerate(STAGES[:STAGES.index(stage)])
               for problem_floor in [problem.same_day_fixed + 1000.0]}
     expected, matrix = matrix_rows(problem, floors)

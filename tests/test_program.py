@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from checker import brute_force, max_floor_share, phased_outcome, phases_of, read_raw
+from checker import (brute_force, equity_floors, evaluate, every_plan, max_floor_share, phased_outcome, phases_of,
+                     read_raw)
 from conftest import run_cli, small_instance, with_capacity
 
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
-from ruralreach.pipeline import solve_instance
+from ruralreach.model.reduce import equity_groups
+from ruralreach.pipeline import prepare, solve_instance
 from ruralreach.solvers.highs import SolveOptions
 
 EXACT = SolveOptions(mip_gap=0.0)
@@ -153,6 +156,31 @@ def test_equity_floors_match_brute_force(seed, equity, tmp_path):
     for group in summary["equity"]["groups"]:
         assert group["meets_floor"] == (group["same_day_population"] >= group["floor"] * group["population"])
         assert group["meets_floor"]
+
+
+@pytest.mark.parametrize("seed, equity", [(0, Equity("town", 0.0, (("T00003", 0.5),))),
+                                          (1, Equity("region", 0.8, (("west", 0.95),))),
+                                          (3, Equity("region", 0.9))])
+def test_what_each_floor_costs_at_least_is_what_the_cheapest_plan_meeting_it_costs(seed, equity, tmp_path):
+    """The model's "floor cost" rows hold for every plan: what meeting a group's floor costs at
+    least is at most the cost of the cheapest plan (any budget) meeting that floor alone, found
+    by brute force; and on instances this small it is that cost (the small MIP is solved)."""
+    directory = program_instance(tmp_path / "i", seed=seed, budget=40e6, equity=equity)
+    instance = load_instance(directory)
+    names, _, _ = equity_groups(instance)
+    least = dict(zip(names, prepare(instance).floor_costs))
+    raw = read_raw(directory)
+    cheapest = dict.fromkeys(least, math.inf)
+    for plan in every_plan(raw):
+        outcome = evaluate(raw, {site: action for site, (action, _) in plan.items()})
+        for group, (share, population, members) in equity_floors(raw).items():
+            if sum(outcome["served"][k] for k in members) >= share * population:
+                cheapest[group] = min(cheapest[group], outcome["cost"])
+    assert any(0 < cost < math.inf for cost in cheapest.values())
+    for group, cost in cheapest.items():
+        assert least[group] <= cost, group
+        if cost < math.inf:
+            assert least[group] == pytest.approx(cost, rel=1e-4), group
 
 
 def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
