@@ -127,6 +127,18 @@ def floor_cost_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, np.nda
     return rows, problem.equity_floor_cost[groups] / problem.money_unit
 
 
+def reach_every_group_rows(problem: CoveringProblem) -> sparse.csr_matrix:
+    r"""Rows over the options, :math:`\sum_{o \in O_h} x_o \ge 1` for every group with a floor
+    that nobody in it meets whatever the plan (no people in reach, no supplier open whatever the
+    plan): any share :math:`\lambda > 0` of its floor needs an option that reaches it."""
+    untouched = (problem.equity_floor > 0) & (problem.equity_fixed <= 0)
+    grouped = problem.same_day_group >= 0
+    if problem.capacitated:  # a row a supplier serves whatever the plan may be served without an option
+        given = problem.supply_cover[:, np.flatnonzero(problem.supply_option < 0)].getnnz(axis=1) > 0
+        untouched[np.unique(problem.same_day_group[grouped & given])] = False
+    return problem.group_options()[np.flatnonzero(untouched)].tocsr()
+
+
 def _budget_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     """Phases x options: the cost of each option (money units) in the budget row of its own phase
     and of every later one (the rows are cumulative)."""

@@ -220,6 +220,16 @@ def _equity_summary(instance, grouping, share: np.ndarray, population, floor_sca
     return summary
 
 
+def floor_scale_text(scale: dict) -> str:
+    """``equity.max_feasible_scale`` in words; where the search stopped short of proof, how far
+    above what it found the share may still be."""
+    text = f"floors feasible up to {scale['value']:.1%} of what was asked"
+    bound = scale.get("bound")
+    if scale["status"] != "optimal" and bound is not None and bound > scale["value"]:
+        text += f" ({scale['status']}: not proven, perhaps up to {bound:.1%})"
+    return text
+
+
 def _site_table(instance, reach, actions, after: Coverage, population) -> pd.DataFrame:
     s = instance.sites
     # Population that is same-day only because of this site: zones no other inventory site reaches.

@@ -21,8 +21,8 @@ from pathlib import Path
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import Instance, InstanceError, load_instance
-from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, is_plan, plan_place, read_plan,
-                                   write_plan)
+from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
+                                   plan_place, read_plan, write_plan)
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.lexicographic import Progress
 
@@ -153,7 +153,8 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
     counts = s["actions"]
     lines = [
         f"instance    {s['instance']['name']}: {s['zones']:,} zones, {s['sites']:,} sites",
-        f"status      {s['status']}" + ("" if s["status"] == "optimal" else "  (NOT proven optimal)"),
+        f"status      {s['status']}" + {"optimal": "", "infeasible": "  (no plan meets every constraint)"}.get(
+            s["status"], "  (NOT proven optimal)"),
         f"same-day    {people(s['baseline_same_day_population'], s['same_day_population'])}",
         f"next-day    {people(s['baseline_next_day_population'], s['next_day_population'])}",
         f"cost        {usd_millions(s['cost'])} of {usd_millions(s['budget'])} budget",
@@ -170,8 +171,7 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
                                                                      f"{', ...' if len(below) > 8 else ''})" if below else ""))
         scale = equity.get("max_feasible_scale")
         if scale is not None and scale["value"] is not None:
-            lines.append(f"            no plan within the budget meets every floor: floors feasible up to "
-                         f"{scale['value']:.1%} of what was asked")
+            lines.append(f"            no plan within the budget meets every floor: {floor_scale_text(scale)}")
     for stage in s["stages"]:
         lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "
                      f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")

@@ -29,7 +29,8 @@ import pandas as pd
 
 from ruralreach.model.actions import ACTIONS, KINDS, already
 from ruralreach.model.instance import ASSUMPTIONS
-from ruralreach.model.plan import REPORT_FILE, Plan, add_to_plan, is_plan, read_plan, read_sites, read_summary
+from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, floor_scale_text, is_plan, read_plan, read_sites,
+                                   read_summary)
 
 from .money import budget_label, usd_millions, usd_short
 
@@ -822,8 +823,8 @@ def report_html(plan: Plan) -> str:
     if len(equity):
         scale = plan.summary["equity"].get("max_feasible_scale")
         note = ("" if scale is None or scale["value"] is None else
-                f'<p class="warning">No plan within the budget meets every floor: floors are feasible up to '
-                f'{scale["value"]:.1%} of what was asked.</p>')
+                f'<p class="warning">No plan within the budget meets every floor: '
+                f'{html.escape(floor_scale_text(scale))}.</p>')
         parts += ["<h2>Equity floors</h2>", note, f'<div class="scroll">{_table_html(equity)}</div>']
     places = pd.concat([place_table(plan, place) for place in PROGRAM_PLACES], ignore_index=True)
     if len(places):

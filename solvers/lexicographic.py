@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room, floor_cost_rows,
-                                          floor_scale_model, matrix_model)
+                                          floor_scale_model, matrix_model, reach_every_group_rows)
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
 from .greedy import greedy_choice
@@ -704,9 +704,29 @@ def _restated(results: list[StageResult], final: dict[str, float], mip_gap: floa
 def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageResult:
     r"""The largest share :math:`\lambda` of every equity floor that one plan within the budgets
     meets, solved to the requested gap (``objective`` is the share found, ``bound`` the proven
-    upper bound on it)."""
+    upper bound on it).
+
+    Every share above 0 needs an option reaching each group nobody in it is served without
+    (:func:`reach_every_group_rows`), and :math:`\lambda = 0` needs none: the MIP is solved with
+    those rows, and where they cannot be met the answer is 0, proven. The LP of the MIP without
+    them meets every such group with slivers of options; with a floor per county, proving that
+    the budget cannot reach every untouched county that way took HiGHS past its time limit, and
+    the rows' LP alone proves it."""
     model = HighsModel(floor_scale_model(problem), options)
     model.reset(budget_room(problem))
-    result = model.solve(FLOOR_SCALE, options.time_limit)
+    reach_every_group = reach_every_group_rows(problem)
+    spent = 0.0
+    if reach_every_group.shape[0]:
+        model.add_rows(reach_every_group, np.ones(reach_every_group.shape[0]))
+        relaxed = model.relaxation(FLOOR_SCALE, options.time_limit)
+        spent = relaxed.seconds
+        if relaxed.status == INFEASIBLE:  # no plan serves every untouched group: no share above 0
+            return StageResult(FLOOR_SCALE, OPTIMAL, 0.0, 0.0, 0.0, spent, None)
+    result = model.solve(FLOOR_SCALE, None if options.time_limit is None else max(0.0, options.time_limit - spent))
+    result = replace(result, seconds=spent + result.seconds)
+    if result.status == INFEASIBLE:  # the same, found by the search
+        return replace(result, status=OPTIMAL, objective=0.0, bound=0.0, mip_gap=0.0)
+    if not math.isfinite(result.objective):  # none found in time: no action at all meets 0
+        result = replace(result, objective=0.0, mip_gap=relative_gap(0.0, result.bound))
     status = OPTIMAL if result.mip_gap <= options.mip_gap or result.status == OPTIMAL else result.status
     return replace(result, status=status, values=None)

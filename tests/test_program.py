@@ -5,6 +5,7 @@ and the input errors each option brings."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 from pathlib import Path
@@ -16,10 +17,13 @@ from checker import (brute_force, equity_floors, evaluate, every_plan, max_floor
                      read_raw)
 from conftest import run_cli, small_instance, with_capacity
 
+from ruralreach.cli import format_summary
+from ruralreach.model.formulation import reach_every_group_rows
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
 from ruralreach.model.reduce import equity_groups
 from ruralreach.pipeline import prepare, solve_instance
+from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
 
 EXACT = SolveOptions(mip_gap=0.0)
@@ -199,10 +203,41 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
     assert f"floors feasible up to {scale['value']:.1%} of what was asked" in result.stdout
 
 
+def test_a_largest_feasible_share_not_proven_says_how_far_up_it_may_be(tmp_path):
+    # The share of a search stopped by its time limit is what it found, not the largest: the
+    # summary and the report say so, with the bound. (The plan is real; its share is edited.)
+    directory = program_instance(tmp_path / "i", seed=0, budget=5e6, equity=Equity("region", 0.97))
+    plan = solve_instance(load_instance(directory), SolveOptions())
+    scale = plan.summary["equity"]["max_feasible_scale"]
+    assert scale["status"] == "optimal"
+    proven = format_summary(plan)
+    assert f"floors feasible up to {scale['value']:.1%} of what was asked\n" in proven and "not proven" not in proven
+    scale.update(status="time_limit", value=scale["value"] / 2, mip_gap=1.0)
+    words = f"floors feasible up to {scale['value']:.1%} of what was asked (time_limit: not proven, perhaps up to {scale['bound']:.1%})"
+    assert words in format_summary(plan)
+    assert html.escape(words) in report_html(plan)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_floors_no_plan_meets_give_the_largest_feasible_share(seed, tmp_path):
     check_largest_feasible_share(program_instance(tmp_path / "i", seed=seed, budget=15e6,
                                                  equity=Equity("region", 0.97)), tmp_path)
+
+
+@pytest.mark.parametrize("seed, budget, capacity_share", [(2, 5e6, None), (2, 10e6, None), (0, 2e6, 0.1)])
+def test_floors_of_groups_nobody_reaches_today_give_the_largest_feasible_share(seed, budget, capacity_share, tmp_path):
+    # Any share above 0 of a floor of a group nobody in it is served before the plan needs an
+    # option reaching it (model "reach every group" rows): seed 2 has such a group, which $5M
+    # cannot reach (share 0, the rows' LP proves it) and $10M can. With capacities that bind,
+    # seed 0's groups have nobody served whatever the plan, yet their existing centers serve
+    # some: no option is needed there, and the share is above 0 at $2M.
+    directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=Equity("region", 0.97))
+    if capacity_share is not None:
+        with_capacity(directory, seed=seed, share=capacity_share)
+    problem = prepare(load_instance(directory)).problem
+    assert (problem.equity_fixed == 0).any()
+    assert reach_every_group_rows(problem).shape[0] == (0 if capacity_share else 1)
+    check_largest_feasible_share(directory, tmp_path)
 
 
 def every_site_decided(sites: pd.DataFrame) -> list[str]:
