@@ -99,12 +99,15 @@ def _finite(value):
 
 def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status: str,
                stages: list[StageReport], mip_gap: float, solve_seconds: float, solver: dict,
-               phases: np.ndarray | None = None, floor_scale: dict | None = None) -> Plan:
+               phases: np.ndarray | None = None, floor_scale: dict | None = None,
+               reachable_group_people: np.ndarray | None = None) -> Plan:
     """Expand the chosen actions into the three plan tables, recomputing coverage from scratch.
 
     ``phases``: the phase (position in the scenario's phases) of each site's action, -1 for none;
     only with a phased scenario. ``floor_scale``: when no plan meets the equity floors, the
     largest share of them one plan meets (``value``, ``bound``, ``status``, ``mip_gap``).
+    ``reachable_group_people``: each equity group's people some plan puts within same-day reach
+    at any budget (:meth:`CoveringProblem.reachable_group_people`), for its ``reachable_share``.
     """
     grouping = equity_groups(instance) if instance.scenario.equity is not None else None
     equity_need = None if grouping is None else grouping[1:]
@@ -144,7 +147,8 @@ def build_plan(instance: Instance, reach: Reach, actions: np.ndarray, *, status:
         summary["phases"], after_phases = _phase_columns(instance, reach, actions, phases, before, after, sites, zones,
                                                          served)
     if instance.scenario.equity is not None:
-        summary["equity"] = _equity_summary(instance, grouping, after.same_day_share, population, floor_scale)
+        summary["equity"] = _equity_summary(instance, grouping, after.same_day_share, population, floor_scale,
+                                            reachable_group_people)
     assignments = None
     if instance.capacitated:
         names = [p.name for p in instance.scenario.phases] or [""]
@@ -200,7 +204,8 @@ def _phase_columns(instance, reach, actions, phases, before: Coverage, after: Co
     return figures, coverages
 
 
-def _equity_summary(instance, grouping, share: np.ndarray, population, floor_scale: dict | None) -> dict:
+def _equity_summary(instance, grouping, share: np.ndarray, population, floor_scale: dict | None,
+                    reachable: np.ndarray | None) -> dict:
     """Each equity group's floor, population and achieved same-day share after the plan (with
     capacities, of the people served). ``grouping``: :func:`equity_groups` of the instance."""
     equity = instance.scenario.equity
@@ -214,6 +219,9 @@ def _equity_summary(instance, grouping, share: np.ndarray, population, floor_sca
                "share": got / total if total else 1.0,
                "meets_floor": bool(got >= need) if whole else bool(got >= need * (1 - 1e-9))}
               for name, total, got, need in zip(names, people, reached, floors)]
+    if reachable is not None:
+        for group, total, most in zip(groups, people, reachable):
+            group["reachable_share"] = min(1.0, most / total) if total else 1.0
     summary = {"column": equity.column, "min_same_day_share": equity.min_same_day_share, "groups": groups}
     if floor_scale is not None:
         summary["max_feasible_scale"] = floor_scale
@@ -584,7 +592,7 @@ PLAN_SCHEMA = {
                 "required": ["group", "floor", "population", "same_day_population", "share", "meets_floor"],
                 "properties": {"group": _TEXT, "floor": _MAYBE_NUMBER, "population": _NUMBER,
                                "same_day_population": _NUMBER, "share": _NUMBER,
-                               "meets_floor": {"type": "boolean"}}}},
+                               "meets_floor": {"type": "boolean"}, "reachable_share": _NUMBER}}},
             "max_feasible_scale": {"type": "object", "required": ["value", "bound", "status"],
                                    "properties": {"value": _MAYBE_NUMBER, "bound": _MAYBE_NUMBER, "status": _TEXT,
                                                   "mip_gap": _MAYBE_NUMBER}}}},

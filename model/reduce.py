@@ -275,6 +275,15 @@ class CoveringProblem:
                                                weights=self.same_day_people[grouped] * share[grouped],
                                                minlength=self.n_groups)
 
+    def reachable_group_people(self) -> np.ndarray:
+        """Each group's people some plan puts within same-day reach, whatever the budget: those in
+        reach whatever the plan and those of the rows an option (or a supplier open whatever the
+        plan) reaches. A floor above it is met by no plan at any budget."""
+        reachable = self.same_day_reach().getnnz(axis=1) > 0
+        if self.capacitated:
+            reachable |= self.supply_cover[:, np.flatnonzero(self.supply_option < 0)].getnnz(axis=1) > 0
+        return self._group_people(reachable.astype(float))
+
     def same_day_reach(self) -> sparse.csr_matrix:
         """Rows x options: 1 where the option puts the row within same-day reach, with or without
         the capacity to serve it (a supplier's rows count for its option)."""

@@ -172,6 +172,12 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
         scale = equity.get("max_feasible_scale")
         if scale is not None and scale["value"] is not None:
             lines.append(f"            no plan within the budget meets every floor: {floor_scale_text(scale)}")
+        beyond = sorted((g for g in equity["groups"] if g["floor"] is not None and g.get("reachable_share", 1.0) < g["floor"]),
+                        key=lambda g: g["reachable_share"])
+        if beyond:
+            lines.append(f"            {len(beyond)} groups below their floor at any budget (the most any plan reaches: "
+                         + ", ".join(f"{g['group']} {g['reachable_share']:.1%}" for g in beyond[:8])
+                         + (", ...)" if len(beyond) > 8 else ")"))
     for stage in s["stages"]:
         lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "
                      f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")

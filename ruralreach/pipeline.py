@@ -95,6 +95,7 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
         actions, phases = no_actions(instance), np.full(len(instance.sites), -1, dtype=np.int64)
     plan = build_plan(
         instance, prepared.reach, actions, phases=phases, floor_scale=floor_scale,
+        reachable_group_people=problem.reachable_group_people() if problem.n_groups else None,
         status=solution.status, stages=stage_reports(solution, problem), mip_gap=options.mip_gap,
         solve_seconds=solution.seconds, solver={"name": "HiGHS", "version": solver_version()},
     )

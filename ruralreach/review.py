@@ -253,7 +253,8 @@ def phase_table(plan: Plan) -> pd.DataFrame:
 
 def equity_table(plan: Plan, near: float = 0.05) -> pd.DataFrame:
     """Each equity group's floor and achieved same-day share, the groups furthest below their
-    floor first; ``standing`` says below, near (within ``near`` of it) or above."""
+    floor first; ``standing`` says below, near (within ``near`` of it) or above;
+    ``reachable_share`` the most any plan reaches at any budget."""
     equity = plan.summary.get("equity")
     if equity is None:
         return pd.DataFrame(columns=["floor", "population", "same_day_population", "share", "standing"])
@@ -262,7 +263,8 @@ def equity_table(plan: Plan, near: float = 0.05) -> pd.DataFrame:
     table["standing"] = np.where(~table["meets_floor"], "below", np.where(margin <= near, "near", "above"))
     table = table.loc[margin.sort_values(kind="stable").index]
     table.index.name = equity["column"]
-    return table[["floor", "population", "same_day_population", "share", "standing"]]
+    reachable = ["reachable_share"] if "reachable_share" in table else []  # plans before it lack it
+    return table[["floor", "population", "same_day_population", "share", "standing", *reachable]]
 
 
 def capacity_table(plan: Plan, near: float = 0.1) -> pd.DataFrame:

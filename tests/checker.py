@@ -287,6 +287,20 @@ def brute_force(raw: RawInstance):
     return None if best is None else (best[0], best[1], -best[2])
 
 
+def reachable_shares(raw: RawInstance) -> dict[str, float]:
+    """Per equity group: the share of its people within same-day reach of a site that holds, or
+    by an action its decision allows could hold, inventory (the most any plan reaches)."""
+    def may_hold(site: dict) -> bool:
+        decision = site.get("decision", "").strip()
+        allowed = ["none"] if decision == "never" else [decision[5:]] if decision.startswith("must:") else ACTIONS_OF_KIND[site["kind"]]
+        return any(holds_inventory(site["kind"], action) for action in allowed)
+
+    able = {site["site_id"] for site in raw.sites if may_hold(site)}
+    population = [people_of(z) for z in raw.zones]
+    return {group: sum(population[k] for k in members if raw.same_day[k] & able) / people if people else 1.0
+            for group, (_, people, members) in equity_floors(raw).items()}
+
+
 def max_floor_share(raw: RawInstance) -> float:
     """The largest share of every equity floor one plan meets (keeping budgets and decisions)."""
     with_capacity = capacitated(raw)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from checker import (brute_force, equity_floors, evaluate, every_plan, max_floor_share, phased_outcome, phases_of,
-                     read_raw)
+                     reachable_shares, read_raw)
 from conftest import run_cli, small_instance, with_capacity
 
 from ruralreach.cli import format_summary
@@ -201,6 +201,24 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
     assert scale["value"] == pytest.approx(max_floor_share(raw), abs=1e-6)
     assert scale["bound"] >= max(scale["value"], max_floor_share(raw)) - 1e-9
     assert f"floors feasible up to {scale['value']:.1%} of what was asked" in result.stdout
+
+
+@pytest.mark.parametrize("seed, capacity_share", [(3, None), (4, None), (5, None), (0, 0.1), (4, 0.1)])
+def test_each_group_says_the_most_any_plan_reaches(seed, capacity_share, tmp_path):
+    # reachable_share: the group's people within same-day reach of a site that holds or may take
+    # inventory (decisions kept, budget and capacities aside), as the checker counts them.
+    directory = program_instance(tmp_path / "i", seed=seed, budget=60e6, equity=Equity("region", 0.97),
+                                 decisions=random_decisions(seed))
+    if capacity_share is not None:
+        with_capacity(directory, seed=seed, share=capacity_share)
+    plan = solve_instance(load_instance(directory), SolveOptions())
+    expected = reachable_shares(read_raw(directory))
+    got = {g["group"]: g["reachable_share"] for g in plan.summary["equity"]["groups"]}
+    assert got == pytest.approx(expected, abs=1e-12)
+    beyond = sorted((share, group) for group, share in expected.items() if share < 0.97)
+    assert beyond, "some group should be beyond its floor at any budget"
+    assert (f"{len(beyond)} groups below their floor at any budget (the most any plan reaches: "
+            + ", ".join(f"{group} {share:.1%}" for share, group in beyond) + ")") in format_summary(plan)
 
 
 def test_a_largest_feasible_share_not_proven_says_how_far_up_it_may_be(tmp_path):
