@@ -231,11 +231,12 @@ def _equity_summary(instance, grouping, share: np.ndarray, population, floor_sca
 def floor_scale_text(scale: dict) -> str:
     """``equity.max_feasible_scale`` in words; where the search stopped short of proof, how far
     above what it found the share may still be."""
-    text = f"floors feasible up to {scale['value']:.1%} of what was asked"
-    bound = scale.get("bound")
-    if scale["status"] != "optimal" and bound is not None and bound > scale["value"]:
-        text += f" ({scale['status']}: not proven, perhaps up to {bound:.1%})"
-    return text
+    value, bound = scale["value"], scale.get("bound")
+    if scale["status"] == "optimal" or bound is None or bound <= value:
+        return f"floors feasible up to {value:.1%} of what was asked"
+    digits = next((d for d in range(1, 6) if f"{value:.{d}%}" != f"{bound:.{d}%}"), 6)  # as far as they differ
+    return (f"floors feasible up to {value:.{digits}%} of what was asked "
+            f"({scale['status']}: not proven, perhaps up to {bound:.{digits}%})")
 
 
 def _site_table(instance, reach, actions, after: Coverage, population) -> pd.DataFrame:

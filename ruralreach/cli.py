@@ -175,7 +175,8 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
         beyond = sorted((g for g in equity["groups"] if g["floor"] is not None and g.get("reachable_share", 1.0) < g["floor"]),
                         key=lambda g: g["reachable_share"])
         if beyond:
-            lines.append(f"            {len(beyond)} groups below their floor at any budget (the most any plan reaches: "
+            lines.append(f"            {len(beyond)} group{'s' * (len(beyond) > 1)} below their floor at any budget "
+                         "(the most any plan reaches: "
                          + ", ".join(f"{g['group']} {g['reachable_share']:.1%}" for g in beyond[:8])
                          + (", ...)" if len(beyond) > 8 else ")"))
     for stage in s["stages"]:

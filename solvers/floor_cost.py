@@ -7,11 +7,16 @@ the group's rows: :math:`\min \sum_o c_o x_o` such that :math:`E_h + \sum_{i \in
 free, and capacities are left out), at most one option per site. It leaves out the budget, the
 other floors, the sites that must act and every capacity, so it is a relaxation of what any plan
 meeting the floor does on :math:`O_h`: its proven lower bound is a valid :math:`L_h`.
+
+The same kind of small MIP prices a set cover for the largest share of the floors one plan meets
+(``solvers/lexicographic.py``, ``max_floor_scale``): what it costs at least to take an option
+reaching each group nobody in it is served without the plan.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import highspy
 import numpy as np
@@ -56,17 +61,49 @@ def least_floor_costs(problem: CoveringProblem, options: SolveOptions) -> np.nda
         bound = _least_cost(cover[:, group_options].tocsr(), problem.same_day_people[rows],
                             need[group] - free_people, unit_cost[group_options],
                             problem.option_site[group_options], options)
-        costs[group] = max(0.0, bound - _MARGIN * max(abs(bound), 1e5)) * problem.money_unit
+        if math.isfinite(bound):  # else no plan meets the floor: the solve says so, not this row
+            costs[group] = _below(bound) * problem.money_unit
     return costs
+
+
+def least_cost_to_reach(groups: sparse.csr_matrix, problem: CoveringProblem, options: SolveOptions) -> float:
+    """USD every plan spends at least to take an option in each row of ``groups`` (rows x
+    options; :func:`ruralreach.model.formulation.reach_every_group_rows`): a proven lower bound
+    of the small set cover, one option a site at most, the budgets left out."""
+    unit_cost = problem.option_cost / problem.money_unit
+    with _mip(unit_cost, problem.option_site, options) as h:
+        rows = groups.tocsr().astype(float)
+        h.addRows(rows.shape[0], np.ones(rows.shape[0]), np.full(rows.shape[0], highspy.kHighsInf), rows.nnz,
+                  rows.indptr[:-1].astype(np.int32), rows.indices.astype(np.int32), rows.data)
+    return _below(_proven_bound(h)) * problem.money_unit
+
+
+def _below(bound: float) -> float:
+    """The bound taken _MARGIN below what HiGHS proves."""
+    return max(0.0, bound - _MARGIN * max(abs(bound), 1e5))
 
 
 def _least_cost(cover: sparse.csr_matrix, people: np.ndarray, need: float, cost: np.ndarray, site: np.ndarray,
                 options: SolveOptions) -> float:
     """The MIP's proven lower bound on the least cost (money units) of reaching ``need`` people
-    of the rows, each reached by the options of its row of ``cover``; 0 when it proves nothing."""
+    of the rows, each reached by the options of its row of ``cover`` (:func:`_proven_bound`)."""
     if need <= 0:
         return 0.0
     n_x, n_y = cover.shape[1], cover.shape[0]
+    with _mip(cost, site, options) as h:
+        h.addVars(n_y, np.zeros(n_y), np.ones(n_y))
+        reached = sparse.hstack([-cover, sparse.identity(n_y)]).tocsr().astype(float)  # y_i <= sum of its options
+        h.addRows(n_y, np.full(n_y, -highspy.kHighsInf), np.zeros(n_y), reached.nnz,
+                  reached.indptr[:-1].astype(np.int32), reached.indices.astype(np.int32), reached.data)
+        h.addRow(need, highspy.kHighsInf, n_y, (n_x + np.arange(n_y)).astype(np.int32), people.astype(float))
+    return _proven_bound(h)
+
+
+@contextmanager
+def _mip(cost: np.ndarray, site: np.ndarray, options: SolveOptions):
+    """A MIP minimizing ``cost`` over binary option columns, at most one option a site; the body
+    adds its rows, and the MIP is solved (within FLOOR_COST_NODES and FLOOR_COST_SECONDS) after it."""
+    n_x = len(cost)
     with _quiet_stdout(True):
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -77,21 +114,25 @@ def _least_cost(cover: sparse.csr_matrix, people: np.ndarray, need: float, cost:
     h.setOptionValue("presolve", "off")
     h.setOptionValue("mip_max_nodes", FLOOR_COST_NODES)
     h.setOptionValue("time_limit", FLOOR_COST_SECONDS)
-    h.addVars(n_x + n_y, np.zeros(n_x + n_y), np.ones(n_x + n_y))
+    h.addVars(n_x, np.zeros(n_x), np.ones(n_x))
     h.changeColsCost(n_x, np.arange(n_x, dtype=np.int32), cost.astype(float))
     h.changeColsIntegrality(n_x, np.arange(n_x, dtype=np.int32), np.full(n_x, highspy.HighsVarType.kInteger))
-    reached = sparse.hstack([-cover, sparse.identity(n_y)]).tocsr().astype(float)  # y_i <= sum of its options
-    h.addRows(n_y, np.full(n_y, -highspy.kHighsInf), np.zeros(n_y), reached.nnz,
-              reached.indptr[:-1].astype(np.int32), reached.indices.astype(np.int32), reached.data)
-    h.addRow(need, highspy.kHighsInf, n_y, (n_x + np.arange(n_y)).astype(np.int32), people.astype(float))
+    yield h
     for members in np.split(np.argsort(site, kind="stable"), np.flatnonzero(np.diff(np.sort(site))) + 1):
         if members.size > 1:
             h.addRow(-highspy.kHighsInf, 1.0, members.size, members.astype(np.int32), np.ones(members.size))
     _run_guarded(h, FLOOR_COST_SECONDS)
+
+
+def _proven_bound(h: highspy.Highs) -> float:
+    """What the MIP proved of its least cost: infinite when no plan meets its rows, 0 when it
+    proved nothing."""
+    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        return math.inf
     info = h.getInfo()
     bound = info.mip_dual_bound
-    if h.getModelStatus() == highspy.HighsModelStatus.kInfeasible or not math.isfinite(bound):
-        return 0.0  # no plan meets the floor: the solve says so, not this row
+    if not math.isfinite(bound):
+        return 0.0
     if info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible:
         bound = min(bound, info.objective_function_value)  # a bound above a plan in hand is none
     return max(bound, 0.0)

@@ -32,6 +32,7 @@ from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budg
                                           floor_scale_model, matrix_model, reach_every_group_rows)
 from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
 
+from .floor_cost import least_cost_to_reach
 from .greedy import greedy_choice
 from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult,
                     relative_gap)
@@ -708,25 +709,26 @@ def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageRes
 
     Every share above 0 needs an option reaching each group nobody in it is served without
     (:func:`reach_every_group_rows`), and :math:`\lambda = 0` needs none: the MIP is solved with
-    those rows, and where they cannot be met the answer is 0, proven. The LP of the MIP without
-    them meets every such group with slivers of options; with a floor per county, proving that
-    the budget cannot reach every untouched county that way took HiGHS past its time limit, and
-    the rows' LP alone proves it."""
+    those rows, and where the budget cannot pay for them (their small set cover, priced as the
+    floor costs are) the answer is 0, proven. The MIP without them meets every such group with
+    slivers of options; with a floor per county, it took HiGHS past its time limit to prove what
+    the set cover's LP proves at once."""
+    began = time.perf_counter()
+    reach_every_group = reach_every_group_rows(problem)
+    if reach_every_group.shape[0] and least_cost_to_reach(reach_every_group, problem, options) > problem.budget_room()[-1]:
+        return StageResult(FLOOR_SCALE, OPTIMAL, 0.0, 0.0, 0.0, time.perf_counter() - began, None)
     model = HighsModel(floor_scale_model(problem), options)
     model.reset(budget_room(problem))
-    reach_every_group = reach_every_group_rows(problem)
-    spent = 0.0
     if reach_every_group.shape[0]:
         model.add_rows(reach_every_group, np.ones(reach_every_group.shape[0]))
-        relaxed = model.relaxation(FLOOR_SCALE, options.time_limit)
-        spent = relaxed.seconds
-        if relaxed.status == INFEASIBLE:  # no plan serves every untouched group: no share above 0
-            return StageResult(FLOOR_SCALE, OPTIMAL, 0.0, 0.0, 0.0, spent, None)
+    spent = time.perf_counter() - began
     result = model.solve(FLOOR_SCALE, None if options.time_limit is None else max(0.0, options.time_limit - spent))
     result = replace(result, seconds=spent + result.seconds)
     if result.status == INFEASIBLE:  # the same, found by the search
         return replace(result, status=OPTIMAL, objective=0.0, bound=0.0, mip_gap=0.0)
-    if not math.isfinite(result.objective):  # none found in time: no action at all meets 0
-        result = replace(result, objective=0.0, mip_gap=relative_gap(0.0, result.bound))
+    if not math.isfinite(result.objective):  # none found in time: what the plan without actions meets
+        floored = problem.equity_floor > 0
+        unplanned = min(1.0, float(np.min(problem.equity_fixed[floored] / problem.equity_floor[floored])))
+        result = replace(result, objective=unplanned, mip_gap=relative_gap(unplanned, result.bound))
     status = OPTIMAL if result.mip_gap <= options.mip_gap or result.status == OPTIMAL else result.status
     return replace(result, status=status, values=None)

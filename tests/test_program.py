@@ -217,7 +217,7 @@ def test_each_group_says_the_most_any_plan_reaches(seed, capacity_share, tmp_pat
     assert got == pytest.approx(expected, abs=1e-12)
     beyond = sorted((share, group) for group, share in expected.items() if share < 0.97)
     assert beyond, "some group should be beyond its floor at any budget"
-    assert (f"{len(beyond)} groups below their floor at any budget (the most any plan reaches: "
+    assert (f"{len(beyond)} group{'s' * (len(beyond) > 1)} below their floor at any budget (the most any plan reaches: "
             + ", ".join(f"{group} {share:.1%}" for share, group in beyond) + ")") in format_summary(plan)
 
 
