@@ -702,6 +702,14 @@ def _restated(results: list[StageResult], final: dict[str, float], mip_gap: floa
     return tuple(restated)
 
 
+def _floor_share(problem: CoveringProblem, chosen: np.ndarray) -> float:
+    """The largest share of every equity floor a choice meets (at most 1)."""
+    floored = problem.equity_floor > 0
+    if not floored.any():
+        return 1.0
+    return min(1.0, float(np.min(problem.equity_people(chosen)[floored] / problem.equity_floor[floored])))
+
+
 def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageResult:
     r"""The largest share :math:`\lambda` of every equity floor that one plan within the budgets
     meets, solved to the requested gap (``objective`` is the share found, ``bound`` the proven
@@ -727,8 +735,7 @@ def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageRes
     if result.status == INFEASIBLE:  # the same, found by the search
         return replace(result, status=OPTIMAL, objective=0.0, bound=0.0, mip_gap=0.0)
     if not math.isfinite(result.objective):  # none found in time: what the plan without actions meets
-        floored = problem.equity_floor > 0
-        unplanned = min(1.0, float(np.min(problem.equity_fixed[floored] / problem.equity_floor[floored])))
+        unplanned = _floor_share(problem, np.zeros(problem.n_options, dtype=bool))
         result = replace(result, objective=unplanned, mip_gap=relative_gap(unplanned, result.bound))
     status = OPTIMAL if result.mip_gap <= options.mip_gap or result.status == OPTIMAL else result.status
     return replace(result, status=status, values=None)

@@ -25,6 +25,7 @@ from ruralreach.model.reduce import equity_groups
 from ruralreach.pipeline import prepare, solve_instance
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
+from ruralreach.solvers.lexicographic import max_floor_scale
 
 EXACT = SolveOptions(mip_gap=0.0)
 
@@ -219,6 +220,19 @@ def test_each_group_says_the_most_any_plan_reaches(seed, capacity_share, tmp_pat
     assert beyond, "some group should be beyond its floor at any budget"
     assert (f"{len(beyond)} group{'s' * (len(beyond) > 1)} below their floor at any budget (the most any plan reaches: "
             + ", ".join(f"{group} {share:.1%}" for share, group in beyond) + ")") in format_summary(plan)
+
+
+def test_a_largest_feasible_share_out_of_time_is_what_no_action_meets(tmp_path):
+    # With no time to search (HiGHS stops before any plan on this instance), the share stated is
+    # the one the plan without actions meets, as the checker counts it: a share some plan meets.
+    directory = program_instance(tmp_path / "i", seed=0, budget=5e6, equity=Equity("region", 0.97))
+    raw = read_raw(directory)
+    served = evaluate(raw, {})["served"]
+    unplanned = min(sum(served[k] for k in members) / (floor * people)
+                    for floor, people, members in equity_floors(raw).values())
+    scale = max_floor_scale(prepare(load_instance(directory)).problem, SolveOptions(time_limit=0.0))
+    assert scale.status == "time_limit"
+    assert scale.objective == pytest.approx(unplanned, rel=1e-12) and scale.objective <= max_floor_share(raw) + 1e-9
 
 
 def test_a_largest_feasible_share_not_proven_says_how_far_up_it_may_be(tmp_path):
