@@ -132,10 +132,8 @@ def reach_every_group_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     that nobody in it meets whatever the plan (no people in reach, no supplier open whatever the
     plan): any share :math:`\lambda > 0` of its floor needs an option that reaches it."""
     untouched = (problem.equity_floor > 0) & (problem.equity_fixed <= 0)
-    grouped = problem.same_day_group >= 0
-    if problem.capacitated:  # a row a supplier serves whatever the plan may be served without an option
-        given = problem.supply_cover[:, np.flatnonzero(problem.supply_option < 0)].getnnz(axis=1) > 0
-        untouched[np.unique(problem.same_day_group[grouped & given])] = False
+    # A row a supplier serves whatever the plan may be served without an option.
+    untouched[np.unique(problem.same_day_group[(problem.same_day_group >= 0) & problem.given_supply_rows()])] = False
     return problem.group_options()[np.flatnonzero(untouched)].tocsr()
 
 
@@ -286,8 +284,7 @@ def budget_room(problem: CoveringProblem) -> np.ndarray:
 
 def _within_reach_rows(problem: CoveringProblem) -> np.ndarray:
     """The same-day rows that have suppliers, none of them open whatever the plan."""
-    given = problem.supply_cover[:, np.flatnonzero(problem.supply_option < 0)].getnnz(axis=1) > 0
-    return np.flatnonzero((problem.supply_cover.getnnz(axis=1) > 0) & ~given)
+    return np.flatnonzero((problem.supply_cover.getnnz(axis=1) > 0) & ~problem.given_supply_rows())
 
 
 def _supply_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix,

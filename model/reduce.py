@@ -279,10 +279,13 @@ class CoveringProblem:
         """Each group's people some plan puts within same-day reach, whatever the budget: those in
         reach whatever the plan and those of the rows an option (or a supplier open whatever the
         plan) reaches. A floor above it is met by no plan at any budget."""
-        reachable = self.same_day_reach().getnnz(axis=1) > 0
-        if self.capacitated:
-            reachable |= self.supply_cover[:, np.flatnonzero(self.supply_option < 0)].getnnz(axis=1) > 0
+        reachable = (self.same_day_reach().getnnz(axis=1) > 0) | self.given_supply_rows()
         return self._group_people(reachable.astype(float))
+
+    def given_supply_rows(self) -> np.ndarray:
+        """Bool per same-day row: a supplier open whatever the plan (an existing inventory site
+        with a capacity) reaches it. All False without capacities."""
+        return self.supply_cover[:, np.flatnonzero(self.supply_option < 0)].getnnz(axis=1) > 0
 
     def same_day_reach(self) -> sparse.csr_matrix:
         """Rows x options: 1 where the option puts the row within same-day reach, with or without

@@ -50,7 +50,7 @@ def least_floor_costs(problem: CoveringProblem, options: SolveOptions) -> np.nda
     if not np.any(need > 0):
         return costs
     reach = problem.same_day_reach().tocsr()
-    given = problem.supply_cover[:, np.flatnonzero(problem.supply_option < 0)].getnnz(axis=1) > 0
+    given = problem.given_supply_rows()
     unit_cost = problem.option_cost / problem.money_unit
     needing = np.flatnonzero(need > 0)
     for group in needing[np.argsort(-need[needing], kind="stable")][:FLOOR_COST_GROUPS]:

@@ -260,7 +260,7 @@ def test_floors_no_plan_meets_give_the_largest_feasible_share(seed, tmp_path):
 def test_floors_of_groups_nobody_reaches_today_give_the_largest_feasible_share(seed, budget, capacity_share, tmp_path):
     # Any share above 0 of a floor of a group nobody in it is served before the plan needs an
     # option reaching it (model "reach every group" rows): seed 2 has such a group, which $5M
-    # cannot reach (share 0, the rows' LP proves it) and $10M can. With capacities that bind,
+    # cannot reach (share 0, proven by what meeting the rows costs) and $10M can. With capacities that bind,
     # seed 0's groups have nobody served whatever the plan, yet their existing centers serve
     # some: no option is needed there, and the share is above 0 at $2M.
     directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=Equity("region", 0.97))
