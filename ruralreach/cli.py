@@ -293,7 +293,7 @@ def command_solve(args: argparse.Namespace) -> int:
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
     out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
     with plan_place(out):  # checked and held before the solve: a plan is never solved for nowhere
-        prepared = prepare(instance)
+        prepared = prepare(instance, None if args.time_limit is None else solve_seconds_left(args.time_limit, instance))
         if args.time_limit is not None:
             options = dataclasses.replace(options, time_limit=solve_seconds_left(args.time_limit, instance))
         show = sys.stderr.isatty() if args.progress is None else args.progress

@@ -18,7 +18,7 @@ from ruralreach.model.instance import Instance
 from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem
-from ruralreach.solvers.floor_cost import least_floor_costs
+from ruralreach.solvers.floor_cost import FLOOR_COST_TIME_SHARE, least_floor_costs
 from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
 from ruralreach.solvers.lexicographic import Solution, Watch, max_floor_scale, plan_unit, solve_lexicographic
 
@@ -39,12 +39,17 @@ class Prepared:
     floor_costs: np.ndarray | None = None
 
 
-def prepare(instance: Instance) -> Prepared:
+def prepare(instance: Instance, time_limit: float | None = None) -> Prepared:
+    """``time_limit``: the seconds a solve of it will have (None: no limit), of which pricing the
+    equity floors takes at most a share (``FLOOR_COST_TIME_SHARE``)."""
     began = time.perf_counter()
     reach = compute_reach(instance)
     reached = time.perf_counter()
     problem = reduce_problem(instance, reach)
-    floor_costs = least_floor_costs(problem, SolveOptions()) if problem.n_groups else None
+    floor_costs = None
+    if problem.n_groups:
+        pricing = None if time_limit is None else FLOOR_COST_TIME_SHARE * time_limit
+        floor_costs = least_floor_costs(problem, SolveOptions(), pricing)
     return Prepared(instance, reach, problem, reached - began, time.perf_counter() - reached, floor_costs)
 
 

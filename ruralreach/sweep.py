@@ -76,7 +76,7 @@ def _worker_model(instance: Instance, options: SolveOptions) -> tuple[Prepared, 
         prepared = _prepared.get(instance.sha256)
         if prepared is None:
             _prepared.clear()  # one instance at a time: a national instance is large
-            prepared = _prepared[instance.sha256] = prepare(instance)
+            prepared = _prepared[instance.sha256] = prepare(instance, options.time_limit)
     held = getattr(_thread, "held", None)
     if held is None or held[0] is not prepared or held[1] != options:
         held = _thread.held = (prepared, options, HighsModel(matrix_model(prepared.problem), options))

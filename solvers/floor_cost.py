@@ -16,6 +16,7 @@ reaching each group nobody in it is served without the plan.
 from __future__ import annotations
 
 import math
+import time
 from contextlib import contextmanager
 
 import highspy
@@ -34,17 +35,22 @@ FLOOR_COST_SECONDS = 2.0
 # At most this many groups, those that need the most people first: with a floor per county
 # (thousands of groups) each small MIP's set-up would add up to more than the rows can save.
 FLOOR_COST_GROUPS = 200
+# Under a time limit, pricing takes at most this share of the time the solve has: the rows it
+# yields speed up the search, which still needs most of the time. Groups not priced in time get no
+# row (a least cost of 0 holds for any group).
+FLOOR_COST_TIME_SHARE = 0.25
 # The bound is taken this far below what HiGHS proves (relative, and at least a tenth of a money
 # unit): HiGHS proves it to its own tolerances, and a floor-cost row above the true least cost
 # would cut off plans.
 _MARGIN = 1e-6
 
 
-def least_floor_costs(problem: CoveringProblem, options: SolveOptions) -> np.ndarray:
+def least_floor_costs(problem: CoveringProblem, options: SolveOptions, seconds: float | None = None) -> np.ndarray:
     """USD every plan meeting group h's floor spends on the options that reach the group's rows,
     at least (a proven lower bound; 0 where the floor is met whatever the plan, where no plan
-    meets it, where HiGHS proved nothing, or past the FLOOR_COST_GROUPS groups that need the
-    most people)."""
+    meets it, where HiGHS proved nothing, past the FLOOR_COST_GROUPS groups that need the most
+    people, or past the ``seconds`` the pricing may take, None for no limit)."""
+    ends = None if seconds is None else time.perf_counter() + seconds
     costs = np.zeros(problem.n_groups)
     need = problem.equity_floor - problem.equity_fixed
     if not np.any(need > 0):
@@ -54,13 +60,16 @@ def least_floor_costs(problem: CoveringProblem, options: SolveOptions) -> np.nda
     unit_cost = problem.option_cost / problem.money_unit
     needing = np.flatnonzero(need > 0)
     for group in needing[np.argsort(-need[needing], kind="stable")][:FLOOR_COST_GROUPS]:
+        left = FLOOR_COST_SECONDS if ends is None else min(FLOOR_COST_SECONDS, ends - time.perf_counter())
+        if left <= 0:
+            break
         rows = np.flatnonzero((problem.same_day_group == group) & ~given)
         free_people = problem.same_day_people[(problem.same_day_group == group) & given].sum()
         cover = reach[rows]
         group_options = np.unique(cover.indices)
         bound = _least_cost(cover[:, group_options].tocsr(), problem.same_day_people[rows],
                             need[group] - free_people, unit_cost[group_options],
-                            problem.option_site[group_options], options)
+                            problem.option_site[group_options], options, left)
         if math.isfinite(bound):  # else no plan meets the floor: the solve says so, not this row
             costs[group] = _below(bound) * problem.money_unit
     return costs
@@ -69,9 +78,11 @@ def least_floor_costs(problem: CoveringProblem, options: SolveOptions) -> np.nda
 def least_cost_to_reach(groups: sparse.csr_matrix, problem: CoveringProblem, options: SolveOptions) -> float:
     """USD every plan spends at least to take an option in each row of ``groups`` (rows x
     options; :func:`ruralreach.model.formulation.reach_every_group_rows`): a proven lower bound
-    of the small set cover, one option a site at most, the budgets left out."""
+    of the small set cover, one option a site at most, the budgets left out; within
+    ``options.time_limit``, if any."""
     unit_cost = problem.option_cost / problem.money_unit
-    with _mip(unit_cost, problem.option_site, options) as h:
+    seconds = FLOOR_COST_SECONDS if options.time_limit is None else min(FLOOR_COST_SECONDS, options.time_limit)
+    with _mip(unit_cost, problem.option_site, options, seconds) as h:
         rows = groups.tocsr().astype(float)
         h.addRows(rows.shape[0], np.ones(rows.shape[0]), np.full(rows.shape[0], highspy.kHighsInf), rows.nnz,
                   rows.indptr[:-1].astype(np.int32), rows.indices.astype(np.int32), rows.data)
@@ -84,13 +95,13 @@ def _below(bound: float) -> float:
 
 
 def _least_cost(cover: sparse.csr_matrix, people: np.ndarray, need: float, cost: np.ndarray, site: np.ndarray,
-                options: SolveOptions) -> float:
+                options: SolveOptions, seconds: float) -> float:
     """The MIP's proven lower bound on the least cost (money units) of reaching ``need`` people
     of the rows, each reached by the options of its row of ``cover`` (:func:`_proven_bound`)."""
     if need <= 0:
         return 0.0
     n_x, n_y = cover.shape[1], cover.shape[0]
-    with _mip(cost, site, options) as h:
+    with _mip(cost, site, options, seconds) as h:
         h.addVars(n_y, np.zeros(n_y), np.ones(n_y))
         reached = sparse.hstack([-cover, sparse.identity(n_y)]).tocsr().astype(float)  # y_i <= sum of its options
         h.addRows(n_y, np.full(n_y, -highspy.kHighsInf), np.zeros(n_y), reached.nnz,
@@ -100,9 +111,9 @@ def _least_cost(cover: sparse.csr_matrix, people: np.ndarray, need: float, cost:
 
 
 @contextmanager
-def _mip(cost: np.ndarray, site: np.ndarray, options: SolveOptions):
+def _mip(cost: np.ndarray, site: np.ndarray, options: SolveOptions, seconds: float):
     """A MIP minimizing ``cost`` over binary option columns, at most one option a site; the body
-    adds its rows, and the MIP is solved (within FLOOR_COST_NODES and FLOOR_COST_SECONDS) after it."""
+    adds its rows, and the MIP is solved (within FLOOR_COST_NODES and ``seconds``) after it."""
     n_x = len(cost)
     with _quiet_stdout(True):
         h = highspy.Highs()
@@ -113,7 +124,7 @@ def _mip(cost: np.ndarray, site: np.ndarray, options: SolveOptions):
     # run_mip); here such a bound would cut off plans, so there is none.
     h.setOptionValue("presolve", "off")
     h.setOptionValue("mip_max_nodes", FLOOR_COST_NODES)
-    h.setOptionValue("time_limit", FLOOR_COST_SECONDS)
+    h.setOptionValue("time_limit", seconds)
     h.addVars(n_x, np.zeros(n_x), np.ones(n_x))
     h.changeColsCost(n_x, np.arange(n_x, dtype=np.int32), cost.astype(float))
     h.changeColsIntegrality(n_x, np.arange(n_x, dtype=np.int32), np.full(n_x, highspy.HighsVarType.kInteger))
@@ -121,7 +132,7 @@ def _mip(cost: np.ndarray, site: np.ndarray, options: SolveOptions):
     for members in np.split(np.argsort(site, kind="stable"), np.flatnonzero(np.diff(np.sort(site))) + 1):
         if members.size > 1:
             h.addRow(-highspy.kHighsInf, 1.0, members.size, members.astype(np.int32), np.ones(members.size))
-    _run_guarded(h, FLOOR_COST_SECONDS)
+    _run_guarded(h, seconds)
 
 
 def _proven_bound(h: highspy.Highs) -> float:

@@ -22,7 +22,7 @@ from ruralreach.model.formulation import reach_every_group_rows
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
 from ruralreach.model.reduce import equity_groups
-from ruralreach.pipeline import prepare, solve_instance
+from ruralreach.pipeline import prepare, solve_instance, solve_prepared
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.lexicographic import max_floor_scale
@@ -186,6 +186,20 @@ def test_what_each_floor_costs_at_least_is_what_the_cheapest_plan_meeting_it_cos
         assert least[group] <= cost, group
         if cost < math.inf:
             assert least[group] == pytest.approx(cost, rel=1e-4), group
+
+
+def test_floors_not_priced_in_time_get_no_row_and_the_solve_is_still_exact(tmp_path):
+    """Under a time limit, pricing the floors takes a share of it: with none, no group is priced
+    (no "floor cost" row), and the exact solve still finds brute force's plan."""
+    directory = program_instance(tmp_path / "i", seed=0, budget=40e6, equity=Equity("town", 0.0, (("T00003", 0.5),)))
+    instance = load_instance(directory)
+    assert prepare(instance).floor_costs.max() > 0
+    unpriced = prepare(instance, time_limit=0.0)
+    assert not unpriced.floor_costs.any()
+    plan = solve_prepared(unpriced, instance.scenario.budget, EXACT)
+    outcome = phased_outcome(read_raw(directory), plan_of(plan))
+    assert plan.summary["status"] == "optimal" and outcome["floors_met"]
+    assert (outcome["same_day"], outcome["next_day"], outcome["cost"]) == pytest.approx(brute_force(read_raw(directory)))
 
 
 def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
