@@ -318,7 +318,9 @@ def main(argv=None) -> int:
         one's meeting the floors, if any split does): an LP over the shipments, x fixed."""
         if not capacitated:
             served = after_each_phase(x, same_day_reach, same_day_given) * people
-            return served, all(served[-1][members].sum() >= need for _, need, members in floors)
+            # A floor is met to 1e-9 of itself (the README's instance format: 0.3 x 10 people
+            # is 3.0000000000000004 in binary floating point, and 3 people meet it).
+            return served, all(served[-1][members].sum() >= need * (1 - 1e-9) for _, need, members in floors)
         for with_floors in (True, False):
             selected = np.concatenate(blocks["same_day"] + blocks["within_reach"] + blocks["capacity"]
                                       + (blocks["floors"] if with_floors else []))

@@ -216,8 +216,7 @@ def _equity_summary(instance, grouping, share: np.ndarray, population, floor_sca
     whole = not instance.capacitated
     groups = [{"group": name, "floor": equity.floor(name), "population": int(total),
                "same_day_population": int(got) if whole else round(float(got), 2),
-               "share": got / total if total else 1.0,
-               "meets_floor": bool(got >= need) if whole else bool(got >= need * (1 - 1e-9))}
+               "share": got / total if total else 1.0, "meets_floor": bool(got >= need)}
               for name, total, got, need in zip(names, people, reached, floors)]
     if reachable is not None:
         for group, total, most in zip(groups, people, reachable):
@@ -230,13 +229,24 @@ def _equity_summary(instance, grouping, share: np.ndarray, population, floor_sca
 
 def floor_scale_text(scale: dict) -> str:
     """``equity.max_feasible_scale`` in words; where the search stopped short of proof, how far
-    above what it found the share may still be."""
+    above what it found the share may still be. The share a plan meets is rounded down and the
+    bound up, so that neither promises more than was shown (99.997% is not "100.0%")."""
     value, bound = scale["value"], scale.get("bound")
     if scale["status"] == "optimal" or bound is None or bound <= value:
-        return f"floors feasible up to {value:.1%} of what was asked"
-    digits = next((d for d in range(1, 6) if f"{value:.{d}%}" != f"{bound:.{d}%}"), 6)  # as far as they differ
-    return (f"floors feasible up to {value:.{digits}%} of what was asked "
-            f"({scale['status']}: not proven, perhaps up to {bound:.{digits}%})")
+        return f"floors feasible up to {_percent(value, 1, math.floor)} of what was asked"
+    # As many digits as they need to differ.
+    digits = next((d for d in range(1, 6) if _percent(value, d, math.floor) != _percent(bound, d, math.ceil)), 6)
+    return (f"floors feasible up to {_percent(value, digits, math.floor)} of what was asked "
+            f"({scale['status']}: not proven, perhaps up to {_percent(bound, digits, math.ceil)})")
+
+
+def _percent(share: float, digits: int, rounding) -> str:
+    """``share`` as a percentage to ``digits`` decimals, rounded by ``rounding`` (math.floor or
+    math.ceil; a share that is a whole number of those steps but for binary rounding is that)."""
+    steps = share * 10 ** (digits + 2)
+    whole = round(steps)
+    steps = whole if abs(steps - whole) <= 1e-9 * max(1.0, abs(steps)) else rounding(steps)
+    return f"{steps / 10 ** digits:.{digits}f}%"
 
 
 def _site_table(instance, reach, actions, after: Coverage, population) -> pd.DataFrame:

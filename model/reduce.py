@@ -528,9 +528,14 @@ def _dominated(cost: np.ndarray, same_day: sparse.csc_matrix, next_day: sparse.c
     return dominated
 
 
+# A group's floor in people is its share times its population taken FLOOR_TOLERANCE (relative)
+# lower: 0.3 x 10 people is 3.0000000000000004 in binary floating point, and 3 people meet it.
+FLOOR_TOLERANCE = 1e-9
+
+
 def equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray]:
     """The equity groups (sorted values of the scenario's zone column, blank in none), each zone's
-    group (-1 for none) and each group's floor in people."""
+    group (-1 for none) and each group's floor in people (FLOOR_TOLERANCE)."""
     equity = instance.scenario.equity
     n_zones = len(instance.zones)
     if equity is None:
@@ -542,7 +547,7 @@ def equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray
     population = instance.zones["population"].to_numpy(dtype=float)
     group_population = np.bincount(group[group >= 0], weights=population[group >= 0], minlength=len(names))
     floors = np.array([equity.floor(name) for name in names], dtype=float)
-    return names, group, floors * group_population
+    return names, group, floors * group_population * (1 - FLOOR_TOLERANCE)
 
 
 def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop_dominated: bool = True) -> CoveringProblem:
