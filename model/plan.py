@@ -418,8 +418,11 @@ def check_plan_place(directory: str | Path) -> None:
     directory = Path(os.path.abspath(directory))
     if not check_own_directory(directory, "plan directory"):
         return
-    names = sorted(entry.name for entry in directory.iterdir())
-    others = [name for name in names if name not in PLAN_DIR_FILES]
+    entries = sorted(directory.iterdir())
+    names = [entry.name for entry in entries]
+    # A plan's names that are not files (a directory named plan.json) are not a plan's either.
+    others = [entry.name + ("" if entry.is_file() else "/") for entry in entries
+              if entry.name not in PLAN_DIR_FILES or not entry.is_file()]
     if others or (names and PLAN_FILE not in names):
         raise PlanPlaceError(f"{directory} holds files that are not a plan's ({_some(others or names)}): a plan "
                              "is written only where nothing is, in an empty directory or over an earlier plan")

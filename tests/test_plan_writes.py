@@ -48,6 +48,22 @@ def test_out_at_someones_files_is_refused_and_nothing_is_touched(tiny, tmp_path,
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("directory_named", ["plan.json", "sites.csv"])
+def test_out_whose_plan_names_are_directories_is_refused(directory_named, tiny, tmp_path):
+    """A directory named like a plan's file (next to a real plan.json, or as plan.json itself)
+    holds someone's files, not a plan: nothing in it is replaced, for a plan or a sweep's plan."""
+    for out in (tmp_path / "plan", tmp_path / "sweep" / "budget-20000000"):
+        (out / directory_named).mkdir(parents=True)
+        (out / directory_named / "keep.txt").write_text("mine")
+        if directory_named != "plan.json":
+            (out / "plan.json").write_text("{}")
+    before = snapshot(tmp_path)
+    assert_refused(run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path), f"{directory_named}/", "not a plan's")
+    assert_refused(run_cli("sweep", tiny, "--budgets", "20M,40M", "--out", tmp_path / "sweep", cwd=tmp_path),
+                   "not a plan's")
+    assert snapshot(tmp_path) == before
+
+
 def test_out_at_the_instance_directory_is_refused(tiny, tmp_path):
     before = snapshot(tmp_path)
     assert_refused(run_cli("solve", tiny, "--out", tiny, cwd=tmp_path), "not a plan's")
