@@ -543,7 +543,10 @@ def read_csv_table(path: Path, required: tuple[str, ...], reserved: tuple[str, .
     (the input format says so; a plan is read as written). The csv module, not pd.read_csv:
     pandas' C reader fills a short row (a file cut off) with blanks, and turns a Ctrl-C that
     lands while it reads into a ParserError."""
-    reader = csv.reader(io.StringIO(read_text(path, error), newline=""), skipinitialspace=skip_initial_space)
+    # Strict: a quote left open to the end of the file, or text after a closing quote, is an
+    # error (an open quote in the last column once swallowed the rest of the file as one field).
+    reader = csv.reader(io.StringIO(read_text(path, error), newline=""), skipinitialspace=skip_initial_space,
+                        strict=True)
     header, header_line, rows, lines = None, None, [], []
     try:
         while True:
@@ -561,8 +564,8 @@ def read_csv_table(path: Path, required: tuple[str, ...], reserved: tuple[str, .
             else:
                 rows.append(record)
                 lines.append(start)
-    except csv.Error as error:
-        raise error(path, reader.line_num, None, f"cannot be read as CSV: {error}")
+    except csv.Error as problem:
+        raise error(path, start, None, f"cannot be read as CSV: {problem}") from None
     if header is None:
         raise error(path, None, None, "is empty: it needs a header row")
     for position, column in enumerate(header):

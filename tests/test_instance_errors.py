@@ -136,6 +136,12 @@ CASES = [
      "has 6 fields, but the header has 5"),
     ("a Latin-1 byte", lambda d: _zones(d).write_bytes(_zones(d).read_bytes().replace(b"T00004", b"T\xe9", 1)),
      "zones.csv", 3, None, "not UTF-8"),
+    # A quote left open runs to the end of the file: the line it opens on is named, not the
+    # last (when it opened in the last column, the rest of the file was once read as one field).
+    ("a quote left open in the last column", lambda d: edit_csv(_zones(d), 4, "town", '"T1'),
+     "zones.csv", 4, None, "cannot be read as CSV: unexpected end of data"),
+    ("text after a closing quote", lambda d: edit_csv(_zones(d), 4, "town", '"T1"x'),
+     "zones.csv", 4, None, "cannot be read as CSV"),
     # Line numbers are the lines an editor shows: blank lines and quoted line breaks count.
     ("a bad value after blank lines", lambda d: (insert_lines(_zones(d), 2, "\n\n"),
                                                  edit_csv(_zones(d), 9, "lat", "north")),
