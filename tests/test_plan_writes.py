@@ -88,6 +88,13 @@ def test_out_that_cannot_be_written_is_refused_before_solving(tiny, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "tiny"]
 
 
+def test_out_whose_name_is_too_long_to_stage_is_refused_before_solving(tiny, tmp_path):
+    # The file system takes the name (255 bytes here), but not the hidden staging name beside it.
+    out = tmp_path / ("p" * 240)
+    assert_refused(run_cli("solve", tiny, "--out", out, cwd=tmp_path), "cannot be written", "name is too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
+
+
 def test_out_at_a_symbolic_link_is_refused(tiny, tmp_path, someones_files):
     (tmp_path / "link").symlink_to(someones_files)
     before = snapshot(tmp_path)
