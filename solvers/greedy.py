@@ -8,8 +8,11 @@ gains in a heap are upper bounds and only the top one needs recomputing ("lazy" 
 
 With phases an option is affordable when every cumulative budget row from its phase on has room
 for it. Sites that must act take their option first, in the earliest phase with room. Equity
-floors are not sought: the plan may miss them, and then the solver starts without a plan.
-Capacities are not counted: a supplier's gain is every row it reaches.
+floors come before population: while a group is short of its floor, an option's gain counts the
+group's people it newly reaches (up to what the group still needs) above any population, so the
+greedy meets the floors first, cheapest people first, where it can (the plan may still miss them,
+and then the solver starts without a plan). Gains still only fall as the plan grows, so the lazy
+rule holds. Capacities are not counted: a supplier's gain is every row it reaches.
 """
 
 from __future__ import annotations
@@ -21,9 +24,40 @@ import numpy as np
 from ruralreach.model.reduce import CoveringProblem
 
 
-def _gain(cover_csc, population, covered, option) -> float:
-    rows = cover_csc.indices[cover_csc.indptr[option]:cover_csc.indptr[option + 1]]
-    return float(population[rows[~covered[rows]]].sum())
+class _Gains:
+    """An option's gain: the population of the rows it newly reaches, plus, with equity floors
+    some group is short of, the people it newly reaches in groups short of their floor (each
+    group's up to what it still needs) at a weight above all the population together."""
+
+    def __init__(self, cover_csc, population, problem: CoveringProblem | None):
+        self.cover, self.population = cover_csc, population
+        self.covered = np.zeros(cover_csc.shape[0], dtype=bool)
+        self.short = None
+        if problem is not None and np.any(problem.equity_floor > problem.equity_fixed):
+            self.group, self.people = problem.same_day_group, problem.same_day_people
+            self.short = problem.equity_floor - problem.equity_fixed  # people each group still needs
+            self.weight = float(population.sum()) + 1.0  # a person a floor needs outweighs all others
+
+    def rows(self, option) -> np.ndarray:
+        return self.cover.indices[self.cover.indptr[option]:self.cover.indptr[option + 1]]
+
+    def __call__(self, option) -> float:
+        new = self.rows(option)
+        new = new[~self.covered[new]]
+        gain = float(self.population[new].sum())
+        if self.short is not None and np.any(self.short > 0):
+            grouped = new[self.group[new] >= 0]
+            toward = np.bincount(self.group[grouped], weights=self.people[grouped], minlength=self.short.size)
+            gain += self.weight * float(np.minimum(toward, np.maximum(self.short, 0.0)).sum())
+        return gain
+
+    def take(self, option) -> None:
+        new = self.rows(option)
+        new = new[~self.covered[new]]
+        self.covered[new] = True
+        if self.short is not None:
+            grouped = new[self.group[new] >= 0]
+            self.short -= np.bincount(self.group[grouped], weights=self.people[grouped], minlength=self.short.size)
 
 
 def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarray:
@@ -33,7 +67,8 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     cover = (problem.same_day_reach() if tier == "same_day" else problem.next_day_cover).tocsc()
     population = problem.same_day_population if tier == "same_day" else problem.next_day_population
     cost, phase = problem.option_cost, problem.option_phase
-    covered = np.zeros(cover.shape[0], dtype=bool)
+    gains = _Gains(cover, population, problem if tier == "same_day" else None)
+    covered = gains.covered
     chosen = np.zeros(problem.n_options, dtype=bool)
     site_taken = set()
     room = problem.budget_room().astype(float)  # USD left in each cumulative budget row
@@ -45,7 +80,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
         chosen[option] = True
         site_taken.add(problem.option_site[option])
         room[phase[option]:] -= cost[option]
-        covered[cover.indices[cover.indptr[option]:cover.indptr[option + 1]]] = True
+        gains.take(option)
 
     for site in problem.required_sites:
         options = sorted(np.flatnonzero(problem.option_site == site), key=lambda o: (phase[o], cost[o], o))
@@ -58,7 +93,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
 
     heap = []
     for option in range(problem.n_options):
-        gain = _gain(cover, population, covered, option)
+        gain = gains(option)
         if gain > 0 and fits(option) and problem.option_site[option] not in site_taken:
             heap.append((-ratio(gain, option), option))
     heapq.heapify(heap)
@@ -66,7 +101,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
         _, option = heapq.heappop(heap)
         if not fits(option) or problem.option_site[option] in site_taken:
             continue
-        gain = _gain(cover, population, covered, option)
+        gain = gains(option)
         if gain <= 0:
             continue
         if heap and -heap[0][0] > ratio(gain, option):
@@ -74,8 +109,8 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
             continue
         take(option)
 
-    if problem.required_sites.size:
-        return chosen  # a single option would drop the sites that must act
+    if problem.required_sites.size or gains.short is not None:
+        return chosen  # a single option would drop the sites that must act, or miss the floors
     greedy_value = float(population[covered].sum())
     # Room from each phase on: the least of the cumulative rows it and every later phase share.
     room_from = np.minimum.accumulate(problem.budget_room()[::-1])[::-1]

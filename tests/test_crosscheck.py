@@ -145,9 +145,29 @@ def test_refuses_a_plan_solved_at_another_budget(program, tmp_path):
     assert "not at the instance's $50,000,000.00" in result.stderr
 
 
-@pytest.mark.parametrize("seed, budget", [(2, 60e6), (0, 15e6)], ids=["floors-met-by-some-plan", "floors-met-by-none"])
+def greedy_trap(directory: Path) -> Path:
+    """Floors some plan meets and the greedy start misses: the group needs 100 of its 200
+    people, and $2M buys either the upgrade reaching 60 of them for $1M (the most people a dollar,
+    which the greedy takes first) or the one reaching 100 for $2M (the plan)."""
+    directory.mkdir(parents=True)
+    (directory / "zones.csv").write_text("zone_id,lat,lon,population,group\nA,40.0,-100.0,60,G\n"
+                                         "B,40.0,-95.0,100,G\nC,40.0,-90.0,40,G\n", encoding="utf-8")
+    (directory / "sites.csv").write_text("site_id,lat,lon,kind,upgrade_cost,station_cost,center_cost\n"
+                                         "E0,30.0,-80.0,center,,,\nS1,40.0,-100.0,station,1000000,,\n"
+                                         "S2,40.0,-95.0,station,2000000,,\n", encoding="utf-8")
+    (directory / "scenario.toml").write_text("budget = 2000000\nsame_day_minutes = 90\nnext_day_minutes = 180\n"
+                                             "speed_mph = 50\ncircuity = 1.3\n[equity]\ncolumn = \"group\"\n"
+                                             "min_same_day_share = 0.5\n", encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize("seed, budget", [(None, None), (0, 15e6)], ids=["floors-met-by-some-plan", "floors-met-by-none"])
 def test_passes_a_plan_stopped_before_it_found_one_and_fails_it_with_an_action(seed, budget, tmp_path):
-    directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=Equity("region", 0.97))
+    if seed is None:
+        directory = greedy_trap(tmp_path / "i")
+        assert brute_force(read_raw(directory)) is not None
+    else:
+        directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=Equity("region", 0.97))
     result = run_cli("solve", directory, "--time-limit", "0.001", "--out", tmp_path / "plan", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     plan = tmp_path / "plan"

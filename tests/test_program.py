@@ -25,6 +25,7 @@ from ruralreach.model.reduce import equity_groups
 from ruralreach.pipeline import prepare, solve_instance, solve_prepared
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
+from ruralreach.solvers.greedy import greedy_choice
 from ruralreach.solvers.lexicographic import max_floor_scale
 
 EXACT = SolveOptions(mip_gap=0.0)
@@ -186,6 +187,24 @@ def test_what_each_floor_costs_at_least_is_what_the_cheapest_plan_meeting_it_cos
         assert least[group] <= cost, group
         if cost < math.inf:
             assert least[group] == pytest.approx(cost, rel=1e-4), group
+
+
+@pytest.mark.parametrize("seed, budget, equity", [(0, 40e6, Equity("town", 0.0, (("T00003", 0.5),))),
+                                                  (2, 40e6, Equity("town", 0.0, (("T00004", 0.5),))),
+                                                  (2, 60e6, Equity("region", 0.97))])
+def test_the_greedy_start_meets_floors_some_plan_meets(seed, budget, equity, tmp_path):
+    """The greedy start seeks the equity floors before population, so that the solve starts from
+    a plan where floors bind (without one, the first stage searches the whole model for any). A
+    greedy by population alone misses each of these floors."""
+    directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=equity)
+    raw = read_raw(directory)
+    assert brute_force(raw) is not None
+    problem = prepare(load_instance(directory)).problem
+    start = greedy_choice(problem)
+    assert problem.feasible(start)
+    outcome = phased_outcome(raw, plan_of(solve_prepared(
+        prepare(load_instance(directory)), budget, SolveOptions(time_limit=0.0))))
+    assert outcome["floors_met"] and outcome["budgets_kept"]
 
 
 def test_floors_not_priced_in_time_get_no_row_and_the_solve_is_still_exact(tmp_path):
