@@ -482,7 +482,10 @@ def _check_writable(directory: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PlanPlaceError(f"{directory} cannot be written: {existing} is not writable")
     # A plan is staged beside its place as .<name>.partial-<8 characters> (write_plan).
-    longest = os.pathconf(existing, "PC_NAME_MAX")
+    try:
+        longest = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):  # a file system that does not say: writing will
+        return
     if len(os.fsencode(f".{directory.name}.partial-12345678")) > longest:
         raise PlanPlaceError(f"{directory} cannot be written: its name is too long (at most "
                              f"{longest - len('..partial-12345678')} bytes here)")
