@@ -233,14 +233,15 @@ def floor_scale_text(scale: dict) -> str:
     bound up, so that neither promises more than was shown (99.997% is not "100.0%")."""
     value, bound = scale["value"], scale.get("bound")
     if scale["status"] == "optimal" or bound is None or bound <= value:
-        return f"floors feasible up to {_percent(value, 1, math.floor)} of what was asked"
+        return f"floors feasible up to {percent_text(value, 1, math.floor)} of what was asked"
     # As many digits as they need to differ.
-    digits = next((d for d in range(1, 6) if _percent(value, d, math.floor) != _percent(bound, d, math.ceil)), 6)
-    return (f"floors feasible up to {_percent(value, digits, math.floor)} of what was asked "
-            f"({scale['status']}: not proven, perhaps up to {_percent(bound, digits, math.ceil)})")
+    digits = next((d for d in range(1, 6)
+                   if percent_text(value, d, math.floor) != percent_text(bound, d, math.ceil)), 6)
+    return (f"floors feasible up to {percent_text(value, digits, math.floor)} of what was asked "
+            f"({scale['status']}: not proven, perhaps up to {percent_text(bound, digits, math.ceil)})")
 
 
-def _percent(share: float, digits: int, rounding) -> str:
+def percent_text(share: float, digits: int, rounding) -> str:
     """``share`` as a percentage to ``digits`` decimals, rounded by ``rounding`` (math.floor or
     math.ceil; a share that is a whole number of those steps but for binary rounding is that)."""
     steps = share * 10 ** (digits + 2)

@@ -22,7 +22,7 @@ from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
-                                   plan_place, read_plan, write_plan)
+                                   percent_text, plan_place, read_plan, write_plan)
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.lexicographic import Progress
 
@@ -177,7 +177,8 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
         if beyond:
             lines.append(f"            {len(beyond)} group{'s' * (len(beyond) > 1)} below their floor at any budget "
                          "(the most any plan reaches: "
-                         + ", ".join(f"{g['group']} {g['reachable_share']:.1%}" for g in beyond[:8])
+                         + ", ".join(f"{g['group']} {percent_text(g['reachable_share'], 1, math.ceil)}"
+                                     for g in beyond[:8])
                          + (", ...)" if len(beyond) > 8 else ")"))
     for stage in s["stages"]:
         lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "

@@ -261,7 +261,7 @@ def test_each_group_says_the_most_any_plan_reaches(seed, capacity_share, tmp_pat
     beyond = sorted((share, group) for group, share in expected.items() if share < 0.97)
     assert beyond, "some group should be beyond its floor at any budget"
     assert (f"{len(beyond)} group{'s' * (len(beyond) > 1)} below their floor at any budget (the most any plan reaches: "
-            + ", ".join(f"{group} {share:.1%}" for share, group in beyond) + ")") in format_summary(plan)
+            + ", ".join(f"{group} {stated_share(share, up=True)}" for share, group in beyond) + ")") in format_summary(plan)
 
 
 def test_a_largest_feasible_share_out_of_time_is_what_no_action_meets(tmp_path):
