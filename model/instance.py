@@ -311,6 +311,15 @@ def load_instance(directory: str | Path) -> Instance:
     if scenario.equity is not None and scenario.equity.column not in zones.columns:
         raise InstanceError(directory / SCENARIO_FILE, None, "equity.column",
                             f"zones.csv has no column {scenario.equity.column!r}")
+    weights = [phase.weight for phase in scenario.phases]
+    people = int(zones["population"].sum())
+    if weights and sum(weights) * people > MAX_TOTAL_POPULATION:
+        # The stages' objective is the weighted people over the phases, summed and compared exactly.
+        heaviest = int(np.argmax(weights))
+        raise InstanceError(directory / SCENARIO_FILE, None, f"phases[{heaviest + 1}].weight",
+                            f"the phases' weights sum to {sum(weights):g}, and times the {people:,} people that is "
+                            f"more than {MAX_TOTAL_POPULATION:,} weighted people, which cannot be counted exactly: "
+                            "scale the weights down (only their ratios matter)")
     sites = _read_sites(directory / SITES_FILE)
     if CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any() and scenario.packages_per_person_per_day is None:
         raise InstanceError(directory / SCENARIO_FILE, None, DEMAND_RATE,

@@ -117,6 +117,21 @@ def test_phased_rollout_matches_brute_force(seed, tmp_path):
     assert [p["name"] for p in summary["phases"]] == ["2025", "2026"]
 
 
+def test_weights_are_counted_exactly_up_to_2_to_the_53_weighted_people(tmp_path):
+    """A phase weighing a billion solves as brute force finds (weighted people to about 1e14);
+    weights whose weighted people pass 2**53 are an input error (at 1e12 and above the plan came
+    out 'error', at 1e16 with a cost far from the optimum), not a solve."""
+    heavy = program_instance(tmp_path / "heavy", seed=1, phases=[Phase("2025", 30e6, 1e9), Phase("2026", 10e6, 1.0)])
+    check_against_brute_force(heavy)
+    people = int(pd.read_csv(heavy / "zones.csv")["population"].sum())
+    too_heavy = program_instance(tmp_path / "too", seed=1, phases=[Phase("2025", 30e6, 1.0),
+                                                                   Phase("2026", 10e6, 2**53 / people)])
+    result = run_cli("solve", too_heavy, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "scenario.toml" in result.stderr and "field 'phases[2].weight'" in result.stderr
+    assert "cannot be counted exactly" in result.stderr and not (tmp_path / "plan").exists()
+
+
 def test_a_phase_spent_to_the_cent_is_not_ruled_out_by_rescaling(tmp_path):
     # The first phase brings exactly the cheapest upgrade's cost, and the optimum spends all of
     # it there. Scaled to the total it already has, that budget would come back a rounding below
