@@ -109,8 +109,7 @@ STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min", FLOOR_SCALE:
 def _equity_rows(problem: CoveringProblem) -> tuple[np.ndarray, sparse.csr_matrix]:
     """The equity groups that need more people than are in reach whatever the plan (``E_h <
     F_h``), and their rows as groups x same-day rows of people :math:`e_i`."""
-    need = problem.equity_floor - problem.equity_fixed
-    groups = np.flatnonzero(need > 0)
+    groups = np.flatnonzero(problem.equity_need > 0)
     grouped = np.flatnonzero(problem.same_day_group >= 0)
     people = sparse.csr_matrix((problem.same_day_people[grouped], (problem.same_day_group[grouped], grouped)),
                                shape=(problem.n_groups, len(problem.same_day_population)))
@@ -347,7 +346,7 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     floor_cost = np.arange(n_rows - n_h - n_f, n_rows - n_h)
     lower[floor_cost], upper[floor_cost] = least_costs, np.inf
     equity = np.arange(n_rows - n_h, n_rows)
-    lower[equity] = (problem.equity_floor - problem.equity_fixed)[equity_groups]
+    lower[equity] = problem.equity_need[equity_groups]
     upper[equity] = np.inf
     cost = problem.option_cost / problem.money_unit
     objective = {

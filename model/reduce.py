@@ -197,6 +197,11 @@ class CoveringProblem:
     def n_groups(self) -> int:
         return len(self.equity_floor)
 
+    @property
+    def equity_need(self) -> np.ndarray:
+        """People each group's floor needs beyond those in reach whatever the plan (<= 0: none)."""
+        return self.equity_floor - self.equity_fixed
+
     def site_groups(self) -> list[np.ndarray]:
         """Options that share a site (at most one of them may be taken), for sites with several
         and for every site that must act."""
@@ -256,7 +261,7 @@ class CoveringProblem:
             service = None
             if self.n_groups:
                 service = best_service(*args, people=self.same_day_people, group=self.same_day_group,
-                                       need=self.equity_floor - self.equity_fixed)
+                                       need=self.equity_need)
             meets = service is not None
             if service is None:
                 service = best_service(*args)

@@ -52,7 +52,7 @@ def least_floor_costs(problem: CoveringProblem, options: SolveOptions, seconds: 
     people, or past the ``seconds`` the pricing may take, None for no limit)."""
     ends = None if seconds is None else time.perf_counter() + seconds
     costs = np.zeros(problem.n_groups)
-    need = problem.equity_floor - problem.equity_fixed
+    need = problem.equity_need
     if not np.any(need > 0):
         return costs
     reach = problem.same_day_reach().tocsr()

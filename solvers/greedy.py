@@ -33,9 +33,9 @@ class _Gains:
         self.cover, self.population = cover_csc, population
         self.covered = np.zeros(cover_csc.shape[0], dtype=bool)
         self.short = None
-        if problem is not None and np.any(problem.equity_floor > problem.equity_fixed):
+        if problem is not None and np.any(problem.equity_need > 0):
             self.group, self.people = problem.same_day_group, problem.same_day_people
-            self.short = problem.equity_floor - problem.equity_fixed  # people each group still needs
+            self.short = problem.equity_need  # people each group still needs, as the plan grows
             self.weight = float(population.sum()) + 1.0  # a person a floor needs outweighs all others
 
     def rows(self, option) -> np.ndarray:
