@@ -20,7 +20,8 @@ covering problem (:meth:`ruralreach.model.reduce.CoveringProblem.same_day_servic
 
 A capacity no plan can reach serves in full: a site whose capacity is at least the demand of every
 zone within its same-day reach that is not served in full whatever the plan is taken as unlimited
-(:func:`unbinding_levels`), so capacity that never binds adds nothing to the model.
+(:func:`unbinding_levels`), so capacity that never binds adds nothing to the model. A capacity
+too small to serve a millionth of a person a day (:data:`LEAST_PEOPLE_SERVED`) ships nothing.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ from .reach import Reach, nearest_sites
 
 # Shares this close to 1 count as served in full (the LP's own tolerance, not a modelling choice).
 FULL_SHARE = 1.0 - 1e-9
+# A capacity that serves fewer people a day than this counts as 0. Below it a zone's load
+# coefficient (its demand over the capacity) passes what an LP solver can scale: a capacity of
+# 1e-12 packages a day made HiGHS call the split "infeasible". What it leaves out is at most this
+# many people per site, far below the hundredth of a person the plan reports.
+LEAST_PEOPLE_SERVED = 1e-6
 _LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
 
 
@@ -151,11 +157,12 @@ def effective_capacity(instance: Instance, reach: Reach, level: np.ndarray | Non
     """Each site's capacity, inf where it can never bind (``level``: :func:`unbinding_levels`,
     computed here when not given)."""
     capacity = instance.capacity
+    if not np.isfinite(capacity).any():
+        return capacity
     if level is None:
-        if not np.isfinite(capacity).any():
-            return capacity
         level = unbinding_levels(instance, reach)
-    return np.where(level >= 0, np.inf, capacity)
+    least = LEAST_PEOPLE_SERVED * (instance.scenario.packages_per_person_per_day or 0.0)
+    return np.where(level >= 0, np.inf, np.where(capacity < least, 0.0, capacity))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from test_program import check_largest_feasible_share, plan_of, program_instance
 
 from ruralreach import review
 from ruralreach.instances import build_capacity
+from ruralreach.model.capacity import LEAST_PEOPLE_SERVED
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.plan import read_plan, write_plan
 from ruralreach.model.reach import compute_reach
@@ -249,3 +250,27 @@ def test_a_site_with_no_capacity_ships_nothing(tmp_path):
     assert summary["baseline_same_day_population"] == 0
     plan = read_plan(tmp_path / "plan")
     assert (plan.assignments["site_id"].map(plan.sites.set_index("site_id")["kind"]) == "candidate").all()
+
+
+@pytest.mark.parametrize("people", [0.5, 2e-6, 1e-14])
+def test_a_capacity_that_serves_a_sliver_of_a_person(people, tmp_path):
+    # The existing sites can ship what `people` people ask for a day. Half a person is served as
+    # brute force finds; just above a millionth (LEAST_PEOPLE_SERVED) the command still solves;
+    # below it a site ships nothing, as at capacity 0: its load coefficient would be past what
+    # HiGHS can scale (a capacity of 1e-12 packages a day ended the command in a traceback).
+    directory = with_capacity(program_instance(tmp_path / "i", seed=2), seed=2, share=0.05)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    existing = sites["kind"] != "candidate"
+    sites.loc[existing, "capacity"] = f"{people * 0.05:.3g}"
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    result = run_cli("solve", directory, "--out", tmp_path / "cli", "--mip-gap", "0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    if people == 0.5:
+        summary = check_capacitated(directory, tmp_path)
+        assert summary["baseline_same_day_population"] == pytest.approx(people * (sites["kind"] == "center").sum())
+    elif people < LEAST_PEOPLE_SERVED:
+        sites.loc[existing, "capacity"] = "0"
+        sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+        summary = check_capacitated(directory, tmp_path)
+        assert summary["baseline_same_day_population"] == 0
+        assert read_plan(tmp_path / "cli").summary["same_day_population"] == summary["same_day_population"]
