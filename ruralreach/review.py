@@ -29,8 +29,8 @@ import pandas as pd
 
 from ruralreach.model.actions import ACTIONS, KINDS, already
 from ruralreach.model.instance import ASSUMPTIONS
-from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, floor_scale_text, is_plan, read_plan, read_sites,
-                                   read_summary)
+from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, floor_scale_text, is_plan, percent_text, read_plan,
+                                   read_sites, read_summary)
 
 from .money import budget_label, usd_millions, usd_short
 
@@ -399,6 +399,7 @@ def _number(value) -> str:
 _FORMATS = {
     "usd": usd_millions,
     "share": lambda v: f"{v:.1%}",
+    "share_at_most": lambda v: percent_text(v, 1, math.ceil),  # an upper limit, never shown below the truth
     "points": lambda v: f"{v * 100:+.1f} pp",  # a change of share, in percentage points
     "whole": lambda v: f"{v:,.0f}",
     "gap": lambda v: f"{v:.2e}",
@@ -409,6 +410,8 @@ _UNIT_FORMATS = {"USD": "usd", "share": "share", "gap": "gap", "sq mi": "whole"}
 
 
 def _column_format(name: str) -> str:
+    if name == "reachable_share":
+        return "share_at_most"
     if name in ("cost", "budget") or name.endswith(("_cost", "_budget")):
         return "usd"
     for word in ("share", "gap", "seconds"):
@@ -630,7 +633,6 @@ def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
 def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:
     """The sweep table of a sweep directory (``plan_dir`` is relative to it)."""
     return pd.read_csv(Path(sweep_dir) / SWEEP_FILE)
-
 
 
 def _sweep_of(sweep: str | Path | pd.DataFrame) -> pd.DataFrame:

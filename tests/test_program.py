@@ -17,6 +17,7 @@ from checker import (brute_force, capacitated, equity_floors, evaluate, every_pl
                      reachable_shares, read_raw)
 from conftest import run_cli, small_instance, with_capacity
 
+from ruralreach import review
 from ruralreach.cli import format_summary
 from ruralreach.model.formulation import reach_every_group_rows
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
@@ -277,6 +278,9 @@ def test_each_group_says_the_most_any_plan_reaches(seed, capacity_share, tmp_pat
     assert beyond, "some group should be beyond its floor at any budget"
     assert (f"{len(beyond)} group{'s' * (len(beyond) > 1)} below their floor at any budget (the most any plan reaches: "
             + ", ".join(f"{group} {stated_share(share, up=True)}" for share, group in beyond) + ")") in format_summary(plan)
+    # The report's equity table states the same upper limits, rounded up as well.
+    shown = review.formatted(review.equity_table(plan))["reachable_share"]
+    assert shown.to_dict() == {group: stated_share(share, up=True) for group, share in expected.items()}
 
 
 def test_a_largest_feasible_share_out_of_time_is_what_no_action_meets(tmp_path):
