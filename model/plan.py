@@ -485,11 +485,17 @@ def _check_writable(directory: Path) -> None:
     # A plan is staged beside its place as .<name>.partial-<8 characters> (write_plan).
     try:
         longest = os.pathconf(existing, "PC_NAME_MAX")
-    except (OSError, ValueError):  # a file system that does not say: writing will
-        return
-    if len(os.fsencode(f".{directory.name}.partial-12345678")) > longest:
+    except (OSError, ValueError):  # a file system that does not say: the probe below will
+        longest = None
+    if longest is not None and len(os.fsencode(f".{directory.name}.partial-12345678")) > longest:
         raise PlanPlaceError(f"{directory} cannot be written: its name is too long (at most "
                              f"{longest - len('..partial-12345678')} bytes here)")
+    # The test is the write itself, made and taken back: os.access says yes to root everywhere,
+    # /proc and /sys included, and a plan that cannot be staged failed only after its solve.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=f".{directory.name}.partial-", dir=existing))
+    except OSError as error:
+        raise PlanPlaceError(f"{directory} cannot be written: {existing}: {error.strerror}") from None
 
 
 class _Lock:

@@ -88,6 +88,13 @@ def test_out_that_cannot_be_written_is_refused_before_solving(tiny, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "tiny"]
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc file system here")
+def test_out_where_nothing_can_be_made_is_refused_before_solving(tiny, tmp_path):
+    # /proc takes no new file, even from root, for whom os.access says yes to everything: the
+    # plan once failed only after the whole solve (exit 1).
+    assert_refused(run_cli("solve", tiny, "--out", "/proc/ruralreach-plan", cwd=tmp_path), "cannot be written")
+
+
 def test_out_whose_name_is_too_long_to_stage_is_refused_before_solving(tiny, tmp_path):
     # The file system takes the name (255 bytes here), but not the hidden staging name beside it.
     out = tmp_path / ("p" * 240)
