@@ -294,9 +294,11 @@ def command_solve(args: argparse.Namespace) -> int:
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
     out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
     with plan_place(out):  # checked and held before the solve: a plan is never solved for nowhere
-        prepared = prepare(instance, None if args.time_limit is None else solve_seconds_left(args.time_limit, instance))
-        if args.time_limit is not None:
-            options = dataclasses.replace(options, time_limit=solve_seconds_left(args.time_limit, instance))
+        def seconds_left() -> float | None:  # asked twice: preparing takes some of it
+            return None if args.time_limit is None else solve_seconds_left(args.time_limit, instance)
+
+        prepared = prepare(instance, seconds_left())
+        options = dataclasses.replace(options, time_limit=seconds_left())
         show = sys.stderr.isatty() if args.progress is None else args.progress
         plan = solve_prepared(prepared, instance.scenario.budget, options, watch=_print_progress if show else None)
         write_plan(plan, out)
