@@ -118,6 +118,15 @@ def test_phased_rollout_matches_brute_force(seed, tmp_path):
     assert [p["name"] for p in summary["phases"]] == ["2025", "2026"]
 
 
+@pytest.mark.parametrize("seed, weights", [(14, (0.1, 0.2)), (17, (0.001, 3.0))])
+def test_fractional_weights_match_brute_force(seed, weights, tmp_path):
+    # Weighted people are then fractions summed in floating point: a later stage's plan of the
+    # same weighted people as the kept value could sum to an ulp below it, and each of these
+    # ended a --mip-gap 0 solve in 'error' (the solver's optimum refused as missing the floor).
+    phases = [Phase("2025", 15e6, weights[0]), Phase("2026", 25e6, weights[1])]
+    check_against_brute_force(program_instance(tmp_path / "i", seed=seed, phases=phases))
+
+
 def test_weights_are_counted_exactly_up_to_2_to_the_53_weighted_people(tmp_path):
     """A phase weighing a billion solves as brute force finds (weighted people to about 1e14);
     weights whose weighted people pass 2**53 are an input error (at 1e12 and above the plan came
