@@ -20,8 +20,8 @@ covering problem (:meth:`ruralreach.model.reduce.CoveringProblem.same_day_servic
 
 A capacity no plan can reach serves in full: a site whose capacity is at least the demand of every
 zone within its same-day reach that is not served in full whatever the plan is taken as unlimited
-(:func:`unbinding_levels`), so capacity that never binds adds nothing to the model. A capacity
-too small to serve a millionth of a person a day (:data:`LEAST_PEOPLE_SERVED`) ships nothing.
+(:func:`unbinding_levels`), so capacity that never binds adds nothing to the model. A site
+ships none of a zone's demand where its capacity is under a millionth of it (:func:`can_ship`).
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ from .reach import Reach, nearest_sites
 
 # Shares this close to 1 count as served in full (the LP's own tolerance, not a modelling choice).
 FULL_SHARE = 1.0 - 1e-9
-# A capacity that serves fewer people a day than this counts as 0. Below it a zone's load
-# coefficient (its demand over the capacity) passes what an LP solver can scale: a capacity of
-# 1e-12 packages a day made HiGHS call the split "infeasible". What it leaves out is at most this
-# many people per site, far below the hundredth of a person the plan reports.
-LEAST_PEOPLE_SERVED = 1e-6
+# A site ships none of a zone's demand where its capacity is under this share of it. Below it the
+# zone's load coefficient (demand over capacity) passes what an LP solver can scale: a capacity of
+# 1e-12 packages a day made HiGHS call the split "infeasible", and 1e-6 against zones of a few
+# thousand people left its bound 2,125 people above a plan of 2e-5. What it leaves out is at
+# most that share of the zone's people, for each site too small to ship it.
+LEAST_SHARE_SHIPPED = 1e-6
 _LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
 
 
@@ -157,12 +158,18 @@ def effective_capacity(instance: Instance, reach: Reach, level: np.ndarray | Non
     """Each site's capacity, inf where it can never bind (``level``: :func:`unbinding_levels`,
     computed here when not given)."""
     capacity = instance.capacity
-    if not np.isfinite(capacity).any():
-        return capacity
     if level is None:
+        if not np.isfinite(capacity).any():
+            return capacity
         level = unbinding_levels(instance, reach)
-    least = LEAST_PEOPLE_SERVED * (instance.scenario.packages_per_person_per_day or 0.0)
-    return np.where(level >= 0, np.inf, np.where(capacity < least, 0.0, capacity))
+    return np.where(level >= 0, np.inf, capacity)
+
+
+def can_ship(demand: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Per (zone, site) pair, given the zone's demand and the site's capacity: whether the site
+    may ship some of the zone's demand (its capacity is positive and at least LEAST_SHARE_SHIPPED
+    of it). Decided zone by zone, before zones merge into rows."""
+    return (capacity > 0) & (demand * LEAST_SHARE_SHIPPED <= capacity)
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,8 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
     block = reach.same_day[:, capped].tocoo()
     pair_row, pair_site = block.row.astype(np.int64), capped[block.col]
     demand = zone_demand(instance)
+    ships = can_ship(demand[pair_row], capacity[pair_site])
+    pair_row, pair_site = pair_row[ships], pair_site[ships]
     args = (population, demand, full, pair_row, pair_site, capacity)
     service = None
     if need is not None:

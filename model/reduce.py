@@ -51,7 +51,7 @@ import numpy as np
 from scipy import sparse
 
 from .actions import ACTIONS, already
-from .capacity import RowService, best_service, effective_capacity, zone_demand
+from .capacity import RowService, best_service, can_ship, effective_capacity, zone_demand
 from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget
 from .reach import Reach
 
@@ -601,8 +601,8 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     triangle = sparse.csr_matrix(np.tril(np.ones((n_phases, n_phases), dtype=np.int8)))
     keep_same = ~const_same
     supply_cover, supply_option, supply_capacity = _suppliers(
-        reach.same_day[np.flatnonzero(keep_same)].tocsr(), given_sites, site[free], supplies[free], capacity,
-        n_phases)
+        reach.same_day[np.flatnonzero(keep_same)].tocsr(), demand[keep_same], given_sites, site[free], supplies[free],
+        capacity, n_phases)
     tiers = {}
     for tier, cover, constant in (("same_day", same_day, const_same), ("next_day", next_day, const_next)):
         zone_cover = cover[:, np.flatnonzero(free)]
@@ -677,12 +677,13 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     ))
 
 
-def _suppliers(zone_reach: sparse.csr_matrix, given_sites: np.ndarray, option_site: np.ndarray,
-               option_supplies: np.ndarray, capacity: np.ndarray, n_phases: int):
+def _suppliers(zone_reach: sparse.csr_matrix, zone_demand: np.ndarray, given_sites: np.ndarray,
+               option_site: np.ndarray, option_supplies: np.ndarray, capacity: np.ndarray, n_phases: int):
     """The suppliers of a (phased) problem before reductions: in each phase's block of rows, every
     site that holds inventory with a capacity whatever the plan, and every supplying option of
-    that phase or an earlier one. Returns the rows x suppliers matrix, each supplier's option (in
-    the phased option numbering: phase x options per phase + option; -1 for none) and capacity."""
+    that phase or an earlier one, each with the zones it can ship some of (:func:`can_ship`).
+    Returns the rows x suppliers matrix, each supplier's option (in the phased option numbering:
+    phase x options per phase + option; -1 for none) and capacity."""
     # A site that can ship nothing same-day (capacity 0) supplies nothing.
     given_sites = given_sites[capacity[given_sites] > 0]
     options = np.flatnonzero(option_supplies & (capacity[option_site] > 0))
@@ -692,7 +693,9 @@ def _suppliers(zone_reach: sparse.csr_matrix, given_sites: np.ndarray, option_si
     blocks, supplier_option, supplier_capacity = [], [], []
     for t in range(n_phases):
         sites = np.concatenate([given_sites] + [option_site[options]] * (t + 1))
-        blocks.append(zone_reach[:, sites])
+        block = zone_reach[:, sites].tocoo()
+        ships = can_ship(zone_demand[block.row], capacity[sites][block.col])
+        blocks.append(sparse.csr_matrix((block.data[ships], (block.row[ships], block.col[ships])), shape=block.shape))
         supplier_option.append(np.concatenate([np.full(given_sites.size, -1)]
                                               + [phase * n_free + options for phase in range(t + 1)]))
         supplier_capacity.append(capacity[sites])
