@@ -662,6 +662,13 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     ``floor_costs``: what meeting each equity floor costs at least (USD per group,
     :func:`ruralreach.solvers.floor_cost.least_floor_costs`), for the rows the first LP breaks."""
     began = time.perf_counter()
+    if problem.n_groups and np.any(problem.reachable_group_people() < problem.equity_floor):
+        # A floor above every person of its group any plan can reach is met by no plan, whatever
+        # the budget: no search needed, and none is trusted with a floor below the solver's
+        # tolerance (a millionth of a person, which it takes as met).
+        unmet = StageResult("same_day", INFEASIBLE, math.nan, math.nan, math.inf, time.perf_counter() - began, None)
+        return Solution(INFEASIBLE, np.zeros(problem.n_options, dtype=bool), (unmet,),
+                        time.perf_counter() - began, found=False)
     deadline = None if options.time_limit is None else began + options.time_limit
     if model is None:
         model = _loaded(problem, options)

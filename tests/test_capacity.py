@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from checker import brute_force, check_assignments, phased_outcome, read_raw
+from checker import brute_force, check_assignments, phased_outcome, reachable_shares, read_raw
 from conftest import run_cli, small_instance, with_capacity
 from test_program import check_largest_feasible_share, plan_of, program_instance, random_decisions
 
@@ -278,3 +278,20 @@ def test_a_capacity_that_serves_a_sliver_of_a_person(people, tmp_path):
     cli = read_plan(tmp_path / "cli").summary
     assert cli["status"] == "optimal"
     assert cli["same_day_population"] == pytest.approx(summary["same_day_population"], abs=1e-6)
+
+
+def test_a_floor_no_plan_reaches_is_infeasible_however_small(tmp_path):
+    # Some towns are in no site's same-day reach, so any floor above 0 is met by no plan and
+    # none of it (the largest share is 0). A share of 1e-14, a floor below a millionth of a
+    # person that the solver takes as met, was once reported optimal with those towns' floors
+    # missed in plan.json. (The checker's own LP of the largest share is as lenient: not used.)
+    directory = with_capacity(program_instance(tmp_path / "i", seed=1, budget=15e6, equity=Equity("town", 1e-14)),
+                              seed=1, share=0.05)
+    raw = read_raw(directory)
+    assert brute_force(raw) is None and min(reachable_shares(raw).values()) == 0
+    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plan = read_plan(tmp_path / "plan")
+    assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
+    assert plan.summary["equity"]["max_feasible_scale"]["value"] == 0
+    assert "floors feasible up to 0.0% of what was asked" in result.stdout
