@@ -112,6 +112,11 @@ class Equity:
         return {"column": self.column, "min_same_day_share": self.min_same_day_share, "groups": dict(self.groups)}
 
 
+# With capacities the people served are an LP's values, counted to its tolerance: a floor asking
+# for fewer people than this cannot be told from none (HiGHS took floors of 3e-7 people as met by
+# plans that served none of the group, and the solve ended in 'error').
+LEAST_FLOOR_PEOPLE = 1e-3
+
 # A double holds any decimal of up to this many significant digits.
 DOUBLE_DIGITS = 15
 
@@ -324,8 +329,23 @@ def load_instance(directory: str | Path) -> Instance:
     if CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any() and scenario.packages_per_person_per_day is None:
         raise InstanceError(directory / SCENARIO_FILE, None, DEMAND_RATE,
                             "missing: sites.csv gives capacities, which need each zone's same-day demand")
+    if scenario.equity is not None and CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any():
+        _check_floors_countable(directory / SCENARIO_FILE, scenario.equity, zones)
     travel = _read_travel(directory / TRAVEL_FILE, zones, sites)
     return Instance(directory.resolve().name, directory, zones, sites, scenario, travel, _hash_inputs(directory))
+
+
+def _check_floors_countable(path: Path, equity: Equity, zones: pd.DataFrame) -> None:
+    """With capacities, every positive floor must ask for at least LEAST_FLOOR_PEOPLE people."""
+    labels = zones[equity.column].astype(str).str.strip()
+    for group, people in zones["population"].groupby(labels).sum().items():
+        asked = equity.floor(group) * people
+        if group and 0 < asked < LEAST_FLOOR_PEOPLE:
+            field = f"equity.groups.{group}" if group in dict(equity.groups) else "equity.min_same_day_share"
+            raise InstanceError(path, None, field,
+                                f"with capacities, people served are counted to {LEAST_FLOOR_PEOPLE:g} of a person: "
+                                f"the floor of group {group!r} asks for {asked:.3g} people; make it 0 or at least "
+                                f"{LEAST_FLOOR_PEOPLE / people:.3g}")
 
 
 def _hash_inputs(directory: Path) -> str:

@@ -282,16 +282,22 @@ def test_a_capacity_that_serves_a_sliver_of_a_person(people, tmp_path):
 
 def test_a_floor_no_plan_reaches_is_infeasible_however_small(tmp_path):
     # Some towns are in no site's same-day reach, so any floor above 0 is met by no plan and
-    # none of it (the largest share is 0). A share of 1e-14, a floor below a millionth of a
-    # person that the solver takes as met, was once reported optimal with those towns' floors
-    # missed in plan.json. (The checker's own LP of the largest share is as lenient: not used.)
-    directory = with_capacity(program_instance(tmp_path / "i", seed=1, budget=15e6, equity=Equity("town", 1e-14)),
-                              seed=1, share=0.05)
-    raw = read_raw(directory)
-    assert brute_force(raw) is None and min(reachable_shares(raw).values()) == 0
-    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    plan = read_plan(tmp_path / "plan")
-    assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
-    assert plan.summary["equity"]["max_feasible_scale"]["value"] == 0
-    assert "floors feasible up to 0.0% of what was asked" in result.stdout
+    # none of it (the largest share is 0). A share of 1e-14 was once reported optimal with those
+    # towns' floors missed in plan.json; a floor under LEAST_FLOOR_PEOPLE is now an input error,
+    # and a small one above it (1e-6 of each town: hundredths of a person) is infeasible. (The
+    # checker's own LP of the largest share is lenient at this scale: not used.)
+    for share in (1e-14, 1e-6):
+        directory = with_capacity(program_instance(tmp_path / f"i{share}", seed=1, budget=15e6,
+                                                   equity=Equity("town", share)), seed=1, share=0.05)
+        result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / f"plan{share}", cwd=tmp_path)
+        if share < 1e-9:
+            assert result.returncode == 2 and "field 'equity.min_same_day_share'" in result.stderr, result.stderr
+            assert not (tmp_path / f"plan{share}").exists()
+            continue
+        raw = read_raw(directory)
+        assert brute_force(raw) is None and min(reachable_shares(raw).values()) == 0
+        assert result.returncode == 0, result.stderr
+        plan = read_plan(tmp_path / f"plan{share}")
+        assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
+        assert plan.summary["equity"]["max_feasible_scale"]["value"] == 0
+        assert "floors feasible up to 0.0% of what was asked" in result.stdout
