@@ -326,21 +326,33 @@ def load_instance(directory: str | Path) -> Instance:
                             f"more than {MAX_TOTAL_POPULATION:,} weighted people, which cannot be counted exactly: "
                             "scale the weights down (only their ratios matter)")
     sites = _read_sites(directory / SITES_FILE)
-    if CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any() and scenario.packages_per_person_per_day is None:
+    capacitated = CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any()
+    if capacitated and scenario.packages_per_person_per_day is None:
         raise InstanceError(directory / SCENARIO_FILE, None, DEMAND_RATE,
                             "missing: sites.csv gives capacities, which need each zone's same-day demand")
-    if scenario.equity is not None and CAPACITY_COLUMN in sites and sites[CAPACITY_COLUMN].notna().any():
+    if capacitated and scenario.equity is not None:
         _check_floors_countable(directory / SCENARIO_FILE, scenario.equity, zones)
     travel = _read_travel(directory / TRAVEL_FILE, zones, sites)
     return Instance(directory.resolve().name, directory, zones, sites, scenario, travel, _hash_inputs(directory))
 
 
+def zone_groups(equity: Equity, zones: pd.DataFrame) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The equity groups (sorted values of the equity column; a zone with a blank value is in
+    none), each zone's group (-1 for none) and each group's population."""
+    labels = zones[equity.column].astype(str).str.strip().to_numpy(dtype=object)
+    names = sorted({label for label in labels if label})
+    index = {name: k for k, name in enumerate(names)}
+    group = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
+    population = zones["population"].to_numpy(dtype=float)
+    return names, group, np.bincount(group[group >= 0], weights=population[group >= 0], minlength=len(names))
+
+
 def _check_floors_countable(path: Path, equity: Equity, zones: pd.DataFrame) -> None:
     """With capacities, every positive floor must ask for at least LEAST_FLOOR_PEOPLE people."""
-    labels = zones[equity.column].astype(str).str.strip()
-    for group, people in zones["population"].groupby(labels).sum().items():
+    names, _, populations = zone_groups(equity, zones)
+    for group, people in zip(names, populations):
         asked = equity.floor(group) * people
-        if group and 0 < asked < LEAST_FLOOR_PEOPLE:
+        if 0 < asked < LEAST_FLOOR_PEOPLE:
             field = f"equity.groups.{group}" if group in dict(equity.groups) else "equity.min_same_day_share"
             raise InstanceError(path, None, field,
                                 f"with capacities, people served are counted to {LEAST_FLOOR_PEOPLE:g} of a person: "

@@ -52,7 +52,7 @@ from scipy import sparse
 
 from .actions import ACTIONS, already
 from .capacity import RowService, best_service, can_ship, effective_capacity, zone_demand
-from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget
+from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget, zone_groups
 from .reach import Reach
 
 # USD per money unit of the model: thousands, so that HiGHS's row tolerance (1e-6 of a unit) is a
@@ -542,15 +542,9 @@ def equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray
     """The equity groups (sorted values of the scenario's zone column, blank in none), each zone's
     group (-1 for none) and each group's floor in people (FLOOR_TOLERANCE)."""
     equity = instance.scenario.equity
-    n_zones = len(instance.zones)
     if equity is None:
-        return [], np.full(n_zones, -1, dtype=np.int64), _empty(float)
-    labels = instance.zones[equity.column].astype(str).str.strip().to_numpy(dtype=object)
-    names = sorted({label for label in labels if label})
-    index = {name: k for k, name in enumerate(names)}
-    group = np.array([index.get(label, -1) for label in labels], dtype=np.int64)
-    population = instance.zones["population"].to_numpy(dtype=float)
-    group_population = np.bincount(group[group >= 0], weights=population[group >= 0], minlength=len(names))
+        return [], np.full(len(instance.zones), -1, dtype=np.int64), _empty(float)
+    names, group, group_population = zone_groups(equity, instance.zones)
     floors = np.array([equity.floor(name) for name in names], dtype=float)
     return names, group, floors * group_population * (1 - FLOOR_TOLERANCE)
 
