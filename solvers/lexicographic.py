@@ -664,8 +664,9 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     began = time.perf_counter()
     if problem.n_groups and np.any(problem.reachable_group_people() < problem.equity_floor):
         # A floor above every person of its group any plan can reach is met by no plan, whatever
-        # the budget: no search needed, and none is trusted with a floor below the solver's
-        # tolerance (a millionth of a person, which it takes as met).
+        # the budget: proven by counting, so the answer is "infeasible" however short the time
+        # limit, with no search (the floors too small for HiGHS to count that first made it
+        # needed are now an input error, LEAST_FLOOR_PEOPLE).
         unmet = StageResult("same_day", INFEASIBLE, math.nan, math.nan, math.inf, time.perf_counter() - began, None)
         return Solution(INFEASIBLE, np.zeros(problem.n_options, dtype=bool), (unmet,),
                         time.perf_counter() - began, found=False)
