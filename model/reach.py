@@ -21,8 +21,14 @@ from scipy.spatial import cKDTree
 from .instance import Instance, Scenario
 
 EARTH_RADIUS_MILES = 3958.8
-# The k-d tree prefilter searches slightly beyond the limit; the exact haversine decides.
+# The k-d tree searches slightly beyond the longest limit's chord, so no pair near it is missed.
 _SEARCH_MARGIN = 1e-6
+# The k-d tree's chords (on the unit sphere) and the haversine formula's (twice the square root
+# of its term) agree to about 1e-15, the rounding of unit vectors and of the formula's terms; a
+# pair whose chord is this close to a limit's (some 4e-6 miles) is decided by the formula. Arc
+# grows with chord ever faster towards the antipode, but so does the rounding of the formula's
+# arcsine, by the same factor: the margin holds everywhere.
+_DECIDING_CHORD = 1e-9
 
 
 def haversine_miles(lat1, lon1, lat2, lon2):
@@ -74,42 +80,54 @@ def _override_pairs(instance: Instance, site_positions: np.ndarray) -> pd.DataFr
 def compute_reach(instance: Instance) -> Reach:
     """Reach of every site in both tiers, with ``travel_minutes.csv`` overriding the estimate.
 
-    Sites are queried a chunk at a time and each chunk's reach kept as a sparse block, so memory
-    holds the reach matrices and one chunk's pairs, never every pair's minutes at once.
+    Sites are queried a chunk at a time, so memory holds the reach found so far and one chunk's
+    pairs, never every pair's minutes at once. Great-circle distance grows with the chord, so a
+    pair is within a limit when the k-d tree's chord is within the limit's chord; the haversine
+    formula, which defines the minutes, decides only the pairs whose chord is too close to a
+    limit's to tell (_DECIDING_CHORD).
     """
     zones, sites, scenario = instance.zones, instance.sites, instance.scenario
     n_zones, n_sites = len(zones), len(sites)
     limits = {"same_day": scenario.same_day_minutes, "next_day": scenario.next_day_minutes}
-    longest = max(limits.values())
+    chords = {tier: _chord(limit / 60.0 * scenario.speed_mph / scenario.circuity) for tier, limit in limits.items()}
     overrides = _override_pairs(instance, np.arange(n_sites))
     listed = overrides["zone"].to_numpy() * n_sites + overrides["site"].to_numpy()
     zone_lat, zone_lon = zones["lat"].to_numpy(), zones["lon"].to_numpy()
     site_lat, site_lon = sites["lat"].to_numpy(), sites["lon"].to_numpy()
-    radius = _chord(longest / 60.0 * scenario.speed_mph / scenario.circuity) + _SEARCH_MARGIN
-    blocks = {tier: [] for tier in limits}
+    radius = max(chords.values()) + _SEARCH_MARGIN
+    # Per tier, per chunk: each site's count of zones in reach, and those zones, site by site.
+    counts = {tier: [] for tier in limits}
+    reached = {tier: [] for tier in limits}
     zone_tree = cKDTree(unit_vectors(zone_lat, zone_lon)) if n_zones else None
     for first in range(0, n_sites, _SITES_PER_QUERY):
         chunk = np.arange(first, min(first + _SITES_PER_QUERY, n_sites))
         if zone_tree is None:
-            zone, local = np.empty(0, np.int64), np.empty(0, np.int64)
+            zone, local, chord = np.empty(0, np.int32), np.empty(0, np.int16), np.empty(0)
         else:
             found = cKDTree(unit_vectors(site_lat[chunk], site_lon[chunk])).sparse_distance_matrix(
                 zone_tree, radius, output_type="ndarray")
-            zone, local = found["j"].astype(np.int64), found["i"].astype(np.int64)
-        site = chunk[local]
-        minutes = estimated_minutes(haversine_miles(zone_lat[zone], zone_lon[zone], site_lat[site],
-                                                    site_lon[site]), scenario)
-        if listed.size:
-            minutes[np.isin(zone * n_sites + site, listed)] = np.inf  # the listed minutes decide
+            zone, local, chord = found["j"].astype(np.int32), found["i"].astype(np.int16), found["v"]
+        estimated = ~np.isin(zone * np.int64(n_sites) + chunk[local], listed) if listed.size else None
         for tier, limit in limits.items():
-            within = minutes <= limit
-            blocks[tier].append(sparse.csc_matrix(
-                (np.ones(int(within.sum()), dtype=bool), (zone[within].astype(np.int32), local[within].astype(np.int32))),
-                shape=(n_zones, chunk.size)))
+            within = chord <= chords[tier]
+            unsure = np.flatnonzero(np.abs(chord - chords[tier]) <= _DECIDING_CHORD)
+            if unsure.size:
+                zone_u, site_u = zone[unsure], chunk[local[unsure]]
+                within[unsure] = estimated_minutes(haversine_miles(
+                    zone_lat[zone_u], zone_lon[zone_u], site_lat[site_u], site_lon[site_u]), scenario) <= limit
+            if estimated is not None:
+                within &= estimated  # the listed minutes decide
+            within = np.flatnonzero(within)
+            counts[tier].append(np.bincount(local[within], minlength=chunk.size))
+            reached[tier].append(zone[within[np.argsort(local[within], kind="stable")]])
 
     def tier_matrix(tier: str) -> sparse.csr_matrix:
-        matrix = (sparse.hstack(blocks.pop(tier), format="csr") if blocks[tier]
-                  else sparse.csr_matrix((n_zones, n_sites), dtype=bool))
+        # Built by columns (sites), as found, then turned into rows: the turn leaves each row's
+        # sites in order, with no sort of the pairs.
+        indptr = np.concatenate(([0], np.cumsum(np.concatenate(counts.pop(tier) or [np.zeros(0, np.int64)]))))
+        indices = np.concatenate(reached.pop(tier) or [np.zeros(0, np.int32)])
+        matrix = sparse.csc_matrix((np.ones(indices.size, dtype=bool), indices, indptr),
+                                   shape=(n_zones, n_sites)).tocsr()
         within = overrides[overrides["minutes"] <= limits[tier]]
         if len(within):
             matrix = matrix + sparse.csr_matrix(
