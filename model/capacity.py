@@ -33,7 +33,7 @@ from scipy import sparse
 
 from .actions import already
 from .instance import Instance
-from .reach import Reach, nearest_sites
+from .reach import Reach, nearest_sites, rows_reaching
 
 # Shares this close to 1 count as served in full (the LP's own tolerance, not a modelling choice).
 FULL_SHARE = 1.0 - 1e-9
@@ -147,7 +147,7 @@ def unbinding_levels(instance: Instance, reach: Reach) -> np.ndarray:
         asked = np.asarray(reach.same_day.T @ np.where(served, 0.0, demand)).ravel()
         newly = (level < 0) & (capacity >= asked)
         level[newly] = round_
-        now_served = (reach.same_day @ (existing & (level >= 0)).astype(np.int64)) > 0
+        now_served = rows_reaching(reach.same_day, existing & (level >= 0))
         if not newly.any() and np.array_equal(now_served, served):
             return level
         served = now_served
@@ -196,7 +196,7 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
     capacity = effective_capacity(instance, reach, level)
     population = instance.zones["population"].to_numpy(dtype=float)
     unlimited = holds_inventory & ~np.isfinite(capacity)
-    full = (reach.same_day @ unlimited.astype(np.int64)) > 0
+    full = rows_reaching(reach.same_day, unlimited)
     capped = np.flatnonzero(holds_inventory & np.isfinite(capacity))
     block = reach.same_day[:, capped].tocoo()
     pair_row, pair_site = block.row.astype(np.int64), capped[block.col]
@@ -225,5 +225,5 @@ def serve(instance: Instance, reach: Reach, holds_inventory: np.ndarray, group: 
                               shape=(len(population), len(capacity)))
     flows.eliminate_zeros()
     # A zone with no demand (no people) is served in full by any inventory site within reach.
-    share = np.where((demand == 0) & (reach.same_day @ holds_inventory.astype(np.int64) > 0), 1.0, service.share)
+    share = np.where((demand == 0) & rows_reaching(reach.same_day, holds_inventory), 1.0, service.share)
     return Service(share, flows)

@@ -14,7 +14,7 @@ from scipy import sparse
 from .actions import ACTIONS, NONE, already
 from .capacity import serve
 from .instance import Instance, usd_total
-from .reach import Reach
+from .reach import Reach, rows_reaching
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,12 @@ def evaluate(instance: Instance, reach: Reach, actions: np.ndarray, equity_need:
     if instance.capacitated:
         group, need = equity_need if equity_need is not None else (None, None)
         service = serve(instance, reach, holds_inventory, group, need)
-        return Coverage(service.full, reach.next_day @ delivers.astype(np.int64) > 0, holds_inventory, delivers,
+        return Coverage(service.full, rows_reaching(reach.next_day, delivers), holds_inventory, delivers,
                         site_cost, service.share, service.flows)
-    same_day = reach.same_day @ holds_inventory.astype(np.int64) > 0
+    same_day = rows_reaching(reach.same_day, holds_inventory)
     return Coverage(
         same_day=same_day,
-        next_day=reach.next_day @ delivers.astype(np.int64) > 0,
+        next_day=rows_reaching(reach.next_day, delivers),
         holds_inventory=holds_inventory,
         delivers=delivers,
         site_cost=site_cost,

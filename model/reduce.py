@@ -53,7 +53,7 @@ from scipy import sparse
 from .actions import ACTIONS, already
 from .capacity import RowService, best_service, can_ship, effective_capacity, zone_demand
 from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget, zone_groups
-from .reach import Reach
+from .reach import Reach, rows_reaching
 
 # USD per money unit of the model: thousands, so that HiGHS's row tolerance (1e-6 of a unit) is a
 # tenth of a cent. Where a plan could spend more than MONEY_UNIT_UP_TO, a double no longer tells a
@@ -577,10 +577,8 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     # Without phases a forced action is decided now: its zones join the constants (or its site
     # supplies whatever the plan).
     committed = forced if not phased else np.zeros_like(forced)
-    const_same = ((reach.same_day @ (holds_inventory & ~capped).astype(np.int64)) > 0) \
-        | (same_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
-    const_next = ((reach.next_day @ delivers.astype(np.int64)) > 0) \
-        | (next_day[:, np.flatnonzero(committed)].getnnz(axis=1) > 0)
+    const_same = rows_reaching(reach.same_day, holds_inventory & ~capped) | rows_reaching(same_day, committed)
+    const_next = rows_reaching(reach.next_day, delivers) | rows_reaching(next_day, committed)
     given = holds_inventory & capped
     given[site[committed & supplies]] = True
     given_sites = np.flatnonzero(given)
@@ -599,11 +597,17 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
         capacity, n_phases)
     tiers = {}
     for tier, cover, constant in (("same_day", same_day, const_same), ("next_day", next_day, const_next)):
-        zone_cover = cover[:, np.flatnonzero(free)]
         keep = ~constant
+        # Rows first, then columns (if any option is not free): taking the columns of every zone
+        # set the peak memory of large instances.
+        zone_cover = cover[np.flatnonzero(keep)]
+        if not free.all():
+            zone_cover = zone_cover[:, np.flatnonzero(free)]
+        if phased:
+            zone_cover = sparse.kron(triangle, zone_cover, format="csr")
         group = np.where(in_group, zone_group, -1) if tier == "same_day" else np.full(len(population), -1)
         rows = _Rows(
-            sparse.kron(triangle, zone_cover[np.flatnonzero(keep)], format="csr").astype(np.int8),
+            zone_cover.astype(np.int8, copy=False),
             np.concatenate([w * population[keep] for w in weights]),
             np.concatenate([group[keep] if t == last else np.full(int(keep.sum()), -1) for t in range(n_phases)]),
             np.concatenate([population[keep] * (group[keep] >= 0) if t == last else np.zeros(int(keep.sum()))

@@ -98,3 +98,21 @@ def test_a_pair_exactly_at_a_limit_is_within_it_and_a_hair_less_is_not(base, lim
                           dict(same_day_minutes=limit / 4, next_day_minutes=limit)):
                 at = dataclasses.replace(instance, scenario=dataclasses.replace(instance.scenario, **tiers))
                 assert_reach_is(at, minutes)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_reaching_is_the_product_with_the_columns(seed):
+    # Empty rows first, last and between, explicit zeros, no columns at all, no entries at all.
+    from scipy import sparse
+
+    from ruralreach.model.reach import rows_reaching
+
+    rng = np.random.default_rng(seed)
+    rows, columns = int(rng.integers(1, 40)), int(rng.integers(0, 12))
+    dense = (rng.random((rows, columns)) < [0.0, 0.05, 0.3, 0.9, 0.3, 0.1][seed]).astype(np.int8)
+    dense[rng.random(rows) < 0.3] = 0
+    matrix = sparse.csr_matrix(dense)
+    if matrix.nnz:
+        matrix.data[rng.random(matrix.nnz) < 0.2] = 0  # stored, but zero
+    chosen = rng.random(columns) < 0.4
+    np.testing.assert_array_equal(rows_reaching(matrix, chosen), (matrix.toarray() @ chosen.astype(int)) > 0)
