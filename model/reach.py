@@ -75,7 +75,8 @@ def rows_reaching(matrix: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
 
 
 # Sites per k-d tree query: bounds the memory of the pairs found at once (a 100,000-zone instance
-# has some 50 million pairs within next-day reach).
+# has some 50 million pairs within next-day reach). Below 32,768: a site's place in its query is
+# held as an int16.
 _SITES_PER_QUERY = 512
 
 
