@@ -133,8 +133,9 @@ def compute_reach(instance: Instance) -> Reach:
             if estimated is not None:
                 within &= estimated  # the listed minutes decide
             within = np.flatnonzero(within)
-            counts[tier].append(np.bincount(local[within], minlength=chunk.size))
-            reached[tier].append(zone[within[np.argsort(local[within], kind="stable")]])
+            site_of = local[within]
+            counts[tier].append(np.bincount(site_of, minlength=chunk.size))
+            reached[tier].append(zone[within[np.argsort(site_of, kind="stable")]])
 
     def tier_matrix(tier: str) -> sparse.csr_matrix:
         # Built by columns (sites), as found, then turned into rows: the turn leaves each row's
