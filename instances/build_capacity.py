@@ -29,13 +29,15 @@ the benchmark (``benchmarks/capacity.py``) builds it into a temporary directory.
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from ruralreach.model.instance import CAPACITY_COLUMN, load_instance, scenario_toml
+from ruralreach.model.instance import CAPACITY_COLUMN, InstanceError, load_instance, scenario_toml
 
 SOURCE = Path(__file__).resolve().parent / "us-2026"
 PACKAGES_PER_PERSON_PER_DAY = 18 / 365
@@ -44,17 +46,19 @@ CAPACITY_BY_KIND: dict[str, float | None] = {"center": None, "station": 25_000.0
 
 def build(out_dir: Path, source: Path = SOURCE, capacity_by_kind: dict[str, float] | None = None,
           rate: float = PACKAGES_PER_PERSON_PER_DAY) -> Path:
+    """Write ``source`` with capacities into ``out_dir`` (created if missing, once ``source`` has
+    been read and checked: a source that is not an instance raises InstanceError, nothing written)."""
     capacity_by_kind = {**CAPACITY_BY_KIND, **(capacity_by_kind or {})}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / "zones.csv", out_dir / "zones.csv")
-    sites = pd.read_csv(source / "sites.csv", dtype=str, keep_default_na=False)
-    sites[CAPACITY_COLUMN] = ["" if capacity_by_kind[kind.strip()] is None else f"{capacity_by_kind[kind.strip()]:.0f}"
-                              for kind in sites["kind"]]
-    sites.to_csv(out_dir / "sites.csv", index=False, lineterminator="\n")
+    out_dir, source = Path(out_dir), Path(source)
     scenario = replace(load_instance(source).scenario, name=f"{source.name}-capacity",
                        description=f"{source.name} with same-day capacities (instances/build_capacity.py)",
                        packages_per_person_per_day=rate)
+    sites = pd.read_csv(source / "sites.csv", dtype=str, keep_default_na=False)
+    sites[CAPACITY_COLUMN] = ["" if capacity_by_kind[kind.strip()] is None else f"{capacity_by_kind[kind.strip()]:.0f}"
+                              for kind in sites["kind"]]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / "zones.csv", out_dir / "zones.csv")
+    sites.to_csv(out_dir / "sites.csv", index=False, lineterminator="\n")
     (out_dir / "scenario.toml").write_text(scenario_toml(scenario), encoding="utf-8", newline="\n")
     return out_dir
 
@@ -69,7 +73,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=PACKAGES_PER_PERSON_PER_DAY,
                         help="same-day packages a day per person")
     args = parser.parse_args(argv)
-    build(args.out, args.source, {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}, args.rate)
+    # What the instance format refuses (README): a capacity below 0, a rate of 0 or less.
+    for kind in CAPACITY_BY_KIND:
+        value = getattr(args, kind)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            parser.error(f"--{kind} must be a finite number >= 0, got {value}")
+    if not (math.isfinite(args.rate) and args.rate > 0):
+        parser.error(f"--rate must be a finite number > 0, got {args.rate}")
+    try:
+        build(args.out, args.source, {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}, args.rate)
+    except InstanceError as error:  # a source that is not an instance: one line, as ruralreach says it
+        print(f"build_capacity: error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ input errors, and capacity that never binds changing nothing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -212,6 +214,21 @@ def test_the_capacitated_variant_follows_its_documented_rule(tmp_path):
     assert capacity["center"] == float("inf")  # blank: existing centers are not limited
     assert instance.scenario.packages_per_person_per_day == pytest.approx(18 / 365)
     assert (out / "zones.csv").read_bytes() == (source / "zones.csv").read_bytes()
+
+
+@pytest.mark.parametrize("options, words", [
+    (["--source", "missing"], "missing: instance directory not found"),
+    (["--station", "-5"], "--station must be a finite number >= 0"),
+    (["--center", "nan"], "--center must be a finite number >= 0"),
+    (["--rate", "0"], "--rate must be a finite number > 0"),
+])
+def test_a_variant_the_options_cannot_give_is_refused_and_nothing_written(tmp_path, options, words):
+    source = small_instance(tmp_path / "source", seed=4)
+    built = subprocess.run([sys.executable, "-m", "ruralreach.instances.build_capacity", "--out", "variant",
+                            "--source", source, *options], capture_output=True, text=True, cwd=tmp_path)
+    assert built.returncode == 2 and words in built.stderr.splitlines()[-1], built.stderr
+    assert "Traceback" not in built.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source"]
 
 
 def test_a_capacity_above_what_is_left_to_serve_never_binds(tmp_path):
