@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--rate must be a finite number > 0, got {args.rate}")
     try:
         build(args.out, args.source, {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}, args.rate)
-    except InstanceError as error:  # a source that is not an instance: one line, as ruralreach says it
+    except (InstanceError, OSError) as error:  # a source that is not an instance, an --out it cannot write
         print(f"build_capacity: error: {error}", file=sys.stderr)
         sys.exit(2)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,7 +73,11 @@ Solve it with `ruralreach solve us-2026-program` (a bundled instance is found by
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="output directory")
-    build(parser.parse_args(argv).out)
+    try:
+        build(parser.parse_args(argv).out)
+    except OSError as error:  # an --out it cannot write: one line, as argparse says a bad option
+        print(f"build_program: error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

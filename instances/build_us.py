@@ -729,7 +729,7 @@ def main(argv: list[str] | None = None) -> None:
     params, out = parse_args(argv)
     try:
         build(params, out)
-    except ValueError as error:  # options no network can meet: one line, as argparse says a bad option
+    except (ValueError, OSError) as error:  # options no network can meet, an --out it cannot write
         print(f"build_us: error: {error}", file=sys.stderr)
         sys.exit(2)
 

