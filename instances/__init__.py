@@ -7,6 +7,8 @@ finds them however ruralreach was installed (a source checkout, an editable inst
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
@@ -30,3 +32,14 @@ def instance_path(text: str | Path) -> Path:
     if not path.exists() and str(text) in bundled_names():
         return bundled(str(text))
     return path
+
+
+def run_builder(name: str, build: Callable[[], object], errors: tuple[type[Exception], ...]) -> None:
+    """A builder's command: ``build()``, and an error it can explain (``errors``: options no
+    instance can meet, a source that is not one, an --out it cannot write) as one line and exit
+    status 2, as argparse says a bad option, instead of a traceback."""
+    try:
+        build()
+    except errors as error:
+        print(f"{name}: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -31,12 +31,12 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
+from ruralreach.instances import run_builder
 from ruralreach.model.instance import CAPACITY_COLUMN, InstanceError, load_instance, scenario_toml
 
 SOURCE = Path(__file__).resolve().parent / "us-2026"
@@ -80,11 +80,9 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"--{kind} must be a finite number >= 0, got {value}")
     if not (math.isfinite(args.rate) and args.rate > 0):
         parser.error(f"--rate must be a finite number > 0, got {args.rate}")
-    try:
-        build(args.out, args.source, {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}, args.rate)
-    except (InstanceError, OSError) as error:  # a source that is not an instance, an --out it cannot write
-        print(f"build_capacity: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    capacity_by_kind = {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}
+    run_builder("build_capacity", lambda: build(args.out, args.source, capacity_by_kind, args.rate),
+                (InstanceError, OSError))
 
 
 if __name__ == "__main__":

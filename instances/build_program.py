@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ruralreach.instances import run_builder
 from ruralreach.model.instance import ASSUMPTIONS, Phase, load_instance, scenario_toml
 
 SOURCE = Path(__file__).resolve().parent / "us-2026"
@@ -73,11 +73,8 @@ Solve it with `ruralreach solve us-2026-program` (a bundled instance is found by
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="output directory")
-    try:
-        build(parser.parse_args(argv).out)
-    except OSError as error:  # an --out it cannot write: one line, as argparse says a bad option
-        print(f"build_program: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    out = parser.parse_args(argv).out
+    run_builder("build_program", lambda: build(out), (OSError,))
 
 
 if __name__ == "__main__":

