@@ -228,6 +228,10 @@ class Scenario:
         budgets = scaled_phase_budgets([p.budget for p in self.phases], budget)
         return replace(self, budget=budget, phases=tuple(replace(p, budget=b) for p, b in zip(self.phases, budgets)))
 
+    def in_one_phase(self) -> "Scenario":
+        """The same scenario as one phase with the whole budget (the same without phases)."""
+        return replace(self, phases=())
+
     def to_dict(self) -> dict:
         """The scenario as plan.json records it; the optional keys only where set."""
         data = {key: getattr(self, key) for key in ("budget", "same_day_minutes", "next_day_minutes", "speed_mph",
@@ -300,10 +304,12 @@ class Instance:
                                 f"${budget:,.2f}")
 
     def with_budget(self, budget: float) -> "Instance":
-        return Instance(
-            self.name, self.directory, self.zones, self.sites,
-            self.scenario.with_budget(budget), self.travel_minutes, self.sha256,
-        )
+        return replace(self, scenario=self.scenario.with_budget(budget))
+
+    def in_one_phase(self) -> "Instance":
+        """The same instance as one phase with the whole budget: the plans of a phased rollout
+        with every action moved to the last phase, which reach after it what they reached before."""
+        return replace(self, scenario=self.scenario.in_one_phase())
 
 
 def load_instance(directory: str | Path) -> Instance:

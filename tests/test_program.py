@@ -349,6 +349,18 @@ def test_floors_no_plan_meets_give_the_largest_feasible_share(seed, tmp_path):
                                                  equity=Equity("region", 0.97)), tmp_path)
 
 
+@pytest.mark.parametrize("capacity_share", [None, 0.3])
+def test_phased_floors_no_plan_meets_give_the_largest_feasible_share(capacity_share, tmp_path):
+    # The share is found on the rollout in one phase (the floors hold after the last one, and every
+    # plan may wait for it): it must be the largest brute force finds over every phased plan, with
+    # a first phase too poor to pay for the best plan early and sites fixed by hand.
+    directory = program_instance(tmp_path / "i", seed=2, phases=[Phase("2025", 5e6), Phase("2026", 25e6)],
+                                 equity=Equity("region", 0.97), decisions=random_decisions(2), stations=2, candidates=3)
+    if capacity_share is not None:
+        with_capacity(directory, seed=2, share=capacity_share)
+    check_largest_feasible_share(directory, tmp_path)
+
+
 @pytest.mark.parametrize("seed, budget, capacity_share", [(2, 5e6, None), (2, 10e6, None), (0, 2e6, 0.1)])
 def test_floors_of_groups_nobody_reaches_today_give_the_largest_feasible_share(seed, budget, capacity_share, tmp_path):
     # Any share above 0 of a floor of a group nobody in it is served before the plan needs an
