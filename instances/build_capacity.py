@@ -54,13 +54,20 @@ def build(out_dir: Path, source: Path = SOURCE, capacity_by_kind: dict[str, floa
                        description=f"{source.name} with same-day capacities (instances/build_capacity.py)",
                        packages_per_person_per_day=rate)
     sites = pd.read_csv(source / "sites.csv", dtype=str, keep_default_na=False)
-    sites[CAPACITY_COLUMN] = ["" if capacity_by_kind[kind.strip()] is None else f"{capacity_by_kind[kind.strip()]:.0f}"
-                              for kind in sites["kind"]]
+    sites[CAPACITY_COLUMN] = [_capacity_text(capacity_by_kind[kind.strip()]) for kind in sites["kind"]]
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source / "zones.csv", out_dir / "zones.csv")
     sites.to_csv(out_dir / "sites.csv", index=False, lineterminator="\n")
     (out_dir / "scenario.toml").write_text(scenario_toml(scenario), encoding="utf-8", newline="\n")
     return out_dir
+
+
+def _capacity_text(capacity: float | None) -> str:
+    """As sites.csv states it: blank for unlimited, whole numbers without a decimal point, and any
+    other number in full (a capacity of 0.4 packages a day is not 0)."""
+    if capacity is None:
+        return ""
+    return f"{capacity:.0f}" if float(capacity).is_integer() else repr(float(capacity))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -214,6 +214,11 @@ def test_the_capacitated_variant_follows_its_documented_rule(tmp_path):
     assert capacity["center"] == float("inf")  # blank: existing centers are not limited
     assert instance.scenario.packages_per_person_per_day == pytest.approx(18 / 365)
     assert (out / "zones.csv").read_bytes() == (source / "zones.csv").read_bytes()
+    # Capacities that are not whole are written in full.
+    fractional = load_instance(build_capacity.build(tmp_path / "fractional", source,
+                                                    {"station": 0.4, "candidate": 1234.5678901234, "center": 7.0}))
+    capacity = dict(zip(fractional.sites["kind"], fractional.capacity))
+    assert (capacity["station"], capacity["candidate"], capacity["center"]) == (0.4, 1234.5678901234, 7.0)
 
 
 @pytest.mark.parametrize("options, words", [
