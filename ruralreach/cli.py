@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
+from ruralreach.model.formulation import FLOOR_SCALE
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
                                    percent_text, plan_place, read_plan, write_plan)
@@ -272,7 +273,11 @@ def progress_line(step: Progress) -> str:
         return usd_millions(value) if step.stage == "cost" else f"{value:,.0f}"
 
     gap = gap_text(step.gap)
-    if step.step == "bound":
+    if step.stage == FLOOR_SCALE:  # the largest share of the equity floors one plan meets
+        found = {"value": step.value, "bound": step.bound, "status": step.step}
+        text = (f"{step.step}: {floor_scale_text(found)}, gap {gap}" if step.step != "searching"
+                else "no plan meets every floor: searching for the largest share of them one plan meets")
+    elif step.step == "bound":
         text = f"LP bound {amount(step.bound)}, best plan {amount(step.value)}"
     elif step.step == "plan":
         text = f"best plan {amount(step.value)}, bound {amount(step.bound)}, gap {gap}"

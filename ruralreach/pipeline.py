@@ -14,13 +14,14 @@ import numpy as np
 
 from ruralreach.model.actions import NONE
 from ruralreach.model.coverage import no_actions
+from ruralreach.model.formulation import FLOOR_SCALE
 from ruralreach.model.instance import Instance
 from ruralreach.model.plan import Plan, StageReport, build_plan
 from ruralreach.model.reach import Reach, compute_reach
 from ruralreach.model.reduce import CoveringProblem, reduce_problem
 from ruralreach.solvers.floor_cost import FLOOR_COST_TIME_SHARE, least_floor_costs
 from ruralreach.solvers.highs import INFEASIBLE, HighsModel, SolveOptions, solver_version
-from ruralreach.solvers.lexicographic import Solution, Watch, max_floor_scale, plan_unit, solve_lexicographic
+from ruralreach.solvers.lexicographic import Progress, Solution, Watch, max_floor_scale, plan_unit, solve_lexicographic
 
 from .review import yardstick_records
 
@@ -91,6 +92,8 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
     if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
         # No plan meets every floor: say how much of them one plan can meet.
         began = time.perf_counter()
+        if watch is not None:
+            watch(Progress(FLOOR_SCALE, "searching", math.nan, math.nan, math.inf, solution.seconds))
         one_phase = problem
         if problem.n_phases > 1:
             # The floors hold after the last phase, and every plan can wait for it: the share is
@@ -102,6 +105,9 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
                                                                - (time.perf_counter() - began))
         scale = max_floor_scale(one_phase, replace(options, time_limit=left))
         scale_seconds = time.perf_counter() - began
+        if watch is not None:
+            watch(Progress(FLOOR_SCALE, scale.status, scale.objective, scale.bound, scale.mip_gap,
+                           solution.seconds + scale_seconds))
         floor_scale = {"value": _finite(scale.objective), "bound": _finite(scale.bound),
                        "status": scale.status, "mip_gap": _finite(scale.mip_gap)}
     if solution.found:

@@ -257,12 +257,18 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
     largest share of the floors one plan meets, as brute force finds it."""
     raw = read_raw(directory)
     assert brute_force(raw) is None, "the instance should be infeasible"
-    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", cwd=tmp_path)
+    result = run_cli("solve", directory, "--mip-gap", "0", "--out", tmp_path / "plan", "--progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     plan = read_plan(tmp_path / "plan")
     assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
     scale = plan.summary["equity"]["max_feasible_scale"]
     assert scale["status"] == "optimal"
+    # The search is shown as it starts and as it ends, as the summary states it.
+    searching, found = result.stderr.splitlines()[-2:]
+    assert searching.split()[3] == found.split()[3] == "floor_scale"
+    assert searching.endswith("no plan meets every floor: searching for the largest share of them one plan meets")
+    assert found.endswith(f"optimal: floors feasible up to {stated_share(scale['value'])} of what was asked, gap "
+                          + ("n/a" if scale["mip_gap"] is None else f"{scale['mip_gap']:.2e}"))
     # The share counted as the checker counts it (floors to 1e-9 of themselves); with capacities
     # an LP's, to its tolerances.
     tolerance = dict(abs=1e-6) if capacitated(raw) else dict(rel=2e-9)
