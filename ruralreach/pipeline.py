@@ -98,8 +98,8 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
         if problem.n_phases > 1:
             # The floors hold after the last phase, and every plan can wait for it: the share is
             # that of one phase with the whole budget. Its MIP has one copy of each option where
-            # the phased one has a copy per phase, copies that only branching tells apart (on a
-            # capacitated region, the difference between unproven at 600 s and proven in 20 s).
+            # the phased one has a copy per phase, copies that only branching tells apart where
+            # HiGHS's presolve cannot merge them (with capacities; the README's benchmark section).
             one_phase = reduce_problem(instance.in_one_phase(), prepared.reach)
         left = None if options.time_limit is None else max(0.0, options.time_limit - solution.seconds
                                                                - (time.perf_counter() - began))

@@ -97,7 +97,8 @@ class Progress:
     """A step of a stage just ended, for whoever watches a long solve: the stage's best value and
     proven bound so far (people; cost in USD; NaN where there is none yet), the gap
     between them, and the seconds since the solve began. ``step`` is "bound" (the LP relaxation),
-    "plan" (a search ended) or the stage's final status ("optimal", "time_limit", ...)."""
+    "plan" (a search ended) or the stage's final status ("optimal", "time_limit", ...); for the
+    largest share of the equity floors (FLOOR_SCALE), "searching" as it starts, then its status."""
 
     stage: str
     step: str
