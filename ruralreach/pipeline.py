@@ -91,25 +91,8 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
     floor_scale, scale_seconds = None, 0.0
     if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
         # No plan meets every floor: say how much of them one plan can meet.
-        began = time.perf_counter()
-        if watch is not None:
-            watch(Progress(FLOOR_SCALE, "searching", math.nan, math.nan, math.inf, solution.seconds))
-        one_phase = problem
-        if problem.n_phases > 1:
-            # The floors hold after the last phase, and every plan can wait for it: the share is
-            # that of one phase with the whole budget. Its MIP has one copy of each option where
-            # the phased one has a copy per phase, copies that only branching tells apart where
-            # HiGHS's presolve cannot merge them (with capacities; the README's benchmark section).
-            one_phase = reduce_problem(instance.in_one_phase(), prepared.reach)
-        left = None if options.time_limit is None else max(0.0, options.time_limit - solution.seconds
-                                                               - (time.perf_counter() - began))
-        scale = max_floor_scale(one_phase, replace(options, time_limit=left))
-        scale_seconds = time.perf_counter() - began
-        if watch is not None:
-            watch(Progress(FLOOR_SCALE, scale.status, scale.objective, scale.bound, scale.mip_gap,
-                           solution.seconds + scale_seconds))
-        floor_scale = {"value": _finite(scale.objective), "bound": _finite(scale.bound),
-                       "status": scale.status, "mip_gap": _finite(scale.mip_gap)}
+        floor_scale, scale_seconds = largest_floor_share(instance, prepared.reach, problem, options,
+                                                         solution.seconds, watch)
     if solution.found:
         actions, phases = actions_of(prepared, solution.chosen)
     else:  # no plan meets every constraint: the plan takes no action
@@ -122,6 +105,30 @@ def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
     )
     plan.summary["yardsticks"] = yardstick_records(plan)
     return plan
+
+
+def largest_floor_share(instance: Instance, reach: Reach, problem: CoveringProblem, options: SolveOptions,
+                        spent: float, watch: Watch | None = None) -> tuple[dict, float]:
+    """``equity.max_feasible_scale`` of a budget (``instance`` and ``problem`` at it) whose floors
+    no plan meets, searched in the time ``options`` leave after the ``spent`` seconds of the
+    solve; and the seconds the search took."""
+    began = time.perf_counter()
+    if watch is not None:
+        watch(Progress(FLOOR_SCALE, "searching", math.nan, math.nan, math.inf, spent))
+    if problem.n_phases > 1:
+        # The floors hold after the last phase, and every plan can wait for it: the share is
+        # that of one phase with the whole budget. Its MIP has one copy of each option where
+        # the phased one has a copy per phase, copies that only branching tells apart where
+        # HiGHS's presolve cannot merge them (with capacities; the README's benchmark section).
+        problem = reduce_problem(instance.in_one_phase(), reach)
+    left = None if options.time_limit is None else max(0.0, options.time_limit - spent
+                                                           - (time.perf_counter() - began))
+    scale = max_floor_scale(problem, replace(options, time_limit=left))
+    seconds = time.perf_counter() - began
+    if watch is not None:
+        watch(Progress(FLOOR_SCALE, scale.status, scale.objective, scale.bound, scale.mip_gap, spent + seconds))
+    return {"value": _finite(scale.objective), "bound": _finite(scale.bound), "status": scale.status,
+            "mip_gap": _finite(scale.mip_gap)}, seconds
 
 
 def _finite(value: float) -> float | None:
