@@ -80,14 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=PACKAGES_PER_PERSON_PER_DAY,
                         help="same-day packages a day per person")
     args = parser.parse_args(argv)
+    capacity_by_kind = {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}
     # What the instance format refuses (README): a capacity below 0, a rate of 0 or less.
-    for kind in CAPACITY_BY_KIND:
-        value = getattr(args, kind)
+    for kind, value in capacity_by_kind.items():
         if value is not None and not (math.isfinite(value) and value >= 0):
             parser.error(f"--{kind} must be a finite number >= 0, got {value}")
     if not (math.isfinite(args.rate) and args.rate > 0):
         parser.error(f"--rate must be a finite number > 0, got {args.rate}")
-    capacity_by_kind = {kind: getattr(args, kind) for kind in CAPACITY_BY_KIND}
     run_builder("build_capacity", lambda: build(args.out, args.source, capacity_by_kind, args.rate),
                 (InstanceError, OSError))
 
