@@ -273,10 +273,12 @@ def progress_line(step: Progress) -> str:
         return usd_millions(value) if step.stage == "cost" else f"{value:,.0f}"
 
     gap = gap_text(step.gap)
-    if step.stage == FLOOR_SCALE:  # the largest share of the equity floors one plan meets
-        found = {"value": step.value, "bound": step.bound, "status": step.step}
-        text = (f"{step.step}: {floor_scale_text(found)}, gap {gap}" if step.step != "searching"
-                else "no plan meets every floor: searching for the largest share of them one plan meets")
+    # The largest share of the equity floors one plan meets: as its search starts, then as it ends.
+    if step.stage == FLOOR_SCALE and step.step == "searching":
+        text = "no plan meets every floor: searching for the largest share of them one plan meets"
+    elif step.stage == FLOOR_SCALE:
+        share = {"value": step.value, "bound": step.bound, "status": step.step}
+        text = f"{step.step}: {floor_scale_text(share)}, gap {gap}"
     elif step.step == "bound":
         text = f"LP bound {amount(step.bound)}, best plan {amount(step.value)}"
     elif step.step == "plan":
