@@ -223,3 +223,16 @@ def test_reads_populations_as_the_instance_format_allows_them_written(program, t
         lines[row] = ",".join(fields)
     (written / "zones.csv").write_text("\n".join(lines) + "\n")
     passes_as_the_brute_force_optimum(written, _solve_cli(written, tmp_path))
+
+
+def test_solves_again_without_presolve_where_highs_ends_in_a_solve_error(tmp_path):
+    """The unreduced next-day MIP of this phased region is one HiGHS 1.16's presolve ends in a
+    solve error (``data/region-solve-error``): the script must solve it again without presolve,
+    as ruralreach does, rather than give up (exit 2), and find the exact plan's optima."""
+    directory = Path(__file__).parent / "data" / "region-solve-error"
+    plan = _solve_cli(directory, tmp_path)
+    result = crosscheck(directory, plan)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("equals the optimum") == 3
+    figures = json.loads((plan / "plan.json").read_text())["stages"]
+    assert optima(result.stdout) == pytest.approx({s["stage"]: s["objective"] for s in figures})
