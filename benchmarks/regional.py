@@ -9,8 +9,8 @@ unreduced MIP takes hours at gap 0).
 Keeps the zones and sites of the given states, and the source's reach limits, costs and
 capacities (for capacities, cut from a directory ``ruralreach.instances.build_capacity`` wrote,
 or give the region its own with it afterwards: ``--source DIR --out DIR-k5 --station 5000
---candidate 5000``, the README's capacitated regions). The budget (default: the source's, scaled
-by the region's share of the national population) is split into phases by ``--phases`` (shares,
+--candidate 5000``, the capacitated regions of benchmarks/README.md). The budget (default: the
+source's, scaled by the region's share of the national population) is split into phases by ``--phases`` (shares,
 in order, named 2025, 2026, ...; ``--phases 1`` for none). ``--floor`` sets every state's same-day floor (``--county-floors``: every county's, by
 ``county_fips``, instead); ``--decisions N`` marks N random stations ``must:upgrade``, N random
 candidates ``must:open_station`` and N others ``never`` (seeded by ``--seed``). Writes the instance

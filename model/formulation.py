@@ -74,12 +74,12 @@ not on the part of them the model still changes.
 The "floor cost" rows are implied by the floors, so they change no plan's standing, but the LP
 does not know them: it meets a floor with slivers of many options at a fraction of what any
 plan pays for it, and spends what it saves on the objective. A binding floor thus loosens every
-stage's LP bound; these rows take most of that back (the README's benchmark section).
+stage's LP bound; these rows take most of that back (benchmarks/README.md).
 
 The "within reach" rows are valid for every plan (a row is served only from open sites) and keep
 the LP from serving a row in full through a sliver of a site's capacity. The textbook strong form,
 :math:`g_{is} \le x_{o_s}` for every pair, is tighter still, but it adds a row per pair (170,000
-nationally) and its LP is many times slower to solve (the README's benchmark section).
+nationally) and its LP is many times slower to solve (benchmarks/README.md).
 
 When the equity floors cannot all be met, :func:`floor_scale_model` states the largest share of
 them that can: the same rows with a column :math:`\lambda \in [0, 1]`, the floors

@@ -119,7 +119,7 @@ def largest_floor_share(instance: Instance, reach: Reach, problem: CoveringProbl
         # The floors hold after the last phase, and every plan can wait for it: the share is
         # that of one phase with the whole budget. Its MIP has one copy of each option where
         # the phased one has a copy per phase, copies that only branching tells apart where
-        # HiGHS's presolve cannot merge them (with capacities; the README's benchmark section).
+        # HiGHS's presolve cannot merge them (with capacities; benchmarks/README.md).
         problem = reduce_problem(instance.in_one_phase(), reach)
     left = None if options.time_limit is None else max(0.0, options.time_limit - spent
                                                            - (time.perf_counter() - began))

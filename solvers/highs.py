@@ -120,7 +120,7 @@ class HighsModel:
         h.setOptionValue("threads", o.threads)
         h.setOptionValue("random_seed", o.seed)
         # HiGHS's own feasibility tolerances, which its search is made for: held to 1e-9 instead,
-        # it has called a national MIP with a plan infeasible (the README's benchmark section).
+        # it has called a national MIP with a plan infeasible (benchmarks/README.md).
         # A budget row may be overspent by its 1e-6 units, a tenth of a cent (money_unit), and a
         # plan is taken only when it is within budget and keeps its floors exactly.
         if not integer:

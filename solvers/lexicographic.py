@@ -40,7 +40,7 @@ from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOpt
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # The first stage is solved to this share of the requested gap. Its value is the floor of every
 # later stage: a floor closer to the optimum leaves fewer plans for them to search and lets the LP
-# decide more options (the README's benchmark section has the measurement).
+# decide more options (benchmarks/README.md has the measurement).
 FIRST_STAGE_GAP_SHARE = 0.1
 # The closer search goes past its root only as far as the requested gap: on some networks the
 # tree to the closer gap is large and its nodes dear, while the root alone (its cuts) reaches the
@@ -68,9 +68,8 @@ LATER_STAGE_BOUND_LPS = 2
 # most this many rows. Where it was small (`us-2026` and the networks nearest it, about 3,400 rows)
 # the target search cut the later stages by a fifth to a half; where it was large (populous250,
 # the phased program, the equity floors: 12,000 rows and more) HiGHS's path through the smaller
-# model was slower as often as not, once by a proof lost at a time limit (the README's benchmark
-# section). Set between the two on these instances, as RESTART_ROWS was, not on the ones that
-# will judge it.
+# model was slower as often as not, once by a proof lost at a time limit (benchmarks/README.md).
+# Set between the two on these instances, as RESTART_ROWS was, not on the ones that will judge it.
 TARGET_ROWS = 5000
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
 # searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
@@ -257,7 +256,7 @@ class _Search:
         """Once, at the first LP: add the "floor cost" rows (``model/formulation.py``) that the
         LP optimum ``values`` breaks, for the rest of the solve. Only those: where the LP already
         pays what a floor costs, the row moves no bound, and HiGHS's path through a model with
-        more rows is slower as often as not (the README's benchmark section). Returns whether
+        more rows is slower as often as not (benchmarks/README.md). Returns whether
         any was added."""
         pending, self.pending_floor_costs = self.pending_floor_costs, None
         if pending is None or self.restrictions or self.floors:
@@ -570,7 +569,7 @@ class _Stage:
         # gap, so they need no search, and a later stage's floor may sit below the target. Not in
         # the first stage, whose value is the floor of both later ones: they are very sensitive
         # to it, and a search that never looks between the best plan and the target leaves it
-        # lower (the README's benchmark section has the measurement).
+        # lower (benchmarks/README.md has the measurement).
         target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
