@@ -35,8 +35,9 @@ phase) for the share of the zone's demand the site ships, a row per site and pha
 shipments to its capacity times whether it is open by then, and a row per zone and phase serving
 it only within reach of an inventory site open by then; each plan's best split is this model's LP
 with the plan's actions fixed. (The textbook strong form, a row per zone and site, gave the same
-LP bound on a four-state region, and its LP took 315 s there: benchmarks/README.md.) Plans are checked at
-the instance's own budget. Instances with travel_minutes.csv are outside it and refused.
+LP bound on a four-state region, and its LP took 315 s there: benchmarks/README.md.) Plans are
+checked at the instance's own budget. Instances with travel_minutes.csv are outside it and
+refused.
 
 ``--feasibility-tolerance`` sets HiGHS's MIP and primal feasibility tolerances (default: HiGHS's
 own): benchmarks/README.md records what 1e-9 did.
