@@ -1,8 +1,10 @@
 """The ruralreach command as a user runs it."""
 
 import json
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 from checker import evaluate, read_raw
@@ -40,6 +42,18 @@ def test_solve_writes_plan_and_prints_summary(tiny, tmp_path):
     assert all({"mip_gap", "bound"} <= set(s) for s in summary["stages"])
     assert summary["solver"]["name"] == "HiGHS"
     assert len(summary["instance"]["sha256"]) == 64
+
+
+def test_the_summary_total_is_the_whole_command_as_the_time_limit_counts_it(tiny, tmp_path):
+    """"total" in the summary is the process's time from its start, interpreter start-up and
+    imports included: the clock --time-limit bounds, and what a user timing the command sees."""
+    began = time.perf_counter()
+    result = run_cli("solve", tiny, "--out", tmp_path / "p", cwd=tmp_path)
+    wall = time.perf_counter() - began
+    assert result.returncode == 0, result.stderr
+    solve, total = map(float, re.search(r"solve ([0-9.]+) s, total ([0-9.]+) s", result.stdout).groups())
+    assert solve < total <= wall
+    assert total >= 0.75 * wall  # only the exit after the summary is left out
 
 
 def test_a_solve_does_not_load_what_only_other_commands_need(tiny, tmp_path):
