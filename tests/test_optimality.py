@@ -79,7 +79,7 @@ def test_exact_solve_matches_brute_force(seed, tmp_path):
 @pytest.mark.parametrize("name", ["gap-zero/capacity-next-day", "gap-zero/half-weights", "gap-zero/cents",
                                   "money/trillions", "money/tenth-cent", "money/cent-over", "tolerance/capfrac-6",
                                   "tolerance/mix-567", "tolerance/mix-481"])
-def test_exact_solve_proves_what_highs_leaves_a_hair_short(name):
+def test_exact_solve_proves_what_highs_leaves_a_hair_cannot_prove(name):
     # HiGHS's bound sits a fraction of a person above the optimum, or (with costs in cents) $21.57
     # below it, a column at 0.999999214 counting as 1 (data/gap-zero/README.md): a bound on whole
     # people (next-day ones with capacities too), or on halves where phases weigh 0.5 and 2.5,
@@ -329,6 +329,44 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     assert lx._Stage(search, "next_day").yield_within_requested_gap(stage_bound=None) is None  # no closer gap
     unlimited = lx._Search(problem, search.model, None, SolveOptions(), None)
     assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(stage_bound=None) is None
+
+
+def test_a_neighbourhood_that_cannot_prove_its_stage_is_left_after_a_short_tree(tiny, monkeypatch):
+    """The neighbourhood is searched for a plan to start from: where its own bound shows that none
+    of its plans is within the requested gap of the stage's bound, its search stops once its
+    tree has as many nodes as it has options (the search of the whole model must follow all the
+    same); where its bound leaves that open, it goes on. Either way the stage ends at the
+    optimum."""
+    problem = covering_problem(tiny)
+    options = SolveOptions(mip_gap=1e-4)
+    search = lx._Search(problem, lx._loaded(problem, options), None, options, None)
+    most = lx._Stage(search, "same_day")
+    most.bound = 1_000_500.0
+    assert lx._cannot_prove(most, 1_000_000.0)  # 5e-4 below the stage's bound
+    assert not lx._cannot_prove(most, 1_000_450.0)  # 5e-5: its plans may prove the stage
+    assert not lx._cannot_prove(most, math.inf) and not lx._cannot_prove(most, -math.inf)  # no bound yet
+    most.bound = math.nan
+    assert not lx._cannot_prove(most, 1_000_000.0)
+    least = lx._Stage(search, "cost")
+    least.bound = 1_000.0
+    assert lx._cannot_prove(least, 1_001.0) and not lx._cannot_prove(least, 1_000.05)
+
+    asked = []
+    search_space = lx._Stage.search_space
+
+    def recorded(self, taken, excluded, seconds, *, gap, stop_when=None):
+        if stop_when is not None:  # the neighbourhood's search
+            free = int(np.count_nonzero(~taken & ~excluded))
+            worse = self.bound * (0.9 if lx.STAGE_SENSE[self.stage] == "max" else 1.1)  # 10% short
+            asked.append((stop_when(0.0, worse, free - 1), stop_when(0.0, worse, free),
+                          stop_when(0.0, self.bound, 10 * free)))
+        return search_space(self, taken, excluded, seconds, gap=gap, stop_when=stop_when)
+
+    monkeypatch.setattr(lx._Stage, "search_space", recorded)
+    solution = lx.solve_lexicographic(problem, SolveOptions(mip_gap=0.0))
+    assert asked and all(stops == (False, True, False) for stops in asked)
+    values = lx.stage_values(problem, solution.chosen)
+    assert (values["same_day"], values["next_day"]) == brute_force(read_raw(tiny))[:2]
 
 
 def test_large_models_search_without_restarts_unless_told_to_keep_them(tiny, monkeypatch):
