@@ -236,3 +236,47 @@ def test_solves_again_without_presolve_where_highs_ends_in_a_solve_error(tmp_pat
     assert result.stdout.count("equals the optimum") == 3
     figures = json.loads((plan / "plan.json").read_text())["stages"]
     assert optima(result.stdout) == pytest.approx({s["stage"]: s["objective"] for s in figures})
+
+
+def test_checks_what_an_unproven_stage_found_against_the_plans(tmp_path):
+    """Where the unreduced MIP stops short of its proof, its best plan still refutes a bound a plan
+    promises below it, and its bound a same-day figure above it; a plan consistent with both
+    passes (the script then exits 2: the later stages are not checked)."""
+    import importlib.util
+
+    import highspy
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("crosscheck", CROSSCHECK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    h = module.quiet_highs()
+    # A strongly correlated knapsack (value = weight + 100), HiGHS on one thread without presolve
+    # or heuristics, started from the empty plan and stopped after one node: a plan, a bound, no
+    # proof.
+    rng = np.random.default_rng(3)
+    weights = rng.integers(1, 1000, 60).astype(float)
+    columns = np.arange(60, dtype=np.int32)
+    h.addVars(60, np.zeros(60), np.ones(60))
+    h.changeColsIntegrality(60, columns, np.full(60, highspy.HighsVarType.kInteger, dtype=np.uint8))
+    h.addRow(-highspy.kHighsInf, weights.sum() // 2 + 0.5, 60, columns, weights)
+    h.changeColsCost(60, columns, weights + 100)
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    empty = highspy.HighsSolution()
+    empty.col_value, empty.value_valid = [0.0] * 60, True
+    h.setSolution(empty)
+    for option, value in (("presolve", "off"), ("mip_max_nodes", 1), ("mip_heuristic_effort", 0.0),
+                          ("mip_rel_gap", 0.0)):
+        h.setOptionValue(option, value)
+    h.run()
+    assert h.modelStatusToString(h.getModelStatus()) != "Optimal"
+    found, ceiling = h.getInfo().objective_function_value, h.getInfo().mip_dual_bound
+    assert 0 < found < ceiling
+
+    def plan(objective: float, bound: float) -> list:
+        stage = {"objective": objective, "bound": bound, "mip_gap": None, "status": "time_limit"}
+        return [(tmp_path / "plan", {"status": "time_limit"}, {"same_day": stage})]
+
+    assert module.check_unproven(h, "same_day", 1.0, plan(found, ceiling)) == 0
+    assert module.check_unproven(h, "same_day", 1.0, plan(found - 1, found - 0.5)) == 1  # a bound below a plan
+    assert module.check_unproven(h, "same_day", 1.0, plan(ceiling + 1, ceiling + 1)) == 1  # a plan above the bound
