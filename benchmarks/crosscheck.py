@@ -531,8 +531,9 @@ def check_unproven(h: highspy.Highs, stage: str, unit: float, plans: list) -> in
             checks["plan within HiGHS's bound"] = theirs["objective"] <= ceiling + room
         failed, words = judged(checks)
         verdict = verdict or failed
-        print(f"    {directory.name}: {theirs['objective']}, bound {theirs['bound']}: {words or 'nothing checked'}",
-              flush=True)
+        value = "no plan" if theirs["objective"] is None else f"{theirs['objective']:,.2f}"
+        promised = "no bound" if theirs["bound"] is None else f"bound {theirs['bound']:,.2f}"
+        print(f"    {directory.name}: {value}, {promised}: {words or 'nothing checked'}", flush=True)
     return verdict
 
 
