@@ -79,7 +79,7 @@ def test_exact_solve_matches_brute_force(seed, tmp_path):
 @pytest.mark.parametrize("name", ["gap-zero/capacity-next-day", "gap-zero/half-weights", "gap-zero/cents",
                                   "money/trillions", "money/tenth-cent", "money/cent-over", "tolerance/capfrac-6",
                                   "tolerance/mix-567", "tolerance/mix-481"])
-def test_exact_solve_proves_what_highs_leaves_a_hair_cannot_prove(name):
+def test_exact_solve_proves_what_highs_leaves_a_hair_short(name):
     # HiGHS's bound sits a fraction of a person above the optimum, or (with costs in cents) $21.57
     # below it, a column at 0.999999214 counting as 1 (data/gap-zero/README.md): a bound on whole
     # people (next-day ones with capacities too), or on halves where phases weigh 0.5 and 2.5,
