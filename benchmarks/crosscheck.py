@@ -437,37 +437,25 @@ def main(argv=None) -> int:
         if status == "Infeasible" and stage == "same_day":
             print(f" in {time.perf_counter() - started:.1f} s", flush=True)
             return verdict or check_infeasible(h, plans, floors, n)
+        def room_of(reference: float) -> float:  # room to keep a stage at a value, and to compare plans with it
+            return 0.5 if whole else (0.01 if stage == "cost" else 1e-6 + tolerance * abs(reference))
+
         if status != "Optimal":
-            print(flush=True)
-            return check_unproven(h, stage, unit, plans) or verdict or 2
+            # What the search found still checks the plans; the later stages, which need this
+            # one's optimum for their floor, are not checked.
+            info = h.getInfo()
+            found = info.objective_function_value * unit if info.primal_solution_status == 2 else None  # 2: feasible
+            ceiling = info.mip_dual_bound * unit if math.isfinite(info.mip_dual_bound) else None
+            print(f"; HiGHS's best plan {'none' if found is None else f'{found:,.2f}'}, its bound "
+                  f"{'none' if ceiling is None else f'{ceiling:,.2f}'}; the later stages are not checked", flush=True)
+            reference = next((value for value in (found, ceiling) if value is not None), 0.0)
+            return check_plans(stage, plans, found, ceiling, room_of(reference), proven=False) or verdict or 2
         optimum = h.getInfo().objective_function_value * unit
         if stage == "cost":  # the plan's own cost: an option taken to within the integrality tolerance costs less
             optimum = cost @ np.round(h.getSolution().col_value[:n_x]).reshape(n_phases, n_options).sum(axis=0) * unit
         print(f" {optimum:,.2f} in {time.perf_counter() - started:.1f} s", flush=True)
-        # Room to keep the stage at its optimum, and to compare plans with it.
-        room = 0.5 if whole else (0.01 if stage == "cost" else 1e-6 + tolerance * abs(optimum))
-        for directory, summary, stage_of in plans:
-            if summary["status"] == "infeasible":
-                print(f"    {directory.name}: FAILS: says no plan meets every floor, but one does", flush=True)
-                verdict = 1
-                continue
-            if stage not in stage_of:  # stopped by its time limit before this stage
-                print(f"    {directory.name}: no {stage} stage, {summary['status']}", flush=True)
-                continue
-            theirs = stage_of[stage]
-            bound = theirs["bound"]  # None: the stage promised no bound
-            checks = {"bound holds": bound is None or (bound >= optimum - room if stage != "cost"
-                                                       else bound <= optimum + room)}
-            if stage == "same_day" and has_plan(summary, stage_of):
-                checks["plan within the optimum"] = theirs["objective"] <= optimum + room
-            if summary["mip_gap_requested"] == 0 and summary["status"] == "optimal":
-                checks["equals the optimum"] = abs(theirs["objective"] - optimum) <= room
-            failed, words = judged(checks)
-            verdict = verdict or failed
-            gap = "n/a" if theirs["mip_gap"] is None else f"{theirs['mip_gap']:.1e}"  # none against a value of 0
-            promised = "no bound" if bound is None else f"bound {bound:,.2f} (gap {gap})"
-            value = "no plan" if theirs["objective"] is None else f"{theirs['objective']:,.2f}"
-            print(f"    {directory.name}: {value}, {promised}, {theirs['status']}: {words}", flush=True)
+        room = room_of(optimum)
+        verdict = check_plans(stage, plans, optimum, optimum, room, proven=True) or verdict
         if stage != "cost":  # keep this stage at its optimum
             columns = np.flatnonzero(objective).astype(np.int32)
             h.addRow((round(optimum) if whole else optimum) - room, highspy.kHighsInf, columns.size, columns,
@@ -506,34 +494,42 @@ class Rows:
         return A, np.concatenate(self.lower), np.concatenate(self.upper)
 
 
-def check_unproven(h: highspy.Highs, stage: str, unit: float, plans: list) -> int:
-    """A stage the unreduced MIP did not prove still checks what its search found: no plan of
-    HiGHS's beats a bound a plan promises, and (same-day) no plan beats HiGHS's own bound. The
-    later stages, which need this one's optimum for their floor, are not checked. Returns 1 when
-    a check fails, else 0."""
-    info = h.getInfo()
-    found = info.objective_function_value * unit if info.primal_solution_status == 2 else None  # 2: feasible
-    ceiling = info.mip_dual_bound * unit if math.isfinite(info.mip_dual_bound) else None
+def check_plans(stage: str, plans: list, found: float | None, ceiling: float | None, room: float, *,
+                proven: bool) -> int:
+    """Each plan's figures for a stage against the unreduced MIP's: ``found``, the value of a
+    plan it found, and ``ceiling``, its bound (each None where it has none; both the optimum when
+    ``proven``). A plan's promised bound must not be beaten by the plan found, its same-day figure
+    must not beat the ceiling, and an exact plan must equal a proven optimum; a plan saying no plan
+    meets every floor is refuted by the plan found. Prints a line per plan; returns 1 when a check
+    fails, else 0."""
     maximize = stage != "cost"
-    print(f"    unproven: HiGHS's best plan {'none' if found is None else f'{found:,.2f}'}, its bound "
-          f"{'none' if ceiling is None else f'{ceiling:,.2f}'}; the later stages are not checked", flush=True)
     verdict = 0
     for directory, summary, stage_of in plans:
-        if stage not in stage_of or summary["status"] == "infeasible":
+        if summary["status"] == "infeasible":
+            if found is not None:
+                print(f"    {directory.name}: FAILS: says no plan meets every floor, but one does", flush=True)
+                verdict = 1
+            continue
+        if stage not in stage_of:  # stopped by its time limit before this stage
+            print(f"    {directory.name}: no {stage} stage, {summary['status']}", flush=True)
             continue
         theirs = stage_of[stage]
-        room = 0.01 if stage == "cost" else 1e-6 + 1e-9 * abs(found or ceiling or 0.0)
+        bound = theirs["bound"]  # None: the stage promised no bound
         checks = {}
-        if theirs["bound"] is not None and found is not None:
-            checks["bound holds against HiGHS's plan"] = (theirs["bound"] >= found - room if maximize
-                                                         else theirs["bound"] <= found + room)
-        if stage == "same_day" and theirs["objective"] is not None and ceiling is not None:
-            checks["plan within HiGHS's bound"] = theirs["objective"] <= ceiling + room
+        if found is not None:
+            checks["bound holds" if proven else "bound holds against HiGHS's plan"] = bound is None or (
+                bound >= found - room if maximize else bound <= found + room)
+        if stage == "same_day" and has_plan(summary, stage_of) and ceiling is not None:
+            checks["plan within the optimum" if proven else "plan within HiGHS's bound"] = (
+                theirs["objective"] <= ceiling + room)
+        if proven and summary["mip_gap_requested"] == 0 and summary["status"] == "optimal":
+            checks["equals the optimum"] = abs(theirs["objective"] - found) <= room
         failed, words = judged(checks)
         verdict = verdict or failed
+        gap = "n/a" if theirs["mip_gap"] is None else f"{theirs['mip_gap']:.1e}"  # none against a value of 0
+        promised = "no bound" if bound is None else f"bound {bound:,.2f} (gap {gap})"
         value = "no plan" if theirs["objective"] is None else f"{theirs['objective']:,.2f}"
-        promised = "no bound" if theirs["bound"] is None else f"bound {theirs['bound']:,.2f}"
-        print(f"    {directory.name}: {value}, {promised}: {words or 'nothing checked'}", flush=True)
+        print(f"    {directory.name}: {value}, {promised}, {theirs['status']}: {words or 'nothing checked'}", flush=True)
     return verdict
 
 

@@ -277,6 +277,9 @@ def test_checks_what_an_unproven_stage_found_against_the_plans(tmp_path):
         stage = {"objective": objective, "bound": bound, "mip_gap": None, "status": "time_limit"}
         return [(tmp_path / "plan", {"status": "time_limit"}, {"same_day": stage})]
 
-    assert module.check_unproven(h, "same_day", 1.0, plan(found, ceiling)) == 0
-    assert module.check_unproven(h, "same_day", 1.0, plan(found - 1, found - 0.5)) == 1  # a bound below a plan
-    assert module.check_unproven(h, "same_day", 1.0, plan(ceiling + 1, ceiling + 1)) == 1  # a plan above the bound
+    def check(objective: float, bound: float) -> int:
+        return module.check_plans("same_day", plan(objective, bound), found, ceiling, 1e-6, proven=False)
+
+    assert check(found, ceiling) == 0
+    assert check(found - 1, found - 0.5) == 1  # a bound below a plan
+    assert check(ceiling + 1, ceiling + 1) == 1  # a plan above the bound
