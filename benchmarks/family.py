@@ -8,7 +8,8 @@ For each (network, scenario, budget) it prints the sizes before and after the re
 plain LP time (the unreduced first-stage model built from arrays, costs in $M, handed to HiGHS
 with highspy and its LP relaxation solved by HiGHS's default LP solver on one thread), the whole
 ``ruralreach solve`` process (wall, peak memory, each stage's seconds and gap from plan.json), the
-ratio to the plain LP and a verdict per target: every solve <= 5x plain LP, the median <= 2x.
+ratio to the plain LP and a verdict per target: every solve proven within the gap in <= 5x its plain LP
+(a solve its time limit stops misses, whatever its ratio), the median <= 2x.
 
 Networks are built by ``instances/build_us.py`` into the scratch directory (not committed) and
 reused when already there; a scenario is the network's zones.csv and sites.csv with another
@@ -153,6 +154,12 @@ def solve(instance_dir: Path, out: Path, time_limit: float | None, mip_gap: floa
     return result
 
 
+def within_target(record: dict) -> bool:
+    """Whether a solve met its target: proven within the gap in at most 5x its plain LP. A solve
+    its time limit stopped is not, whatever its ratio: it had not done the job."""
+    return record["solve"]["status"] == "optimal" and record["ratio"] <= 5
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="four networks, 90/180, $4B")
@@ -198,7 +205,7 @@ def main(argv=None) -> int:
                 f"{lp['seconds']:.1f}", f"{result['wall']:.1f}", f"{ratio:.1f}x",
                 " / ".join(f"{s['seconds']:.1f}" for s in stages),
                 " / ".join("n/a" if s["mip_gap"] is None else f"{s['mip_gap']:.0e}" for s in stages),
-                result["status"], f"{result['peak_mib']:.0f}", "met" if ratio <= 5 else "MISSED",
+                result["status"], f"{result['peak_mib']:.0f}", "met" if within_target(record) else "MISSED",
                 f"{record['load']:.2f}",
             ])
             print("  ".join(rows[-1]), flush=True)
@@ -206,14 +213,16 @@ def main(argv=None) -> int:
                 args.json.write_text(json.dumps(records, indent=1))
     print()
     print(table(["network", "scenario", "budget", "options/same/next plain", "reduced", "plain LP s", "solve s",
-                 "ratio", "stage s (same/next/cost)", "stage gaps", "status", "peak MiB", "<= 5x", "load"], rows))
+                 "ratio", "stage s (same/next/cost)", "stage gaps", "status", "peak MiB", "proven <= 5x", "load"], rows))
     ratios = [r["ratio"] for r in records]
     median = statistics.median(ratios)
     proven = sum(r["solve"]["status"] == "optimal" for r in records)
+    met = sum(within_target(r) for r in records)
     print()
-    print(f"median ratio {median:.2f}x (target <= 2x: {'met' if median <= 2 else 'MISSED'}); "
-          f"worst {max(ratios):.1f}x (target <= 5x: {'met' if max(ratios) <= 5 else 'MISSED'}); "
-          f"{proven} of {len(records)} proven within the gap")
+    # A solve its limit stopped has a ratio that is only a floor on what proving it would take.
+    print(f"median ratio {median:.2f}x (target <= 2x: {'met' if median <= 2 and proven == len(records) else 'MISSED'}); "
+          f"worst {max(ratios):.1f}x; {met} of {len(records)} proven within 5x (target: all, "
+          f"{'met' if met == len(records) else 'MISSED'}); {proven} of {len(records)} proven within the gap")
     print(load_note())
     return 0
 
