@@ -787,7 +787,109 @@ def _without_roomy_suppliers(problem: CoveringProblem) -> CoveringProblem:
     return problem
 
 
-def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) -> Restriction:
+def _free_options(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) -> np.ndarray:
+    """The options still open once ``taken`` are in every plan and ``excluded`` in none: neither,
+    and not at a site that already acts."""
+    return ~taken & ~excluded & ~np.isin(problem.option_site, problem.option_site[taken])
+
+
+# Room a floor must leave below a row's people for the row to count as one every plan reaches:
+# a few ulps of a national total would do; this is a person in ten million.
+FORCED_ROW_MARGIN = 1e-7
+FORCING_CHUNK = 2048  # forced rows whose overlaps with every row are counted at once
+
+
+def rows_the_floors_force(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray | None = None,
+                          excluded: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+    """The rows (a mask per tier) no taken option reaches that every plan keeping ``floors`` (a
+    stage's kept value, people in reach whatever the plan included) and the decisions ``taken``
+    and ``excluded`` (none by default) must reach: where a floor leaves less room below the most
+    its tier can reach than a row's people, only plans reaching that row meet it. None when
+    there are none, and always with capacities (where a same-day row may be served in part).
+
+    Why: the floor is one row over many, so the LP meets it with a little of every row, and
+    neither it nor HiGHS's presolve sees the covering rows it implies; with a floor at everyone
+    in reach, a later stage is a set cover."""
+    return _forced(problem, floors, taken, excluded)[0]
+
+
+def _forced(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray | None,
+            excluded: np.ndarray | None) -> tuple[dict[str, np.ndarray] | None, dict]:
+    """:func:`rows_the_floors_force`, and each tier's cover over the free options (counts) and
+    its rows still open (reached by a free option and by no taken one)."""
+    if problem.capacitated or not floors:
+        return None, {}
+    none = np.zeros(problem.n_options, dtype=bool)
+    taken = none if taken is None else taken
+    free = _free_options(problem, taken, none if excluded is None else excluded)
+    tiers = {"same_day": (problem.same_day_cover, problem.same_day_population, problem.same_day_fixed),
+             "next_day": (problem.next_day_cover, problem.next_day_population, problem.next_day_fixed)}
+    rows, forced = {}, {}
+    for tier, (cover, people, fixed) in tiers.items():
+        # Counted in int32: an int8 sum of many options would wrap.
+        constant = cover @ taken.astype(np.int32) > 0
+        open_rows = ~constant & (cover @ free.astype(np.int32) > 0)
+        rows[tier] = open_rows
+        forced[tier] = np.zeros(len(people), dtype=bool)
+        if tier in floors:
+            most = fixed + float(people[constant | open_rows].sum())
+            room = most - floors[tier]
+            forced[tier] = open_rows & (people > room + FORCED_ROW_MARGIN * max(abs(most), 1.0))
+    if not any(mask.any() for mask in forced.values()):
+        return None, {}
+    covers = {}
+    for tier, (cover, _, _) in tiers.items():
+        cover = cover[:, np.flatnonzero(free)].tocsr().astype(np.int32)  # counts, not int8 sums
+        cover.data[:] = 1
+        covers[tier] = (cover, rows[tier])
+    return forced, covers
+
+
+def rows_the_floors_reach(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray,
+                          excluded: np.ndarray) -> dict[str, np.ndarray] | None:
+    """The rows, a mask per tier, that every plan keeping ``floors`` and the decisions ``taken``
+    and ``excluded`` reaches though they need not be asked for: rows (of either tier) whose
+    options include every option of a row the floors force (:func:`rows_the_floors_force`), but
+    one of each set of forced rows with the same options. None when there are none.
+
+    The forced rows that stay keep the floor's room smaller than their people (the rows returned
+    move into the constants, from the most and from the floor alike), so every plan a problem
+    without the rows returned accepts reaches them, and with them every row returned.
+
+    Why: HiGHS keeps a covering row that contains another; with a floor at everyone in reach, the
+    cost stage is a set cover that HiGHS proves several times faster without them
+    (benchmarks/README.md)."""
+    forced, covers = _forced(problem, floors, taken, excluded)
+    if forced is None:
+        return None
+    # The forced rows' options, same-day rows first: the order that breaks ties between forced
+    # rows with the same options (the first stays).
+    forcing = sparse.vstack([covers[tier][0][np.flatnonzero(forced[tier])] for tier in covers]).tocsr()
+    sizes = forcing.getnnz(axis=1)
+    first_forced = 0
+    reached = {}
+    for tier, (cover, open_rows) in covers.items():
+        row_forced = np.flatnonzero(forced[tier])
+        own = np.full(cover.shape[0], -1)  # each forced row's place in ``forcing``
+        own[row_forced] = first_forced + np.arange(row_forced.size)
+        row_sizes = cover.getnnz(axis=1)
+        mask = np.zeros(cover.shape[0], dtype=bool)
+        for start in range(0, forcing.shape[0], FORCING_CHUNK):  # the overlaps of a chunk at a time
+            overlap = (forcing[start:start + FORCING_CHUNK] @ cover.T).tocoo()
+            f, row = overlap.row + start, overlap.col
+            contains = overlap.data == sizes[f]  # the forced row's options are all the row's
+            same = sizes[f] == row_sizes[row]
+            # A forced row stays unless another contains it strictly, or holds the same options
+            # and comes first.
+            by_other = contains & ((own[row] < 0) | ((f != own[row]) & (~same | (f < own[row]))))
+            mask[row[by_other]] = True
+        reached[tier] = mask & open_rows
+        first_forced += row_forced.size
+    return reached if any(mask.any() for mask in reached.values()) else None
+
+
+def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray,
+             reached: dict[str, np.ndarray] | None = None) -> Restriction:
     """The problem left once the options ``taken`` are in every plan and ``excluded`` in none
     (bool per option), in the same reduced space as :func:`reduce_problem`: rows a taken option
     reaches become constants, the taken options' cost is committed in their phases, options
@@ -796,13 +898,14 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
     their site must act. Dominance is not re-applied, so that every plan of the parent that keeps
     the decisions projects onto a plan no worse. A taken option's suppliers supply whatever the
     plan, and those of options left out are dropped; a supplier whose capacity now covers every
-    row it reaches serves in full (:func:`_without_roomy_suppliers`).
+    row it reaches serves in full (:func:`_without_roomy_suppliers`). ``reached``: rows (a mask
+    per tier) every plan still of interest reaches besides (:func:`rows_the_floors_reach`), made
+    constants too.
 
     Why: after the first stage fixes most options (by reduced costs), rows that differed only in
     fixed options become identical, and the later stages' models are much smaller.
     """
-    taken_sites = np.isin(problem.option_site, problem.option_site[taken])
-    free = ~taken & ~excluded & ~taken_sites
+    free = _free_options(problem, taken, excluded)
     required = np.setdiff1d(problem.required_sites, problem.option_site[taken])
     # A taken option's suppliers supply whatever the plan; those of options that can no longer be
     # taken are gone.
@@ -815,6 +918,8 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray) 
                                     ("next_day", problem.next_day_cover, problem.next_day_population)):
         # Counted, not multiplied: an int8 product would wrap for a row that many taken options reach.
         constant = cover[:, np.flatnonzero(taken)].getnnz(axis=1) > 0
+        if reached is not None:
+            constant |= reached[tier]
         group = problem.same_day_group if tier == "same_day" else np.full(len(population), -1)
         people = problem.same_day_people if tier == "same_day" else np.zeros(len(population))
         rows = _Rows(cover[:, np.flatnonzero(free)].tocsr(), population, group, people,

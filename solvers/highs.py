@@ -104,6 +104,7 @@ class HighsModel:
         self.option_lower = np.zeros(matrix.n_options)
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
+        self.reach_required = np.empty(0, dtype=np.int32)  # y and z columns held at 1
         # Whether primal simplex has stalled on this model's floorless LP (PRIMAL_PIVOTS_PER_ROW).
         # A sweep solves one model at growing budgets, and the stall grows with the budget: past
         # the first stall the LP goes straight to interior point, whose crossover ends on the same
@@ -155,12 +156,25 @@ class HighsModel:
             h.changeRowsBounds(rows.size, rows, np.full(rows.size, -highspy.kHighsInf), budget_units)
         self.floor_rows = {}
         self.set_option_bounds(np.zeros(self.matrix.n_options), np.ones(self.matrix.n_options))
+        self.require_reach(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
 
     def set_option_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
         """The option columns' standing bounds, in both models."""
         self.option_lower, self.option_upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
         for h in (self.mip, self.lp):
             self._apply_option_bounds(h, self.option_lower, self.option_upper)
+
+    def require_reach(self, same_day_rows: np.ndarray, next_day_rows: np.ndarray) -> None:
+        """Demand rows every plan still searched reaches (row indices per tier): their columns
+        y (z) held at 1 in both models, instead of those of the last call."""
+        m = self.matrix
+        columns = np.concatenate([m.n_options + np.asarray(same_day_rows),
+                                  m.n_options + m.n_same_day + np.asarray(next_day_rows)]).astype(np.int32)
+        for h in (self.mip, self.lp):
+            for held, lower in ((self.reach_required, 0.0), (columns, 1.0)):
+                if held.size:
+                    h.changeColsBounds(held.size, held, np.full(held.size, lower), np.ones(held.size))
+        self.reach_required = columns
 
     def _apply_option_bounds(self, h: highspy.Highs, lower: np.ndarray, upper: np.ndarray) -> None:
         n = self.matrix.n_options

@@ -30,7 +30,8 @@ import numpy as np
 
 from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room, floor_cost_rows,
                                           floor_scale_model, matrix_model, reach_every_group_rows)
-from ruralreach.model.reduce import CoveringProblem, Restriction, restrict
+from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, rows_the_floors_force,
+                                     rows_the_floors_reach)
 
 from .floor_cost import least_cost_to_reach
 from .greedy import greedy_choice
@@ -234,7 +235,7 @@ class _Search:
         without losing it is decided (a warm re-solve: the floor only cuts off the LP's optimum)."""
         value -= floor_slack(self.problem, stage)
         self.floors[stage] = value
-        self.model.set_floor(stage, value)
+        _hold_floors(self.model, self.problem, self.floors)
         if not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
             self.decide_by_reduced_costs(stage, value)
         self.narrow()
@@ -298,22 +299,24 @@ class _Search:
         return int(at_lower.sum() + at_upper.sum())
 
     def narrow(self) -> Restriction | None:
-        """Go on with the problem left once the options the model has fixed are decided. Only
-        fixings the best plan agrees with are used (all should; one that does not is dropped
-        rather than trusted), so the best plan stays a plan of the narrowed problem. Returns the
-        restriction made (None: nothing to decide)."""
+        """Go on with the problem left once the options the model has fixed are decided, and the
+        rows every plan keeping the floors reaches are counted as reached
+        (:func:`ruralreach.model.reduce.rows_the_floors_reach`). Only fixings the best plan
+        agrees with are used (all should; one that does not is dropped rather than trusted), so
+        the best plan stays a plan of the narrowed problem. Returns the restriction made (None:
+        nothing to decide)."""
         if self.chosen is None:
             return None
         taken = (self.model.option_lower == 1.0) & self.chosen
         excluded = (self.model.option_upper == 0.0) & ~self.chosen
-        if not taken.any() and not excluded.any():
+        reached = rows_the_floors_reach(self.problem, self.floors, taken, excluded)
+        if not taken.any() and not excluded.any() and reached is None:
             return None
-        restriction = restrict(self.problem, taken, excluded)
+        restriction = restrict(self.problem, taken, excluded, reached)
         self.restrictions.append(restriction)
         self.problem, self.chosen = restriction.problem, restriction.project(self.chosen)
         self.model = _loaded(self.problem, self.options)
-        for stage, value in self.floors.items():
-            self.model.set_floor(stage, value)
+        _hold_floors(self.model, self.problem, self.floors)
         return restriction
 
     def start(self) -> np.ndarray | None:
@@ -410,11 +413,14 @@ class _Stage:
         warm-started from the best plan, and take its plan. The space is built as a problem of
         its own (:func:`ruralreach.model.reduce.restrict`: only the rows its free options reach,
         merged), so HiGHS does not presolve and solve the root of the whole model to search a
-        few hundred options. Returns the solver's result, whose bound holds for the space only;
-        None when ``seconds`` are too few to search it."""
+        few hundred options; in it, the rows every plan keeping the floors reaches count as
+        reached (fixings can make many more such rows than the stage's problem has). Returns the
+        solver's result, whose bound holds for the space only; None when ``seconds`` are too few
+        to search it."""
         search = self.search
         ends = None if seconds is None else time.perf_counter() + seconds  # building the space counts
-        space = restrict(search.problem, taken, excluded)
+        space = restrict(search.problem, taken, excluded,
+                         rows_the_floors_reach(search.problem, search.floors, taken, excluded))
         sub = space.problem
         if sub.n_options == 0:  # one plan: the decisions themselves
             only = space.lift(np.zeros(0, dtype=bool))
@@ -424,8 +430,7 @@ class _Stage:
         if not self.can_search(seconds, sub):
             return None
         sub_model = _loaded(sub, search.options)
-        for stage, value in search.floors.items():
-            sub_model.set_floor(stage, value)
+        _hold_floors(sub_model, sub, search.floors)
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
                                  stop_when=stop_when, refuted=lambda plan: self.refuted(space.lift(plan)))
@@ -668,6 +673,17 @@ def _cannot_prove(stage: _Stage, neighbourhood_bound: float) -> bool:
 def _nonzeros(problem: CoveringProblem) -> int:
     """The size of a problem's model, near enough: the nonzeros of its reach rows."""
     return problem.same_day_cover.nnz + problem.next_day_cover.nnz + problem.supply_cover.nnz
+
+
+def _hold_floors(model: HighsModel, problem: CoveringProblem, floors: dict[str, float]) -> None:
+    """Set the kept stages' floors in a model of ``problem``, and hold the rows they force
+    (:func:`ruralreach.model.reduce.rows_the_floors_force`) reached: valid for every plan, and
+    what lets the LP see the covering a floor near everyone implies."""
+    for stage, value in floors.items():
+        model.set_floor(stage, value)
+    forced = rows_the_floors_force(problem, floors)
+    if forced is not None:
+        model.require_reach(np.flatnonzero(forced["same_day"]), np.flatnonzero(forced["next_day"]))
 
 
 def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:

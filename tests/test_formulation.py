@@ -14,7 +14,8 @@ from test_program import program_instance
 from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
 from ruralreach.model.instance import Equity, load_instance
 from ruralreach.model.reach import compute_reach
-from ruralreach.model.reduce import CoveringProblem, reduce_problem, restrict
+from ruralreach.model.reduce import (CoveringProblem, reduce_problem, restrict, rows_the_floors_force,
+                                     rows_the_floors_reach)
 from ruralreach.pipeline import prepare
 from ruralreach.solvers.highs import SolveOptions, solve_stage_with_pyomo
 from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
@@ -185,6 +186,68 @@ def test_restricted_problem_has_the_plans_that_keep_the_decisions(seed, capacita
                                                                                  rel=1e-9)
             assert narrowed["cost"] <= values["cost"] + 1e-9
     assert kept > 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("room", [0.0, 0.5])
+def test_rows_the_floors_force_and_reach_are_reached_by_every_plan_keeping_them(seed, room, tmp_path):
+    # A budget that reaches nearly everyone, and floors at the best plans' figures less ``room``
+    # times the smallest row, or none: every row is forced, or the big ones.
+    directory = small_instance(tmp_path / "i", seed=seed, zones=60, stations=3, candidates=7, budget=400e6,
+                               towns=8, same_day_minutes=[60.0, 90.0][seed % 2], next_day_minutes=120.0)
+    problem = problem_of(directory, drop_dominated=False)
+    every = [(chosen, stage_values(problem, chosen)) for chosen in plans(problem) if problem.affordable(chosen)]
+    best_same = max(v["same_day"] for _, v in every)
+    best_next = max(v["next_day"] for _, v in every if v["same_day"] == best_same)
+    smallest = min(problem.same_day_population.min(), problem.next_day_population.min(initial=np.inf))
+    floors = {"same_day": best_same - room * smallest, "next_day": best_next - room * smallest}
+    keeping = [(c, v) for c, v in every if v["same_day"] >= floors["same_day"] and v["next_day"] >= floors["next_day"]]
+    none = np.zeros(problem.n_options, dtype=bool)
+    forced = rows_the_floors_force(problem, floors)
+    reached = rows_the_floors_reach(problem, floors, none, none)
+    assert forced is not None and reached is not None
+    asked = {tier: forced[tier] | reached[tier] for tier in forced}
+    covers = {"same_day": problem.same_day_cover, "next_day": problem.next_day_cover}
+    for chosen, _ in keeping:  # counted here, not by the functions under test
+        for tier, cover in covers.items():
+            assert (cover[np.flatnonzero(asked[tier])] @ chosen.astype(int) > 0).all()
+    # Made constants, the rows leave the plans keeping the floors as they were, and the
+    # narrowed problem accepts only plans that keep the floors in the whole.
+    restriction = restrict(problem, none, none, reached)
+    narrow = restriction.problem
+    assert len(narrow.same_day_population) + len(narrow.next_day_population) < (
+        len(problem.same_day_population) + len(problem.next_day_population))
+    for chosen, values in keeping:
+        narrowed = stage_values(narrow, restriction.project(chosen))
+        assert (narrowed["same_day"], narrowed["next_day"]) == (values["same_day"], values["next_day"])
+    for chosen in plans(narrow):
+        values = stage_values(narrow, chosen)
+        if values["same_day"] >= floors["same_day"] and values["next_day"] >= floors["next_day"]:
+            whole = stage_values(problem, restriction.lift(chosen))
+            assert (whole["same_day"], whole["next_day"]) == (values["same_day"], values["next_day"])
+
+
+def test_rows_the_floors_force_leave_one_of_rows_with_the_same_options():
+    # Rows 0 and 1 (same-day) and row 0 (next-day) have the same options; same-day row 2 has more.
+    # With every row forced, same-day row 0 stays and the others are reached through it.
+    same = sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 1]], dtype=np.int8))
+    nxt = sparse.csr_matrix(np.array([[1, 1, 0], [0, 0, 1]], dtype=np.int8))
+    problem = CoveringProblem(option_site=np.arange(3), option_action=np.full(3, "upgrade", dtype=object),
+                              option_cost=np.full(3, 1e6), budget=3e6, same_day_population=np.array([5, 6, 7]),
+                              same_day_cover=same, next_day_population=np.array([8, 9]), next_day_cover=nxt,
+                              same_day_fixed=0, next_day_fixed=0)
+    none = np.zeros(3, dtype=bool)
+    floors = {"same_day": 18.0, "next_day": 17.0}
+    forced = rows_the_floors_force(problem, floors)
+    assert forced["same_day"].tolist() == [True, True, True] and forced["next_day"].tolist() == [True, True]
+    reached = rows_the_floors_reach(problem, floors, none, none)
+    assert reached["same_day"].tolist() == [False, True, True] and reached["next_day"].tolist() == [True, False]
+    # Room for row 0 (5 people) but not for the others: row 0 is not forced, and row 2 has all of
+    # row 1's options, so row 2 is reached; row 0 too, through row 1.
+    floors = {"same_day": 12.5}
+    assert rows_the_floors_force(problem, floors)["same_day"].tolist() == [False, True, True]
+    assert rows_the_floors_reach(problem, floors, none, none)["same_day"].tolist() == [True, False, True]
+    assert rows_the_floors_reach(problem, {"same_day": 10.0}, none, none) is None  # room for every row
 
 
 def test_a_row_many_taken_options_reach_becomes_a_constant():
