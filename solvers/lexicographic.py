@@ -72,6 +72,12 @@ LATER_STAGE_BOUND_LPS = 2
 # model was slower as often as not, once by a proof lost at a time limit (benchmarks/README.md).
 # Set between the two on these instances, as RESTART_ROWS was, not on the ones that will judge it.
 TARGET_ROWS = 5000
+# The rows the floors make reached (:func:`_reached_rows`) are made constants only where they are
+# at least this share of the problem's rows: where a budget reaches nearly everyone they are
+# around half (a later stage that is a set cover, proved much faster without them), at the usual
+# budgets from none to a few percent, where taking them out changes nothing but HiGHS's path
+# (on `us-2026`, 4 rows of 3,100 made its cost stage 1.0 s -> 1.8 s; benchmarks/README.md).
+REACHED_SHARE = 0.1
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
 # searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
 # HiGHS proved its answer for columns and rows within its tolerance (an option at 0.9999992, a
@@ -309,7 +315,7 @@ class _Search:
             return None
         taken = (self.model.option_lower == 1.0) & self.chosen
         excluded = (self.model.option_upper == 0.0) & ~self.chosen
-        reached = rows_the_floors_reach(self.problem, self.floors, taken, excluded)
+        reached = _reached_rows(self.problem, self.floors, taken, excluded)
         if not taken.any() and not excluded.any() and reached is None:
             return None
         restriction = restrict(self.problem, taken, excluded, reached)
@@ -419,8 +425,7 @@ class _Stage:
         to search it."""
         search = self.search
         ends = None if seconds is None else time.perf_counter() + seconds  # building the space counts
-        space = restrict(search.problem, taken, excluded,
-                         rows_the_floors_reach(search.problem, search.floors, taken, excluded))
+        space = restrict(search.problem, taken, excluded, _reached_rows(search.problem, search.floors, taken, excluded))
         sub = space.problem
         if sub.n_options == 0:  # one plan: the decisions themselves
             only = space.lift(np.zeros(0, dtype=bool))
@@ -673,6 +678,18 @@ def _cannot_prove(stage: _Stage, neighbourhood_bound: float) -> bool:
 def _nonzeros(problem: CoveringProblem) -> int:
     """The size of a problem's model, near enough: the nonzeros of its reach rows."""
     return problem.same_day_cover.nnz + problem.next_day_cover.nnz + problem.supply_cover.nnz
+
+
+def _reached_rows(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray,
+                  excluded: np.ndarray) -> dict[str, np.ndarray] | None:
+    """The rows every plan keeping the floors and the decisions reaches
+    (:func:`ruralreach.model.reduce.rows_the_floors_reach`), where they are at least
+    REACHED_SHARE of the problem's rows; else None."""
+    reached = rows_the_floors_reach(problem, floors, taken, excluded)
+    if reached is None:
+        return None
+    rows = len(problem.same_day_population) + len(problem.next_day_population)
+    return reached if sum(int(mask.sum()) for mask in reached.values()) >= REACHED_SHARE * rows else None
 
 
 def _hold_floors(model: HighsModel, problem: CoveringProblem, floors: dict[str, float]) -> None:

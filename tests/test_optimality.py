@@ -633,6 +633,30 @@ def test_a_search_to_a_target_bounds_the_stage_by_the_target_where_it_proved_les
     assert stage.bound == pytest.approx(92_000) and stage.value == 60_000
 
 
+@pytest.mark.parametrize("small_rows, made_constants", [(30, False), (5, True)])
+def test_rows_the_floors_reach_become_constants_only_where_they_are_a_share_of_the_rows(small_rows, made_constants):
+    # Row 0 (100 people, option 0) is forced by a floor of 100; the last row has options 0 and 1,
+    # so it is reached with it; the small rows (option 1) are not. One row reached of 32 is under
+    # REACHED_SHARE; one of 7 is over.
+    from scipy import sparse
+
+    from ruralreach.model.reduce import CoveringProblem
+    rows = [[1, 0]] + [[0, 1]] * small_rows + [[1, 1]]
+    cover = sparse.csr_matrix(np.array(rows, dtype=np.int8))
+    people = np.array([100] + [1] * small_rows + [1])
+    problem = CoveringProblem(option_site=np.arange(2), option_action=np.full(2, "upgrade", dtype=object),
+                              option_cost=np.full(2, 1e6), budget=2e6, same_day_population=people,
+                              same_day_cover=cover, next_day_population=np.zeros(0, dtype=np.int64),
+                              next_day_cover=sparse.csr_matrix((0, 2), dtype=np.int8), same_day_fixed=0,
+                              next_day_fixed=0)
+    none = np.zeros(2, dtype=bool)
+    assert (1 / (small_rows + 2) >= lx.REACHED_SHARE) == made_constants
+    reached = lx._reached_rows(problem, {"same_day": 100.0}, none, none)
+    assert (reached is not None) == made_constants
+    if made_constants:
+        assert np.flatnonzero(reached["same_day"]).tolist() == [small_rows + 1]
+
+
 def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_path, monkeypatch):
     """Past TARGET_ROWS rows a later stage searches its whole MIP, as before targets; at or under
     it, to its target; the first stage never. Either way every stage is proven within the gap."""
