@@ -799,29 +799,28 @@ FORCED_ROW_MARGIN = 1e-7
 FORCING_CHUNK = 2048  # forced rows whose overlaps with every row are counted at once
 
 
-def rows_the_floors_force(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray | None = None,
-                          excluded: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
-    """The rows (a mask per tier) no taken option reaches that every plan keeping ``floors`` (a
-    stage's kept value, people in reach whatever the plan included) and the decisions ``taken``
-    and ``excluded`` (none by default) must reach: where a floor leaves less room below the most
-    its tier can reach than a row's people, only plans reaching that row meet it. None when
-    there are none, and always with capacities (where a same-day row may be served in part).
+def rows_the_floors_force(problem: CoveringProblem, floors: dict[str, float]) -> dict[str, np.ndarray] | None:
+    """The rows (a mask per tier) that every plan keeping ``floors`` (a stage's kept value,
+    people in reach whatever the plan included) must reach: where a floor leaves less room below
+    the most its tier can reach than a row's people, only plans reaching that row meet it. None
+    when there are none, and always with capacities (where a same-day row may be served in part).
 
     Why: the floor is one row over many, so the LP meets it with a little of every row, and
     neither it nor HiGHS's presolve sees the covering rows it implies; with a floor at everyone
     in reach, a later stage is a set cover."""
-    return _forced(problem, floors, taken, excluded)[0]
+    none = np.zeros(problem.n_options, dtype=bool)
+    return _forced(problem, floors, none, none)[0]
 
 
-def _forced(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray | None,
-            excluded: np.ndarray | None) -> tuple[dict[str, np.ndarray] | None, dict]:
-    """:func:`rows_the_floors_force`, and each tier's cover over the free options (counts) and
-    its rows still open (reached by a free option and by no taken one)."""
+def _forced(problem: CoveringProblem, floors: dict[str, float], taken: np.ndarray,
+            excluded: np.ndarray) -> tuple[dict[str, np.ndarray] | None, dict]:
+    """The rows no taken option reaches that every plan keeping ``floors`` and the decisions
+    ``taken`` and ``excluded`` must reach (:func:`rows_the_floors_force`), and each tier's cover
+    over the options still free (counts) with its rows still open (reached by a free option and
+    by no taken one)."""
     if problem.capacitated or not floors:
         return None, {}
-    none = np.zeros(problem.n_options, dtype=bool)
-    taken = none if taken is None else taken
-    free = _free_options(problem, taken, none if excluded is None else excluded)
+    free = _free_options(problem, taken, excluded)
     tiers = {"same_day": (problem.same_day_cover, problem.same_day_population, problem.same_day_fixed),
              "next_day": (problem.next_day_cover, problem.next_day_population, problem.next_day_fixed)}
     rows, forced = {}, {}
