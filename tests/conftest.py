@@ -6,9 +6,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 
 from ruralreach.instances.generate import GeneratorParameters, generate
 from ruralreach.model.instance import write_instance
+from ruralreach.model.reduce import CoveringProblem
 
 
 def plans(problem):
@@ -18,6 +20,22 @@ def plans(problem):
         chosen = np.array(chosen, dtype=bool)
         if np.unique(problem.option_site[chosen]).size == chosen.sum():
             yield chosen
+
+
+def upgrades_problem(same_day_cover, same_day_population, next_day_cover=None, next_day_population=None, *,
+                     budget: float, same_day_fixed: float = 0) -> CoveringProblem:
+    """A covering problem written by hand: one upgrade per site, each costing $1M, reaching the
+    rows their columns of the cover matrices (rows x options, 0/1) say."""
+    same = sparse.csr_matrix(np.asarray(same_day_cover, dtype=np.int8))
+    n = same.shape[1]
+    nxt = sparse.csr_matrix((0, n), dtype=np.int8) if next_day_cover is None else sparse.csr_matrix(
+        np.asarray(next_day_cover, dtype=np.int8))
+    return CoveringProblem(option_site=np.arange(n), option_action=np.full(n, "upgrade", dtype=object),
+                           option_cost=np.full(n, 1e6), budget=budget,
+                           same_day_population=np.asarray(same_day_population), same_day_cover=same,
+                           next_day_population=np.asarray([] if next_day_population is None else next_day_population,
+                                                          dtype=np.int64),
+                           next_day_cover=nxt, same_day_fixed=same_day_fixed, next_day_fixed=0)
 
 
 # A region of about 300 x 250 miles: small enough that reach limits matter both ways.

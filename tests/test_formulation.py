@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import plans, small_instance, with_capacity
+from conftest import plans, small_instance, upgrades_problem, with_capacity
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 from scipy import sparse
 
@@ -14,8 +14,7 @@ from test_program import program_instance
 from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
 from ruralreach.model.instance import Equity, load_instance
 from ruralreach.model.reach import compute_reach
-from ruralreach.model.reduce import (CoveringProblem, reduce_problem, restrict, rows_the_floors_force,
-                                     rows_the_floors_reach)
+from ruralreach.model.reduce import reduce_problem, restrict, rows_the_floors_force, rows_the_floors_reach
 from ruralreach.pipeline import prepare
 from ruralreach.solvers.highs import SolveOptions, solve_stage_with_pyomo
 from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
@@ -230,12 +229,8 @@ def test_rows_the_floors_force_and_reach_are_reached_by_every_plan_keeping_them(
 def test_rows_the_floors_force_leave_one_of_rows_with_the_same_options():
     # Rows 0 and 1 (same-day) and row 0 (next-day) have the same options; same-day row 2 has more.
     # With every row forced, same-day row 0 stays and the others are reached through it.
-    same = sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [1, 1, 1]], dtype=np.int8))
-    nxt = sparse.csr_matrix(np.array([[1, 1, 0], [0, 0, 1]], dtype=np.int8))
-    problem = CoveringProblem(option_site=np.arange(3), option_action=np.full(3, "upgrade", dtype=object),
-                              option_cost=np.full(3, 1e6), budget=3e6, same_day_population=np.array([5, 6, 7]),
-                              same_day_cover=same, next_day_population=np.array([8, 9]), next_day_cover=nxt,
-                              same_day_fixed=0, next_day_fixed=0)
+    problem = upgrades_problem([[1, 1, 0], [1, 1, 0], [1, 1, 1]], [5, 6, 7], [[1, 1, 0], [0, 0, 1]], [8, 9],
+                               budget=3e6)
     none = np.zeros(3, dtype=bool)
     floors = {"same_day": 18.0, "next_day": 17.0}
     forced = rows_the_floors_force(problem, floors)
@@ -254,12 +249,7 @@ def test_a_row_many_taken_options_reach_becomes_a_constant():
     # 256 upgrades reach row 0 (an int8 count of them wraps to 0); one more option reaches row 1.
     n = 257
     cover = sparse.csr_matrix((np.ones(n, dtype=np.int8), ([0] * 256 + [1], range(n))), shape=(2, n))
-    problem = CoveringProblem(option_site=np.arange(n), option_action=np.full(n, "upgrade", dtype=object),
-                              option_cost=np.full(n, 1e6),
-                              budget=400e6, same_day_population=np.array([1000, 7]), same_day_cover=cover,
-                              next_day_population=np.zeros(0, dtype=np.int64),
-                              next_day_cover=sparse.csr_matrix((0, n), dtype=np.int8), same_day_fixed=5,
-                              next_day_fixed=0)
+    problem = upgrades_problem(cover.toarray(), [1000, 7], budget=400e6, same_day_fixed=5)
     taken = np.arange(n) < 256
     narrow = restrict(problem, taken, np.zeros(n, dtype=bool)).problem
     assert narrow.same_day_fixed == 1005 and list(narrow.same_day_population) == [7]

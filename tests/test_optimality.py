@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
-from conftest import plans, small_instance
+from conftest import plans, small_instance, upgrades_problem
 
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
@@ -638,17 +638,8 @@ def test_rows_the_floors_reach_become_constants_only_where_they_are_a_share_of_t
     # Row 0 (100 people, option 0) is forced by a floor of 100; the last row has options 0 and 1,
     # so it is reached with it; the small rows (option 1) are not. One row reached of 32 is under
     # REACHED_SHARE; one of 7 is over.
-    from scipy import sparse
-
-    from ruralreach.model.reduce import CoveringProblem
-    rows = [[1, 0]] + [[0, 1]] * small_rows + [[1, 1]]
-    cover = sparse.csr_matrix(np.array(rows, dtype=np.int8))
-    people = np.array([100] + [1] * small_rows + [1])
-    problem = CoveringProblem(option_site=np.arange(2), option_action=np.full(2, "upgrade", dtype=object),
-                              option_cost=np.full(2, 1e6), budget=2e6, same_day_population=people,
-                              same_day_cover=cover, next_day_population=np.zeros(0, dtype=np.int64),
-                              next_day_cover=sparse.csr_matrix((0, 2), dtype=np.int8), same_day_fixed=0,
-                              next_day_fixed=0)
+    problem = upgrades_problem([[1, 0]] + [[0, 1]] * small_rows + [[1, 1]], [100] + [1] * small_rows + [1],
+                               budget=2e6)
     none = np.zeros(2, dtype=bool)
     assert (1 / (small_rows + 2) >= lx.REACHED_SHARE) == made_constants
     reached = lx._reached_rows(problem, {"same_day": 100.0}, none, none)
