@@ -284,8 +284,18 @@ class CoveringProblem:
         """Each group's people some plan puts within same-day reach, whatever the budget: those in
         reach whatever the plan and those of the rows an option (or a supplier open whatever the
         plan) reaches. A floor above it is met by no plan at any budget."""
-        reachable = (self.same_day_reach().getnnz(axis=1) > 0) | self.given_supply_rows()
-        return self._group_people(reachable.astype(float))
+        return self._group_people(self._reachable_same_day_rows().astype(float))
+
+    def reachable_people(self, stage: str) -> float:
+        """The most people the stage ("same_day" or "next_day") can count, whatever the budget:
+        every row an option (or a supplier open whatever the plan) reaches, reached. A plan that
+        counts them all is the stage's optimum, with nothing to prove."""
+        if stage == "same_day":
+            return self.same_day_fixed + float(self.same_day_population[self._reachable_same_day_rows()].sum())
+        return self.next_day_fixed + float(self.next_day_population[self.next_day_cover.getnnz(axis=1) > 0].sum())
+
+    def _reachable_same_day_rows(self) -> np.ndarray:
+        return (self.same_day_reach().getnnz(axis=1) > 0) | self.given_supply_rows()
 
     def given_supply_rows(self) -> np.ndarray:
         """Bool per same-day row: a supplier open whatever the plan (an existing inventory site

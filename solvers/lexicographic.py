@@ -128,6 +128,12 @@ def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, floa
     }
 
 
+def reachable_ceiling(problem: CoveringProblem, stage: str) -> float:
+    """The most a stage can reach: for a people stage, everyone some plan can count
+    (:meth:`CoveringProblem.reachable_people`); no ceiling on cost (infinity)."""
+    return math.inf if stage == "cost" else problem.reachable_people(stage)
+
+
 def full_start(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
     """The column vector (x, y, z, g) of a choice, with every row it reaches marked reached (and
     with capacities, the best split)."""
@@ -239,10 +245,14 @@ class _Search:
     def keep(self, stage: str, value: float) -> None:
         """Keep ``stage`` at ``value`` in every later plan. What the LP then proves cannot change
         without losing it is decided (a warm re-solve: the floor only cuts off the LP's optimum)."""
+        # At the most people the stage can count, the floor holds every row it counts reached
+        # (rows_the_floors_force), the LP's objective is a constant and its reduced costs decide
+        # nothing worth an LP (that LP, from scratch, can take longer than the plain one).
+        everyone = value >= reachable_ceiling(self.problem, stage)
         value -= floor_slack(self.problem, stage)
         self.floors[stage] = value
         _hold_floors(self.model, self.problem, self.floors)
-        if not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
+        if not everyone and not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
             self.decide_by_reduced_costs(stage, value)
         self.narrow()
 
@@ -568,6 +578,11 @@ class _Stage:
             return self.result(OPTIMAL)
         if search.out_of_time():
             return self.result(TIME_LIMIT)
+        if self.value >= reachable_ceiling(search.problem, self.stage):
+            # The best plan counts everyone any plan can: proven by counting. Where a budget
+            # reaches everyone, the stage's LP from scratch was most of a solve.
+            self.offer_bound(self.value)
+            return self.result(OPTIMAL)
         relaxation = search.relaxation(self.stage)
         self.offer_bound(relaxation.bound)  # its values are fractional: a bound, not a plan
         if relaxation.status == INFEASIBLE:

@@ -22,6 +22,13 @@ def plans(problem):
             yield chosen
 
 
+def every_choice(problem):
+    """Every set of a covering problem's options, whatever its sites (brute force: small problems
+    only)."""
+    for chosen in itertools.product([False, True], repeat=problem.n_options):
+        yield np.array(chosen, dtype=bool)
+
+
 def upgrades_problem(same_day_cover, same_day_population, next_day_cover=None, next_day_population=None, *,
                      budget: float, same_day_fixed: float = 0) -> CoveringProblem:
     """A covering problem written by hand: one upgrade per site, each costing $1M, reaching the

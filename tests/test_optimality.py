@@ -7,11 +7,12 @@ import stat
 import time
 from pathlib import Path
 
+import highspy
 import numpy as np
 import pandas as pd
 import pytest
 from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
-from conftest import plans, small_instance, upgrades_problem
+from conftest import every_choice, plans, small_instance, upgrades_problem, with_capacity
 
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan, write_plan
@@ -462,6 +463,43 @@ def test_a_stage_left_with_every_option_decided_is_proven_at_its_constant(tiny):
         result = lx._Stage(search, stage).run()
         assert result.status == lx.OPTIMAL and result.mip_gap == 0.0
         assert result.objective == pytest.approx(values[stage]) and result.bound == pytest.approx(values[stage])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_most_people_a_stage_can_count_is_what_every_option_together_reaches(seed, tmp_path):
+    """reachable_people is the most any choice counts, whatever it costs (every set of options
+    enumerated); with capacities, where a choice's same-day people are its best split, no choice
+    counts more."""
+    directory = small_instance(tmp_path / "i", seed=seed, budget=200e6, candidates=3 + seed % 3)
+    if seed % 2:
+        directory = with_capacity(directory, seed=seed)
+    problem = covering_problem(directory)
+    for stage in ("same_day", "next_day"):
+        most = max(lx.stage_values(problem, chosen)[stage] for chosen in every_choice(problem))
+        if problem.capacitated and stage == "same_day":
+            assert most <= problem.reachable_people(stage) * (1 + 1e-9)
+        else:
+            assert most == problem.reachable_people(stage)
+
+
+def test_a_stage_whose_plan_counts_everyone_it_can_is_proven_without_an_lp(tmp_path):
+    """With a budget that reaches everyone, the greedy plan counts every person any plan can: the
+    people stages are proven by counting, keeping them solves no LP, and the solve's plan is
+    brute force's."""
+    directory = small_instance(tmp_path / "i", seed=0, budget=1e9, candidates=5)
+    problem = covering_problem(directory)
+    search = lx._Search(problem, lx._loaded(problem, EXACT), lx.greedy_choice(problem), EXACT, None)
+    for stage in ("same_day", "next_day"):
+        everyone = problem.reachable_people(stage)
+        assert lx.stage_values(problem, search.chosen)[stage] == everyone
+        result = lx._Stage(search, stage).run()
+        assert result.status == lx.OPTIMAL and result.objective == result.bound == everyone
+        search.keep(stage, result.objective)
+        assert search.model.lp.getModelStatus() == highspy.HighsModelStatus.kNotset  # no LP solved yet
+    summary, raw = solve_and_check(directory, tmp_path)
+    assert summary["status"] == "optimal"
+    assert (summary["same_day_population"], summary["next_day_population"]) == brute_force(raw)[:2]
+    assert summary["cost"] == pytest.approx(brute_force(raw)[2], abs=1e-6)
 
 
 def test_a_solvers_infeasible_against_a_plan_in_hand_is_never_the_stages_status(tiny):

@@ -15,19 +15,20 @@ import pandas as pd
 import pytest
 from checker import (brute_force, capacitated, equity_floors, evaluate, every_plan, max_floor_share, phased_outcome, phases_of,
                      reachable_shares, read_raw)
-from conftest import run_cli, small_instance, with_capacity
+from conftest import every_choice, run_cli, small_instance, with_capacity
 
 from ruralreach import review
 from ruralreach.cli import format_summary
 from ruralreach.model.formulation import reach_every_group_rows
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
-from ruralreach.model.reduce import equity_groups
+from ruralreach.model.reach import compute_reach
+from ruralreach.model.reduce import equity_groups, reduce_problem
 from ruralreach.pipeline import prepare, solve_instance, solve_prepared
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.greedy import greedy_choice
-from ruralreach.solvers.lexicographic import max_floor_scale
+from ruralreach.solvers.lexicographic import max_floor_scale, stage_values
 
 EXACT = SolveOptions(mip_gap=0.0)
 
@@ -298,6 +299,20 @@ def test_each_group_says_the_most_any_plan_reaches(seed, capacity_share, tmp_pat
     assert shown.to_dict() == {group: stated_share(share, up=True) for group, share in expected.items()}
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_most_people_a_phased_stage_can_count_is_what_every_option_together_reaches(seed, tmp_path):
+    """With phases (a later phase weighing double) and sites fixed by hand, reachable_people is
+    still the most any set of options counts (every set enumerated): the ceiling at which a people
+    stage is proven by counting (solvers/lexicographic.py)."""
+    directory = program_instance(tmp_path / "i", seed=seed, phases=[Phase("2025", 15e6), Phase("2026", 30e6, 2.0)],
+                                 decisions=random_decisions(seed))
+    instance = load_instance(directory)
+    problem = reduce_problem(instance, compute_reach(instance))
+    for stage in ("same_day", "next_day"):
+        assert max(stage_values(problem, chosen)[stage] for chosen in every_choice(problem)) == \
+            problem.reachable_people(stage)
+
+
 def test_a_largest_feasible_share_out_of_time_is_what_no_action_meets(tmp_path):
     # With no time to search (HiGHS stops before any plan on this instance), the share stated is
     # the one the plan without actions meets, as the checker counts it: a share some plan meets.
@@ -561,9 +576,7 @@ def test_place_lookup(tmp_path):
 def test_phased_reductions_keep_the_optimum(seed, tmp_path):
     """With phases only an option whose site has no other action dominates, within its phase:
     the reduced problem's optimum is the unreduced one's, on instances where that happens."""
-    from ruralreach.model.reach import compute_reach
-    from ruralreach.model.reduce import reduce_problem
-    from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
+    from ruralreach.solvers.lexicographic import solve_lexicographic
 
     small_instance(tmp_path / "i", seed=seed, zones=200, stations=8, candidates=12, budget=80e6, towns=25)
     instance = load_instance(tmp_path / "i")
