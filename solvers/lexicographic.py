@@ -135,6 +135,16 @@ def reachable_ceiling(problem: CoveringProblem, stage: str) -> float:
     return math.inf if stage == "cost" else problem.reachable_people(stage)
 
 
+def best_start(problem: CoveringProblem, candidates: list[np.ndarray]) -> np.ndarray | None:
+    """The best of some plans in the stages' order (most same-day people, then most next-day,
+    then least cost; None: no plans). Ties on same-day people are the rule where a budget reaches
+    everyone: there a sweep's plan from the budget before is the cheap one, the greedy plan not."""
+    def order(chosen: np.ndarray) -> tuple[float, ...]:
+        values = stage_values(problem, chosen)
+        return tuple(values[stage] if STAGE_SENSE[stage] == "max" else -values[stage] for stage in STAGES)
+    return max(candidates, key=order, default=None)
+
+
 def full_start(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
     """The column vector (x, y, z, g) of a choice, with every row it reaches marked reached (and
     with capacities, the best split)."""
@@ -578,13 +588,13 @@ class _Stage:
                 return self.result(INFEASIBLE)
             self.offer_bound(self.value)
             return self.result(OPTIMAL)
-        if search.out_of_time():
-            return self.result(TIME_LIMIT)
         if self.value >= reachable_ceiling(search.problem, self.stage):
-            # The best plan counts everyone any plan can: proven by counting. Where a budget
-            # reaches everyone, the stage's LP from scratch was most of a solve.
+            # The best plan counts everyone any plan can: proven by counting, however little time
+            # is left. Where a budget reaches everyone, the stage's LP from scratch was most of a solve.
             self.offer_bound(self.value)
             return self.result(OPTIMAL)
+        if search.out_of_time():
+            return self.result(TIME_LIMIT)
         relaxation = search.relaxation(self.stage)
         self.offer_bound(relaxation.bound)  # its values are fractional: a bound, not a plan
         if relaxation.status == INFEASIBLE:
@@ -753,7 +763,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
         model.reset(budget_room(problem))
     candidates = [c for c in (greedy_choice(problem), None if start is None else start.astype(bool))
                   if c is not None and problem.feasible(c)]
-    chosen = max(candidates, key=lambda c: stage_values(problem, c)["same_day"], default=None)
+    chosen = best_start(problem, candidates)
     search = _Search(problem, model, chosen, options, deadline, watch, began)
     search.pending_floor_costs = floor_costs
     results: list[StageResult] = []

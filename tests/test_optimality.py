@@ -496,10 +496,24 @@ def test_a_stage_whose_plan_counts_everyone_it_can_is_proven_without_an_lp(tmp_p
         assert result.status == lx.OPTIMAL and result.objective == result.bound == everyone
         search.keep(stage, result.objective)
         assert search.model.lp.getModelStatus() == highspy.HighsModelStatus.kNotset  # no LP solved yet
+    # Counting takes no time: proven even with the time limit already past.
+    late = lx._Search(problem, lx._loaded(problem, EXACT), lx.greedy_choice(problem), EXACT, time.perf_counter() - 1.0)
+    assert lx._Stage(late, "same_day").run().status == lx.OPTIMAL
     summary, raw = solve_and_check(directory, tmp_path)
     assert summary["status"] == "optimal"
     assert (summary["same_day_population"], summary["next_day_population"]) == brute_force(raw)[:2]
     assert summary["cost"] == pytest.approx(brute_force(raw)[2], abs=1e-6)
+
+
+def test_the_start_is_the_best_candidate_in_the_stages_order():
+    """Of plans with the same same-day people (where a budget reaches everyone: the greedy plan and
+    a sweep's plan from the budget before), the start is the one with the most next-day people,
+    then the cheapest."""
+    problem = upgrades_problem([[1, 1, 0]], [10], [[1, 0, 1]], [5], budget=3e6)
+    only_same_day, cheap, dear = (np.array(c, dtype=bool) for c in ([0, 1, 0], [1, 0, 0], [0, 1, 1]))
+    assert lx.best_start(problem, [only_same_day, dear, cheap]) is cheap
+    assert lx.best_start(problem, [dear, only_same_day]) is dear
+    assert lx.best_start(problem, []) is None
 
 
 def test_a_solvers_infeasible_against_a_plan_in_hand_is_never_the_stages_status(tiny):
