@@ -78,16 +78,18 @@ def stage_reports(solution: Solution, problem: CoveringProblem) -> list[StageRep
 
 def solve_prepared(prepared: Prepared, budget: float, options: SolveOptions,
                    model: HighsModel | None = None, start: np.ndarray | None = None,
-                   watch: Watch | None = None) -> Plan:
+                   watch: Watch | None = None, start_cost_bound: tuple[float, float] | None = None) -> Plan:
     """Solve one budget of a prepared instance and expand the solution into a plan. ``start``: a
     choice (bool per option) feasible at this budget, to warm-start the solve; ``watch``: told of
-    each step of each stage as it ends (:class:`ruralreach.solvers.lexicographic.Progress`).
+    each step of each stage as it ends (:class:`ruralreach.solvers.lexicographic.Progress`);
+    ``start_cost_bound``: (budget, USD) the cost bound ``start`` was proven with at that smaller
+    budget (:func:`ruralreach.solvers.lexicographic.carried_cost_bound`).
     Raises InstanceError when the sites fixed by hand cost more than the budget."""
     instance = prepared.instance.with_budget(budget)
     instance.check_budget()
     problem = prepared.problem.with_budget(budget)
     solution = solve_lexicographic(problem, options, start=start, model=model, watch=watch,
-                                   floor_costs=prepared.floor_costs)
+                                   floor_costs=prepared.floor_costs, start_cost_bound=start_cost_bound)
     floor_scale, scale_seconds = None, 0.0
     if not solution.found and solution.status == INFEASIBLE and problem.n_groups:
         # No plan meets every floor: say how much of them one plan can meet.

@@ -84,17 +84,19 @@ def _worker_model(instance: Instance, options: SolveOptions) -> tuple[Prepared, 
 
 
 def solve_budget(instance: Instance, budget: float, options: SolveOptions,
-                 start_plan: tuple[np.ndarray, np.ndarray] | None = None) -> Plan:
+                 start_plan: tuple[np.ndarray, np.ndarray] | None = None,
+                 start_cost_bound: tuple[float, float] | None = None) -> Plan:
     """Solve one budget of a sweep on this worker. ``start_plan``: the action and the phase of
     every site in a plan affordable at this budget (the previous budget's: phase budgets scale
-    with the budget, so each cumulative budget only grows), used as the warm start."""
+    with the budget, so each cumulative budget only grows), used as the warm start;
+    ``start_cost_bound``: (the previous budget, the cost bound its solve proved, USD)."""
     prepared, model = _worker_model(instance, options)
     problem = prepared.problem
     start = None
     if start_plan is not None:
         actions, phases = (np.asarray(values)[problem.option_site] for values in start_plan)
         start = (actions == problem.option_action) & (phases == problem.option_phase)
-    return solve_prepared(prepared, budget, options, model=model, start=start)
+    return solve_prepared(prepared, budget, options, model=model, start=start, start_cost_bound=start_cost_bound)
 
 
 # ----------------------------------------------------------------------------- driver
@@ -236,11 +238,17 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
     bar = tqdm(total=total, initial=len(kept), unit="budget", desc="sweep", disable=not progress, dynamic_ncols=True)
     finished = list(kept.values())
     running: dict[Future, tuple[float, deque]] = {}
+    # Each plan's summary by budget, kept or solved now: the next budget of a chain starts from its
+    # plan and carries its cost bound (from the file either way, so that a sweep resumed gives the
+    # plans an uninterrupted one does).
+    summaries = dict(kept)
 
     def start_next(queue: deque) -> None:
         budget, before = queue.popleft()
         start = None if before is None else plan_actions(out / plan_dir_name(before), instance)
-        running[executor.submit(solve_budget, instance_ref, budget, options, start)] = (budget, queue)
+        bound = None if before is None else _cost_bound(summaries[before])
+        carried = None if bound is None else (before, bound)
+        running[executor.submit(solve_budget, instance_ref, budget, options, start, carried)] = (budget, queue)
 
     bar.set_postfix_str(_best_figures(finished))
     try:
@@ -256,6 +264,7 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
                     raise SweepIncomplete(budget, out, error) from error
                 write_plan(plan, out / plan_dir_name(budget))
                 finished.append(plan.summary)
+                summaries[budget] = plan.summary
                 bar.update()
                 bar.set_postfix_str(_best_figures(finished))
                 if queue:
@@ -280,6 +289,11 @@ class SweepIncomplete(RuntimeError):
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         super().__init__(f"could not solve the budget {usd_whole(budget)}: {reason}; finished plans are kept in "
                          f"{out}: run the same command again to solve the rest")
+
+
+def _cost_bound(summary: dict) -> float | None:
+    """The cost bound (USD) a plan's solve proved (None: none, or no cost stage ran)."""
+    return next((stage["bound"] for stage in summary["stages"] if stage["stage"] == "cost"), None)
 
 
 def _best_figures(summaries: list[dict]) -> str:

@@ -145,6 +145,23 @@ def best_start(problem: CoveringProblem, candidates: list[np.ndarray]) -> np.nda
     return max(candidates, key=order, default=None)
 
 
+def carried_cost_bound(problem: CoveringProblem, start: np.ndarray, budget: float, bound: float) -> float | None:
+    """The cost bound (USD) that the cost stage proved at a smaller ``budget``, where ``start`` was
+    its plan, as a bound of this problem's cost stage (model money units), or None where it need
+    not hold. It holds where the problem has a single budget (no phases: a larger phase budget can
+    admit a cheaper plan) and ``start`` reaches everyone either people stage can count. Then this
+    problem's cost stage asks for the cheapest plan reaching everyone; such a plan within the
+    smaller budget kept that stage's floors, so costs at least ``bound``, and one beyond it costs
+    more than ``start``, which costs at least ``bound``. Where a budget reaches everyone, a sweep's
+    later budgets then need no search of the set cover the cost stage has become."""
+    if not (math.isfinite(bound) and budget <= problem.budget and problem.n_phases <= 1 and problem.feasible(start)):
+        return None
+    values = stage_values(problem, start)
+    if any(values[stage] < reachable_ceiling(problem, stage) for stage in ("same_day", "next_day")):
+        return None
+    return bound / problem.money_unit
+
+
 def full_start(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
     """The column vector (x, y, z, g) of a choice, with every row it reaches marked reached (and
     with capacities, the best split)."""
@@ -593,6 +610,8 @@ class _Stage:
             # is left. Where a budget reaches everyone, the stage's LP from scratch was most of a solve.
             self.offer_bound(self.value)
             return self.result(OPTIMAL)
+        if self.proven():  # by a bound carried from a smaller budget (carried_cost_bound)
+            return self.result(OPTIMAL)
         if search.out_of_time():
             return self.result(TIME_LIMIT)
         relaxation = search.relaxation(self.stage)
@@ -741,12 +760,16 @@ def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:
 
 def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: np.ndarray | None = None,
                         model: HighsModel | None = None, watch: Watch | None = None,
-                        floor_costs: np.ndarray | None = None) -> Solution:
+                        floor_costs: np.ndarray | None = None,
+                        start_cost_bound: tuple[float, float] | None = None) -> Solution:
     """Solve the three stages. ``start``: a feasible choice (bool per option) to begin from
     (default: the greedy plan); ``model``: a loaded HighsModel of ``problem`` to reuse across
     budgets; ``watch``: called with a :class:`Progress` as each step of a stage ends;
     ``floor_costs``: what meeting each equity floor costs at least (USD per group,
-    :func:`ruralreach.solvers.floor_cost.least_floor_costs`), for the rows the first LP breaks."""
+    :func:`ruralreach.solvers.floor_cost.least_floor_costs`), for the rows the first LP breaks;
+    ``start_cost_bound``: (budget, bound): ``start`` was the plan of this problem at that budget,
+    and its cost stage proved the bound (USD), which the cost stage here keeps where it still holds
+    (:func:`carried_cost_bound`)."""
     began = time.perf_counter()
     if problem.n_groups and np.any(problem.reachable_group_people() < problem.equity_floor):
         # A floor above every person of its group any plan can reach is met by no plan, whatever
@@ -766,9 +789,13 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     chosen = best_start(problem, candidates)
     search = _Search(problem, model, chosen, options, deadline, watch, began)
     search.pending_floor_costs = floor_costs
+    carried = None if start_cost_bound is None or start is None else carried_cost_bound(problem, start.astype(bool),
+                                                                                         *start_cost_bound)
     results: list[StageResult] = []
     for stage in STAGES:
         stage_search = _Stage(search, stage)
+        if stage == "cost" and carried is not None:
+            stage_search.offer_bound(carried)
         result = stage_search.run()
         results.append(result)
         if result.status in (ERROR, INFEASIBLE) or search.chosen is None:

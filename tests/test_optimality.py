@@ -505,6 +505,32 @@ def test_a_stage_whose_plan_counts_everyone_it_can_is_proven_without_an_lp(tmp_p
     assert summary["cost"] == pytest.approx(brute_force(raw)[2], abs=1e-6)
 
 
+def test_a_cost_bound_from_a_smaller_budget_that_reaches_everyone_proves_a_larger_one(tmp_path):
+    """Where a budget's plan reaches everyone either people stage can count, the cost bound its
+    solve proved holds at every larger budget: a solve there started from that plan is proven
+    with no LP at all, and is brute force's optimum. Where the plan falls short of everyone, or a
+    budget is larger than the one asked about, the bound is not carried."""
+    directory = small_instance(tmp_path / "i", seed=0, budget=3e9, candidates=5)
+    larger = covering_problem(directory)  # brute force below solves it at its own budget
+    smaller = lx.solve_lexicographic(larger.with_budget(1e9), EXACT)
+    cost = next(s for s in smaller.stages if s.stage == "cost")
+    assert smaller.status == lx.OPTIMAL and math.isfinite(cost.bound)
+    in_usd = cost.bound * larger.with_budget(1e9).money_unit
+    assert lx.carried_cost_bound(larger, smaller.chosen, 1e9, in_usd) == pytest.approx(in_usd / larger.money_unit)
+    assert lx.carried_cost_bound(larger.with_budget(0.5e9), smaller.chosen, 1e9, in_usd) is None
+    short = smaller.chosen.copy()
+    short[np.flatnonzero(short)[0]] = False
+    assert lx.carried_cost_bound(larger, short, 1e9, in_usd) is None
+    model = lx._loaded(larger, EXACT)
+    proven = lx.solve_lexicographic(larger, EXACT, start=smaller.chosen, model=model, start_cost_bound=(1e9, in_usd))
+    assert proven.status == lx.OPTIMAL
+    assert model.lp.getModelStatus() == highspy.HighsModelStatus.kNotset  # no LP solved
+    values = lx.stage_values(larger, proven.chosen)
+    raw = read_raw(directory)
+    assert (values["same_day"], values["next_day"]) == brute_force(raw)[:2]
+    assert values["cost"] * larger.money_unit == pytest.approx(brute_force(raw)[2], abs=1e-6)
+
+
 def test_the_start_is_the_best_candidate_in_the_stages_order():
     """Of plans with the same same-day people (where a budget reaches everyone: the greedy plan and
     a sweep's plan from the budget before), the start is the one with the most next-day people,

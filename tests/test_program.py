@@ -28,7 +28,7 @@ from ruralreach.pipeline import prepare, solve_instance, solve_prepared
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.greedy import greedy_choice
-from ruralreach.solvers.lexicographic import max_floor_scale, stage_values
+from ruralreach.solvers.lexicographic import carried_cost_bound, max_floor_scale, stage_values
 
 EXACT = SolveOptions(mip_gap=0.0)
 
@@ -311,6 +311,18 @@ def test_the_most_people_a_phased_stage_can_count_is_what_every_option_together_
     for stage in ("same_day", "next_day"):
         assert max(stage_values(problem, chosen)[stage] for chosen in every_choice(problem)) == \
             problem.reachable_people(stage)
+
+
+def test_a_cost_bound_is_not_carried_to_a_larger_budget_with_phases(tmp_path):
+    """With phases a larger budget raises each phase's, which can admit a plan cheaper than the
+    smaller budget's though it reaches no more people: a cost bound proved there is not carried
+    (with one budget it is: test_optimality.py)."""
+    directory = program_instance(tmp_path / "i", seed=2, phases=[Phase("2025", 1e9), Phase("2026", 1e9)])
+    instance = load_instance(directory)
+    problem = reduce_problem(instance, compute_reach(instance))
+    everyone = greedy_choice(problem)
+    assert all(stage_values(problem, everyone)[stage] == problem.reachable_people(stage) for stage in ("same_day", "next_day"))
+    assert carried_cost_bound(problem, everyone, problem.budget / 2, 1e6) is None
 
 
 def test_a_largest_feasible_share_out_of_time_is_what_no_action_meets(tmp_path):
