@@ -143,6 +143,25 @@ def test_rerun_keeps_matching_plans_and_solves_the_rest(tiny, tmp_path):
     assert list(read_sweep(out)["budget"]) == [20e6, 40e6]
 
 
+def test_a_resumed_sweep_past_the_budget_that_reaches_everyone_gives_the_same_plans(tiny, tmp_path):
+    """From $60M tiny's plans reach everyone, and each budget after carries the cost bound of the
+    one before: read from the plan kept on disk when a sweep resumes, so that it gives the plans
+    and bounds of a sweep that ran through."""
+    budgets = [60e6, 80e6, 100e6]
+    reference = tmp_path / "through"
+    run_sweep(tiny, budgets, SolveOptions(), out=reference, workers=1, progress=False)
+    resumed = tmp_path / "resumed"
+    run_sweep(tiny, budgets[:2], SolveOptions(), out=resumed, workers=1, progress=False)
+    run_sweep(tiny, budgets, SolveOptions(), out=resumed, workers=1, progress=False)
+    assert_same_plans(resumed, reference, budgets)
+    raw = read_raw(tiny)
+    for name in read_sweep(reference)["plan_dir"]:
+        summary = read_plan(reference / name).summary
+        assert summary["status"] == "optimal"
+        raw.scenario["budget"] = summary["budget"]
+        assert brute_force(raw)[2] >= next(s["bound"] for s in summary["stages"] if s["stage"] == "cost") - 1e-6
+
+
 def test_time_limited_budgets_are_marked_not_optimal(tmp_path):
     directory = small_instance(tmp_path / "hard", seed=2, zones=20000, centers=3, stations=40, candidates=3000,
                                budget=400e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
