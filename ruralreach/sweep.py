@@ -25,6 +25,7 @@ import os
 import signal
 import threading
 from collections import deque
+from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import ExitStack
 from pathlib import Path
@@ -236,11 +237,10 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
                   out: Path, kept: dict[float, dict], total: int, progress: bool) -> None:
     """Keep one task per chain running; write each plan as it arrives and start the chain's next."""
     bar = tqdm(total=total, initial=len(kept), unit="budget", desc="sweep", disable=not progress, dynamic_ncols=True)
-    finished = list(kept.values())
     running: dict[Future, tuple[float, deque]] = {}
-    # Each plan's summary by budget, kept or solved now: the next budget of a chain starts from its
-    # plan and carries its cost bound (from the file either way, so that a sweep resumed gives the
-    # plans an uninterrupted one does).
+    # Each plan's summary by budget, kept or solved now: the progress bar's best figures, and the
+    # cost bound the next budget of its chain carries (from the plan on disk either way, so that a
+    # sweep resumed gives the plans an uninterrupted one does).
     summaries = dict(kept)
 
     def start_next(queue: deque) -> None:
@@ -250,7 +250,7 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
         carried = None if bound is None else (before, bound)
         running[executor.submit(solve_budget, instance_ref, budget, options, start, carried)] = (budget, queue)
 
-    bar.set_postfix_str(_best_figures(finished))
+    bar.set_postfix_str(_best_figures(summaries.values()))
     try:
         for queue in queues:
             start_next(queue)
@@ -263,10 +263,9 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
                 except Exception as error:  # a worker or the cluster lost: what was solved is kept
                     raise SweepIncomplete(budget, out, error) from error
                 write_plan(plan, out / plan_dir_name(budget))
-                finished.append(plan.summary)
                 summaries[budget] = plan.summary
                 bar.update()
-                bar.set_postfix_str(_best_figures(finished))
+                bar.set_postfix_str(_best_figures(summaries.values()))
                 if queue:
                     start_next(queue)
     except BaseException:
@@ -296,7 +295,7 @@ def _cost_bound(summary: dict) -> float | None:
     return next((stage["bound"] for stage in summary["stages"] if stage["stage"] == "cost"), None)
 
 
-def _best_figures(summaries: list[dict]) -> str:
+def _best_figures(summaries: Collection[dict]) -> str:
     if not summaries:
         return ""
     best = max(summaries, key=lambda s: (s["same_day_population"], s["next_day_population"], -s["budget"]))
