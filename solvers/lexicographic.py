@@ -129,10 +129,10 @@ def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, floa
     }
 
 
-def reachable_ceiling(problem: CoveringProblem, stage: str) -> float:
-    """The most a stage can reach: for a people stage, everyone some plan can count
-    (:meth:`CoveringProblem.reachable_people`); no ceiling on cost (infinity)."""
-    return math.inf if stage == "cost" else problem.reachable_people(stage)
+def counts_everyone(problem: CoveringProblem, stage: str, value: float) -> bool:
+    """Whether a people stage's ``value`` counts everyone some plan can reach
+    (:meth:`CoveringProblem.reachable_people`), the most it can be; never for cost."""
+    return stage != "cost" and value >= problem.reachable_people(stage)
 
 
 def best_start(problem: CoveringProblem, candidates: list[np.ndarray]) -> np.ndarray | None:
@@ -157,7 +157,7 @@ def carried_cost_bound(problem: CoveringProblem, start: np.ndarray, budget: floa
     if not (math.isfinite(bound) and budget <= problem.budget and problem.n_phases <= 1 and problem.feasible(start)):
         return None
     values = stage_values(problem, start)
-    if any(values[stage] < reachable_ceiling(problem, stage) for stage in ("same_day", "next_day")):
+    if not all(counts_everyone(problem, stage, values[stage]) for stage in ("same_day", "next_day")):
         return None
     return bound / problem.money_unit
 
@@ -277,7 +277,7 @@ class _Search:
         # (rows_the_floors_force) and the LP's objective is a constant: what its reduced costs
         # decide is little (29 of 4,750 options on one network) for an LP that, where the stage
         # was proven by counting, starts from nothing (benchmarks/README.md).
-        everyone = value >= reachable_ceiling(self.problem, stage)
+        everyone = counts_everyone(self.problem, stage, value)
         value -= floor_slack(self.problem, stage)
         self.floors[stage] = value
         _hold_floors(self.model, self.problem, self.floors)
@@ -605,7 +605,7 @@ class _Stage:
                 return self.result(INFEASIBLE)
             self.offer_bound(self.value)
             return self.result(OPTIMAL)
-        if self.value >= reachable_ceiling(search.problem, self.stage):
+        if counts_everyone(search.problem, self.stage, self.value):
             # The best plan counts everyone any plan can: proven by counting, however little time
             # is left. Where a budget reaches everyone, the stage's LP from scratch was most of a solve.
             self.offer_bound(self.value)
