@@ -275,6 +275,11 @@ class MatrixModel:
     def n_columns(self) -> int:
         return self.A.shape[1]
 
+    @property
+    def first_reach_row(self) -> int:
+        """The row of the first same-day reach row; the next-day rows follow the same-day ones."""
+        return int(self.budget_rows[-1]) + 1
+
 
 def budget_room(problem: CoveringProblem) -> np.ndarray:
     r"""The budget rows' right-hand sides, :math:`\sum_{s \le t} (B_s - C_s)`, in model money units."""

@@ -27,7 +27,8 @@ _STATUS = {
 }
 _NO_ITERATION_LIMIT = 2147483647  # HiGHS's default simplex_iteration_limit
 # From the plan that takes nothing, primal simplex needs about one pivot for each row the LP
-# optimum reaches; far past that it is stalling on degenerate vertices, a thing interior point does
+# optimum reaches (fewer from the start basis, :meth:`HighsModel._set_start_basis`); far past that
+# it is stalling on degenerate vertices, a thing interior point does
 # not do (on one national network at $7B it took 82,000 pivots, six a row, and six times the
 # interior point's time), so the LP is handed to interior point there.
 PRIMAL_PIVOTS_PER_ROW = 1.5
@@ -105,6 +106,7 @@ class HighsModel:
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
         self.reach_required = np.empty(0, dtype=np.int32)  # y and z columns held at 1
+        self.lp_from_scratch = True  # no LP solved since the last reset: it has no basis to start from
         # Whether primal simplex has stalled on this model's floorless LP (PRIMAL_PIVOTS_PER_ROW).
         # A sweep solves one model at growing budgets, and the stall grows with the budget: past
         # the first stall the LP goes straight to interior point, whose crossover ends on the same
@@ -148,6 +150,7 @@ class HighsModel:
         n_rows = self.matrix.A.shape[0]
         rows = np.asarray(self.matrix.budget_rows, dtype=np.int32)
         budget_units = np.asarray(budget_units, dtype=float)
+        self.lp_from_scratch = True
         for h in (self.mip, self.lp):
             h.clearSolver()
             if h.getNumRow() > n_rows:
@@ -229,15 +232,21 @@ class HighsModel:
             highspy.ObjSense.kMaximize if STAGE_SENSE[stage] == "max" else highspy.ObjSense.kMinimize)
         _set_time_limit(h, time_limit)
 
-    def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False) -> StageResult:
+    def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False,
+                   start_reach: np.ndarray | None = None) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
         solve it by primal rather than dual simplex, from the start the caller knows is feasible;
         past PRIMAL_PIVOTS_PER_ROW pivots a row, by interior point (with crossover, so that the
         next solves start from its basis); straight by interior point once primal simplex has
-        stalled on this model (``primal_stalled``)."""
+        stalled on this model (``primal_stalled``). ``start_reach``: with ``primal_simplex``, whether
+        a plan at hand reaches each demand row (same-day rows, then next-day rows), for the basis
+        an LP solved from scratch starts from (:meth:`_set_start_basis`)."""
         self._set_stage(self.lp, stage, time_limit)
         seconds = 0.0
         stalled = primal_simplex and self.primal_stalled
+        if primal_simplex and start_reach is not None and self.lp_from_scratch:
+            self._set_start_basis(start_reach)
+        self.lp_from_scratch = False
         if not stalled:
             self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
             pivots = int(PRIMAL_PIVOTS_PER_ROW * self.lp.getNumRow()) if primal_simplex else _NO_ITERATION_LIMIT
@@ -259,6 +268,29 @@ class HighsModel:
             return StageResult(stage, status, math.nan, math.nan, math.inf, seconds, None)
         value = self.lp.getInfo().objective_function_value
         return StageResult(stage, status, value, value, 0.0, seconds, np.asarray(self.lp.getSolution().col_value))
+
+    def _set_start_basis(self, start_reach: np.ndarray) -> None:
+        """Start the LP at the plan that takes nothing, with the reach column (y, z) of each row
+        ``start_reach`` says the plan at hand does not reach in the basis, at 0, in place of its
+        row's slack. Why: the LP spreads fractions of options over many rows that it reaches only
+        in part; from the all-slack basis, primal simplex brings each such row's column in by a
+        degenerate pivot, about a pivot a row in all, where a basic column follows the options'
+        fractions as they grow. The rows the plan reaches keep their slack: the LP reaches most of
+        them in full, and a basic column leaves at 1 by a pivot, on wide reach many times over
+        (benchmarks/README.md has both measurements). Only where nothing is fixed yet: at the plan
+        that takes nothing, each basic column's value, its options' sum, is 0."""
+        m = self.matrix
+        if self.option_lower.any() or self.reach_required.size or self.floor_rows:
+            return
+        columns = m.n_options + np.flatnonzero(~np.asarray(start_reach, dtype=bool))
+        rows = m.first_reach_row + columns - m.n_options
+        column_status = np.full(self.lp.getNumCol(), highspy.HighsBasisStatus.kLower)
+        row_status = np.full(self.lp.getNumRow(), highspy.HighsBasisStatus.kBasic)
+        column_status[columns] = highspy.HighsBasisStatus.kBasic
+        row_status[rows] = highspy.HighsBasisStatus.kUpper
+        basis = self.lp.getBasis()
+        basis.col_status, basis.row_status, basis.valid = list(column_status), list(row_status), True
+        self.lp.setBasis(basis)
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
               gap: float | None = None, stop_when: Callable[[float, float, int], bool] | None = None,

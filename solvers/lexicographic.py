@@ -86,6 +86,13 @@ REACHED_SHARE = 0.1
 # plans the exact checks accept. Finer only there: HiGHS is made for its own tolerances (see
 # solvers/highs.py).
 FINER_INTEGRALITY = 1e-9
+# The floorless first LP starts from the start plan's basis (HighsModel._set_start_basis) only
+# where that plan reaches at most this share of the same-day rows. There the LP reaches most rows
+# in part or not at all, and primal simplex took a tenth to three fifths of its time from that
+# basis; where the plan reaches most rows it took about as long either way, ending at another
+# vertex of the same optimum, which moved the later stages both ways (`us-2026` at $4B, where the
+# plan reaches 84% of the rows: 8.2 s -> 9.5 s; benchmarks/README.md).
+START_BASIS_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -290,9 +297,16 @@ class _Search:
         # is feasible and primal simplex starts from a feasible basis; otherwise that start is
         # infeasible and dual simplex is the faster.
         # With capacities, primal simplex crawls through the split's degenerate vertices.
-        starts_feasible = (not self.floors and self.problem.n_groups == 0 and self.problem.required_sites.size == 0
-                           and not self.problem.capacitated)
-        result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible)
+        problem = self.problem
+        starts_feasible = (not self.floors and problem.n_groups == 0 and problem.required_sites.size == 0
+                           and not problem.capacitated)
+        start_reach = None
+        if starts_feasible and self.chosen is not None:
+            taken = np.flatnonzero(self.chosen)
+            same_day = problem.same_day_cover[:, taken].getnnz(axis=1) > 0
+            if np.count_nonzero(same_day) <= START_BASIS_SHARE * same_day.size:
+                start_reach = np.concatenate([same_day, problem.next_day_cover[:, taken].getnnz(axis=1) > 0])
+        result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach)
         if result.status == OPTIMAL and self.hold_floor_costs(result.values):
             again = self.model.relaxation(stage, self.remaining())  # dual simplex from the last basis
             result = replace(again, seconds=result.seconds + again.seconds)

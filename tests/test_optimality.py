@@ -608,6 +608,38 @@ def test_a_model_whose_primal_simplex_stalled_goes_to_interior_point_at_once(tmp
     assert runs == ["choose"]
 
 
+@pytest.mark.parametrize("budget", [100e6, 1e9])
+def test_the_first_lp_starts_from_the_start_plans_basis_where_that_plan_reaches_few_rows(tmp_path, budget):
+    """The floorless first LP starts with the reach column of each row the start plan does not
+    reach in the basis where that plan reaches at most START_BASIS_SHARE of the same-day rows
+    (about a quarter here at $100M): the optimum dual simplex reaches from the slack basis, in
+    fewer primal pivots than from the slack basis. Where it reaches more (nine in ten at $1B), the
+    LP starts from the slack basis, pivot for pivot. Once solved, the model's later LPs start from
+    its basis; a reset (a sweep's next budget) starts afresh."""
+    problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
+                                             budget=budget))
+    start = lx.greedy_choice(problem)
+    share = np.mean(problem.same_day_cover[:, np.flatnonzero(start)].getnnz(axis=1) > 0)
+    few = budget < 300e6
+    assert (share <= lx.START_BASIS_SHARE) == few
+    by_dual = lx._loaded(problem, EXACT).relaxation("same_day", None)
+    from_slacks = lx._loaded(problem, EXACT)
+    assert from_slacks.relaxation("same_day", None, primal_simplex=True).bound == pytest.approx(by_dual.bound, rel=1e-9)
+    slack_pivots = from_slacks.lp.getInfo().simplex_iteration_count
+    model = lx._loaded(problem, EXACT)
+    search = lx._Search(problem, model, start, EXACT, None)
+    assert model.lp_from_scratch
+    started = search.relaxation("same_day")
+    assert started.status == lx.OPTIMAL and started.bound == pytest.approx(by_dual.bound, rel=1e-9)
+    pivots = model.lp.getInfo().simplex_iteration_count
+    assert pivots < slack_pivots if few else pivots == slack_pivots
+    assert not model.lp_from_scratch
+    model.reset(lx.budget_room(problem))
+    assert model.lp_from_scratch
+    again = search.relaxation("same_day")
+    assert again.bound == started.bound and model.lp.getInfo().simplex_iteration_count == pivots
+
+
 GAP = 0.02  # wide, so that on tiny instances the stages stop short of the optimum and search to a target
 
 
