@@ -28,9 +28,9 @@ _STATUS = {
 _NO_ITERATION_LIMIT = 2147483647  # HiGHS's default simplex_iteration_limit
 # From the plan that takes nothing, primal simplex needs about one pivot for each row the LP
 # optimum reaches (fewer from the start basis, :meth:`HighsModel._set_start_basis`); far past that
-# it is stalling on degenerate vertices, a thing interior point does
-# not do (on one national network at $7B it took 82,000 pivots, six a row, and six times the
-# interior point's time), so the LP is handed to interior point there.
+# it is stalling on degenerate vertices, a thing interior point does not do (on one national
+# network at $7B it took 82,000 pivots, six a row, and six times the interior point's time), so the
+# LP is handed to interior point there.
 PRIMAL_PIVOTS_PER_ROW = 1.5
 # Once its root has fixed what it can, HiGHS may restart: presolve and the root again, on the
 # smaller model left. On a small model, solved at or near the root, that is what makes it quick;
@@ -244,7 +244,7 @@ class HighsModel:
         self._set_stage(self.lp, stage, time_limit)
         seconds = 0.0
         stalled = primal_simplex and self.primal_stalled
-        if primal_simplex and start_reach is not None and self.lp_from_scratch:
+        if primal_simplex and not stalled and start_reach is not None and self.lp_from_scratch:
             self._set_start_basis(start_reach)
         self.lp_from_scratch = False
         if not stalled:
