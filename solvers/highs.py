@@ -106,7 +106,6 @@ class HighsModel:
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
         self.reach_required = np.empty(0, dtype=np.int32)  # y and z columns held at 1
-        self.lp_from_scratch = True  # no LP solved since the last reset: it has no basis to start from
         # Whether primal simplex has stalled on this model's floorless LP (PRIMAL_PIVOTS_PER_ROW).
         # A sweep solves one model at growing budgets, and the stall grows with the budget: past
         # the first stall the LP goes straight to interior point, whose crossover ends on the same
@@ -150,7 +149,6 @@ class HighsModel:
         n_rows = self.matrix.A.shape[0]
         rows = np.asarray(self.matrix.budget_rows, dtype=np.int32)
         budget_units = np.asarray(budget_units, dtype=float)
-        self.lp_from_scratch = True
         for h in (self.mip, self.lp):
             h.clearSolver()
             if h.getNumRow() > n_rows:
@@ -160,6 +158,12 @@ class HighsModel:
         self.floor_rows = {}
         self.set_option_bounds(np.zeros(self.matrix.n_options), np.ones(self.matrix.n_options))
         self.require_reach(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+
+    @property
+    def lp_from_scratch(self) -> bool:
+        """Whether the LP has no basis to start from: none solved since the model was loaded or
+        last reset (HiGHS's own record, which :meth:`reset` clears)."""
+        return not self.lp.getBasis().valid
 
     def set_option_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
         """The option columns' standing bounds, in both models."""
@@ -246,7 +250,6 @@ class HighsModel:
         stalled = primal_simplex and self.primal_stalled
         if primal_simplex and not stalled and start_reach is not None and self.lp_from_scratch:
             self._set_start_basis(start_reach)
-        self.lp_from_scratch = False
         if not stalled:
             self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
             pivots = int(PRIMAL_PIVOTS_PER_ROW * self.lp.getNumRow()) if primal_simplex else _NO_ITERATION_LIMIT
