@@ -237,17 +237,18 @@ class HighsModel:
         _set_time_limit(h, time_limit)
 
     def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False,
-                   start_reach: np.ndarray | None = None) -> StageResult:
+                   start_reach: np.ndarray | None = None, interior_point: bool = False) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
         solve it by primal rather than dual simplex, from the start the caller knows is feasible;
         past PRIMAL_PIVOTS_PER_ROW pivots a row, by interior point (with crossover, so that the
         next solves start from its basis); straight by interior point once primal simplex has
         stalled on this model (``primal_stalled``). ``start_reach``: with ``primal_simplex``, whether
         a plan at hand reaches each demand row (same-day rows, then next-day rows), for the basis
-        an LP solved from scratch starts from (:meth:`_set_start_basis`)."""
+        an LP solved from scratch starts from (:meth:`_set_start_basis`). ``interior_point``:
+        straight by interior point, as after a stall: the caller expects one."""
         self._set_stage(self.lp, stage, time_limit)
         seconds = 0.0
-        stalled = primal_simplex and self.primal_stalled
+        stalled = interior_point or (primal_simplex and self.primal_stalled)
         if primal_simplex and not stalled and start_reach is not None and self.lp_from_scratch:
             self._set_start_basis(start_reach)
         if not stalled:

@@ -93,6 +93,13 @@ FINER_INTEGRALITY = 1e-9
 # vertex of the same optimum, which moved the later stages both ways (`us-2026` at $4B, where the
 # plan reaches 84% of the rows: 8.2 s -> 9.5 s; benchmarks/README.md).
 START_BASIS_SHARE = 0.6
+# Where the start plan reaches at least this share of the same-day rows, the floorless first LP goes
+# straight to interior point. There the LP reaches nearly every row, and primal simplex from the
+# plan that takes nothing ran past its pivot cap (PRIMAL_PIVOTS_PER_ROW in solvers/highs.py) on
+# 14 of the 15 such LPs of the family, before the interior point that ended each of them at the
+# same basis it reaches alone: the pivots were all lost (up to 54 s against 15 s for interior point
+# alone; benchmarks/README.md).
+INTERIOR_POINT_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -300,13 +307,16 @@ class _Search:
         problem = self.problem
         starts_feasible = (not self.floors and problem.n_groups == 0 and problem.required_sites.size == 0
                            and not problem.capacitated)
-        start_reach = None
+        start_reach, interior_point = None, False
         if starts_feasible and self.chosen is not None:
             taken = np.flatnonzero(self.chosen)
             same_day = problem.same_day_cover[:, taken].getnnz(axis=1) > 0
-            if np.count_nonzero(same_day) <= START_BASIS_SHARE * same_day.size:
+            reached = np.count_nonzero(same_day)
+            if reached <= START_BASIS_SHARE * same_day.size:
                 start_reach = np.concatenate([same_day, problem.next_day_cover[:, taken].getnnz(axis=1) > 0])
-        result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach)
+            interior_point = same_day.size > 0 and reached >= INTERIOR_POINT_SHARE * same_day.size
+        result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach,
+                                       interior_point=interior_point)
         if result.status == OPTIMAL and self.hold_floor_costs(result.values):
             again = self.model.relaxation(stage, self.remaining())  # dual simplex from the last basis
             result = replace(again, seconds=result.seconds + again.seconds)

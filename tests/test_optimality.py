@@ -575,14 +575,8 @@ def test_a_stalling_primal_simplex_hands_the_first_lp_to_interior_point(tmp_path
     assert duals is not None and (duals.at_lower | duals.at_upper).any()
 
 
-def test_a_model_whose_primal_simplex_stalled_goes_to_interior_point_at_once(tmp_path, monkeypatch):
-    """A sweep solves one model at growing budgets: once primal simplex has stalled on its
-    floorless LP, later budgets skip it, and reach the very LP solution the stalled path reaches
-    (interior point and crossover do not start from the simplex's pivots). The LPs with floors
-    (dual simplex) are not affected."""
-    problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
-                                             budget=300e6))
-    monkeypatch.setattr(highs, "PRIMAL_PIVOTS_PER_ROW", 0.01)
+def lp_runs_recorded(monkeypatch) -> list[str]:
+    """A list that records the LP method HiGHS is set to ("choose": simplex; "ipm") at each run."""
     runs = []
     run_guarded = highs._run_guarded
 
@@ -591,6 +585,18 @@ def test_a_model_whose_primal_simplex_stalled_goes_to_interior_point_at_once(tmp
         return run_guarded(h, *args, **kwargs)
 
     monkeypatch.setattr(highs, "_run_guarded", recorded)
+    return runs
+
+
+def test_a_model_whose_primal_simplex_stalled_goes_to_interior_point_at_once(tmp_path, monkeypatch):
+    """A sweep solves one model at growing budgets: once primal simplex has stalled on its
+    floorless LP, later budgets skip it, and reach the very LP solution the stalled path reaches
+    (interior point and crossover do not start from the simplex's pivots). The LPs with floors
+    (dual simplex) are not affected."""
+    problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
+                                             budget=300e6))
+    monkeypatch.setattr(highs, "PRIMAL_PIVOTS_PER_ROW", 0.01)
+    runs = lp_runs_recorded(monkeypatch)
     larger = problem.with_budget(problem.budget * 1.5)
     fresh = lx._loaded(larger, EXACT)
     by_stalling = fresh.relaxation("same_day", None, primal_simplex=True)
@@ -638,6 +644,32 @@ def test_the_first_lp_starts_from_the_start_plans_basis_where_that_plan_reaches_
     assert model.lp_from_scratch
     again = search.relaxation("same_day")
     assert again.bound == started.bound and model.lp.getInfo().simplex_iteration_count == pivots
+
+
+@pytest.mark.parametrize("budget", [1e9, 2e9])
+def test_the_first_lp_goes_straight_to_interior_point_where_the_start_plan_reaches_nearly_every_row(
+        tmp_path, monkeypatch, budget):
+    """Where the start plan reaches at least INTERIOR_POINT_SHARE of the same-day rows (99% here
+    at $2B), the floorless first LP is solved by interior point alone, and ends at the very
+    solution the path through a stalled primal simplex reaches: only the stalled pivots are
+    saved. Where it reaches fewer (89% at $1B), primal simplex runs first, as before."""
+    problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
+                                             budget=budget))
+    start = lx.greedy_choice(problem)
+    share = np.mean(problem.same_day_cover[:, np.flatnonzero(start)].getnnz(axis=1) > 0)
+    nearly_every = budget > 1.5e9
+    assert (share >= lx.INTERIOR_POINT_SHARE) == nearly_every
+    assert not lx.counts_everyone(problem, "same_day", lx.stage_values(problem, start)["same_day"])
+    by_dual = lx._loaded(problem, EXACT).relaxation("same_day", None)
+    runs = lp_runs_recorded(monkeypatch)
+    first = lx._Search(problem, lx._loaded(problem, EXACT), start, EXACT, None).relaxation("same_day")
+    assert first.status == lx.OPTIMAL and first.bound == pytest.approx(by_dual.bound, rel=1e-9)
+    assert runs == (["ipm"] if nearly_every else ["choose"])
+    if nearly_every:
+        monkeypatch.setattr(highs, "PRIMAL_PIVOTS_PER_ROW", 0.01)
+        stalling = lx._loaded(problem, EXACT)
+        by_stalling = stalling.relaxation("same_day", None, primal_simplex=True)
+        assert stalling.primal_stalled and np.array_equal(first.values, by_stalling.values)
 
 
 GAP = 0.02  # wide, so that on tiny instances the stages stop short of the optimum and search to a target
