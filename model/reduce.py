@@ -329,6 +329,10 @@ class CoveringProblem:
         reach.data[:] = 1
         return reach.astype(np.int8)
 
+    def next_day_reached(self, chosen: np.ndarray) -> np.ndarray:
+        """Bool per next-day row: whether a choice (bool per option) reaches it."""
+        return self.next_day_cover @ np.asarray(chosen, dtype=np.int64) > 0
+
     def same_day_share(self, chosen: np.ndarray) -> np.ndarray:
         """The share of each same-day row served with a choice."""
         return self.same_day_service(chosen)[0].share

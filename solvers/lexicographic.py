@@ -135,10 +135,9 @@ Watch = Callable[[Progress], None]
 def stage_values(problem: CoveringProblem, chosen: np.ndarray) -> dict[str, float]:
     """Each stage's objective for a choice: same-day and next-day people (constants included;
     with capacities, the people served by the best split), and cost in model money units."""
-    x = chosen.astype(np.int64)
     return {
         "same_day": problem.same_day_fixed + float(problem.same_day_population @ problem.same_day_share(chosen)),
-        "next_day": problem.next_day_fixed + float(problem.next_day_population[problem.next_day_cover @ x > 0].sum()),
+        "next_day": problem.next_day_fixed + float(problem.next_day_population[problem.next_day_reached(chosen)].sum()),
         "cost": problem.spend(chosen) / problem.money_unit,
     }
 
@@ -179,10 +178,9 @@ def carried_cost_bound(problem: CoveringProblem, start: np.ndarray, budget: floa
 def full_start(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
     """The column vector (x, y, z, g) of a choice, with every row it reaches marked reached (and
     with capacities, the best split)."""
-    x = chosen.astype(np.int64)
     service, _ = problem.same_day_service(chosen)
-    z = (problem.next_day_cover @ x > 0).astype(float)
-    return np.concatenate([x.astype(float), service.share, z, service.pair_share])
+    z = problem.next_day_reached(chosen).astype(float)
+    return np.concatenate([chosen.astype(float), service.share, z, service.pair_share])
 
 
 def floor_slack(problem: CoveringProblem, stage: str) -> float:
@@ -309,11 +307,10 @@ class _Search:
                            and not problem.capacitated)
         start_reach, interior_point = None, False
         if starts_feasible and self.chosen is not None:
-            taken = np.flatnonzero(self.chosen)
-            same_day = problem.same_day_cover[:, taken].getnnz(axis=1) > 0
+            same_day = problem.same_day_share(self.chosen) > 0  # without capacities, each row in full or not
             reached = np.count_nonzero(same_day)
             if reached <= START_BASIS_SHARE * same_day.size:
-                start_reach = np.concatenate([same_day, problem.next_day_cover[:, taken].getnnz(axis=1) > 0])
+                start_reach = np.concatenate([same_day, problem.next_day_reached(self.chosen)])
             interior_point = same_day.size > 0 and reached >= INTERIOR_POINT_SHARE * same_day.size
         result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach,
                                        interior_point=interior_point)

@@ -625,7 +625,7 @@ def test_the_first_lp_starts_from_the_start_plans_basis_where_that_plan_reaches_
     problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
                                              budget=budget))
     start = lx.greedy_choice(problem)
-    share = np.mean(problem.same_day_cover[:, np.flatnonzero(start)].getnnz(axis=1) > 0)
+    share = np.mean(problem.same_day_share(start) > 0)
     few = budget < 300e6
     assert (share <= lx.START_BASIS_SHARE) == few
     by_dual = lx._loaded(problem, EXACT).relaxation("same_day", None)
@@ -656,7 +656,7 @@ def test_the_first_lp_goes_straight_to_interior_point_where_the_start_plan_reach
     problem = covering_problem(busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900,
                                              budget=budget))
     start = lx.greedy_choice(problem)
-    share = np.mean(problem.same_day_cover[:, np.flatnonzero(start)].getnnz(axis=1) > 0)
+    share = np.mean(problem.same_day_share(start) > 0)
     nearly_every = budget > 1.5e9
     assert (share >= lx.INTERIOR_POINT_SHARE) == nearly_every
     assert not lx.counts_everyone(problem, "same_day", lx.stage_values(problem, start)["same_day"])
