@@ -248,18 +248,18 @@ class HighsModel:
         straight by interior point, as after a stall: the caller expects one."""
         self._set_stage(self.lp, stage, time_limit)
         seconds = 0.0
-        stalled = interior_point or (primal_simplex and self.primal_stalled)
-        if primal_simplex and not stalled and start_reach is not None and self.lp_from_scratch:
+        by_interior_point = interior_point or (primal_simplex and self.primal_stalled)
+        if primal_simplex and not by_interior_point and start_reach is not None and self.lp_from_scratch:
             self._set_start_basis(start_reach)
-        if not stalled:
+        if not by_interior_point:
             self.lp.setOptionValue("simplex_strategy", 4 if primal_simplex else 1)
             pivots = int(PRIMAL_PIVOTS_PER_ROW * self.lp.getNumRow()) if primal_simplex else _NO_ITERATION_LIMIT
             self.lp.setOptionValue("simplex_iteration_limit", pivots)
             seconds = _run_guarded(self.lp, time_limit)
             self.lp.setOptionValue("simplex_iteration_limit", _NO_ITERATION_LIMIT)
-            stalled = self.lp.getModelStatus() == highspy.HighsModelStatus.kIterationLimit
-            self.primal_stalled |= stalled
-        if stalled:
+            by_interior_point = self.lp.getModelStatus() == highspy.HighsModelStatus.kIterationLimit
+            self.primal_stalled |= by_interior_point
+        if by_interior_point:
             left = None if time_limit is None else time_limit - seconds
             _set_time_limit(self.lp, left)
             self.lp.setOptionValue("solver", "ipm")
