@@ -35,6 +35,12 @@ Parameters
                      lower bound on the least cost of meeting that floor alone, no budget or
                      other floor considered, less what decided options already spend on
                      :math:`O_h` (``CoveringProblem.equity_floor_cost``; 0 where none is known)
+    :math:`R_h(T)`   for a set of options :math:`T \subseteq O`: the people group h still needs
+                     once T is taken, :math:`F_h - E_h - \sum_{i \in I_h \text{ reached by } T} e_i`;
+                     :math:`\rho_{ho}(T)` the people of the rows of :math:`I_h` that T leaves
+                     unreached and option o reaches (0 for o in T); :math:`(h, T) \in \Sigma` the
+                     pairs the model holds a "floor shortfall" row for (``shortfall_group``,
+                     ``shortfall_base``), those with :math:`R_h(T) > 0`
     :math:`S`        suppliers (with capacities only): inventory sites whose capacity can bind, one
                      per phase they supply; :math:`o_s` the option that opens supplier s (none for
                      a site that holds inventory whatever the plan), :math:`K_s` its capacity in
@@ -57,6 +63,7 @@ Constraints
                           suppliers, none of them open whatever the plan
     equity floor          :math:`E_h + \sum_{i \in I_h} e_i y_i \ge F_h`   for h in H
     floor cost            :math:`\sum_{o \in O_h} c_o x_o \ge L_h`   for h in H with :math:`L_h > 0`
+    floor shortfall       :math:`\sum_{o \notin T} \min(1, \rho_{ho}(T) / R_h(T)) x_o \ge 1`   for (h, T) in :math:`\Sigma`
 
 Objectives, solved lexicographically (each stage keeps the one before at its value):
     1. same_day:  :math:`\max P_0 + \sum_i p_i y_i`
@@ -75,6 +82,16 @@ The "floor cost" rows are implied by the floors, so they change no plan's standi
 does not know them: it meets a floor with slivers of many options at a fraction of what any
 plan pays for it, and spends what it saves on the objective. A binding floor thus loosens every
 stage's LP bound; these rows take most of that back (benchmarks/README.md).
+
+The "floor shortfall" rows are implied by the floors too, for any group and any set T. The people
+a plan S reaches are a coverage function of S: they are at most those of :math:`S \cup T`, which are
+at most those T reaches plus, for each option of S outside T, the people it reaches that T does
+not. So a plan meeting floor h has :math:`\sum_{o \in S \setminus T} \rho_{ho}(T) \ge R_h(T)`,
+and, its options being whole, one option that alone brings :math:`R_h(T)` meets that with
+:math:`R_h(T)`: hence the cap at 1. Where T is the options the LP takes whole, the LP meets the
+few thousand people a floor still needs with a quarter of a site; the row asks for a site's worth
+of options that bring them. The solver picks T and the groups from its first LP
+(``solvers/lexicographic.py``). Not with capacities, where a row may be served in part.
 
 The "within reach" rows are valid for every plan (a row is served only from open sites) and keep
 the LP from serving a row in full through a sliver of a site's capacity. The textbook strong form,
@@ -104,6 +121,9 @@ STAGES = ("same_day", "next_day", "cost")
 # with the same machinery as the stages.
 FLOOR_SCALE = "floor_scale"
 STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min", FLOOR_SCALE: "max"}
+# The least coefficient of a floor shortfall row: smaller ones are rounded up to it (a looser row)
+# rather than left for HiGHS to drop (below its small_matrix_value, 1e-9), which would tighten it.
+SHORTFALL_LEAST_COEFFICIENT = 1e-6
 
 
 def _equity_rows(problem: CoveringProblem) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -124,6 +144,53 @@ def floor_cost_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, np.nda
     cost = problem.option_cost / problem.money_unit
     rows = problem.group_options()[groups].multiply(cost[None, :]).tocsr()
     return rows, problem.equity_floor_cost[groups] / problem.money_unit
+
+
+def floor_shortfalls(problem: CoveringProblem, base: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix]:
+    r"""For a set of options T (``base``, bool per option): :math:`R_h(T)` for every group, and
+    :math:`\rho_{ho}(T)` as groups x options (people; 0 in the columns of T)."""
+    rows = np.arange(len(problem.same_day_population))
+    grouped = problem.same_day_group >= 0
+    reached = problem.same_day_cover @ np.asarray(base, dtype=np.int64) > 0
+    short = problem.equity_need - np.bincount(problem.same_day_group[grouped & reached],
+                                              weights=problem.same_day_people[grouped & reached],
+                                              minlength=problem.n_groups)
+    unreached = grouped & ~reached
+    people = sparse.csr_matrix((problem.same_day_people[unreached],
+                                (problem.same_day_group[unreached], rows[unreached])),
+                               shape=(problem.n_groups, rows.size))
+    outside = sparse.diags((~np.asarray(base, dtype=bool)).astype(float))
+    return short, (people @ problem.same_day_cover @ outside).tocsr()
+
+
+def shortfall_coefficients(short: np.ndarray, reach: sparse.csr_matrix) -> sparse.csr_matrix:
+    r"""The floor shortfall rows' coefficients :math:`\min(1, \rho_{ho}(T) / R_h(T))` from
+    :func:`floor_shortfalls`, a row per group (empty where :math:`R_h(T) \le 0`). Each is rounded
+    up to at least SHORTFALL_LEAST_COEFFICIENT, which only loosens the row: HiGHS drops smaller
+    ones, which would tighten it."""
+    needs = np.where(short > 0, 1.0 / np.where(short > 0, short, 1.0), 0.0)
+    rows = (sparse.diags(needs) @ reach).tocsr()
+    rows.data = np.clip(rows.data, SHORTFALL_LEAST_COEFFICIENT, 1.0)
+    rows.eliminate_zeros()
+    return rows
+
+
+def floor_shortfall_rows(problem: CoveringProblem) -> sparse.csr_matrix:
+    """The floor shortfall rows of the pairs the problem holds (``shortfall_group``,
+    ``shortfall_base``) whose group still needs people, over the options; each >= 1."""
+    if problem.capacitated or not len(problem.shortfall_group):
+        return sparse.csr_matrix((0, problem.n_options))
+    base = problem.shortfall_base.tocsr()
+    found = []
+    # Pairs share their sets (one per LP and threshold): each set's coverage once.
+    sets, which = np.unique(base.toarray(), axis=0, return_inverse=True)
+    for k, members in enumerate(sets):
+        pairs = np.flatnonzero(which.ravel() == k)
+        short, reach = floor_shortfalls(problem, members)
+        groups = problem.shortfall_group[pairs]
+        keep = groups[(short[groups] > 0) & (reach[groups].getnnz(axis=1) > 0)]
+        found.append(shortfall_coefficients(short, reach)[keep])
+    return sparse.vstack(found).tocsr() if found else sparse.csr_matrix((0, problem.n_options))
 
 
 def reach_every_group_rows(problem: CoveringProblem) -> sparse.csr_matrix:
@@ -172,6 +239,8 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     cost_rows, least_costs = floor_cost_rows(problem)
     m.Hc = pyo.RangeSet(0, len(least_costs) - 1)  # the groups with a "floor cost" row
     m.L = pyo.Param(m.Hc, initialize=dict(enumerate(least_costs.tolist())))
+    shortfall_rows = floor_shortfall_rows(problem)
+    m.Sigma = pyo.RangeSet(0, shortfall_rows.shape[0] - 1)  # the (h, T) pairs with a "floor shortfall" row
 
     pairs = problem.supply_cover.tocoo()
     m.K = pyo.RangeSet(0, pairs.nnz - 1)  # (row, supplier) pairs
@@ -240,6 +309,12 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
         return sum(m.c[o] * m.x[o] for o in row.indices) >= m.L[f]
 
     m.floor_cost = pyo.Constraint(m.Hc, rule=floor_cost)
+
+    def floor_shortfall(m, k):
+        row = shortfall_rows[k]
+        return sum(a * m.x[o] for o, a in zip(row.indices, row.data)) >= 1
+
+    m.floor_shortfall = pyo.Constraint(m.Sigma, rule=floor_shortfall)
     m.equity_floor = pyo.Constraint(m.H, rule=equity_floor)
 
     same_day = problem.same_day_fixed + sum(m.p[i] * m.y[i] for i in m.I)
@@ -326,10 +401,11 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     equity_groups, equity_people = _equity_rows(problem)
     supply_x, supply_y, supply_g, supply_upper = _supply_rows(problem)
     cost_rows, least_costs = floor_cost_rows(problem)
-    n_g, n_t, n_h, n_f = len(groups), problem.n_phases, len(equity_groups), len(least_costs)
+    shortfall_rows = floor_shortfall_rows(problem)
+    n_g, n_t, n_h, n_f = len(groups), problem.n_phases, len(equity_groups), len(least_costs) + shortfall_rows.shape[0]
     n_k, n_l = problem.supply_cover.nnz, supply_x.shape[0]
     x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover, supply_x,
-                            cost_rows, sparse.csr_matrix((n_h, n_o))])
+                            cost_rows, shortfall_rows, sparse.csr_matrix((n_h, n_o))])
     y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), sparse.identity(n_i),
                             sparse.csr_matrix((n_j, n_i)), supply_y, sparse.csr_matrix((n_f, n_i)), equity_people])
     z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), sparse.identity(n_j),
@@ -348,8 +424,9 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     budget_rows = np.arange(n_g, n_g + n_t)
     upper[budget_rows] = budget_room(problem)
     upper[n_g + n_t + n_i + n_j:n_g + n_t + n_i + n_j + n_l] = supply_upper
-    floor_cost = np.arange(n_rows - n_h - n_f, n_rows - n_h)
-    lower[floor_cost], upper[floor_cost] = least_costs, np.inf
+    floor_rows = np.arange(n_rows - n_h - n_f, n_rows - n_h)  # floor cost, then floor shortfall
+    lower[floor_rows] = np.concatenate([least_costs, np.ones(shortfall_rows.shape[0])])
+    upper[floor_rows] = np.inf
     equity = np.arange(n_rows - n_h, n_rows)
     lower[equity] = problem.equity_need[equity_groups]
     upper[equity] = np.inf
@@ -372,8 +449,10 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
 def floor_scale_model(problem: CoveringProblem) -> MatrixModel:
     r"""The model with a column :math:`\lambda` that scales every equity floor, and the objective
     :math:`\max \lambda`: the largest share of the floors one plan meets (the same budgets)."""
-    # Without the "floor cost" rows: they hold only for plans meeting the floors in full.
-    matrix = matrix_model(replace(problem, equity_floor_cost=np.zeros(problem.n_groups)))
+    # Without the "floor cost" and "floor shortfall" rows: they hold only for plans meeting the
+    # floors in full.
+    matrix = matrix_model(replace(problem, equity_floor_cost=np.zeros(problem.n_groups),
+                                  shortfall_group=np.empty(0, dtype=np.int64), shortfall_base=None))
     equity_groups, _ = _equity_rows(problem)
     n_rows, n_h = matrix.A.shape[0], len(equity_groups)
     equity = np.arange(n_rows - n_h, n_rows)

@@ -129,6 +129,9 @@ class CoveringProblem:
     plan meeting group g's floor spends on the options that reach the group's rows
     (:meth:`group_options`), a lower bound found by solving for that floor alone (0: none known;
     empty: none for any group); it makes the LP pay for a floor what an integer plan pays.
+    ``shortfall_group[k]`` with row k of ``shortfall_base`` (bool per option, a set of options):
+    the "floor shortfall" rows of the model (``model/formulation.py``). Any group with any set
+    gives a row that every plan meeting the floors keeps, so a restriction carries them as they are.
     Capacity: suppliers ``k`` with ``supply_capacity[k]`` (packages a day) and ``supply_option[k]``
     (the option that makes it an inventory site, -1 when it is one whatever the plan);
     ``supply_cover`` (same-day rows x suppliers, indices sorted: its nonzeros in order are the
@@ -157,6 +160,8 @@ class CoveringProblem:
     equity_floor: np.ndarray = field(default_factory=lambda: _empty(float))
     equity_fixed: np.ndarray = field(default_factory=lambda: _empty(float))
     equity_floor_cost: np.ndarray = field(default_factory=lambda: _empty(float))
+    shortfall_group: np.ndarray = field(default_factory=lambda: _empty(np.int64))
+    shortfall_base: sparse.csr_matrix | None = None
     taken_site: np.ndarray = field(default_factory=lambda: _empty(np.int64))
     taken_action: np.ndarray = field(default_factory=lambda: _empty(object))
     taken_phase: np.ndarray = field(default_factory=lambda: _empty(np.int64))
@@ -178,6 +183,7 @@ class CoveringProblem:
             "same_day_people": np.zeros(len(self.same_day_population)),
             "same_day_demand": np.zeros(len(self.same_day_population)),
             "supply_cover": sparse.csr_matrix((len(self.same_day_population), 0), dtype=np.int8),
+            "shortfall_base": sparse.csr_matrix((len(self.shortfall_group), len(self.option_site)), dtype=bool),
         }
         if len(self.equity_floor_cost) != len(self.equity_floor):
             object.__setattr__(self, "equity_floor_cost", np.zeros(len(self.equity_floor)))
@@ -976,6 +982,7 @@ def restrict(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndarray,
             # the floor still does without them.
             equity_floor_cost=np.maximum(problem.equity_floor_cost
                                          - problem.group_options() @ np.where(taken, problem.option_cost, 0.0), 0.0),
+            shortfall_base=problem.shortfall_base[:, options],
             taken_site=np.concatenate([problem.taken_site, problem.option_site[taken]]),
             taken_action=np.concatenate([problem.taken_action, problem.option_action[taken]]),
             taken_phase=np.concatenate([problem.taken_phase, problem.option_phase[taken]]),

@@ -28,9 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import sparse
 
 from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room, floor_cost_rows,
-                                          floor_scale_model, matrix_model, reach_every_group_rows)
+                                          floor_scale_model, floor_shortfalls, matrix_model, reach_every_group_rows,
+                                          shortfall_coefficients)
 from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, rows_the_floors_force,
                                      rows_the_floors_reach)
 
@@ -100,6 +102,15 @@ START_BASIS_SHARE = 0.6
 # same basis it reaches alone: the pivots were all lost (up to 54 s against 15 s for interior point
 # alone; benchmarks/README.md).
 INTERIOR_POINT_SHARE = 0.95
+# The "floor shortfall" rows (model/formulation.py) are drawn from the first LP, for each set T of
+# the options it takes at least each of SHORTFALL_THRESHOLDS, and the one per group the LP breaks
+# most (its left side below 1 - SHORTFALL_VIOLATION) is added; then the LP is solved again, for at
+# most SHORTFALL_ROUNDS rounds. On `us-2026` with state floors of 0.8, where Wyoming's floor binds,
+# the first round took the LP from 20,539 people above the best plan to 9,786, and two more to
+# 9,451; the sets below a whole option's worth found the last two (benchmarks/README.md).
+SHORTFALL_THRESHOLDS = (1 - _WHOLE, 0.9, 0.75, 0.5, 0.3)
+SHORTFALL_VIOLATION = 1e-4
+SHORTFALL_ROUNDS = 5
 
 
 @dataclass(frozen=True)
@@ -274,6 +285,7 @@ class _Search:
         # What meeting each equity floor costs at least (USD per group), until the first LP
         # says which of the "floor cost" rows it breaks (:meth:`hold_floor_costs`).
         self.pending_floor_costs: np.ndarray | None = None
+        self.pending_shortfalls = True  # until the first LP has drawn its floor shortfall rows
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.perf_counter()
@@ -317,6 +329,8 @@ class _Search:
         if result.status == OPTIMAL and self.hold_floor_costs(result.values):
             again = self.model.relaxation(stage, self.remaining())  # dual simplex from the last basis
             result = replace(again, seconds=result.seconds + again.seconds)
+        if result.status == OPTIMAL:
+            result = self.hold_floor_shortfalls(stage, result)
         return result
 
     def hold_floor_costs(self, values: np.ndarray) -> bool:
@@ -335,6 +349,31 @@ class _Search:
         self.problem = replace(self.problem, equity_floor_cost=np.where(broken, pending, 0.0))
         self.model.add_rows(*floor_cost_rows(self.problem))
         return True
+
+    def hold_floor_shortfalls(self, stage: str, lp: StageResult) -> StageResult:
+        """Once, at the first LP (optimal, ``lp``): add the "floor shortfall" rows it breaks, and
+        solve it again, for up to SHORTFALL_ROUNDS rounds, for the rest of the solve (the pairs are
+        kept in the problem, so every restriction of it holds them too). Returns the last LP
+        solved to optimality, its seconds those of all."""
+        pending, self.pending_shortfalls = self.pending_shortfalls, False
+        problem = self.problem
+        if not pending or self.restrictions or self.floors or problem.capacitated or not np.any(problem.equity_need > 0):
+            return lp
+        seconds = lp.seconds
+        for _ in range(SHORTFALL_ROUNDS):
+            groups, bases, rows = _broken_shortfalls(problem, lp.values[:problem.n_options])
+            if not groups.size:
+                break
+            problem = replace(problem, shortfall_group=np.concatenate([problem.shortfall_group, groups]),
+                              shortfall_base=sparse.vstack([problem.shortfall_base, bases]).tocsr())
+            self.problem = problem
+            self.model.add_rows(rows, np.ones(rows.shape[0]))
+            again = self.model.relaxation(stage, self.remaining())  # dual simplex from the last basis
+            seconds += again.seconds
+            if again.status != OPTIMAL:  # out of time: the LP before is a relaxation still
+                break
+            lp = again
+        return replace(lp, seconds=seconds)
 
     def fixable(self, stage: str, floor: float) -> tuple[np.ndarray, np.ndarray] | None:
         """The options (masks at their lower and their upper bound) that the last LP relaxation of
@@ -742,6 +781,28 @@ def _cannot_prove(stage: _Stage, neighbourhood_bound: float) -> bool:
         return False
     return (_improves(stage.stage, bound, neighbourhood_bound)
             and relative_gap(neighbourhood_bound, bound) > search.options.mip_gap)
+
+
+def _broken_shortfalls(problem: CoveringProblem, values: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix,
+                                                                               sparse.csr_matrix]:
+    """The floor shortfall rows the LP option values ``values`` break: for each group, of the
+    sets of the options at each of SHORTFALL_THRESHOLDS or more, the row it breaks most. Returns
+    their groups, their sets (rows of bool per option) and the rows themselves."""
+    best = np.full(problem.n_groups, 1.0 - SHORTFALL_VIOLATION)  # a row's left side at the LP
+    chosen_rows: dict[int, tuple[np.ndarray, sparse.csr_matrix]] = {}
+    for threshold in SHORTFALL_THRESHOLDS:
+        base = values >= threshold
+        rows = shortfall_coefficients(*floor_shortfalls(problem, base))
+        sides = rows @ values
+        breaks = (rows.getnnz(axis=1) > 0) & (sides < best)
+        for group in np.flatnonzero(breaks):
+            best[group] = sides[group]
+            chosen_rows[int(group)] = (base, rows[group])
+    groups = np.array(sorted(chosen_rows), dtype=np.int64)
+    if not groups.size:
+        return groups, sparse.csr_matrix((0, problem.n_options), dtype=bool), sparse.csr_matrix((0, problem.n_options))
+    bases = sparse.csr_matrix(np.vstack([chosen_rows[g][0] for g in groups]))
+    return groups, bases, sparse.vstack([chosen_rows[g][1] for g in groups]).tocsr()
 
 
 def _nonzeros(problem: CoveringProblem) -> int:

@@ -11,7 +11,7 @@ from scipy import sparse
 
 from test_program import program_instance
 
-from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, matrix_model
+from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, floor_shortfall_rows, matrix_model
 from ruralreach.model.instance import Equity, load_instance
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import reduce_problem, restrict, rows_the_floors_force, rows_the_floors_reach
@@ -64,6 +64,7 @@ def matrix_rows(problem, floors):
              + [f"capacity[{s}]" for s in range(len(problem.supply_option))]
              + [f"within_reach[{w}]" for w in range(within)]
              + [f"floor_cost[{f}]" for f in range(int(((problem.equity_floor_cost > 0) & (problem.equity_floor > problem.equity_fixed)).sum()))]
+             + [f"floor_shortfall[{k}]" for k in range(floor_shortfall_rows(problem).shape[0])]
              + [f"equity_floor[{h}]" for h in range(equity)])
     dense = matrix.A.toarray()
     rows = {name: (dense[k], matrix.row_lower[k], matrix.row_upper[k]) for k, name in enumerate(names)
@@ -102,15 +103,21 @@ def test_pyomo_model_and_array_model_are_identical(seed, stage, restricted, capa
 
 @pytest.mark.parametrize("restricted", [False, True])
 def test_pyomo_and_array_models_state_equity_floors_and_their_cost_alike(restricted, tmp_path):
-    """With floors that bind, and what meeting each costs at least (the "floor cost" rows)."""
+    """With floors that bind, what meeting each costs at least (the "floor cost" rows), and
+    "floor shortfall" rows for each group and a few sets of options, carried by a restriction."""
     directory = program_instance(tmp_path / "i", seed=1, budget=40e6, equity=Equity("region", 0.8, (("west", 0.95),)))
     prepared = prepare(load_instance(directory))
     problem = replace(prepared.problem, equity_floor_cost=prepared.floor_costs)
+    bases = np.random.default_rng(1).random((3 * problem.n_groups, problem.n_options)) < 0.3
+    problem = replace(problem, shortfall_group=np.tile(np.arange(problem.n_groups), 3),
+                      shortfall_base=sparse.csr_matrix(bases))
+    assert floor_shortfall_rows(problem).shape[0] > 0
     if restricted:  # half the optimal plan's options taken, a third of the others excluded
         chosen = solve_lexicographic(problem, EXACT).chosen
         taken = chosen & (np.cumsum(chosen) % 2 == 1)
         problem = restrict(problem, taken, ~chosen & (np.arange(problem.n_options) % 3 == 0)).problem
     assert np.any(problem.equity_floor_cost[problem.equity_floor > problem.equity_fixed] > 0)
+    assert floor_shortfall_rows(problem).shape[0] > 0
     for stage in STAGES:
         assert_same_models(problem, stage)
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 from checker import (brute_force, capacitated, equity_floors, evaluate, every_plan, max_floor_share, phased_outcome, phases_of,
                      reachable_shares, read_raw)
-from conftest import every_choice, run_cli, small_instance, with_capacity
+from conftest import every_choice, plans, run_cli, small_instance, upgrades_problem, with_capacity
 
 from ruralreach import review
 from ruralreach.cli import format_summary
-from ruralreach.model.formulation import reach_every_group_rows
+from ruralreach.model.formulation import floor_shortfalls, reach_every_group_rows, shortfall_coefficients
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
 from ruralreach.model.reach import compute_reach
@@ -28,6 +29,7 @@ from ruralreach.pipeline import prepare, solve_instance, solve_prepared
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.greedy import greedy_choice
+from ruralreach.solvers import lexicographic
 from ruralreach.solvers.lexicographic import carried_cost_bound, max_floor_scale, stage_values
 
 EXACT = SolveOptions(mip_gap=0.0)
@@ -231,6 +233,67 @@ def test_the_greedy_start_meets_floors_some_plan_meets(seed, budget, equity, tmp
     outcome = phased_outcome(raw, plan_of(solve_prepared(
         prepare(load_instance(directory)), budget, SolveOptions(time_limit=0.0))))
     assert outcome["floors_met"] and outcome["budgets_kept"]
+
+
+@pytest.mark.parametrize("seed, equity, stations", [(3, Equity("town", 0.0, (("T00003", 0.5),)), 3),
+                                                    (5, Equity("region", 0.8, (("west", 0.95),)), 5),
+                                                    (6, Equity("region", 0.9), 5),
+                                                    (7, Equity("region", 0.7), 6)])
+def test_floor_shortfall_rows_hold_for_every_choice_meeting_the_floors(seed, equity, stations, tmp_path):
+    """The model's "floor shortfall" rows, for any group and any set of options T, hold for every
+    set of options (one per site or not) meeting the floors, found by enumeration; and they are
+    not empty: each instance has rows that cut off choices missing a floor, and rows that some
+    choice meeting the floors keeps with equality (the cap at 1 is as tight as it may be)."""
+    directory = program_instance(tmp_path / "i", seed=seed, budget=40e6, equity=equity, stations=stations, candidates=8)
+    problem = prepare(load_instance(directory)).problem
+    assert 5 <= problem.n_options <= 14
+    rng = np.random.default_rng(seed)
+    bases = [rng.random(problem.n_options) < share for share in (0.2, 0.4, 0.6) for _ in range(6)]
+    bases += [np.eye(problem.n_options, dtype=bool)[o] for o in range(problem.n_options)]
+    rows = sparse.vstack([shortfall_coefficients(*floor_shortfalls(problem, base)) for base in bases]).tocsr()
+    rows = rows[rows.getnnz(axis=1) > 0]
+    assert rows.shape[0] > 0
+    least = np.full(rows.shape[0], np.inf)  # each row's least left side over the choices meeting the floors
+    cuts_off = 0
+    for chosen in every_choice(problem):
+        sides = rows @ chosen.astype(float)
+        if np.all(problem.equity_people(chosen) >= problem.equity_floor):
+            least = np.minimum(least, sides)
+        else:
+            cuts_off += int(np.any(sides < 1 - 1e-9))
+    assert np.isfinite(least).any(), "no choice meets the floors"
+    assert np.all(least >= 1 - 1e-9)
+    assert cuts_off > 0
+    assert np.any(np.isclose(least, 1.0))
+
+
+def test_the_first_lp_holds_the_floor_shortfall_rows_it_breaks(monkeypatch):
+    """A group needs 110 of its 200 people, in two rows that two options reach; two other options
+    reach 1,000 people each, and the budget buys three. The LP takes one group option whole and a
+    tenth of the other (2,010 people); every plan takes both (1,200 people). The floor shortfall
+    rows of the LP's whole options take the first LP's bound to the optimum, found by enumeration;
+    without them it stays at 2,010 (reported as 2,000, rounded down to the people's common step of
+    100), and both solves end on the same plan."""
+    problem = upgrades_problem(np.eye(4, dtype=int), [100, 100, 1000, 1000], budget=3e6)
+    problem = dataclasses.replace(problem, same_day_group=np.array([0, 0, -1, -1]),
+                                  same_day_people=np.array([100.0, 100.0, 0.0, 0.0]),
+                                  equity_floor=np.array([110.0]), equity_fixed=np.array([0.0]))
+    best = max(stage_values(problem, chosen)["same_day"] for chosen in plans(problem) if problem.feasible(chosen))
+    assert best == 1200
+
+    def solved() -> tuple[float, np.ndarray]:
+        bounds = []
+        solution = lexicographic.solve_lexicographic(
+            problem, EXACT, watch=lambda progress: bounds.append(progress.bound) if progress.step == "bound" else None)
+        assert solution.status == "optimal" and stage_values(problem, solution.chosen)["same_day"] == best
+        return bounds[0], solution.chosen
+
+    with_rows, plan = solved()
+    monkeypatch.setattr(lexicographic, "SHORTFALL_ROUNDS", 0)
+    without_rows, plan_without = solved()
+    assert with_rows == pytest.approx(best)
+    assert without_rows == pytest.approx(2000)
+    assert np.array_equal(plan, plan_without)
 
 
 def test_floors_not_priced_in_time_get_no_row_and_the_solve_is_still_exact(tmp_path):
