@@ -296,6 +296,31 @@ def test_the_first_lp_holds_the_floor_shortfall_rows_it_breaks(monkeypatch):
     assert np.array_equal(plan, plan_without)
 
 
+@pytest.mark.parametrize("seed, equity, phased, candidates", [(0, Equity("region", 0.7), False, 4),
+                                                               (0, Equity("region", 0.7), True, 4),
+                                                               (11, Equity("region", 0.7), True, 4),
+                                                               (12, Equity("town", 0.0, (("T00003", 0.5),)), False, 4)])
+def test_solves_that_add_floor_shortfall_rows_match_brute_force(seed, equity, phased, candidates, tmp_path,
+                                                                monkeypatch):
+    """Instances whose first LP breaks floor shortfall rows (counted as the solve adds them), with
+    and without phases: the exact solve is brute force's plan."""
+    added = []
+    holds = lexicographic._Search.hold_floor_shortfalls
+
+    def counted(search, stage, lp):
+        before = len(search.problem.shortfall_group)
+        result = holds(search, stage, lp)
+        added.append(len(search.problem.shortfall_group) - before)
+        return result
+
+    monkeypatch.setattr(lexicographic._Search, "hold_floor_shortfalls", counted)
+    phases = [Phase("a", 12e6), Phase("b", 18e6)] if phased else []
+    directory = program_instance(tmp_path / "i", seed=seed, budget=30e6, equity=equity, phases=phases,
+                                 candidates=candidates)
+    check_against_brute_force(directory)
+    assert sum(added) > 0
+
+
 def test_floors_not_priced_in_time_get_no_row_and_the_solve_is_still_exact(tmp_path):
     """Under a time limit, pricing the floors takes a share of it: with none, no group is priced
     (no "floor cost" row), and the exact solve still finds brute force's plan."""
