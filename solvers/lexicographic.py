@@ -312,12 +312,18 @@ class _Search:
     def relaxation(self, stage: str) -> StageResult:
         # With no floor (and no equity floor or site that must act), the plan that takes nothing
         # is feasible and primal simplex starts from a feasible basis; otherwise that start is
-        # infeasible and dual simplex is the faster.
-        # With capacities, primal simplex crawls through the split's degenerate vertices.
+        # infeasible and dual simplex is the faster from the basis of the LP before. The first LP
+        # has none: with equity floors or sites that must act it goes to interior point, which
+        # took 3.5 s against dual simplex's 4.1 s on `us-2026` with state floors, and 13 s against
+        # 41-81 s on the phased program with them (benchmarks/README.md). With capacities, primal
+        # simplex crawls through the split's degenerate vertices, and the first LP took as long by
+        # interior point as by dual simplex: it stays on the dual simplex's path.
         problem = self.problem
         starts_feasible = (not self.floors and problem.n_groups == 0 and problem.required_sites.size == 0
                            and not problem.capacitated)
-        start_reach, interior_point = None, False
+        start_reach = None
+        interior_point = (not starts_feasible and not problem.capacitated and self.model.lp_from_scratch
+                          and not self.floors and not self.restrictions)
         if starts_feasible and self.chosen is not None:
             same_day = problem.same_day_share(self.chosen) > 0  # without capacities, each row in full or not
             reached = np.count_nonzero(same_day)

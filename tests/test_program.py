@@ -17,6 +17,7 @@ from scipy import sparse
 from checker import (brute_force, capacitated, equity_floors, evaluate, every_plan, max_floor_share, phased_outcome, phases_of,
                      reachable_shares, read_raw)
 from conftest import every_choice, plans, run_cli, small_instance, upgrades_problem, with_capacity
+from test_optimality import lp_runs_recorded
 
 from ruralreach import review
 from ruralreach.cli import format_summary
@@ -319,6 +320,27 @@ def test_solves_that_add_floor_shortfall_rows_match_brute_force(seed, equity, ph
                                  candidates=candidates)
     check_against_brute_force(directory)
     assert sum(added) > 0
+
+
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_the_first_lp_with_floors_goes_to_interior_point(capacitated, tmp_path, monkeypatch):
+    """The first LP with equity floors starts from nothing, infeasible: it is solved by interior
+    point, to the bound dual simplex reaches, and the LPs after it by simplex from its basis.
+    With capacities, by dual simplex as before."""
+    directory = program_instance(tmp_path / "i", seed=1, budget=40e6, equity=Equity("region", 0.8, (("west", 0.95),)))
+    if capacitated:
+        directory = with_capacity(directory, seed=1)
+    problem = prepare(load_instance(directory)).problem
+    assert problem.capacitated == capacitated and np.any(problem.equity_need > 0)
+    monkeypatch.setattr(lexicographic, "SHORTFALL_ROUNDS", 0)  # the LP alone
+    by_dual = lexicographic._loaded(problem, EXACT).relaxation("same_day", None)
+    runs = lp_runs_recorded(monkeypatch)
+    search = lexicographic._Search(problem, lexicographic._loaded(problem, EXACT), None, EXACT, None)
+    first = search.relaxation("same_day")
+    again = search.relaxation("same_day")
+    assert runs == (["choose", "choose"] if capacitated else ["ipm", "choose"])
+    assert first.status == again.status == "optimal"
+    assert first.bound == pytest.approx(by_dual.bound, rel=1e-9) and again.bound == pytest.approx(first.bound, rel=1e-9)
 
 
 def test_floors_not_priced_in_time_get_no_row_and_the_solve_is_still_exact(tmp_path):
