@@ -363,7 +363,8 @@ class _Search:
         solved to optimality, its seconds those of all."""
         pending, self.pending_shortfalls = self.pending_shortfalls, False
         problem = self.problem
-        if not pending or self.restrictions or self.floors or problem.capacitated or not np.any(problem.equity_need > 0):
+        if (not pending or self.restrictions or self.floors or problem.capacitated
+                or not np.any(problem.equity_need > 0)):
             return lp
         seconds = lp.seconds
         for _ in range(SHORTFALL_ROUNDS):
