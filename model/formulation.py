@@ -186,10 +186,8 @@ def floor_shortfall_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     sets, which = np.unique(base.toarray(), axis=0, return_inverse=True)
     for k, members in enumerate(sets):
         pairs = np.flatnonzero(which.ravel() == k)
-        short, reach = floor_shortfalls(problem, members)
-        groups = problem.shortfall_group[pairs]
-        keep = groups[(short[groups] > 0) & (reach[groups].getnnz(axis=1) > 0)]
-        found.append(shortfall_coefficients(short, reach)[keep])
+        rows = shortfall_coefficients(*floor_shortfalls(problem, members))[problem.shortfall_group[pairs]]
+        found.append(rows[rows.getnnz(axis=1) > 0])  # empty where the group needs no one more
     return sparse.vstack(found).tocsr() if found else sparse.csr_matrix((0, problem.n_options))
 
 
