@@ -287,6 +287,13 @@ class _Search:
         self.pending_floor_costs: np.ndarray | None = None
         self.pending_shortfalls = True  # until the first LP has drawn its floor shortfall rows
 
+    @property
+    def first_lp(self) -> bool:
+        """Whether an LP solved now is the first stage's on the whole problem: no stage kept and no
+        option decided yet. The rows drawn from the first LP (floor costs, floor shortfalls) and its
+        interior-point rule are for that LP only."""
+        return not self.floors and not self.restrictions
+
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.perf_counter()
 
@@ -323,7 +330,7 @@ class _Search:
                            and not problem.capacitated)
         start_reach = None
         interior_point = (not starts_feasible and not problem.capacitated and self.model.lp_from_scratch
-                          and not self.floors and not self.restrictions)
+                          and self.first_lp)
         if starts_feasible and self.chosen is not None:
             same_day = problem.same_day_share(self.chosen) > 0  # without capacities, each row in full or not
             reached = np.count_nonzero(same_day)
@@ -346,7 +353,7 @@ class _Search:
         more rows is slower as often as not (benchmarks/README.md). Returns whether
         any was added."""
         pending, self.pending_floor_costs = self.pending_floor_costs, None
-        if pending is None or self.restrictions or self.floors:
+        if pending is None or not self.first_lp:
             return False
         spend = self.problem.group_options() @ (values[:self.problem.n_options] * self.problem.option_cost)
         broken = (pending > 0) & (spend < pending * (1 - 1e-6))
@@ -363,8 +370,7 @@ class _Search:
         solved to optimality, its seconds those of all."""
         pending, self.pending_shortfalls = self.pending_shortfalls, False
         problem = self.problem
-        if (not pending or self.restrictions or self.floors or problem.capacitated
-                or not np.any(problem.equity_need > 0)):
+        if not pending or not self.first_lp or problem.capacitated or not np.any(problem.equity_need > 0):
             return lp
         seconds = lp.seconds
         for _ in range(SHORTFALL_ROUNDS):
