@@ -53,6 +53,10 @@ MAX_TOTAL_POPULATION = 2**53 - 1
 # over $1e12 the model's money unit grows, as a double cannot tell a tenth of a cent apart there:
 # `money_unit` in reduce.py; plans are checked against the budget exactly all the same.)
 MAX_USD = 1e15
+# What may pad a number in a CSV field: the ASCII whitespace Python's float() skips. str.strip()
+# would also take control characters such as \x1c (a file separator) for space, and read "\x1c00"
+# as 0 minutes where any other reader refuses it.
+NUMBER_PADDING = " \t\n\r\x0b\x0c"
 
 
 class InstanceError(ValueError):
@@ -638,7 +642,7 @@ def _require_rows(table: CsvTable, what: str) -> None:
 def parse_number(table: CsvTable, column: str, *, blank_allowed=False) -> pd.Series:
     """A column as floats (NaN where blank, if ``blank_allowed``); the table's error names the
     first value that is not a finite number."""
-    text = table.rows[column].str.strip()
+    text = table.rows[column].str.strip(NUMBER_PADDING)
     numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
     bad = numbers.isna() & ~((text == "") & blank_allowed)
     bad |= np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
@@ -674,7 +678,7 @@ def _read_coordinates(table: CsvTable) -> None:
 
 def _parse_population(table: CsvTable) -> pd.Series:
     """Whole numbers of people, each and in total no more than a double counts exactly."""
-    written = table.rows["population"].str.strip()
+    written = table.rows["population"].str.strip(NUMBER_PADDING)
     # Plain digits, as nearly every file writes them, are read as a column at once: up to 12 digits
     # a zone, the running total cannot overflow int64 below nine million zones.
     if len(written) < 9_000_000 and written.str.fullmatch(r"[0-9]{1,12}").all():
@@ -683,8 +687,8 @@ def _parse_population(table: CsvTable) -> pd.Series:
             return pd.Series(counts, index=table.rows.index)
     counts = []  # anything else, or too many people: each value in turn, to name the first that is wrong
     for position, text in enumerate(written):
-        try:
-            value = decimal.Decimal(text)
+        try:  # Decimal, like str.strip(), would skip the control characters NUMBER_PADDING leaves
+            value = decimal.Decimal(text) if text == text.strip() else None
         except decimal.InvalidOperation:
             value = None
         if value is None or not value.is_finite():

@@ -94,6 +94,11 @@ CASES = [
         "zone_id,site_id,minutes\nZ000001,E00000,12\nNOPE,E00000,5\n"), "travel_minutes.csv", 3, "zone_id", "unknown id"),
     ("unknown site in travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
         "zone_id,site_id,minutes\nZ000001,E99999,12\n"), "travel_minutes.csv", 2, "site_id", "unknown id"),
+    # str.strip() takes a control character for space: "\x1c00" once read as 0 minutes.
+    ("a control character before travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
+        "zone_id,site_id,minutes\nZ000001,E00000,\x1c00\n"), "travel_minutes.csv", 2, "minutes", "not a finite number"),
+    ("a control character after a population", lambda d: edit_csv(_zones(d), 6, "population", "120\x1f"),
+     "zones.csv", 6, "population", "not a finite number"),
     ("negative travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
         "zone_id,site_id,minutes\nZ000001,E00000,-12\n"), "travel_minutes.csv", 2, "minutes", "negative"),
     # Kept input columns may not shadow a plan column.
