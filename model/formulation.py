@@ -344,6 +344,12 @@ class MatrixModel:
     offset: dict[str, float]  # the stage objective's constant: population in reach whatever the plan
     continuous: np.ndarray | None = None  # columns in [0, 1] that need not be whole
 
+    def demand_rows(self, stage: str) -> np.ndarray:
+        """The rows of a people stage's reach (same-day or next-day), by position in A: they
+        follow the budget rows, same-day first."""
+        first = int(self.budget_rows[-1]) + 1 + (self.n_same_day if stage == "next_day" else 0)
+        return np.arange(first, first + (self.n_same_day if stage == "same_day" else self.n_next_day))
+
     @property
     def n_columns(self) -> int:
         return self.A.shape[1]

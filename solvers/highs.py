@@ -90,6 +90,25 @@ class LpDuals:
     at_upper: np.ndarray
 
 
+@dataclass(frozen=True)
+class LpOptimum:
+    """An LP relaxation as HiGHS holds it, ``row_lower <= A v <= row_upper``, ``col_lower <= v <=
+    col_upper``, objective ``cost @ v + offset`` (``maximize`` or not), at its optimum ``objective``
+    with the column values and the row duals HiGHS found."""
+
+    A: sparse.csc_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    cost: np.ndarray
+    offset: float
+    maximize: bool
+    objective: float
+    values: np.ndarray
+    row_duals: np.ndarray
+
+
 class HighsModel:
     """A thin adapter: a MatrixModel loaded into HiGHS once, twice over, as the MIP and as its LP
     relaxation (whose simplex basis carries from one solve to the next). Callers change the
@@ -201,6 +220,21 @@ class HighsModel:
             at_lower=status == int(highspy.HighsBasisStatus.kLower),
             at_upper=status == int(highspy.HighsBasisStatus.kUpper),
         )
+
+    def lp_optimum(self) -> LpOptimum | None:
+        """The last LP relaxation as loaded (every row, the floors' included) with its optimal
+        primal and dual values; None when it was not solved to optimality."""
+        h = self.lp
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        lp, solution = h.getLp(), h.getSolution()
+        matrix = lp.a_matrix_
+        A = sparse.csc_matrix((np.asarray(matrix.value_), np.asarray(matrix.index_), np.asarray(matrix.start_)),
+                              shape=(lp.num_row_, lp.num_col_))
+        return LpOptimum(A, np.asarray(lp.row_lower_), np.asarray(lp.row_upper_), np.asarray(lp.col_lower_),
+                         np.asarray(lp.col_upper_), np.asarray(lp.col_cost_), float(lp.offset_),
+                         lp.sense_ == highspy.ObjSense.kMaximize, h.getInfo().objective_function_value,
+                         np.asarray(solution.col_value), np.asarray(solution.row_dual))
 
     def add_rows(self, rows: sparse.csr_matrix, lower: np.ndarray) -> None:
         """Rows over the option columns that every plan keeps, ``lower <= rows @ x``, added to

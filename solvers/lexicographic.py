@@ -38,8 +38,9 @@ from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, row
 
 from .floor_cost import least_cost_to_reach
 from .greedy import greedy_choice
-from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, SolveOptions, StageResult,
+from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, LpOptimum, SolveOptions, StageResult,
                     relative_gap)
+from .probing import decided_by_local_probes
 
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # The first stage is solved to this share of the requested gap. Its value is the floor of every
@@ -81,6 +82,14 @@ TARGET_ROWS = 5000
 # budgets from none to a few percent, where taking them out changes nothing but HiGHS's path
 # (on `us-2026`, 4 rows of 3,100 made its cost stage 1.0 s -> 1.8 s; benchmarks/README.md).
 REACHED_SHARE = 0.1
+# A kept stage's options are probed (:mod:`solvers.probing`) only where the model has more than
+# PROBE_ROWS rows. The probes take about a hundredth of a second an option; where the model is
+# small (`us-2026` and the networks nearest it, about 3,400 rows) the later stages are proven in
+# a second or two, less than the probes take, and where it is large (the phased program, the
+# populous networks) they are the stages HiGHS does not prove in minutes (benchmarks/README.md).
+# Under a time limit the probes take at most PROBE_SHARE of the time left.
+PROBE_ROWS = 5000
+PROBE_SHARE = 0.25
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
 # searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
 # HiGHS proved its answer for columns and rows within its tolerance (an option at 0.9999992, a
@@ -313,7 +322,10 @@ class _Search:
         self.floors[stage] = value
         _hold_floors(self.model, self.problem, self.floors)
         if not everyone and not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
+            optimum = self.model.lp_optimum() if self.model.mip.getNumRow() > PROBE_ROWS else None
             self.decide_by_reduced_costs(stage, value)
+            if optimum is not None:
+                self.decide_by_probes(stage, value, optimum)
         self.narrow()
 
     def relaxation(self, stage: str) -> StageResult:
@@ -415,6 +427,27 @@ class _Search:
         lower[at_upper] = 1.0
         self.model.set_option_bounds(lower, upper)
         return int(at_lower.sum() + at_upper.sum())
+
+    def decide_by_probes(self, stage: str, floor: float, optimum: LpOptimum) -> int:
+        """Fix the options that local probes of the LP relaxation of ``stage`` at its ``optimum``
+        prove cannot move in any plan reaching ``floor`` (:mod:`solvers.probing`), among those
+        the reduced costs left free. Valid for every later stage, as those are. Under a time limit
+        the probes take at most PROBE_SHARE of what is left. Returns how many were fixed."""
+        model = self.model
+        n = model.matrix.n_options
+        free = (model.option_lower == 0.0) & (model.option_upper == 1.0)
+        lower, upper = optimum.col_lower.copy(), optimum.col_upper.copy()
+        lower[:n], upper[:n] = model.option_lower, model.option_upper
+        covering = np.zeros(optimum.A.shape[0], dtype=bool)
+        covering[model.matrix.demand_rows(stage)] = True
+        remaining = self.remaining()
+        deadline = None if remaining is None else time.perf_counter() + PROBE_SHARE * remaining
+        at_zero, at_one = decided_by_local_probes(optimum, lower, upper, free, covering, floor, deadline)
+        option_lower, option_upper = model.option_lower.copy(), model.option_upper.copy()
+        option_upper[at_zero] = 0.0
+        option_lower[at_one] = 1.0
+        model.set_option_bounds(option_lower, option_upper)
+        return int(at_zero.sum() + at_one.sum())
 
     def narrow(self) -> Restriction | None:
         """Go on with the problem left once the options the model has fixed are decided. Only

@@ -1,0 +1,129 @@
+r"""Options decided by local probes of a kept stage's LP.
+
+A later stage keeps an earlier one at its value (the floor :math:`F`). An option that, forced the
+other way, leaves the earlier stage's LP bound below :math:`F` takes its LP value in every plan
+that keeps the floor, and can be decided. Solving the whole LP again per option ("probing")
+decided two thirds of a later stage's options on the networks where that stage is slowest, and
+took minutes; the reduced costs alone, a probe with every dual held, decide a tenth as many
+(benchmarks/README.md). What the probes find comes from the covering rows' prices moving
+near the option, so each probe here moves only those:
+
+For any row duals :math:`\rho` (of the sign the row's finite side asks), the Lagrangian
+
+.. math::  \mathcal{L}(\rho) = \text{offset} + \sum_k \rho_k b_k(\rho_k) + \sum_j \max_{l_j \le v_j \le u_j} \delta_j v_j,
+           \qquad \delta = c - A^\top \rho,
+
+(:math:`b_k` the row's upper bound where :math:`\rho_k > 0`, its lower where :math:`\rho_k < 0`)
+bounds the LP from above, and equals it at the LP's optimal duals. A probe of option o keeps
+every dual at its optimum but those of :math:`K_o`, the covering rows within two steps of o (the
+rows o reaches, and the rows of the options that reach those), and minimizes over them: that
+minimum is the LP over the columns :math:`J` that touch :math:`K_o`, with the rows :math:`K_o`
+kept and every other row priced at its dual,
+
+.. math::  \max \sum_{j \in J} (\delta_j + (A_{K_o J}^\top \rho_{K_o})_j) v_j \quad
+           \text{s.t. } A_{K_o J} v \text{ within the rows' bounds},\ v \text{ within its bounds},\ v_o \text{ forced},
+
+plus the Lagrangian's terms outside :math:`K_o` and :math:`J`. A few hundred rows each, it is
+solved exactly; its bound below :math:`F` decides o. Any duals give a valid bound, so the
+decisions hold whatever the LP's vertex; they are as many as the LP's own probes find less a
+tenth or so, at a twentieth of their time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import highspy
+import numpy as np
+from scipy import sparse
+
+from .highs import LpOptimum
+
+_WHOLE_DUAL = 1e-9  # a dual this small on a row's infinite side is the solver's noise: taken as 0
+
+
+def _row_terms(duals: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    return duals * np.where(duals > 0, upper, np.where(duals < 0, lower, 0.0))
+
+
+def _box_terms(reduced: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    return np.where(reduced > 0, reduced * upper, reduced * lower)
+
+
+def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.ndarray, probed: np.ndarray,
+                            covering_rows: np.ndarray, floor: float, deadline: float | None
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """The options (masks over the first ``probed.size`` columns: at 0, at 1) that cannot take
+    the other side of their LP value in any solution of the maximizing LP ``lp`` worth at least
+    ``floor``. ``col_lower``/``col_upper`` are the columns' bounds now (as tight as the LP's or
+    tighter); ``probed`` the options to try; ``covering_rows`` (bool per row) the rows whose duals
+    a probe may move. Stops at ``deadline``: what is decided by then holds."""
+    n = probed.size
+    at_zero, at_one = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    assert lp.maximize, "floors are kept on people, which stages maximize"
+    duals = lp.row_duals.copy()
+    wrong_side = np.isinf(np.where(duals > 0, lp.row_upper, lp.row_lower)) & (duals != 0)
+    if np.any(np.abs(duals[wrong_side]) > _WHOLE_DUAL):
+        return at_zero, at_one
+    duals[wrong_side] = 0.0
+    A = lp.A
+    reduced = lp.cost - A.T @ duals
+    rows_part = _row_terms(duals, lp.row_lower, lp.row_upper)
+    box_part = _box_terms(reduced, col_lower, col_upper)
+    whole = lp.offset + rows_part.sum() + box_part.sum()
+    margin = max(1.0, 1e-7 * abs(lp.objective))  # solver tolerances on the bound and the duals
+    if whole > lp.objective + margin:  # the duals do not price the LP at its optimum: no probes
+        return at_zero, at_one
+    by_row = A.tocsr()
+    covering = np.asarray(covering_rows, dtype=bool)
+    order = np.flatnonzero(probed)
+    order = order[np.argsort(-np.abs(reduced[order]), kind="stable")]  # the likeliest first
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    for o in order:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        rows = _covering_rows_of(A, covering, np.array([o]))
+        rows = np.union1d(rows, _covering_rows_of(A, covering, _options_in(by_row, rows, probed)))
+        forced = 0.0 if lp.values[o] > 0.5 else 1.0
+        if rows.size == 0:  # o reaches no covering row: its reduced cost is all a probe can move
+            if whole - box_part[o] + reduced[o] * forced < floor - margin:
+                (at_one if forced == 0.0 else at_zero)[o] = True
+            continue
+        columns = np.unique(by_row[rows].indices)
+        kept = by_row[rows][:, columns].tocsc()
+        lower, upper = col_lower[columns].copy(), col_upper[columns].copy()
+        position = np.searchsorted(columns, o)
+        lower[position] = upper[position] = forced
+        local = highspy.HighsLp()
+        local.num_col_, local.num_row_ = columns.size, rows.size
+        local.sense_ = highspy.ObjSense.kMaximize
+        local.col_cost_ = reduced[columns] + kept.T @ duals[rows]
+        local.col_lower_, local.col_upper_ = lower, upper
+        local.row_lower_, local.row_upper_ = lp.row_lower[rows], lp.row_upper[rows]
+        local.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        local.a_matrix_.start_, local.a_matrix_.index_, local.a_matrix_.value_ = kept.indptr, kept.indices, kept.data
+        h.passModel(local)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            continue
+        held = whole - rows_part[rows].sum() - box_part[columns].sum()
+        if held + h.getInfo().objective_function_value < floor - margin:
+            (at_one if forced == 0.0 else at_zero)[o] = True
+    return at_zero, at_one
+
+
+def _covering_rows_of(A: sparse.csc_matrix, covering: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """The covering rows any of ``options`` (column indices) has a coefficient in."""
+    if options.size == 0:
+        return np.empty(0, dtype=np.int64)
+    rows = np.unique(A[:, options].indices)
+    return rows[covering[rows]]
+
+
+def _options_in(by_row: sparse.csr_matrix, rows: np.ndarray, probed: np.ndarray) -> np.ndarray:
+    """The options still free (``probed``) with a coefficient in any of ``rows``."""
+    columns = np.unique(by_row[rows].indices)
+    columns = columns[columns < probed.size]
+    return columns[probed[columns]]

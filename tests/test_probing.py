@@ -1,0 +1,114 @@
+"""Local probes (solvers/probing.py): what they decide, every plan that keeps the floor agrees
+with, counted here by enumerating the plans of tiny instances; and whole solves that probe every
+kept stage still reach the brute force's optima."""
+
+import itertools
+
+import numpy as np
+import pytest
+from checker import brute_force, phased_outcome, read_raw
+from conftest import small_instance, with_capacity
+from test_program import plan_of, program_instance
+from test_random_plans import random_instance
+
+from ruralreach.model.instance import Equity, InstanceError, Phase, load_instance
+from ruralreach.model.reach import compute_reach
+from ruralreach.model.reduce import reduce_problem
+from ruralreach.pipeline import solve_instance
+from ruralreach.solvers import lexicographic
+from ruralreach.solvers.highs import OPTIMAL, SolveOptions
+from ruralreach.solvers.lexicographic import stage_values
+from ruralreach.solvers.probing import decided_by_local_probes
+
+
+def every_plan(problem):
+    """Every plan (one option a site at most, sites that must act acting, budgets and floors
+    kept), by enumeration."""
+    for chosen in itertools.product([False, True], repeat=problem.n_options):
+        chosen = np.array(chosen, dtype=bool)
+        if problem.feasible(chosen):
+            yield chosen
+
+
+def probed_instance(directory, seed):
+    """Tiny instances of every kind the probes meet: plain, phased, with equity floors, with
+    capacities."""
+    kind = seed % 4
+    if kind == 0:
+        return small_instance(directory, seed=seed, zones=50, stations=4, candidates=6, budget=90e6)
+    if kind == 1:
+        return program_instance(directory, seed=seed, budget=60e6, stations=2, candidates=3,
+                                phases=[Phase("a", 25e6, 1.0), Phase("b", 35e6, 0.5)])
+    if kind == 2:
+        return program_instance(directory, seed=seed, budget=60e6, stations=3, candidates=4,
+                                equity=Equity("region", 0.5, ()))
+    return with_capacity(small_instance(directory, seed=seed, zones=40, stations=3, candidates=4, budget=60e6),
+                         seed=seed, share=0.3)
+
+
+def test_what_the_probes_decide_every_plan_keeping_the_floor_agrees_with(tmp_path):
+    decided, by_reduced_costs = 0, 0
+    for seed in range(16):
+        instance = load_instance(probed_instance(tmp_path / str(seed), seed))
+        problem = reduce_problem(instance, compute_reach(instance))
+        plans = [(chosen, stage_values(problem, chosen)["same_day"]) for chosen in every_plan(problem)]
+        best = max(value for _, value in plans)
+        people = problem.same_day_population
+        # The floor at the optimum, and below it by a small row's people: more plans keep it.
+        for floor in (best, best - float(np.min(people[people > 0], initial=0.0))):
+            model = lexicographic._loaded(problem, SolveOptions())
+            lexicographic._hold_floors(model, problem, {"same_day": floor})
+            lp = model.relaxation("same_day", None)
+            assert lp.status == OPTIMAL
+            optimum, duals = model.lp_optimum(), model.lp_duals()
+            covering = np.zeros(optimum.A.shape[0], dtype=bool)
+            covering[model.matrix.demand_rows("same_day")] = True
+            free = np.ones(problem.n_options, dtype=bool)
+            at_zero, at_one = decided_by_local_probes(optimum, optimum.col_lower, optimum.col_upper, free, covering,
+                                                      floor, None)
+            keeping = [chosen for chosen, value in plans if value >= floor]
+            assert keeping, "the floor is some plan's value"
+            for chosen in keeping:
+                assert not chosen[at_zero].any() and chosen[at_one].all(), (seed, floor, at_zero, at_one)
+            # A probe holding every dual is the reduced-cost test: the probes decide what it does.
+            flips = np.abs(duals.reduced_costs) > lp.objective - floor + 1.0
+            assert not (flips & duals.at_lower & (duals.values < 0.5) & ~at_zero).any(), seed
+            assert not (flips & duals.at_upper & (duals.values > 0.5) & ~at_one).any(), seed
+            decided += int(at_zero.sum() + at_one.sum())
+            by_reduced_costs += int(np.sum(flips & (duals.at_lower | duals.at_upper)))
+    assert decided > by_reduced_costs > 0
+
+
+def test_the_demand_rows_are_the_covering_rows_of_each_tier(tmp_path):
+    instance = load_instance(program_instance(tmp_path / "i", seed=3, phases=[Phase("a", 30e6), Phase("b", 30e6)]))
+    problem = reduce_problem(instance, compute_reach(instance))
+    model = lexicographic._loaded(problem, SolveOptions()).matrix
+    n_o, n_i, n_j = model.n_options, model.n_same_day, model.n_next_day
+    same, following = model.demand_rows("same_day"), model.demand_rows("next_day")
+    # Each same-day row holds its own y column (coefficient 1) and the options reaching it (-1).
+    assert np.array_equal(model.A[same][:, n_o:n_o + n_i].toarray(), np.eye(n_i))
+    assert np.array_equal(-model.A[same][:, :n_o].toarray(), problem.same_day_cover.toarray())
+    assert np.array_equal(model.A[following][:, n_o + n_i:n_o + n_i + n_j].toarray(), np.eye(n_j))
+    assert np.array_equal(-model.A[following][:, :n_o].toarray(), problem.next_day_cover.toarray())
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_solves_that_probe_every_kept_stage_reach_the_optima(seed, tmp_path, monkeypatch):
+    # The probes run only on large models (PROBE_ROWS): here on every one.
+    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    directory, drawn = random_instance(tmp_path / "i", 1000 + seed)
+    raw = read_raw(directory)
+    try:
+        plan = solve_instance(load_instance(directory), SolveOptions(mip_gap=0.0))
+    except InstanceError as error:  # sites fixed by hand that cost more than the budget
+        assert "budget" in str(error), (drawn, error)
+        return
+    best = brute_force(raw)
+    if best is None:
+        assert plan.summary["status"] == "infeasible", drawn
+        return
+    assert plan.summary["status"] == "optimal", (drawn, plan.summary["stages"])
+    outcome = phased_outcome(raw, plan_of(plan))
+    assert outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"], drawn
+    achieved = (outcome["same_day"], outcome["next_day"], outcome["cost"])
+    assert achieved == pytest.approx(best, rel=1e-7, abs=1e-6), drawn
