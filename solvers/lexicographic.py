@@ -82,12 +82,12 @@ TARGET_ROWS = 5000
 # budgets from none to a few percent, where taking them out changes nothing but HiGHS's path
 # (on `us-2026`, 4 rows of 3,100 made its cost stage 1.0 s -> 1.8 s; benchmarks/README.md).
 REACHED_SHARE = 0.1
-# A kept stage's options are probed (:mod:`solvers.probing`) only where the model has more than
-# PROBE_ROWS rows. The probes take about a hundredth of a second an option; where the model is
-# small (`us-2026` and the networks nearest it, about 3,400 rows) the later stages are proven in
-# a second or two, less than the probes take, and where it is large (the phased program, the
-# populous networks) they are the stages HiGHS does not prove in minutes (benchmarks/README.md).
-# Under a time limit the probes take at most PROBE_SHARE of the time left.
+# A kept stage's options are probed (:mod:`solvers.probing`) only where its model has more than
+# PROBE_ROWS rows: the national networks (about 12,000 rows as `us-2026`'s first stage is kept),
+# not the small regional ones. The probes take a few milliseconds an option: on `us-2026` 1.5 s
+# for 1,042 options, which its later stages gave back (1.7 s -> 0.06 s); on the phased program and
+# populous140 about 33 s, after which HiGHS proved next-day stages it had not proven in 400 s
+# (benchmarks/README.md). Under a time limit the probes take at most PROBE_SHARE of the time left.
 PROBE_ROWS = 5000
 PROBE_SHARE = 0.25
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
