@@ -419,14 +419,16 @@ class _Search:
         reaching ``floor`` (:meth:`fixable`). Valid for every later stage, which all keep this
         stage at ``floor``. Returns how many were fixed."""
         fixable = self.fixable(stage, floor)
-        if fixable is None:
-            return 0
-        at_lower, at_upper = fixable
+        return 0 if fixable is None else self.decide(*fixable)
+
+    def decide(self, at_zero: np.ndarray, at_one: np.ndarray) -> int:
+        """Fix the options ``at_zero`` to 0 and ``at_one`` to 1 (masks over the options) in the
+        model, for :meth:`narrow` to decide. Returns how many."""
         lower, upper = self.model.option_lower.copy(), self.model.option_upper.copy()
-        upper[at_lower] = 0.0
-        lower[at_upper] = 1.0
+        upper[at_zero] = 0.0
+        lower[at_one] = 1.0
         self.model.set_option_bounds(lower, upper)
-        return int(at_lower.sum() + at_upper.sum())
+        return int(at_zero.sum() + at_one.sum())
 
     def decide_by_probes(self, stage: str, floor: float, optimum: LpOptimum) -> int:
         """Fix the options that local probes of the LP relaxation of ``stage`` at its ``optimum``
@@ -442,12 +444,7 @@ class _Search:
         covering[model.matrix.demand_rows(stage)] = True
         remaining = self.remaining()
         deadline = None if remaining is None else time.perf_counter() + PROBE_SHARE * remaining
-        at_zero, at_one = decided_by_local_probes(optimum, lower, upper, free, covering, floor, deadline)
-        option_lower, option_upper = model.option_lower.copy(), model.option_upper.copy()
-        option_upper[at_zero] = 0.0
-        option_lower[at_one] = 1.0
-        model.set_option_bounds(option_lower, option_upper)
-        return int(at_zero.sum() + at_one.sum())
+        return self.decide(*decided_by_local_probes(optimum, lower, upper, free, covering, floor, deadline))
 
     def narrow(self) -> Restriction | None:
         """Go on with the problem left once the options the model has fixed are decided. Only

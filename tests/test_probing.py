@@ -6,15 +6,13 @@ import itertools
 
 import numpy as np
 import pytest
-from checker import brute_force, phased_outcome, read_raw
 from conftest import small_instance, with_capacity
-from test_program import plan_of, program_instance
-from test_random_plans import random_instance
+from test_program import program_instance
+from test_random_plans import assert_matches_brute_force
 
-from ruralreach.model.instance import Equity, InstanceError, Phase, load_instance
+from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import reduce_problem
-from ruralreach.pipeline import solve_instance
 from ruralreach.solvers import lexicographic
 from ruralreach.solvers.highs import OPTIMAL, SolveOptions
 from ruralreach.solvers.lexicographic import stage_values
@@ -96,19 +94,4 @@ def test_the_demand_rows_are_the_covering_rows_of_each_tier(tmp_path):
 def test_solves_that_probe_every_kept_stage_reach_the_optima(seed, tmp_path, monkeypatch):
     # The probes run only on large models (PROBE_ROWS): here on every one.
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
-    directory, drawn = random_instance(tmp_path / "i", 1000 + seed)
-    raw = read_raw(directory)
-    try:
-        plan = solve_instance(load_instance(directory), SolveOptions(mip_gap=0.0))
-    except InstanceError as error:  # sites fixed by hand that cost more than the budget
-        assert "budget" in str(error), (drawn, error)
-        return
-    best = brute_force(raw)
-    if best is None:
-        assert plan.summary["status"] == "infeasible", drawn
-        return
-    assert plan.summary["status"] == "optimal", (drawn, plan.summary["stages"])
-    outcome = phased_outcome(raw, plan_of(plan))
-    assert outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"], drawn
-    achieved = (outcome["same_day"], outcome["next_day"], outcome["cost"])
-    assert achieved == pytest.approx(best, rel=1e-7, abs=1e-6), drawn
+    assert_matches_brute_force(1000 + seed, tmp_path)

@@ -54,6 +54,11 @@ def random_instance(directory, seed: int):
 
 @pytest.mark.parametrize("seed", range(CASES))
 def test_random_instance_matches_brute_force(seed, tmp_path):
+    assert_matches_brute_force(seed, tmp_path)
+
+
+def assert_matches_brute_force(seed, tmp_path):
+    """Case ``seed`` solved exactly, held to the brute force (test_probing.py runs it too)."""
     directory, drawn = random_instance(tmp_path / "i", seed)
     raw = read_raw(directory)
     try:
