@@ -91,8 +91,9 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             if whole - box_part[o] + reduced[o] * forced < floor - margin:
                 (at_one if forced == 0.0 else at_zero)[o] = True
             continue
-        columns = np.unique(by_row[rows].indices)
-        kept = by_row[rows][:, columns].tocsc()
+        block = by_row[rows]
+        columns = np.unique(block.indices)
+        kept = block[:, columns].tocsc()
         lower, upper = col_lower[columns].copy(), col_upper[columns].copy()
         position = np.searchsorted(columns, o)
         lower[position] = upper[position] = forced

@@ -2,11 +2,9 @@
 with, counted here by enumerating the plans of tiny instances; and whole solves that probe every
 kept stage still reach the brute force's optima."""
 
-import itertools
-
 import numpy as np
 import pytest
-from conftest import small_instance, with_capacity
+from conftest import plans, small_instance, with_capacity
 from test_program import program_instance
 from test_random_plans import assert_matches_brute_force
 
@@ -17,15 +15,6 @@ from ruralreach.solvers import lexicographic
 from ruralreach.solvers.highs import OPTIMAL, SolveOptions
 from ruralreach.solvers.lexicographic import stage_values
 from ruralreach.solvers.probing import decided_by_local_probes
-
-
-def every_plan(problem):
-    """Every plan (one option a site at most, sites that must act acting, budgets and floors
-    kept), by enumeration."""
-    for chosen in itertools.product([False, True], repeat=problem.n_options):
-        chosen = np.array(chosen, dtype=bool)
-        if problem.feasible(chosen):
-            yield chosen
 
 
 def probed_instance(directory, seed):
@@ -49,8 +38,9 @@ def test_what_the_probes_decide_every_plan_keeping_the_floor_agrees_with(tmp_pat
     for seed in range(16):
         instance = load_instance(probed_instance(tmp_path / str(seed), seed))
         problem = reduce_problem(instance, compute_reach(instance))
-        plans = [(chosen, stage_values(problem, chosen)["same_day"]) for chosen in every_plan(problem)]
-        best = max(value for _, value in plans)
+        every = [(chosen, stage_values(problem, chosen)["same_day"]) for chosen in plans(problem)
+                 if problem.feasible(chosen)]  # budgets, sites that must act and equity floors kept
+        best = max(value for _, value in every)
         people = problem.same_day_population
         # The floor at the optimum, and below it by a small row's people: more plans keep it.
         for floor in (best, best - float(np.min(people[people > 0], initial=0.0))):
@@ -64,7 +54,7 @@ def test_what_the_probes_decide_every_plan_keeping_the_floor_agrees_with(tmp_pat
             free = np.ones(problem.n_options, dtype=bool)
             at_zero, at_one = decided_by_local_probes(optimum, optimum.col_lower, optimum.col_upper, free, covering,
                                                       floor, None)
-            keeping = [chosen for chosen, value in plans if value >= floor]
+            keeping = [chosen for chosen, value in every if value >= floor]
             assert keeping, "the floor is some plan's value"
             for chosen in keeping:
                 assert not chosen[at_zero].any() and chosen[at_one].all(), (seed, floor, at_zero, at_one)
