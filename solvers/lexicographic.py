@@ -82,12 +82,12 @@ TARGET_ROWS = 5000
 # budgets from none to a few percent, where taking them out changes nothing but HiGHS's path
 # (on `us-2026`, 4 rows of 3,100 made its cost stage 1.0 s -> 1.8 s; benchmarks/README.md).
 REACHED_SHARE = 0.1
-# A kept stage's options are probed (:mod:`solvers.probing`) only where its model has more than
-# PROBE_ROWS rows: the national networks (about 12,000 rows as `us-2026`'s first stage is kept),
-# not the small regional ones. The probes take a few milliseconds an option: on `us-2026` 1.5 s
-# for 1,042 options, which its later stages gave back (1.7 s -> 0.06 s); on the phased program and
-# populous140 about 33 s, after which HiGHS proved next-day stages it had not proven in 400 s
-# (benchmarks/README.md). Under a time limit the probes take at most PROBE_SHARE of the time left.
+# A kept stage's options (and the first stage's, before its search: :meth:`_Stage.run`) are
+# probed (:mod:`solvers.probing`) only where the model has more than PROBE_ROWS rows: the national
+# networks (about 12,000 rows as `us-2026`'s first stage is kept), not the small regional ones.
+# The probes take a few milliseconds an option, which the searches after them give back on the
+# national networks measured (benchmarks/README.md, "Local probes" and "Probes in the first
+# stage"). Under a time limit the probes take at most PROBE_SHARE of the time left.
 PROBE_ROWS = 5000
 PROBE_SHARE = 0.25
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
@@ -322,10 +322,7 @@ class _Search:
         self.floors[stage] = value
         _hold_floors(self.model, self.problem, self.floors)
         if not everyone and not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
-            optimum = self.model.lp_optimum() if self.model.mip.getNumRow() > PROBE_ROWS else None
-            self.decide_by_reduced_costs(stage, value)
-            if optimum is not None:
-                self.decide_by_probes(stage, value, optimum)
+            self.decide_by_lp(stage, value, probe=True)
         self.narrow()
 
     def relaxation(self, stage: str) -> StageResult:
@@ -413,6 +410,19 @@ class _Search:
         free = (self.model.option_lower == 0.0) & (self.model.option_upper == 1.0)
         cannot_flip = free & (sense * (duals.bound - floor) + margin < np.abs(duals.reduced_costs))
         return cannot_flip & duals.at_lower & (duals.values < 0.5), cannot_flip & duals.at_upper & (duals.values > 0.5)
+
+    def decide_by_lp(self, stage: str, floor: float, *, probe: bool) -> int:
+        """Fix the options that the last LP relaxation of ``stage``, solved to optimality, proves
+        cannot move in any plan reaching ``floor``: by its reduced costs, and with ``probe`` on a
+        model of more than PROBE_ROWS rows (and a finite floor: a plan in hand) by local probes of
+        the options they leave free.
+        Returns how many were fixed."""
+        probe = probe and math.isfinite(floor) and self.model.mip.getNumRow() > PROBE_ROWS
+        optimum = self.model.lp_optimum() if probe else None
+        decided = self.decide_by_reduced_costs(stage, floor)
+        if optimum is not None:
+            decided += self.decide_by_probes(stage, floor, optimum)
+        return decided
 
     def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
         """Fix the options the last LP relaxation of ``stage`` proves cannot move in any plan
@@ -738,10 +748,17 @@ class _Stage:
         # the first stage, whose value is the floor of both later ones: they are very sensitive
         # to it, and a search that never looks between the best plan and the target leaves it
         # lower (benchmarks/README.md has the measurement).
+        # The first stage's options are probed as well where its search has the requested gap to
+        # close: there the probes decide most of the options the reduced costs leave free, and the
+        # search of the rest is the shorter by more than they take. Where the best plan is within
+        # the requested gap already, the search is a bonus that yields at its root, shorter than
+        # the probes, and the kept stage's probes follow it (benchmarks/README.md, "Probes in the
+        # first stage").
         target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
-        search.decide_by_reduced_costs(self.stage, self.value)
+        probe = self.stage == STAGES[0] and not self.within_requested_gap()
+        search.decide_by_lp(self.stage, self.value, probe=probe)
         restriction = search.narrow()
         if search.model.mip.getNumRow() > TARGET_ROWS:
             fixable = None

@@ -1,6 +1,6 @@
 """Local probes (solvers/probing.py): what they decide, every plan that keeps the floor agrees
 with, counted here by enumerating the plans of tiny instances; and whole solves that probe every
-kept stage still reach the brute force's optima."""
+kept stage, and the first stage in its search, still reach the brute force's optima."""
 
 import numpy as np
 import pytest
@@ -85,3 +85,23 @@ def test_solves_that_probe_every_kept_stage_reach_the_optima(seed, tmp_path, mon
     # The probes run only on large models (PROBE_ROWS): here on every one.
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
     assert_matches_brute_force(1000 + seed, tmp_path)
+
+
+@pytest.mark.parametrize("seed", [1010, 1021])
+def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, monkeypatch):
+    # Cases whose first stage is not within the gap after its neighbourhood search, so that its
+    # options are probed before its own search, and the probes decide some.
+    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    in_search = []
+    probe = lexicographic._Search.decide_by_probes
+
+    def recorded(search, stage, floor, optimum):
+        decided = probe(search, stage, floor, optimum)
+        if stage not in search.floors:  # not yet kept: the stage's own search
+            in_search.append((stage, decided))
+        return decided
+
+    monkeypatch.setattr(lexicographic._Search, "decide_by_probes", recorded)
+    assert_matches_brute_force(seed, tmp_path)
+    assert [stage for stage, _ in in_search] == ["same_day"]
+    assert in_search[0][1] > 0
