@@ -81,6 +81,10 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
+    # A probe's LP is a few hundred rows that presolve barely shrinks: without it the probes of
+    # two captured first stages took about two thirds of the time and decided the same options
+    # (benchmarks/README.md, "Probes in the first stage").
+    h.setOptionValue("presolve", "off")
     for o in order:
         if deadline is not None and time.perf_counter() > deadline:
             break

@@ -2,6 +2,8 @@
 with, counted here by enumerating the plans of tiny instances; and whole solves that probe every
 kept stage, and the first stage in its search, still reach the brute force's optima."""
 
+import math
+
 import numpy as np
 import pytest
 from conftest import plans, small_instance, with_capacity
@@ -90,13 +92,15 @@ def test_solves_that_probe_every_kept_stage_reach_the_optima(seed, tmp_path, mon
 @pytest.mark.parametrize("seed", [1010, 1021])
 def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, monkeypatch):
     # Cases whose first stage is not within the gap after its neighbourhood search, so that its
-    # options are probed before its own search, and the probes decide some.
+    # options are probed before its own search, and the probes decide some. Its LP takes
+    # milliseconds here: the probes are given all the time they take, not twice the LP's.
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    monkeypatch.setattr(lexicographic, "STAGE_PROBE_LPS", math.inf)
     in_search = []
     probe = lexicographic._Search.decide_by_probes
 
-    def recorded(search, stage, floor, optimum):
-        decided = probe(search, stage, floor, optimum)
+    def recorded(search, stage, floor, optimum, seconds):
+        decided = probe(search, stage, floor, optimum, seconds)
         if stage not in search.floors:  # not yet kept: the stage's own search
             in_search.append((stage, decided))
         return decided
