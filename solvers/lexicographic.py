@@ -754,16 +754,16 @@ class _Stage:
         # to it, and a search that never looks between the best plan and the target leaves it
         # lower (benchmarks/README.md has the measurement).
         # The first stage's options are probed as well where its search has the requested gap to
-        # close: there the probes decide most of the options the reduced costs leave free, and the
-        # search of the rest is the shorter by more than they take. Where the best plan is within
-        # the requested gap already, the search is a bonus that yields at its root, shorter than
-        # the probes, and the kept stage's probes follow it (benchmarks/README.md, "Probes in the
-        # first stage").
+        # close: on the networks where that search is slowest the probes decide most of the
+        # options the reduced costs leave free, and the search of the rest is the shorter by more
+        # than they take. Where the best plan is within the requested gap already, the search is a
+        # bonus that yields at its root, shorter than the probes, and the kept stage's probes
+        # follow it (benchmarks/README.md, "Probes in the first stage").
         target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
-        probe = self.stage == STAGES[0] and not self.within_requested_gap()
-        search.decide_by_lp(self.stage, self.value, probe_seconds=STAGE_PROBE_LPS * self.lp_seconds if probe else None)
+        gap_open = self.stage == STAGES[0] and not self.within_requested_gap()
+        search.decide_by_lp(self.stage, self.value, probe_seconds=STAGE_PROBE_LPS * self.lp_seconds if gap_open else None)
         restriction = search.narrow()
         if search.model.mip.getNumRow() > TARGET_ROWS:
             fixable = None

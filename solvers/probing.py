@@ -1,7 +1,8 @@
-r"""Options decided by local probes of a kept stage's LP.
+r"""Options decided by local probes of a stage's LP.
 
-A later stage keeps an earlier one at its value (the floor :math:`F`). An option that, forced the
-other way, leaves the earlier stage's LP bound below :math:`F` takes its LP value in every plan
+A later stage keeps an earlier one at its value (the floor :math:`F`); the first stage's own search
+needs only plans at least as good as its best one (:math:`F` that plan's value). An option that,
+forced the other way, leaves the stage's LP bound below :math:`F` takes its LP value in every plan
 that keeps the floor, and can be decided. Solving the whole LP again per option ("probing")
 decided two thirds of a later stage's options on the networks where that stage is slowest, and
 took minutes; the reduced costs alone, a probe with every dual held, decide a fifth to a
