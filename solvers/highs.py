@@ -184,6 +184,11 @@ class HighsModel:
         last reset (HiGHS's own record, which :meth:`reset` clears)."""
         return not self.lp.getBasis().valid
 
+    @property
+    def free_options(self) -> np.ndarray:
+        """Whether each option is still free, neither held at 0 nor at 1 by its standing bounds."""
+        return (self.option_lower == 0.0) & (self.option_upper == 1.0)
+
     def set_option_bounds(self, lower: np.ndarray, upper: np.ndarray) -> None:
         """The option columns' standing bounds, in both models."""
         self.option_lower, self.option_upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
@@ -557,6 +562,12 @@ def _quiet_stdout(quiet: bool):
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def bound_margin(bound: float) -> float:
+    """How far an LP bound (and a bound drawn from its duals) may be off by the solver's
+    tolerances: a test that moves it below a floor by less decides nothing."""
+    return max(1.0, 1e-7 * abs(bound))
 
 
 def relative_gap(objective: float, bound: float) -> float:

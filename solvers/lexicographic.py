@@ -39,7 +39,7 @@ from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, row
 from .floor_cost import least_cost_to_reach
 from .greedy import greedy_choice
 from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, LpOptimum, SolveOptions, StageResult,
-                    relative_gap)
+                    bound_margin, relative_gap)
 from .probing import decided_by_local_probes
 
 _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
@@ -408,10 +408,9 @@ class _Search:
         duals = self.model.lp_duals()
         if duals is None:
             return None
-        margin = max(1.0, 1e-7 * abs(duals.bound))  # solver tolerances on the bound and the duals
         sense = 1.0 if STAGE_SENSE[stage] == "max" else -1.0
-        free = (self.model.option_lower == 0.0) & (self.model.option_upper == 1.0)
-        cannot_flip = free & (sense * (duals.bound - floor) + margin < np.abs(duals.reduced_costs))
+        cannot_flip = (self.model.free_options
+                       & (sense * (duals.bound - floor) + bound_margin(duals.bound) < np.abs(duals.reduced_costs)))
         return cannot_flip & duals.at_lower & (duals.values < 0.5), cannot_flip & duals.at_upper & (duals.values > 0.5)
 
     def decide_by_lp(self, stage: str, floor: float, *, probe_seconds: float | None) -> int:
@@ -451,7 +450,6 @@ class _Search:
         many were fixed."""
         model = self.model
         n = model.matrix.n_options
-        free = (model.option_lower == 0.0) & (model.option_upper == 1.0)
         lower, upper = optimum.col_lower.copy(), optimum.col_upper.copy()
         lower[:n], upper[:n] = model.option_lower, model.option_upper
         covering = np.zeros(optimum.A.shape[0], dtype=bool)
@@ -459,7 +457,8 @@ class _Search:
         remaining = self.remaining()
         seconds = min(seconds, math.inf if remaining is None else PROBE_SHARE * remaining)
         deadline = None if math.isinf(seconds) else time.perf_counter() + seconds
-        return self.decide(*decided_by_local_probes(optimum, lower, upper, free, covering, floor, deadline))
+        return self.decide(*decided_by_local_probes(optimum, lower, upper, model.free_options, covering, floor,
+                                                    deadline))
 
     def narrow(self) -> Restriction | None:
         """Go on with the problem left once the options the model has fixed are decided. Only

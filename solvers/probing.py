@@ -38,7 +38,7 @@ import highspy
 import numpy as np
 from scipy import sparse
 
-from .highs import LpOptimum
+from .highs import LpOptimum, bound_margin
 
 _WHOLE_DUAL = 1e-9  # a dual this small on a row's infinite side is the solver's noise: taken as 0
 
@@ -72,7 +72,7 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     rows_part = _row_terms(duals, lp.row_lower, lp.row_upper)
     box_part = _box_terms(reduced, col_lower, col_upper)
     whole = lp.offset + rows_part.sum() + box_part.sum()
-    margin = max(1.0, 1e-7 * abs(lp.objective))  # solver tolerances on the bound and the duals
+    margin = bound_margin(lp.objective)
     if whole > lp.objective + margin:  # the duals do not price the LP at its optimum: no probes
         return at_zero, at_one
     by_row = A.tocsr()
@@ -93,29 +93,30 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
         rows = np.union1d(rows, _covering_rows_of(A, covering, _options_in(by_row, rows, probed)))
         forced = 0.0 if lp.values[o] > 0.5 else 1.0
         if rows.size == 0:  # o reaches no covering row: its reduced cost is all a probe can move
-            if whole - box_part[o] + reduced[o] * forced < floor - margin:
-                (at_one if forced == 0.0 else at_zero)[o] = True
-            continue
-        block = by_row[rows]
-        columns = np.unique(block.indices)
-        kept = block[:, columns].tocsc()
-        lower, upper = col_lower[columns].copy(), col_upper[columns].copy()
-        position = np.searchsorted(columns, o)
-        lower[position] = upper[position] = forced
-        local = highspy.HighsLp()
-        local.num_col_, local.num_row_ = columns.size, rows.size
-        local.sense_ = highspy.ObjSense.kMaximize
-        local.col_cost_ = reduced[columns] + kept.T @ duals[rows]
-        local.col_lower_, local.col_upper_ = lower, upper
-        local.row_lower_, local.row_upper_ = lp.row_lower[rows], lp.row_upper[rows]
-        local.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        local.a_matrix_.start_, local.a_matrix_.index_, local.a_matrix_.value_ = kept.indptr, kept.indices, kept.data
-        h.passModel(local)
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            continue
-        held = whole - rows_part[rows].sum() - box_part[columns].sum()
-        if held + h.getInfo().objective_function_value < floor - margin:
+            bound = whole - box_part[o] + reduced[o] * forced
+        else:
+            block = by_row[rows]
+            columns = np.unique(block.indices)
+            kept = block[:, columns].tocsc()
+            lower, upper = col_lower[columns].copy(), col_upper[columns].copy()
+            position = np.searchsorted(columns, o)
+            lower[position] = upper[position] = forced
+            local = highspy.HighsLp()
+            local.num_col_, local.num_row_ = columns.size, rows.size
+            local.sense_ = highspy.ObjSense.kMaximize
+            local.col_cost_ = reduced[columns] + kept.T @ duals[rows]
+            local.col_lower_, local.col_upper_ = lower, upper
+            local.row_lower_, local.row_upper_ = lp.row_lower[rows], lp.row_upper[rows]
+            local.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+            local.a_matrix_.start_, local.a_matrix_.index_ = kept.indptr, kept.indices
+            local.a_matrix_.value_ = kept.data
+            h.passModel(local)
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                continue
+            held = whole - rows_part[rows].sum() - box_part[columns].sum()
+            bound = held + h.getInfo().objective_function_value
+        if bound < floor - margin:
             (at_one if forced == 0.0 else at_zero)[o] = True
     return at_zero, at_one
 
