@@ -87,12 +87,15 @@ REACHED_SHARE = 0.1
 # networks (about 12,000 rows as `us-2026`'s first stage is kept), not the small regional ones.
 # The probes take a few milliseconds an option, which the searches after them give back on the
 # national networks measured (benchmarks/README.md, "Local probes" and "Probes in the first
-# stage"). Under a time limit the probes take at most PROBE_SHARE of the time left; in the first
-# stage, at most STAGE_PROBE_LPS times its LP's: they are made likeliest first, and on the phased
-# program with floors the decisions of the later three fifths of their time saved its search less.
+# stage"). Under a time limit the probes take at most PROBE_SHARE of the time left. The first
+# stage's probes, made likeliest first, stop once PROBE_PATIENCE in a row have decided nothing:
+# where they decide, they do so to nearly the last option, and where they do not (the capacitated
+# network, the peers' p = 200 problem), or stop deciding (the phased program with floors, after a
+# fifth of its probes' time), the search is the better for the time. A count, not a clock, so that
+# a solve without a time limit takes the same path, and writes the same plan, every time.
 PROBE_ROWS = 5000
 PROBE_SHARE = 0.25
-STAGE_PROBE_LPS = 2.0
+PROBE_PATIENCE = 100
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
 # searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
 # HiGHS proved its answer for columns and rows within its tolerance (an option at 0.9999992, a
@@ -325,7 +328,7 @@ class _Search:
         self.floors[stage] = value
         _hold_floors(self.model, self.problem, self.floors)
         if not everyone and not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
-            self.decide_by_lp(stage, value, probe_seconds=math.inf)
+            self.decide_by_lp(stage, value, probes=True)
         self.narrow()
 
     def relaxation(self, stage: str) -> StageResult:
@@ -413,17 +416,17 @@ class _Search:
                        & (sense * (duals.bound - floor) + bound_margin(duals.bound) < np.abs(duals.reduced_costs)))
         return cannot_flip & duals.at_lower & (duals.values < 0.5), cannot_flip & duals.at_upper & (duals.values > 0.5)
 
-    def decide_by_lp(self, stage: str, floor: float, *, probe_seconds: float | None) -> int:
+    def decide_by_lp(self, stage: str, floor: float, *, probes: bool, patience: int | None = None) -> int:
         """Fix the options that the last LP relaxation of ``stage``, solved to optimality, proves
         cannot move in any plan reaching ``floor``: by its reduced costs, and on a model of more
-        than PROBE_ROWS rows (with a finite floor: a plan in hand) by local probes of the options
-        they leave free, for at most ``probe_seconds`` (None: no probes). Returns how many were
-        fixed."""
-        probe = probe_seconds is not None and math.isfinite(floor) and self.model.mip.getNumRow() > PROBE_ROWS
+        than PROBE_ROWS rows (with a finite floor: a plan in hand), where ``probes``, by local probes
+        of the options they leave free, until ``patience`` probes in a row decide nothing (None:
+        all of them). Returns how many were fixed."""
+        probe = probes and math.isfinite(floor) and self.model.mip.getNumRow() > PROBE_ROWS
         optimum = self.model.lp_optimum() if probe else None
         decided = self.decide_by_reduced_costs(stage, floor)
         if optimum is not None:
-            decided += self.decide_by_probes(stage, floor, optimum, probe_seconds)
+            decided += self.decide_by_probes(stage, floor, optimum, patience)
         return decided
 
     def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
@@ -442,12 +445,12 @@ class _Search:
         self.model.set_option_bounds(lower, upper)
         return int(at_zero.sum() + at_one.sum())
 
-    def decide_by_probes(self, stage: str, floor: float, optimum: LpOptimum, seconds: float) -> int:
+    def decide_by_probes(self, stage: str, floor: float, optimum: LpOptimum, patience: int | None) -> int:
         """Fix the options that local probes of the LP relaxation of ``stage`` at its ``optimum``
         prove cannot move in any plan reaching ``floor`` (:mod:`solvers.probing`), among those
-        the reduced costs left free, for at most ``seconds``. Valid for every later stage, as those
-        are. Under a time limit the probes take at most PROBE_SHARE of what is left. Returns how
-        many were fixed."""
+        the reduced costs left free, until ``patience`` probes in a row decide nothing (None: all
+        of them). Valid for every later stage, as those are. Under a time limit the probes take at
+        most PROBE_SHARE of what is left. Returns how many were fixed."""
         model = self.model
         n = model.matrix.n_options
         lower, upper = optimum.col_lower.copy(), optimum.col_upper.copy()
@@ -455,10 +458,9 @@ class _Search:
         covering = np.zeros(optimum.A.shape[0], dtype=bool)
         covering[model.matrix.demand_rows(stage)] = True
         remaining = self.remaining()
-        seconds = min(seconds, math.inf if remaining is None else PROBE_SHARE * remaining)
-        deadline = None if math.isinf(seconds) else time.perf_counter() + seconds
+        deadline = None if remaining is None else time.perf_counter() + PROBE_SHARE * remaining
         return self.decide(*decided_by_local_probes(optimum, lower, upper, model.free_options, covering, floor,
-                                                    deadline))
+                                                    deadline, patience))
 
     def narrow(self) -> Restriction | None:
         """Go on with the problem left once the options the model has fixed are decided. Only
@@ -762,7 +764,7 @@ class _Stage:
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
         gap_open = self.stage == STAGES[0] and not self.within_requested_gap()
-        search.decide_by_lp(self.stage, self.value, probe_seconds=STAGE_PROBE_LPS * self.lp_seconds if gap_open else None)
+        search.decide_by_lp(self.stage, self.value, probes=gap_open, patience=PROBE_PATIENCE)
         restriction = search.narrow()
         if search.model.mip.getNumRow() > TARGET_ROWS:
             fixable = None

@@ -52,13 +52,15 @@ def _box_terms(reduced: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.
 
 
 def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.ndarray, probed: np.ndarray,
-                            covering_rows: np.ndarray, floor: float, deadline: float | None
-                            ) -> tuple[np.ndarray, np.ndarray]:
+                            covering_rows: np.ndarray, floor: float, deadline: float | None,
+                            patience: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The options (masks over the first ``probed.size`` columns: at 0, at 1) that cannot take
     the other side of their LP value in any solution of the maximizing LP ``lp`` worth at least
     ``floor``. ``col_lower``/``col_upper`` are the columns' bounds now (as tight as the LP's or
     tighter); ``probed`` the options to try; ``covering_rows`` (bool per row) the rows whose duals
-    a probe may move. Stops at ``deadline``: what is decided by then holds."""
+    a probe may move. The options are probed likeliest first (by the size of their reduced cost);
+    the probes stop at ``deadline``, or once ``patience`` of them in a row have decided nothing
+    (None: never). What is decided by then holds."""
     n = probed.size
     at_zero, at_one = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     assert lp.maximize, "floors are kept on people, which stages maximize"
@@ -86,9 +88,13 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     # two captured first stages took about two thirds of the time and decided the same options
     # (benchmarks/README.md, "Probes in the first stage").
     h.setOptionValue("presolve", "off")
+    undecided = 0  # probes in a row that decided nothing
     for o in order:
         if deadline is not None and time.perf_counter() > deadline:
             break
+        if patience is not None and undecided >= patience:
+            break
+        undecided += 1
         rows = _covering_rows_of(A, covering, np.array([o]))
         rows = np.union1d(rows, _covering_rows_of(A, covering, _options_in(by_row, rows, probed)))
         forced = 0.0 if lp.values[o] > 0.5 else 1.0
@@ -118,6 +124,7 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             bound = held + h.getInfo().objective_function_value
         if bound < floor - margin:
             (at_one if forced == 0.0 else at_zero)[o] = True
+            undecided = 0
     return at_zero, at_one
 
 

@@ -2,8 +2,6 @@
 with, counted here by enumerating the plans of tiny instances; and whole solves that probe every
 kept stage, and the first stage in its search, still reach the brute force's optima."""
 
-import math
-
 import numpy as np
 import pytest
 from conftest import plans, small_instance, with_capacity
@@ -36,7 +34,7 @@ def probed_instance(directory, seed):
 
 
 def test_what_the_probes_decide_every_plan_keeping_the_floor_agrees_with(tmp_path):
-    decided, by_reduced_costs = 0, 0
+    decided, by_reduced_costs, stopped_early = 0, 0, 0
     for seed in range(16):
         instance = load_instance(probed_instance(tmp_path / str(seed), seed))
         problem = reduce_problem(instance, compute_reach(instance))
@@ -64,9 +62,17 @@ def test_what_the_probes_decide_every_plan_keeping_the_floor_agrees_with(tmp_pat
             flips = np.abs(duals.reduced_costs) > lp.objective - floor + 1.0
             assert not (flips & duals.at_lower & (duals.values < 0.5) & ~at_zero).any(), seed
             assert not (flips & duals.at_upper & (duals.values > 0.5) & ~at_one).any(), seed
+            # Probes that stop once some in a row decide nothing make a part of the same decisions.
+            for patience in (0, 1, 3):
+                zero_early, one_early = decided_by_local_probes(optimum, optimum.col_lower, optimum.col_upper, free,
+                                                                covering, floor, None, patience)
+                assert not (zero_early & ~at_zero).any() and not (one_early & ~at_one).any(), (seed, patience)
+                assert patience > 0 or not (zero_early.any() or one_early.any())
+                stopped_early += int(zero_early.sum() + one_early.sum() < at_zero.sum() + at_one.sum())
             decided += int(at_zero.sum() + at_one.sum())
             by_reduced_costs += int(np.sum(flips & (duals.at_lower | duals.at_upper)))
     assert decided > by_reduced_costs > 0
+    assert stopped_early > 0
 
 
 def test_the_demand_rows_are_the_covering_rows_of_each_tier(tmp_path):
@@ -92,10 +98,8 @@ def test_solves_that_probe_every_kept_stage_reach_the_optima(seed, tmp_path, mon
 @pytest.mark.parametrize("seed", [1010, 1021])
 def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, monkeypatch):
     # Cases whose first stage is not within the gap after its neighbourhood search, so that its
-    # options are probed before its own search, and the probes decide some. Its LP takes
-    # milliseconds here: the probes are given all the time they take, not twice the LP's.
+    # options are probed before its own search, and the probes decide some.
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
-    monkeypatch.setattr(lexicographic, "STAGE_PROBE_LPS", math.inf)
     in_search = []
     probe = lexicographic._Search.decide_by_probes
 
