@@ -2,11 +2,14 @@
 with, counted here by enumerating the plans of tiny instances; and whole solves that probe every
 kept stage, and the first stage in its search, still reach the brute force's optima."""
 
+import itertools
+import time
+
 import numpy as np
 import pytest
 from conftest import plans, small_instance, with_capacity
 from test_program import program_instance
-from test_random_plans import assert_matches_brute_force
+from test_random_plans import assert_matches_brute_force, random_instance
 
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.reach import compute_reach
@@ -113,3 +116,31 @@ def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, 
     assert_matches_brute_force(seed, tmp_path)
     assert [stage for stage, _ in in_search] == ["same_day"]
     assert in_search[0][1] > 0
+
+
+def test_a_solve_without_a_time_limit_probes_the_same_whatever_the_clock(tmp_path, monkeypatch):
+    # Without a time limit no step may depend on how fast the machine is: the same instance gives
+    # the same decisions and the same plan on a machine ten thousand times slower.
+    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    directory, _ = random_instance(tmp_path / "i", 1010)  # its first stage is probed in its search
+    instance = load_instance(directory)
+    problem = reduce_problem(instance, compute_reach(instance))
+    probe = lexicographic._Search.decide_by_probes
+
+    def solved() -> tuple[list, np.ndarray]:
+        decisions = []
+
+        def recorded(search, stage, floor, optimum, patience):
+            decisions.append((stage, probe(search, stage, floor, optimum, patience)))
+            return decisions[-1][1]
+
+        with monkeypatch.context() as patched:
+            patched.setattr(lexicographic._Search, "decide_by_probes", recorded)
+            solution = lexicographic.solve_lexicographic(problem, SolveOptions())
+        return decisions, solution.chosen
+
+    decisions, chosen = solved()
+    assert any(decided for _, decided in decisions)
+    ticks = itertools.count()
+    monkeypatch.setattr(time, "perf_counter", lambda: 1e4 * next(ticks))
+    assert solved() == (decisions, pytest.approx(chosen))
