@@ -88,11 +88,12 @@ REACHED_SHARE = 0.1
 # The probes take a few milliseconds an option, which the searches after them give back on the
 # national networks measured (benchmarks/README.md, "Local probes" and "Probes in the first
 # stage"). Under a time limit the probes take at most PROBE_SHARE of the time left. The first
-# stage's probes, made likeliest first, stop once PROBE_PATIENCE in a row have decided nothing:
-# where they decide, they do so to nearly the last option, and where they do not (the capacitated
-# network, the peers' p = 200 problem), or stop deciding (the phased program with floors, after a
-# fifth of its probes' time), the search is the better for the time. A count, not a clock, so that
-# a solve without a time limit takes the same path, and writes the same plan, every time.
+# stage's probes, made likeliest first, stop once PROBE_PATIENCE in a row have decided nothing.
+# Where they decide, they do so to nearly the last option; where they decide nothing (the
+# capacitated network, the peers' p = 200 problem), they stop at once; where they stop deciding
+# (the phased program with floors, after a fifth of their time), its search was the shorter for
+# it ("Probes that stop by count"). A count, not a clock, so that a solve without a time limit
+# takes the same path, and writes the same plan, every time.
 PROBE_ROWS = 5000
 PROBE_SHARE = 0.25
 PROBE_PATIENCE = 100
