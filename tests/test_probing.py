@@ -98,22 +98,30 @@ def test_solves_that_probe_every_kept_stage_reach_the_optima(seed, tmp_path, mon
     assert_matches_brute_force(1000 + seed, tmp_path)
 
 
+def recorded_probes(patch) -> list[tuple[str, bool, int]]:
+    """Record, through ``patch`` (a monkeypatch), each round of probes a solve makes: its stage,
+    whether that stage was kept (False: the stage's own search) and how many options it decided."""
+    rounds = []
+    probe = lexicographic._Search.decide_by_probes
+
+    def recorded(search, stage, floor, optimum, patience):
+        kept = stage in search.floors
+        decided = probe(search, stage, floor, optimum, patience)
+        rounds.append((stage, kept, decided))
+        return decided
+
+    patch.setattr(lexicographic._Search, "decide_by_probes", recorded)
+    return rounds
+
+
 @pytest.mark.parametrize("seed", [1010, 1021])
 def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, monkeypatch):
     # Cases whose first stage is not within the gap after its neighbourhood search, so that its
     # options are probed before its own search, and the probes decide some.
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
-    in_search = []
-    probe = lexicographic._Search.decide_by_probes
-
-    def recorded(search, stage, floor, optimum, seconds):
-        decided = probe(search, stage, floor, optimum, seconds)
-        if stage not in search.floors:  # not yet kept: the stage's own search
-            in_search.append((stage, decided))
-        return decided
-
-    monkeypatch.setattr(lexicographic._Search, "decide_by_probes", recorded)
+    rounds = recorded_probes(monkeypatch)
     assert_matches_brute_force(seed, tmp_path)
+    in_search = [(stage, decided) for stage, kept, decided in rounds if not kept]
     assert [stage for stage, _ in in_search] == ["same_day"]
     assert in_search[0][1] > 0
 
@@ -125,22 +133,15 @@ def test_a_solve_without_a_time_limit_probes_the_same_whatever_the_clock(tmp_pat
     directory, _ = random_instance(tmp_path / "i", 1010)  # its first stage is probed in its search
     instance = load_instance(directory)
     problem = reduce_problem(instance, compute_reach(instance))
-    probe = lexicographic._Search.decide_by_probes
 
     def solved() -> tuple[list, np.ndarray]:
-        decisions = []
-
-        def recorded(search, stage, floor, optimum, patience):
-            decisions.append((stage, probe(search, stage, floor, optimum, patience)))
-            return decisions[-1][1]
-
         with monkeypatch.context() as patched:
-            patched.setattr(lexicographic._Search, "decide_by_probes", recorded)
+            rounds = recorded_probes(patched)
             solution = lexicographic.solve_lexicographic(problem, SolveOptions())
-        return decisions, solution.chosen
+        return rounds, solution.chosen
 
     decisions, chosen = solved()
-    assert any(decided for _, decided in decisions)
+    assert any(decided for _, _, decided in decisions)
     ticks = itertools.count()
     monkeypatch.setattr(time, "perf_counter", lambda: 1e4 * next(ticks))
     assert solved() == (decisions, pytest.approx(chosen))
