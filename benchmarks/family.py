@@ -12,8 +12,8 @@ ratio to the plain LP and a verdict per target: every solve proven within the ga
 (a solve its time limit stops misses, whatever its ratio), the median <= 2x.
 
 ``--time-limit-ratio 5`` gives each solve a time limit of five times its own plain LP (at most
-``--time-limit``): the time the per-solve target allows (the whole process, which the ratio
-counts, takes a second or two more than the solve's own limit). One limit for all stops the
+``--time-limit``, if given): the time the per-solve target allows (the whole process, which the
+ratio counts, takes a second or two more than the solve's own limit). One limit for all stops the
 solves whose plain LP is slow (a minute and more on the populous networks at $7B) long before
 their target, and lets the fast ones run far past theirs.
 
@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -160,6 +161,13 @@ def solve(instance_dir: Path, out: Path, time_limit: float | None, mip_gap: floa
     return result
 
 
+def limit_text(seconds: float, ratio: float | None) -> str:
+    """The time limit per solve, in words, for the run's header."""
+    if ratio is None:
+        return f"{seconds:g} s per solve"
+    return f"{ratio:g}x each solve's plain LP" + (f", at most {seconds:g} s" if math.isfinite(seconds) else "")
+
+
 def within_target(record: dict) -> bool:
     """Whether a solve met its target: proven within the gap in at most 5x its plain LP. A solve
     its time limit stopped is not, whatever its ratio: it had not done the job."""
@@ -173,21 +181,23 @@ def main(argv=None) -> int:
     parser.add_argument("--networks", help=f"comma-separated subset of {','.join(every)}")
     parser.add_argument("--scenarios", help=f"comma-separated same/next minutes (default {','.join(SCENARIOS)})")
     parser.add_argument("--budgets", help=f"comma-separated (default {','.join(BUDGETS)})")
-    parser.add_argument("--time-limit", type=float, default=300.0, help="per solve, seconds (default 300)")
+    parser.add_argument("--time-limit", type=float, default=None,
+                        help="per solve, seconds (default 300; with --time-limit-ratio, none)")
     parser.add_argument("--time-limit-ratio", type=float, default=None,
                         help="per solve, at most this many times its plain LP's seconds (and at most --time-limit)")
     parser.add_argument("--mip-gap", type=float, default=None, help="passed to ruralreach solve")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "ruralreach-family")
     parser.add_argument("--json", type=Path, help="also write every row to this JSON file")
     args = parser.parse_args(argv)
+    if args.time_limit is None:
+        args.time_limit = math.inf if args.time_limit_ratio is not None else 300.0
 
     networks = args.networks.split(",") if args.networks else (QUICK["networks"] if args.quick else every)
     scenarios = args.scenarios.split(",") if args.scenarios else (QUICK["scenarios"] if args.quick else SCENARIOS)
     budgets = args.budgets.split(",") if args.budgets else (QUICK["budgets"] if args.quick else BUDGETS)
     args.scratch.mkdir(parents=True, exist_ok=True)
     print(f"family: networks {','.join(networks)}; scenarios {','.join(scenarios)}; budgets {','.join(budgets)};"
-          f" time limit {args.time_limit:g} s per solve"
-          f"{'' if args.time_limit_ratio is None else f' or {args.time_limit_ratio:g}x its plain LP, the smaller'};"
+          f" time limit {limit_text(args.time_limit, args.time_limit_ratio)};"
           f" mip gap {args.mip_gap if args.mip_gap is not None else 'default'}")
     print(load_note())
 
