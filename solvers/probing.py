@@ -77,6 +77,8 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     margin = bound_margin(lp.objective)
     if whole > lp.objective + margin:  # the duals do not price the LP at its optimum: no probes
         return at_zero, at_one
+    if not A.has_sorted_indices:
+        A = A.sorted_indices()
     by_row = A.tocsr()
     covering = np.asarray(covering_rows, dtype=bool)
     order = np.flatnonzero(probed)
@@ -88,6 +90,11 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     # two captured first stages took about two thirds of the time and decided the same options
     # (benchmarks/README.md, "Probes in the first stage").
     h.setOptionValue("presolve", "off")
+    # Each probe's rows, columns and block are gathered from the index arrays, and its LP passed to
+    # HiGHS as arrays: gathered by scipy's indexing into a HighsLp, the probes spent more time in
+    # Python than in HiGHS (benchmarks/README.md, "Probes without scipy's indexing").
+    local_row = np.full(A.shape[0], -1, dtype=np.int64)  # a row's place in the probe's rows, else -1
+    row_seen, column_seen = np.zeros(A.shape[0], dtype=bool), np.zeros(A.shape[1], dtype=bool)
     undecided = 0  # probes in a row that decided nothing
     for o in order:
         if deadline is not None and time.perf_counter() > deadline:
@@ -95,28 +102,28 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
         if patience is not None and undecided >= patience:
             break
         undecided += 1
-        rows = _covering_rows_of(A, covering, np.array([o]))
-        rows = np.union1d(rows, _covering_rows_of(A, covering, _options_in(by_row, rows, probed)))
+        rows = _covering(A, covering, np.array([o]), row_seen)
+        near = _distinct(_entries(by_row, rows), column_seen)
+        near = near[near < probed.size]
+        rows = _distinct(np.concatenate((rows, _entries(A, near[probed[near]]))), row_seen)
+        rows = rows[covering[rows]]
         forced = 0.0 if lp.values[o] > 0.5 else 1.0
         if rows.size == 0:  # o reaches no covering row: its reduced cost is all a probe can move
             bound = whole - box_part[o] + reduced[o] * forced
         else:
-            block = by_row[rows]
-            columns = np.unique(block.indices)
-            kept = block[:, columns].tocsc()
+            columns = _distinct(_entries(by_row, rows), column_seen)
+            start, index, values = _block(A, rows, columns, local_row)
+            column_of = np.repeat(np.arange(columns.size), np.diff(start))
+            cost = reduced[columns] + np.bincount(column_of, weights=values * duals[rows][index],
+                                                  minlength=columns.size)
             lower, upper = col_lower[columns].copy(), col_upper[columns].copy()
             position = np.searchsorted(columns, o)
             lower[position] = upper[position] = forced
-            local = highspy.HighsLp()
-            local.num_col_, local.num_row_ = columns.size, rows.size
-            local.sense_ = highspy.ObjSense.kMaximize
-            local.col_cost_ = reduced[columns] + kept.T @ duals[rows]
-            local.col_lower_, local.col_upper_ = lower, upper
-            local.row_lower_, local.row_upper_ = lp.row_lower[rows], lp.row_upper[rows]
-            local.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-            local.a_matrix_.start_, local.a_matrix_.index_ = kept.indptr, kept.indices
-            local.a_matrix_.value_ = kept.data
-            h.passModel(local)
+            h.passModel(int(columns.size), int(rows.size), int(values.size), int(highspy.MatrixFormat.kColwise),
+                        int(highspy.ObjSense.kMaximize), 0.0, cost, lower, upper,
+                        lp.row_lower[rows], lp.row_upper[rows],
+                        start, index, values,
+                        np.zeros(columns.size, dtype=np.int32))  # every column continuous
             h.run()
             if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
                 continue
@@ -128,16 +135,49 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     return at_zero, at_one
 
 
-def _covering_rows_of(A: sparse.csc_matrix, covering: np.ndarray, options: np.ndarray) -> np.ndarray:
-    """The covering rows any of ``options`` (column indices) has a coefficient in."""
-    if options.size == 0:
+def _positions(indptr: np.ndarray, majors: np.ndarray) -> np.ndarray:
+    """The places in a compressed matrix's index arrays of the entries of ``majors`` (its
+    columns if CSC, rows if CSR), major by major."""
+    starts = indptr[majors]
+    counts = indptr[majors + 1] - starts
+    total = int(counts.sum())
+    if total == 0:
         return np.empty(0, dtype=np.int64)
-    rows = np.unique(A[:, options].indices)
+    # Each entry's place: its major's start, plus its rank within the major.
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
+
+
+def _entries(matrix: sparse.csr_matrix | sparse.csc_matrix, majors: np.ndarray) -> np.ndarray:
+    """The minor indices (with repeats) of the entries of ``majors``."""
+    return matrix.indices[_positions(matrix.indptr, majors)]
+
+
+def _block(A: sparse.csc_matrix, rows: np.ndarray, columns: np.ndarray,
+           local_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``A[rows][:, columns]`` (``rows`` and ``columns`` sorted, A's indices sorted) in HiGHS's
+    column-wise arrays: starts, row indices and values, each column's rows in order.
+    ``local_row``: -1 for every row of A, and left so."""
+    local_row[rows] = np.arange(rows.size)
+    at = _positions(A.indptr, columns)
+    index = local_row[A.indices[at]]
+    local_row[rows] = -1
+    inside = index >= 0
+    column_of = np.repeat(np.arange(columns.size), A.indptr[columns + 1] - A.indptr[columns])[inside]
+    start = np.concatenate(([0], np.cumsum(np.bincount(column_of, minlength=columns.size))))
+    return start.astype(np.int32), index[inside].astype(np.int32), A.data[at[inside]].astype(np.float64)
+
+
+def _distinct(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The distinct ``values``, sorted (``np.unique``), marked in ``seen`` (all False, a flag per
+    possible value, and left so): cheaper than sorting when the values are many and their range
+    is the matrix's."""
+    seen[values] = True
+    distinct = np.flatnonzero(seen)
+    seen[distinct] = False
+    return distinct
+
+
+def _covering(A: sparse.csc_matrix, covering: np.ndarray, options: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The covering rows any of ``options`` (column indices) has a coefficient in, sorted."""
+    rows = _distinct(_entries(A, options), seen)
     return rows[covering[rows]]
-
-
-def _options_in(by_row: sparse.csr_matrix, rows: np.ndarray, probed: np.ndarray) -> np.ndarray:
-    """The options still free (``probed``) with a coefficient in any of ``rows``."""
-    columns = np.unique(by_row[rows].indices)
-    columns = columns[columns < probed.size]
-    return columns[probed[columns]]
