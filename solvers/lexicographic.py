@@ -47,9 +47,10 @@ _WHOLE = 1e-6  # an LP value this close to 0 or 1 counts as whole
 # later stage: a floor closer to the optimum leaves fewer plans for them to search and lets the LP
 # and the probes decide more options, but the search to it is longer. Of a tenth, a fifth, a third,
 # a half and all of the gap, a fifth was the fastest on the phased program, whose next-day stage is
-# the most sensitive to the floor (and erratically so: which plan the first stage ends on decides
-# it), and as fast as a third on the family's networks and `us-2026` (benchmarks/README.md, "The
-# first stage's share of the gap, re-decided with the probes", and "A fifth").
+# the most sensitive to the floor (erratically: each share ended the first stage on another plan,
+# and the later stages' time followed no order in the share), and as fast as a third on the
+# family's networks and `us-2026` (benchmarks/README.md, "The first stage's share of the gap,
+# re-decided with the probes", and "A fifth").
 FIRST_STAGE_GAP_SHARE = 0.2
 # The closer search goes past its root only as far as the requested gap: on some networks the
 # tree to the closer gap is large and its nodes dear, while the root alone (its cuts) reaches the
