@@ -74,6 +74,21 @@ def rows_reaching(matrix: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
     return reached
 
 
+def entry_positions(indptr: np.ndarray, majors: np.ndarray) -> np.ndarray:
+    """The places in a compressed matrix's index and data arrays of the entries of ``majors`` (its
+    rows if CSR, columns if CSC), major by major, each in its stored order."""
+    starts = indptr[majors]
+    counts = indptr[np.asarray(majors) + 1] - starts
+    # Each entry's place: its major's start, plus its rank within the major.
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+
+
+def entries_of(matrix: sparse.csr_matrix | sparse.csc_matrix, majors: np.ndarray) -> np.ndarray:
+    """The minor indices (columns if CSR, rows if CSC) of the entries of ``majors``, major by
+    major, with repeats: ``matrix[majors].indices`` for CSR, without scipy's indexing."""
+    return matrix.indices[entry_positions(matrix.indptr, majors)]
+
+
 # Sites per k-d tree query: bounds the memory of the pairs found at once (a 100,000-zone instance
 # has some 50 million pairs within next-day reach). Below 32,768: a site's place in its query is
 # held as an int16.

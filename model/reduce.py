@@ -53,7 +53,7 @@ from scipy import sparse
 from .actions import ACTIONS, already
 from .capacity import RowService, best_service, can_ship, effective_capacity, zone_demand
 from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget, zone_groups
-from .reach import Reach, rows_reaching
+from .reach import Reach, entries_of, rows_reaching
 
 # USD per money unit of the model: thousands, so that HiGHS's row tolerance (1e-6 of a unit) is a
 # tenth of a cent. Where a plan could spend more than MONEY_UNIT_UP_TO, a double no longer tells a
@@ -488,10 +488,7 @@ def _row_sums(matrix: sparse.csr_matrix, weights: np.ndarray) -> np.ndarray:
 def _same_pattern(matrix: sparse.csr_matrix, rows: np.ndarray, other: np.ndarray) -> bool:
     """Whether each row ``rows[k]`` has exactly the columns of row ``other[k]`` (indices sorted,
     equal counts)."""
-    counts = np.diff(matrix.indptr)[rows]
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return bool(np.array_equal(matrix.indices[np.repeat(matrix.indptr[rows], counts) + offsets],
-                               matrix.indices[np.repeat(matrix.indptr[other], counts) + offsets]))
+    return bool(np.array_equal(entries_of(matrix, rows), entries_of(matrix, other)))
 
 
 def _identical_rows(group: np.ndarray, cover: sparse.csr_matrix, supply: sparse.csr_matrix):

@@ -38,6 +38,8 @@ import highspy
 import numpy as np
 from scipy import sparse
 
+from ruralreach.model.reach import entries_of, entry_positions
+
 from .highs import LpOptimum, bound_margin
 
 _WHOLE_DUAL = 1e-9  # a dual this small on a row's infinite side is the solver's noise: taken as 0
@@ -103,15 +105,15 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             break
         undecided += 1
         rows = _covering(A, covering, np.array([o]), row_seen)
-        near = _distinct(_entries(by_row, rows), column_seen)
+        near = _distinct(entries_of(by_row, rows), column_seen)
         near = near[near < probed.size]
-        rows = _distinct(np.concatenate((rows, _entries(A, near[probed[near]]))), row_seen)
+        rows = _distinct(np.concatenate((rows, entries_of(A, near[probed[near]]))), row_seen)
         rows = rows[covering[rows]]
         forced = 0.0 if lp.values[o] > 0.5 else 1.0
         if rows.size == 0:  # o reaches no covering row: its reduced cost is all a probe can move
             bound = whole - box_part[o] + reduced[o] * forced
         else:
-            columns = _distinct(_entries(by_row, rows), column_seen)
+            columns = _distinct(entries_of(by_row, rows), column_seen)
             start, index, values = _block(A, rows, columns, local_row)
             column_of = np.repeat(np.arange(columns.size), np.diff(start))
             cost = reduced[columns] + np.bincount(column_of, weights=values * duals[rows][index],
@@ -135,30 +137,13 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     return at_zero, at_one
 
 
-def _positions(indptr: np.ndarray, majors: np.ndarray) -> np.ndarray:
-    """The places in a compressed matrix's index arrays of the entries of ``majors`` (its
-    columns if CSC, rows if CSR), major by major."""
-    starts = indptr[majors]
-    counts = indptr[majors + 1] - starts
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    # Each entry's place: its major's start, plus its rank within the major.
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
-
-
-def _entries(matrix: sparse.csr_matrix | sparse.csc_matrix, majors: np.ndarray) -> np.ndarray:
-    """The minor indices (with repeats) of the entries of ``majors``."""
-    return matrix.indices[_positions(matrix.indptr, majors)]
-
-
 def _block(A: sparse.csc_matrix, rows: np.ndarray, columns: np.ndarray,
            local_row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``A[rows][:, columns]`` (``rows`` and ``columns`` sorted, A's indices sorted) in HiGHS's
     column-wise arrays: starts, row indices and values, each column's rows in order.
     ``local_row``: -1 for every row of A, and left so."""
     local_row[rows] = np.arange(rows.size)
-    at = _positions(A.indptr, columns)
+    at = entry_positions(A.indptr, columns)
     index = local_row[A.indices[at]]
     local_row[rows] = -1
     inside = index >= 0
@@ -179,5 +164,5 @@ def _distinct(values: np.ndarray, seen: np.ndarray) -> np.ndarray:
 
 def _covering(A: sparse.csc_matrix, covering: np.ndarray, options: np.ndarray, seen: np.ndarray) -> np.ndarray:
     """The covering rows any of ``options`` (column indices) has a coefficient in, sorted."""
-    rows = _distinct(_entries(A, options), seen)
+    rows = _distinct(entries_of(A, options), seen)
     return rows[covering[rows]]

@@ -13,7 +13,7 @@ from test_program import program_instance
 from test_random_plans import assert_matches_brute_force, random_instance
 
 from ruralreach.model.instance import Equity, Phase, load_instance
-from ruralreach.model.reach import compute_reach
+from ruralreach.model.reach import compute_reach, entries_of
 from ruralreach.model.reduce import reduce_problem
 from ruralreach.solvers import lexicographic, probing
 from ruralreach.solvers.highs import OPTIMAL, SolveOptions
@@ -157,7 +157,7 @@ def test_a_probes_block_is_the_one_scipys_indexing_cuts():
         A = sparse.random(n_rows, n_cols, density=rng.uniform(0.02, 0.4), format="csc", random_state=rng)
         by_row = A.tocsr()
         rows = np.sort(rng.choice(n_rows, size=rng.integers(1, n_rows + 1), replace=False))
-        columns = probing._distinct(probing._entries(by_row, rows), np.zeros(n_cols, dtype=bool))
+        columns = probing._distinct(entries_of(by_row, rows), np.zeros(n_cols, dtype=bool))
         assert np.array_equal(columns, np.unique(by_row[rows].indices))
         local_row = np.full(n_rows, -1, dtype=np.int64)
         start, index, values = probing._block(A, rows, columns, local_row)
