@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
-from ruralreach.model.formulation import FLOOR_SCALE
+from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
                                    percent_text, plan_place, read_plan, write_plan)
@@ -279,6 +279,9 @@ def progress_line(step: Progress) -> str:
     elif step.stage == FLOOR_SCALE:
         share = {"value": step.value, "bound": step.bound, "status": step.step}
         text = f"{step.step}: {floor_scale_text(share)}, gap {gap}"
+    elif step.step == "floor":
+        kept = STAGES[STAGES.index(step.stage) - 1].replace("_", "-")
+        text = f"keeps {kept} at {step.value:,.0f} or more: {step.decided:,} options decided"
     elif step.step == "bound":
         text = f"LP bound {amount(step.bound)}, best plan {amount(step.value)}"
     elif step.step == "plan":

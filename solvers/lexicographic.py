@@ -151,7 +151,9 @@ class Progress:
     proven bound so far (people; cost in USD; NaN where there is none yet), the gap
     between them, and the seconds since the solve began. ``step`` is "bound" (the LP relaxation),
     "plan" (a search ended) or the stage's final status ("optimal", "time_limit", ...); for the
-    largest share of the equity floors (FLOOR_SCALE), "searching" as it starts, then its status."""
+    largest share of the equity floors (FLOOR_SCALE), "searching" as it starts, then its status.
+    Before a later stage's first step, "floor": the stage before it kept as a floor at ``value``
+    (people), and the options the LP with that floor and the probes then ``decided``."""
 
     stage: str
     step: str
@@ -159,6 +161,7 @@ class Progress:
     bound: float
     gap: float
     seconds: float
+    decided: int | None = None
 
 
 Watch = Callable[[Progress], None]
@@ -330,12 +333,16 @@ class _Search:
         # decide is little (29 of 4,750 options on one network) for an LP that, where the stage
         # was proven by counting, starts from nothing (benchmarks/README.md).
         everyone = counts_everyone(self.problem, stage, value)
-        value -= floor_slack(self.problem, stage)
-        self.floors[stage] = value
+        floor = value - floor_slack(self.problem, stage)
+        self.floors[stage] = floor
         _hold_floors(self.model, self.problem, self.floors)
+        decided = 0
         if not everyone and not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
-            self.decide_by_lp(stage, value, probes=True)
+            decided = self.decide_by_lp(stage, floor, probes=True)
         self.narrow()
+        if self.watch is not None:  # the time this takes shows before the next stage's first step
+            self.watch(Progress(STAGES[STAGES.index(stage) + 1], "floor", value * plan_unit(self.problem, stage),
+                                math.nan, math.nan, time.perf_counter() - self.began, decided))
 
     def relaxation(self, stage: str) -> StageResult:
         # With no floor (and no equity floor or site that must act), the plan that takes nothing

@@ -85,6 +85,13 @@ def test_progress_shows_each_stage_as_it_goes(tiny, tmp_path):
         last = [line for line in lines if line.split()[3] == stage["stage"]][-1]
         gap = "n/a" if stage["mip_gap"] is None else f"{stage['mip_gap']:.2e}"
         assert f"{stage['status']}:" in last and last.endswith(f"gap {gap}")
+    # Each later stage begins with the floor the stage before it left, which the plan keeps.
+    summary = json.loads((tmp_path / "p" / "plan.json").read_text())
+    for kept, stage in (("same_day", "next_day"), ("next_day", "cost")):
+        first = [line for line in lines if line.split()[3] == stage][0]
+        assert f"keeps {kept.replace('_', '-')} at " in first and first.endswith(" options decided")
+        floor = int(first.split(" at ")[1].split()[0].replace(",", ""))
+        assert 0 < floor <= summary[f"{kept}_population"]
     quiet = run_cli("solve", tiny, "--out", tmp_path / "q", cwd=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
 
