@@ -286,6 +286,8 @@ def progress_line(step: Progress) -> str:
         text = f"LP bound {amount(step.bound)}, best plan {amount(step.value)}"
     elif step.step == "plan":
         text = f"best plan {amount(step.value)}, bound {amount(step.bound)}, gap {gap}"
+    elif step.step == "searching":
+        text = f"searching: best plan {amount(step.value)}, bound {amount(step.bound)}, gap {gap}, {step.nodes:,} nodes"
     else:
         text = f"{step.step}: {amount(step.value)}, gap {gap}"
     return f"ruralreach: {step.seconds:8.1f} s  {step.stage:<9} {text}"

@@ -132,6 +132,10 @@ INTERIOR_POINT_SHARE = 0.95
 SHORTFALL_THRESHOLDS = (1 - _WHOLE, 0.9, 0.75, 0.5, 0.3)
 SHORTFALL_VIOLATION = 1e-4
 SHORTFALL_ROUNDS = 5
+# While a search runs, whoever watches the solve is told where its stage stands at most this often,
+# at HiGHS's interrupt checks: a search was silent until it ended, for minutes where its root is
+# dear (populous140 at 90/180 and $7B: 222 s of the first stage's closer search).
+PROGRESS_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,9 @@ class Progress:
     "plan" (a search ended) or the stage's final status ("optimal", "time_limit", ...); for the
     largest share of the equity floors (FLOOR_SCALE), "searching" as it starts, then its status.
     Before a later stage's first step, "floor": the stage before it kept as a floor at ``value``
-    (people), and the options the LP with that floor and the probes then ``decided``."""
+    (people), and the options the LP with that floor and the probes then ``decided``. While a
+    search of a stage runs, "searching" every PROGRESS_SECONDS or so: the best plan checked so far,
+    the bound counting what the search has proven of the whole stage, and the search's ``nodes``."""
 
     stage: str
     step: str
@@ -162,6 +168,7 @@ class Progress:
     gap: float
     seconds: float
     decided: int | None = None
+    nodes: int | None = None
 
 
 Watch = Callable[[Progress], None]
@@ -586,7 +593,8 @@ class _Stage:
         return yielding is not None and yielding.stopped
 
     def search_space(self, taken: np.ndarray, excluded: np.ndarray, seconds: float | None, *, gap: float,
-                     stop_when: Callable[[float, float, int], bool] | None = None) -> StageResult | None:
+                     stop_when: Callable[[float, float, int], bool] | None = None,
+                     stage_bound: Callable[[float], float] | None = None) -> StageResult | None:
         """Solve the stage's MIP over the plans that take every option ``taken`` and none
         ``excluded`` (bool per option of the problem still open; the best plan must keep them),
         warm-started from the best plan, and take its plan. The space is built as a problem of
@@ -594,8 +602,9 @@ class _Stage:
         merged), so HiGHS does not presolve and solve the root of the whole model to search a
         few hundred options; in it, the rows every plan keeping the floors reaches count as
         reached (fixings can make many more such rows than the stage's problem has). Returns the
-        solver's result, whose bound holds for the space only; None when ``seconds`` are too few
-        to search it."""
+        solver's result, whose bound holds for the space only (``stage_bound`` makes it one of the
+        stage's, for the watcher as the search runs); None when ``seconds`` are too few to search
+        it."""
         search = self.search
         ends = None if seconds is None else time.perf_counter() + seconds  # building the space counts
         space = restrict(search.problem, taken, excluded, _reached_rows(search.problem, search.floors, taken, excluded))
@@ -611,7 +620,8 @@ class _Stage:
         _hold_floors(sub_model, sub, search.floors)
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
-                                 stop_when=stop_when, refuted=lambda plan: self.refuted(space.lift(plan)))
+                                 stop_when=self.watching(stop_when, stage_bound),
+                                 refuted=lambda plan: self.refuted(space.lift(plan)))
         if result.values is not None:
             self.offer_plan(space.lift(np.round(result.values[:sub.n_options]).astype(bool)))
         return result
@@ -639,11 +649,13 @@ class _Stage:
         (None: too few ``seconds`` to search a space)."""
         search = self.search
         if fixable is None:
-            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap, refuted=self.refuted)
+            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap,
+                                        stop_when=self.watching(None, lambda bound: bound), refuted=self.refuted)
             self.offer(result)
             return result
         at_lower, at_upper = fixable
-        result = self.search_space(at_upper & search.chosen, at_lower & ~search.chosen, seconds, gap=gap)
+        result = self.search_space(at_upper & search.chosen, at_lower & ~search.chosen, seconds, gap=gap,
+                                   stage_bound=lambda bound: self.looser(bound, target))
         if result is not None:
             self.offer_bound(self.looser(result.bound, target))
         return result
@@ -658,8 +670,9 @@ class _Stage:
         share_ends = None if search.deadline is None else (
             time.perf_counter() + self.search_time(beyond_requested_gap=True))
         stop_when = _Yield(self, share_ends, stage_bound=lambda bound: bound, past_root=True)
-        result = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap, stop_when=stop_when,
-                                    restarts=True, refuted=self.refuted)
+        result = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap,
+                                    stop_when=self.watching(stop_when, lambda bound: bound), restarts=True,
+                                    refuted=self.refuted)
         self.offer(result)
         return result
 
@@ -703,14 +716,41 @@ class _Stage:
         value = self.value if math.isfinite(self.value) else math.nan
         return proven, value, _rounded_bound(self.stage, self.bound, problem), gap
 
-    def tell(self, step: str) -> None:
-        """Show the watcher of the solve, if any, where the stage stands (:class:`Progress`)."""
+    def tell(self, step: str, *, bound: float | None = None, nodes: int | None = None) -> None:
+        """Show the watcher of the solve, if any, where the stage stands (:class:`Progress`);
+        ``bound``: a bound of the stage tighter than the one it holds (a search's, as it runs)."""
         search = self.search
         if search.watch is not None:
-            _, value, bound, gap = self.standing()
+            _, value, held, gap = self.standing()
+            if bound is not None:
+                held = _rounded_bound(self.stage, bound, search.problem)
+                gap = relative_gap(value, held)
             unit = plan_unit(search.problem, self.stage)
-            search.watch(Progress(self.stage, step, value * unit, bound * unit, gap,
-                                  time.perf_counter() - search.began))
+            search.watch(Progress(self.stage, step, value * unit, held * unit, gap,
+                                  time.perf_counter() - search.began, nodes=nodes))
+
+    def watching(self, stop_when: Callable[[float, float, int], bool] | None,
+                 stage_bound: Callable[[float], float] | None) -> Callable[[float, float, int], bool] | None:
+        """A search's ``stop_when`` that also tells the watcher of the solve, if any, where the
+        stage stands as the search runs, at most every PROGRESS_SECONDS (:meth:`tell`, step
+        "searching"); ``stage_bound`` makes the search's bound a bound of the whole stage (None:
+        it is none, as a neighbourhood's). It stops the search only where ``stop_when`` does."""
+        if self.search.watch is None:
+            return stop_when
+        told = time.perf_counter()
+
+        def asked(best: float, bound: float, nodes: int) -> bool:
+            nonlocal told
+            if time.perf_counter() - told >= PROGRESS_SECONDS:
+                told = time.perf_counter()
+                tighter = None if stage_bound is None else _tighter_bound(self.stage, self.bound, stage_bound(bound))
+                if tighter is not None and (tighter == self.bound or math.isnan(tighter)
+                                            or _contradicts(self.stage, self.value, tighter)):
+                    tighter = None  # nothing tighter than the stage holds, or a bound a plan shows false
+                self.tell("searching", bound=tighter, nodes=nodes)
+            return stop_when is not None and stop_when(best, bound, nodes)
+
+        return asked
 
     def result(self, status: str) -> StageResult:
         """The stage's outcome, judged against the gap the user asked for (the first stage may

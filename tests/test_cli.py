@@ -10,7 +10,12 @@ import pytest
 from checker import evaluate, read_raw
 from conftest import run_cli, small_instance
 
+from ruralreach.cli import progress_line
+from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan
+from ruralreach.pipeline import prepare
+from ruralreach.solvers import lexicographic
+from ruralreach.solvers.highs import SolveOptions
 
 
 
@@ -94,6 +99,39 @@ def test_progress_shows_each_stage_as_it_goes(tiny, tmp_path):
         assert 0 < floor <= summary[f"{kept}_population"]
     quiet = run_cli("solve", tiny, "--out", tmp_path / "q", cwd=tmp_path)
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_a_search_tells_where_its_stage_stands_as_it_runs(tmp_path, monkeypatch):
+    """While a search runs, whoever watches the solve hears where its stage stands (here at every
+    HiGHS interrupt check, not every PROGRESS_SECONDS): the best plan checked so far and a bound
+    that holds, counting what the search has proven where its bound is one of the whole stage.
+    Each bound is checked against the stage's optimum, exact at gap 0; watching changes nothing
+    the solve does."""
+    directory = small_instance(tmp_path / "i", seed=14, zones=2000, centers=2, stations=20, candidates=200,
+                               budget=150e6, south=36.0, north=46.0, west=-104.0, east=-90.0)
+    problem = prepare(load_instance(directory)).problem
+    monkeypatch.setattr(lexicographic, "PROGRESS_SECONDS", 0.0)
+    seen = []
+    watched = lexicographic.solve_lexicographic(problem, SolveOptions(mip_gap=0.0), watch=seen.append)
+    unwatched = lexicographic.solve_lexicographic(problem, SolveOptions(mip_gap=0.0))
+    assert (watched.chosen == unwatched.chosen).all()
+    assert [s.objective for s in watched.stages] == [s.objective for s in unwatched.stages]
+    optimum = {s.stage: s.objective * lexicographic.plan_unit(problem, s.stage) for s in watched.stages}
+    assert all(s.status == "optimal" and s.mip_gap == 0 for s in watched.stages)
+    searching = [step for step in seen if step.step == "searching"]
+    # Both people stages search here: the first in a neighbourhood whose own bound falls below
+    # the stage's optimum (the plan it misses is outside it), then in the whole model, whose
+    # bound tightens as it goes.
+    assert {step.stage for step in searching} >= {"same_day", "next_day"}
+    assert len({step.bound for step in searching if step.stage == "same_day"}) > 1
+    for step in searching:
+        if step.stage == "cost":
+            assert step.value >= optimum["cost"] and step.bound <= optimum["cost"] + 1e-6
+        else:
+            assert step.value <= optimum[step.stage] <= step.bound
+        assert step.nodes >= 0
+        line = progress_line(step)
+        assert f"{step.stage:<9} searching: best plan " in line and line.endswith(f", {step.nodes:,} nodes")
 
 
 def test_budget_option_overrides_scenario(tiny, tmp_path):
