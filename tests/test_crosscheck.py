@@ -22,8 +22,8 @@ from ruralreach.model.instance import Equity, Phase
 CROSSCHECK = Path(__file__).resolve().parents[1] / "benchmarks" / "crosscheck.py"
 
 
-def crosscheck(instance: Path, *plans: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CROSSCHECK), str(instance), *map(str, plans)],
+def crosscheck(instance: Path, *plans: Path, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(CROSSCHECK), str(instance), *map(str, plans), *options],
                           capture_output=True, text=True, timeout=600)
 
 
@@ -95,6 +95,27 @@ def test_fails_a_bound_that_does_not_hold(program, tmp_path):
     result = crosscheck(directory, broken)
     assert result.returncode == 1
     assert "FAILS bound holds" in result.stdout
+
+
+def test_promises_hold_for_the_solvers_plans_and_fail_where_broken(program, tmp_path):
+    """--promises asks, for each stage's bound, for a plan keeping the floors the plan kept that
+    beats it: none beats the exact plan's (three "holds"); a next-day bound a person below the
+    plan's own figure, or a cost bound a dollar above it, is beaten by the plan itself."""
+    directory, plan = program
+    result = crosscheck(directory, plan, options=("--promises",))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("holds: no plan keeping the floors beats it") == 3
+    for stage, shift in (("next_day", -1.0), ("cost", 1.0)):
+        broken = _broken_copy(plan, tmp_path / stage)
+
+        def promise_past_the_plan(summary, stage=stage, shift=shift):
+            promised = next(s for s in summary["stages"] if s["stage"] == stage)
+            promised["bound"] = promised["objective"] + shift
+
+        _edit_summary(broken, promise_past_the_plan)
+        result = crosscheck(directory, broken, options=("--promises",))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"{stage}: " in result.stdout and "FAILS: a plan keeping the floors reaches" in result.stdout
 
 
 def test_checks_a_plan_that_ended_after_its_first_stage_with_no_gap_to_show(program, tmp_path):
