@@ -360,6 +360,19 @@ def main(argv=None) -> int:
     def close(value: float, reference: float) -> bool:
         return abs(value - reference) <= 0.01 + tolerance * abs(reference)
 
+    def evaluate(x: np.ndarray) -> dict:
+        """A plan's figures, from its actions (x as columns): the people served same-day and
+        reached next-day in each zone after each phase, the USD spent in each phase, whether it
+        keeps every budget and meets every equity floor, and each stage's value (people weighted
+        by phase; USD)."""
+        served, floors_met = served_by(x)
+        following = after_each_phase(x, next_day_reach, next_day_given)
+        spent = x.reshape(n_phases, n_options) @ cost * USD_UNIT
+        return {"served": served, "following": following, "spent": spent, "floors_met": floors_met,
+                "budgets_kept": bool(np.all(np.cumsum(spent) <= budgets + 0.01)),
+                "same_day": weight @ served.sum(axis=1), "next_day": weight @ (following @ people),
+                "cost": spent.sum()}
+
     print(f"{args.instance.name}: {n_zones:,} zones, {n_options:,} options, {n_phases} phase(s), "
           f"{len(must)} sites that must act, {len(groups)} equity groups, {len(suppliers):,} sites with a capacity "
           f"({n_pairs:,} zones they may ship to); built in {time.perf_counter() - began:.1f} s", flush=True)
@@ -372,11 +385,10 @@ def main(argv=None) -> int:
                   f"${budgets[-1]:,.2f}", file=sys.stderr)
             return 2
         plans.append((directory, summary, {s["stage"]: s for s in summary["stages"]}))
-        served, floors_met = served_by(x)
-        following = after_each_phase(x, next_day_reach, next_day_given)
-        spent = x.reshape(n_phases, n_options) @ cost * USD_UNIT
+        figures_here = evaluate(x)
+        served, following, spent = figures_here["served"], figures_here["following"], figures_here["spent"]
         evaluated = {"same_day_population": served[-1].sum(), "next_day_population": people @ following[-1],
-                     "cost": spent.sum()}
+                     "cost": figures_here["cost"]}
         checks = {"figures recompute": all(close(summary[k], evaluated[k]) for k in evaluated)}
         for t, figures in enumerate(summary.get("phases", [])):
             checks["figures recompute"] &= (close(figures["cost"], spent[t])
@@ -386,14 +398,14 @@ def main(argv=None) -> int:
         if not has_plan(summary, stage_of):  # none meets every constraint, or none was found in time
             checks["takes no action"] = not x.any()
         else:
-            weighted = {"same_day": weight @ served.sum(axis=1), "next_day": weight @ (following @ people)}
             # (A plan stopped by its time limit, or in error, may lack the later stages.)
-            checks["figures recompute"] &= all(close(stage_of[k]["objective"], v) for k, v in weighted.items()
+            checks["figures recompute"] &= all(close(stage_of[k]["objective"], figures_here[k])
+                                               for k in ("same_day", "next_day")
                                                if k in stage_of and stage_of[k]["objective"] is not None)
-            checks["budgets kept"] = bool(np.all(np.cumsum(spent) <= budgets + 0.01))
+            checks["budgets kept"] = figures_here["budgets_kept"]
             acting = {o[0] for o, taken in zip(options * n_phases, x) if taken}
             checks["decisions kept"] = not broken and must <= acting
-            checks["floors met"] = floors_met
+            checks["floors met"] = figures_here["floors_met"]
         failed, words = judged(checks)
         verdict = verdict or failed
         print(f"  plan {directory}: gap requested {summary['mip_gap_requested']:g}, status {summary['status']}; "
@@ -428,15 +440,7 @@ def main(argv=None) -> int:
               ("next_day", next_day_objective, highspy.ObjSense.kMaximize, 1.0, whole_weights),
               ("cost", cost_objective, highspy.ObjSense.kMinimize, USD_UNIT, False))
     if args.promises:
-        def exact(x: np.ndarray) -> dict[str, float]:
-            served, floors_met = served_by(x)
-            spent = x.reshape(n_phases, n_options) @ cost
-            within = bool(np.all(np.cumsum(spent) <= budgets / USD_UNIT + 1e-5)) and floors_met
-            return {"same_day": weight @ served.sum(axis=1),
-                    "next_day": weight @ (after_each_phase(x, next_day_reach, next_day_given) @ people),
-                    "cost": spent.sum() * USD_UNIT, "within": within}
-
-        return verdict or check_promises(unreduced, stages, plans, exact, tolerance, n_x)
+        return verdict or check_promises(unreduced, stages, plans, evaluate, tolerance, n_x)
     h = unreduced()
     for stage, objective, sense, unit, whole in stages:
         h.changeColsCost(n, np.arange(n, dtype=np.int32), objective)
@@ -462,9 +466,6 @@ def main(argv=None) -> int:
         if status == "Infeasible" and stage == "same_day":
             print(f" in {time.perf_counter() - started:.1f} s", flush=True)
             return verdict or check_infeasible(h, plans, floors, n)
-        def room_of(reference: float) -> float:  # room to keep a stage at a value, and to compare plans with it
-            return 0.5 if whole else (0.01 if stage == "cost" else 1e-6 + tolerance * abs(reference))
-
         if status != "Optimal":
             # What the search found still checks the plans; the later stages, which need this
             # one's optimum for their floor, are not checked.
@@ -474,12 +475,13 @@ def main(argv=None) -> int:
             print(f"; HiGHS's best plan {'none' if found is None else f'{found:,.2f}'}, its bound "
                   f"{'none' if ceiling is None else f'{ceiling:,.2f}'}; the later stages are not checked", flush=True)
             reference = next((value for value in (found, ceiling) if value is not None), 0.0)
-            return check_plans(stage, plans, found, ceiling, room_of(reference), proven=False) or verdict or 2
+            return check_plans(stage, plans, found, ceiling, room_of(stage, whole, tolerance, reference),
+                               proven=False) or verdict or 2
         optimum = h.getInfo().objective_function_value * unit
         if stage == "cost":  # the plan's own cost: an option taken to within the integrality tolerance costs less
             optimum = cost @ np.round(h.getSolution().col_value[:n_x]).reshape(n_phases, n_options).sum(axis=0) * unit
         print(f" {optimum:,.2f} in {time.perf_counter() - started:.1f} s", flush=True)
-        room = room_of(optimum)
+        room = room_of(stage, whole, tolerance, optimum)
         verdict = check_plans(stage, plans, optimum, optimum, room, proven=True) or verdict
         if stage != "cost":  # keep this stage at its optimum
             columns = np.flatnonzero(objective).astype(np.int32)
@@ -517,6 +519,12 @@ class Rows:
         A = sparse.csr_matrix((np.concatenate(self.values), (np.concatenate(self.rows), np.concatenate(self.columns))),
                               shape=(self.count, n))
         return A, np.concatenate(self.lower), np.concatenate(self.upper)
+
+
+def room_of(stage: str, whole: bool, tolerance: float, reference: float) -> float:
+    """Room to keep a stage at a value, and to compare plans with it: half a person where the
+    stage's people are whole, a cent for cost, else HiGHS's tolerance on a value of ``reference``."""
+    return 0.5 if whole else (0.01 if stage == "cost" else 1e-6 + tolerance * abs(reference))
 
 
 def check_plans(stage: str, plans: list, found: float | None, ceiling: float | None, room: float, *,
@@ -558,7 +566,7 @@ def check_plans(stage: str, plans: list, found: float | None, ceiling: float | N
     return verdict
 
 
-def check_promises(unreduced, stages: tuple, plans: list, exact, tolerance: float, n_x: int) -> int:
+def check_promises(unreduced, stages: tuple, plans: list, evaluate, tolerance: float, n_x: int) -> int:
     """``--promises``: each plan's stage bounds checked as the README states them, against the
     floors the plan kept (each earlier people stage at the value the plan's stage recorded), not
     against the optima: for each stage with a bound, the unreduced MIP keeping those floors is asked
@@ -572,7 +580,7 @@ def check_promises(unreduced, stages: tuple, plans: list, exact, tolerance: floa
     for directory, summary, stage_of in plans:
         if not has_plan(summary, stage_of):
             continue
-        kept = []  # (objective, value the plan's stage recorded, whole)
+        kept = []  # (stage, objective, the least value keeping the one the plan's stage recorded)
         for stage, objective, sense, unit, whole in stages:
             theirs = stage_of.get(stage)
             if theirs is None or theirs["objective"] is None:
@@ -584,12 +592,11 @@ def check_promises(unreduced, stages: tuple, plans: list, exact, tolerance: floa
                 words, failed = "no bound", 0
             else:
                 h = unreduced()
-                for floor_objective, value, floor_whole in kept:
+                for _, floor_objective, least in kept:
                     columns = np.flatnonzero(floor_objective).astype(np.int32)
-                    room = 0.5 if floor_whole else 1e-9 * abs(value)
-                    h.addRow(value - room, highspy.kHighsInf, columns.size, columns, floor_objective[columns])
+                    h.addRow(least, highspy.kHighsInf, columns.size, columns, floor_objective[columns])
                 columns = np.flatnonzero(objective).astype(np.int32)
-                beat = (0.5 if whole else 1e-6 + tolerance * abs(bound)) if maximize else 0.01
+                beat = room_of(stage, whole, tolerance, bound)
                 if maximize:
                     h.addRow(bound + beat, highspy.kHighsInf, columns.size, columns, objective[columns])
                 else:
@@ -605,9 +612,9 @@ def check_promises(unreduced, stages: tuple, plans: list, exact, tolerance: floa
                     words, failed = "holds: no plan keeping the floors beats it", 0
                 elif h.getInfo().primal_solution_status == 2:  # feasible: a plan that may beat it
                     x = np.round(np.asarray(h.getSolution().col_value)[:n_x])
-                    figures = exact(x)
-                    keeps = figures["within"] and all(figures[k] >= value - (0.5 if w else 1e-9 * abs(value))
-                                                      for k, (_, value, w) in zip(("same_day", "next_day"), kept))
+                    figures = evaluate(x)
+                    keeps = (figures["budgets_kept"] and figures["floors_met"]
+                             and all(figures[kept_stage] >= least for kept_stage, _, least in kept))
                     beats = figures[stage] >= bound + beat if maximize else figures[stage] <= bound - beat
                     if keeps and beats:
                         words, failed = f"FAILS: a plan keeping the floors reaches {figures[stage]:,.2f}", 1
@@ -620,7 +627,8 @@ def check_promises(unreduced, stages: tuple, plans: list, exact, tolerance: floa
                   f"{'none' if bound is None else f'{bound:,.2f}'}: {words} ({time.perf_counter() - started:.1f} s)",
                   flush=True)
             if stage != "cost":
-                kept.append((objective, theirs["objective"], whole))
+                value = theirs["objective"]
+                kept.append((stage, objective, value - (0.5 if whole else 1e-9 * abs(value))))
     return verdict
 
 
