@@ -143,6 +143,16 @@ def gap_text(gap: float | None) -> str:
     return "n/a" if gap is None or not math.isfinite(gap) else f"{gap:.2e}"
 
 
+def stage_value_text(stage: str, value: float, *, phased: bool) -> str:
+    """A stage's value or bound as the summary shows it: dollars for the cost stage; people for
+    the others, whole unless capacities make them fractional, and phase-weighted with phases (the
+    stage's objective sums the people after each phase times the phase's weight)."""
+    if stage == STAGES[-1]:
+        return usd_millions(value)
+    people = f"{value:,.0f}" if value == round(value) else f"{value:,.2f}"
+    return f"{people} {'phase-weighted people' if phased else 'people'}"
+
+
 def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
     s = plan.summary
     total = max(s["total_population"], 1)
@@ -182,8 +192,14 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
                                      for g in beyond[:8])
                          + (", ...)" if len(beyond) > 8 else ")"))
     for stage in s["stages"]:
-        lines.append(f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "
-                     f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")
+        line = (f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "
+                f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")
+        bound = stage.get("bound")
+        if stage["status"] != "optimal" and bound is not None and math.isfinite(bound):
+            # A stage left short of its gap: how far it may be from its optimum, in the planner's
+            # units rather than as a ratio (a cost gap of 5e-3 at $7B is $35M).
+            line += f"; bound {stage_value_text(stage['stage'], bound, phased='phases' in s)}"
+        lines.append(line)
     seconds = f"solve {s['solve_seconds']:.2f} s"
     if total_seconds is not None:
         seconds += f", total {total_seconds:.2f} s"

@@ -465,6 +465,27 @@ def test_a_largest_feasible_share_not_proven_says_how_far_up_it_may_be(tmp_path)
     assert html.escape(words) in report_html(plan)
 
 
+@pytest.mark.parametrize("phases", [(), (Phase("2025", 20e6, 1.0), Phase("2026", 40e6, 0.5))])
+def test_a_stage_left_short_of_its_gap_states_its_bound_in_people_or_dollars(phases, tmp_path):
+    # A stage a time limit stopped says how far from its optimum it may be in the planner's units,
+    # not only as a ratio; a proven one needs no more than its gap. (The plan is real; its stages'
+    # statuses are edited as a time limit leaves them.)
+    plan = solve_instance(load_instance(program_instance(tmp_path / "i", seed=3, phases=phases)), SolveOptions())
+    stages = {stage["stage"]: stage for stage in plan.summary["stages"]}
+    assert all(stage["status"] == "optimal" for stage in stages.values()) and "bound" not in format_summary(plan)
+    for stage in stages.values():
+        stage["status"] = "time_limit"
+    lines = {line.split()[0]: line for line in format_summary(plan).splitlines() if line.startswith("  ")}
+    unit = "phase-weighted people" if phases else "people"
+    for name in ("same_day", "next_day"):
+        bound = stages[name]["bound"]
+        shown = f"{bound:,.0f}" if bound == round(bound) else f"{bound:,.2f}"
+        assert lines[name].endswith(f"; bound {shown} {unit}")
+    assert lines["cost"].endswith(f"; bound ${stages['cost']['bound'] / 1e6:,.1f}M")
+    stages["cost"]["bound"] = None  # no bound found in the time: nothing to state
+    assert "bound" not in next(line for line in format_summary(plan).splitlines() if line.startswith("  cost"))
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_floors_at_the_edge_of_what_plans_meet(seed, tmp_path):
     """A floor set, in binary floating point, at exactly the share the best plan meets is met
