@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ruralreach.model.actions import ACTIONS, KINDS, already
+from ruralreach.model.formulation import STAGES
 from ruralreach.model.instance import ASSUMPTIONS
 from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, floor_scale_text, is_plan, percent_text, read_plan,
                                    read_sites, read_summary)
@@ -45,6 +46,7 @@ SWEEP_COLUMNS = (
     "budget", "status", "same_day_population", "next_day_population", "cost", "mip_gap", "seconds",
     *(a.sweep_column for a in ACTIONS.values()), "plan_dir",
     "baseline_same_day_population", "baseline_next_day_population",
+    *(f"{stage}_bound" for stage in STAGES),
 )
 
 
@@ -626,6 +628,10 @@ def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
             **{a.sweep_column: s["actions"][a.name] for a in ACTIONS.values()}, "plan_dir": name,
             "baseline_same_day_population": s["baseline_same_day_population"],
             "baseline_next_day_population": s["baseline_next_day_population"],
+            # Each stage's proven bound (blank: none found), so that a budget a time limit stopped
+            # says in people and dollars how much better a plan might be, as its summary does.
+            **{f"{stage['stage']}_bound": math.nan if stage["bound"] is None else stage["bound"]
+               for stage in s["stages"]},
         })
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
 

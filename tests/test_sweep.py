@@ -108,6 +108,9 @@ def test_sweep_directory_contract(tiny, tmp_path):
     csv = pd.read_csv(out / "sweep.csv")
     assert list(csv.columns) == list(SWEEP_COLUMNS)
     assert list(csv["budget"]) == [20e6, 40e6, 60e6]
+    for row in csv.itertuples():  # each stage's bound, as its plan states it
+        stages = read_plan(out / row.plan_dir).summary["stages"]
+        assert [getattr(row, f"{stage['stage']}_bound") for stage in stages] == [stage["bound"] for stage in stages]
     # One chain at the default gap: each budget starts from the plan before, so it cannot fall.
     assert csv["same_day_population"].is_monotonic_increasing
     pd.testing.assert_frame_equal(csv, read_sweep(out))
