@@ -21,18 +21,19 @@ from pathlib import Path
 
 from ruralreach.model.formulation import budget_room, matrix_model
 from ruralreach.model.instance import load_instance
-from ruralreach.model.plan import read_plan
+from ruralreach.model.plan import read_summary
 from ruralreach.pipeline import prepare
+from ruralreach.review import SWEEP_FILE, read_sweep
 from ruralreach.solvers.highs import HighsModel, SolveOptions
 from ruralreach.solvers.lexicographic import plan_unit
 
 
 def plan_dirs(paths: list[Path]) -> list[Path]:
-    """Plan directories: each path itself, or a sweep's ``budget-*`` plans in budget order."""
+    """Plan directories: each path itself, or a sweep's plans in budget order (as its
+    ``sweep.csv`` lists them)."""
     found = []
     for path in paths:
-        budgets = sorted(path.glob("budget-*"), key=lambda p: int(p.name.split("-", 1)[1]))
-        found.extend(budgets or [path])
+        found.extend([path / d for d in read_sweep(path)["plan_dir"]] if (path / SWEEP_FILE).exists() else [path])
     return found
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
           "| the cost LP gap it implies | in requested gaps | the cost stage |")
     print("| --- | --- | --- | --- | --- | --- |")
     for directory in plan_dirs(args.plans):
-        summary = read_plan(directory).summary
+        summary = read_summary(directory)  # the figures only: no need for the plan's tables
         at_budget = problem.with_budget(summary["budget"])
         model = HighsModel(matrix_model(at_budget), SolveOptions())
         model.reset(budget_room(at_budget))

@@ -149,7 +149,7 @@ def stage_value_text(stage: str, value: float, *, phased: bool) -> str:
     stage's objective sums the people after each phase times the phase's weight)."""
     if stage == STAGES[-1]:
         return usd_millions(value)
-    people = f"{value:,.0f}" if value == round(value) else f"{value:,.2f}"
+    people = people_text(int(value) if float(value).is_integer() else value)
     return f"{people} {'phase-weighted people' if phased else 'people'}"
 
 
