@@ -23,7 +23,7 @@ from ruralreach.model.actions import ACTIONS
 from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
-                                   percent_text, plan_place, read_plan, write_plan)
+                                   percent_text, plan_place, read_plan, read_summary, write_plan)
 from ruralreach.solvers.highs import SolveOptions
 from ruralreach.solvers.lexicographic import Progress
 
@@ -138,9 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def gap_text(gap: float | None) -> str:
-    """A stage's gap as the summary and the progress lines show it (``n/a``: no bound)."""
-    return "n/a" if gap is None or not math.isfinite(gap) else f"{gap:.2e}"
+def gap_text(gap: float | None, requested: float | None = None) -> str:
+    """A stage's gap as the summary and the progress lines show it (``n/a``: no bound); given the
+    ``requested`` gap, with the digits that tell a gap above it from it (1.001e-04, not 1.00e-04)."""
+    if gap is None or not math.isfinite(gap):
+        return "n/a"
+    digits = 2
+    while requested is not None and gap > requested >= float(f"{gap:.{digits}e}") and digits < 8:
+        digits += 1
+    return f"{gap:.{digits}e}"
 
 
 def stage_value_text(stage: str, value: float, *, phased: bool) -> str:
@@ -151,6 +157,18 @@ def stage_value_text(stage: str, value: float, *, phased: bool) -> str:
         return usd_millions(value)
     people = people_text(int(value) if float(value).is_integer() else value)
     return f"{people} {'phase-weighted people' if phased else 'people'}"
+
+
+def stage_line(stage: dict, summary: dict) -> str:
+    """One stage of a plan (an entry of ``plan.json``'s ``stages``) as the summary shows it."""
+    line = (f"{stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'], summary['mip_gap_requested'])} "
+            f"(requested {summary['mip_gap_requested']:g})  {stage['seconds']:.2f} s")
+    bound = stage.get("bound")
+    if stage["status"] != "optimal" and bound is not None and math.isfinite(bound):
+        # A stage left short of its gap: how far it may be from its optimum, in the planner's
+        # units rather than as a ratio (a cost gap of 5e-3 at $7B is $35M).
+        line += f"; bound {stage_value_text(stage['stage'], bound, phased='phases' in summary)}"
+    return line
 
 
 def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: float | None = None) -> str:
@@ -191,15 +209,7 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
                          + ", ".join(f"{g['group']} {percent_text(g['reachable_share'], 1, math.ceil)}"
                                      for g in beyond[:8])
                          + (", ...)" if len(beyond) > 8 else ")"))
-    for stage in s["stages"]:
-        line = (f"  {stage['stage']:<9} {stage['status']:<10} gap {gap_text(stage['mip_gap'])} "
-                f"(requested {s['mip_gap_requested']:g})  {stage['seconds']:.2f} s")
-        bound = stage.get("bound")
-        if stage["status"] != "optimal" and bound is not None and math.isfinite(bound):
-            # A stage left short of its gap: how far it may be from its optimum, in the planner's
-            # units rather than as a ratio (a cost gap of 5e-3 at $7B is $35M).
-            line += f"; bound {stage_value_text(stage['stage'], bound, phased='phases' in s)}"
-        lines.append(line)
+    lines.extend(f"  {stage_line(stage, s)}" for stage in s["stages"])
     seconds = f"solve {s['solve_seconds']:.2f} s"
     if total_seconds is not None:
         seconds += f", total {total_seconds:.2f} s"
@@ -381,9 +391,14 @@ def command_sweep(args: argparse.Namespace) -> int:
     for row in table.itertuples():
         lines.append(f"{usd_whole(row.budget):>16}  {row.status:<10}  {people_text(row.same_day_population):>13}  "
                      f"{row.next_day_population:>13,}  {usd_whole(row.cost):>16}  {row.mip_gap:>8.1e}")
-    not_proven = int((table["status"] != "optimal").sum())
-    if not_proven:
-        lines.append(f"{not_proven} of {len(table)} budgets NOT proven optimal (see status)")
+    not_proven = table[table["status"] != "optimal"]
+    if len(not_proven):
+        lines.append(f"{len(not_proven)} of {len(table)} budgets NOT proven optimal (see status); "
+                     "the stages that stopped short, and how far their optimum may be:")
+        for budget, plan_dir in zip(not_proven["budget"], not_proven["plan_dir"]):
+            summary = read_summary(Path(out) / plan_dir)
+            lines.extend(f"{usd_whole(budget):>16}  {stage_line(stage, summary)}" for stage in summary["stages"]
+                         if stage["status"] != "optimal")
     lines.append(f"sweep       {out} (sweep.csv, sweep.png, {len(table)} plans), "
                  f"{time.perf_counter() - began:.1f} s")
     print("\n".join(lines))

@@ -484,6 +484,11 @@ def test_a_stage_left_short_of_its_gap_states_its_bound_in_people_or_dollars(pha
     assert lines["cost"].endswith(f"; bound ${stages['cost']['bound'] / 1e6:,.1f}M")
     stages["cost"]["bound"] = None  # no bound found in the time: nothing to state
     assert "bound" not in next(line for line in format_summary(plan).splitlines() if line.startswith("  cost"))
+    # A gap a limit left just past the requested one shows the digits that tell the two apart.
+    requested = plan.summary["mip_gap_requested"]
+    stages["same_day"]["mip_gap"] = requested * 1.0009
+    line = next(line for line in format_summary(plan).splitlines() if line.startswith("  same_day"))
+    assert f"gap {requested * 1.0009:.3e} (requested {requested:g})" in line
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -181,6 +181,28 @@ def test_time_limited_budgets_are_marked_not_optimal(tmp_path):
     assert [len(c.get_offsets()) for c in rings] == [2, 2]
     assert sum(bool(bar.get_hatch()) for bar in bottom.patches) == 2
 
+    # The command's closing table names, under it, every stage each such budget left short of its
+    # gap, with the bound its plan states (in people or dollars) where the stage found one.
+    result = run_cli("sweep", directory, "--budgets", "300e6,400e6", "--mip-gap", "0", "--time-limit", "0.2",
+                     "--workers", "1", "--out", tmp_path / "cli-sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    listed = result.stdout.split("budgets NOT proven optimal")[1].splitlines()[1:-1]
+    expected = []
+    for budget, name in zip(*read_sweep(tmp_path / "cli-sweep")[["budget", "plan_dir"]].T.to_numpy()):
+        summary = read_plan(tmp_path / "cli-sweep" / name).summary
+        for stage in summary["stages"]:
+            if stage["status"] != "optimal":
+                expected.append((f"${budget:,.0f}", stage["stage"], stage["status"], stage["bound"]))
+    assert len(listed) == len(expected) >= 2
+    for line, (budget, stage, status, bound) in zip(listed, expected):
+        assert line.split()[:3] == [budget, stage, status]
+        assert ("; bound " in line) == (bound is not None)
+        if stage == "cost" and bound is not None:
+            assert line.endswith(f"; bound ${bound / 1e6:,.1f}M")
+        elif bound is not None:
+            people = f"{int(bound):,}" if float(bound).is_integer() else f"{bound:,.2f}"
+            assert line.endswith(f"; bound {people} people")
+
 
 # ----------------------------------------------------------------------------- resuming and clusters
 
