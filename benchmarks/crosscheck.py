@@ -70,6 +70,7 @@ from scipy import sparse
 
 EARTH_RADIUS_MILES = 3958.8
 USD_UNIT = 1e3  # the budget row in thousands of USD
+FEASIBLE = highspy.SolutionStatus.kSolutionStatusFeasible  # HiGHS holds a plan (its primal solution)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -470,7 +471,7 @@ def main(argv=None) -> int:
             # What the search found still checks the plans; the later stages, which need this
             # one's optimum for their floor, are not checked.
             info = h.getInfo()
-            found = info.objective_function_value * unit if info.primal_solution_status == 2 else None  # 2: feasible
+            found = info.objective_function_value * unit if info.primal_solution_status == FEASIBLE else None
             ceiling = info.mip_dual_bound * unit if math.isfinite(info.mip_dual_bound) else None
             print(f"; HiGHS's best plan {'none' if found is None else f'{found:,.2f}'}, its bound "
                   f"{'none' if ceiling is None else f'{ceiling:,.2f}'}; the later stages are not checked", flush=True)
@@ -610,7 +611,7 @@ def check_promises(unreduced, stages: tuple, plans: list, evaluate, tolerance: f
                 status = h.modelStatusToString(h.getModelStatus())
                 if status == "Infeasible":
                     words, failed = "holds: no plan keeping the floors beats it", 0
-                elif h.getInfo().primal_solution_status == 2:  # feasible: a plan that may beat it
+                elif h.getInfo().primal_solution_status == FEASIBLE:  # a plan that may beat it
                     x = np.round(np.asarray(h.getSolution().col_value)[:n_x])
                     figures = evaluate(x)
                     keeps = (figures["budgets_kept"] and figures["floors_met"]
