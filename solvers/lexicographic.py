@@ -102,6 +102,13 @@ REACHED_SHARE = 0.1
 PROBE_ROWS = 5000
 PROBE_SHARE = 0.25
 PROBE_PATIENCE = 100
+# The first stage's own options are probed only where its reduced costs leave at least this many
+# free: with fewer, the search the probes would shorten is short anyway, and they cost more than
+# they save (up to 1.3 s a solve at $0.5B, 0.9 s at $2B on flat8000; benchmarks/README.md, "The
+# first stage's probes at small budgets"). Measured between 454 free options (no gain) and 995
+# (a gain; populous140 and seed7 at $4B, 2,500-2,900, gain most), and set between them on these
+# instances, as RESTART_ROWS was, not on the ones that will judge it.
+FIRST_STAGE_PROBE_OPTIONS = 600
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
 # searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
 # HiGHS proved its answer for columns and rows within its tolerance (an option at 0.9999992, a
@@ -436,16 +443,17 @@ class _Search:
                        & (sense * (duals.bound - floor) + bound_margin(duals.bound) < np.abs(duals.reduced_costs)))
         return cannot_flip & duals.at_lower & (duals.values < 0.5), cannot_flip & duals.at_upper & (duals.values > 0.5)
 
-    def decide_by_lp(self, stage: str, floor: float, *, probes: bool, patience: int | None = None) -> int:
+    def decide_by_lp(self, stage: str, floor: float, *, probes: bool, patience: int | None = None,
+                     least_probed: int = 0) -> int:
         """Fix the options that the last LP relaxation of ``stage``, solved to optimality, proves
         cannot move in any plan reaching ``floor``: by its reduced costs, and on a model of more
-        than PROBE_ROWS rows (with a finite floor: a plan in hand), where ``probes``, by local probes
-        of the options they leave free, until ``patience`` probes in a row decide nothing (None:
-        all of them). Returns how many were fixed."""
+        than PROBE_ROWS rows (with a finite floor: a plan in hand), where ``probes`` and they leave
+        at least ``least_probed`` options free, by local probes of those, until ``patience`` probes
+        in a row decide nothing (None: all of them). Returns how many were fixed."""
         probe = probes and math.isfinite(floor) and self.model.mip.getNumRow() > PROBE_ROWS
         optimum = self.model.lp_optimum() if probe else None
         decided = self.decide_by_reduced_costs(stage, floor)
-        if optimum is not None:
+        if optimum is not None and self.model.free_options.sum() >= least_probed:
             decided += self.decide_by_probes(stage, floor, optimum, patience)
         return decided
 
@@ -808,16 +816,17 @@ class _Stage:
         # to it, and a search that never looks between the best plan and the target leaves it
         # lower (benchmarks/README.md has the measurement).
         # The first stage's options are probed as well where its search has the requested gap to
-        # close: on the networks where that search is slowest the probes decide most of the
-        # options the reduced costs leave free, and the search of the rest is the shorter by more
-        # than they take. Where the best plan is within the requested gap already, the search is a
+        # close and its reduced costs leave many free (FIRST_STAGE_PROBE_OPTIONS): on the networks
+        # where that search is slowest the probes decide most of the options the reduced costs
+        # leave free, and the search of the rest is the shorter by more than they take. Where the best plan is within the requested gap already, the search is a
         # bonus that yields at its root, shorter than the probes, and the kept stage's probes
         # follow it (benchmarks/README.md, "Probes in the first stage").
         target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
         gap_open = self.stage == STAGES[0] and not self.within_requested_gap()
-        search.decide_by_lp(self.stage, self.value, probes=gap_open, patience=PROBE_PATIENCE)
+        search.decide_by_lp(self.stage, self.value, probes=gap_open, patience=PROBE_PATIENCE,
+                            least_probed=FIRST_STAGE_PROBE_OPTIONS)
         restriction = search.narrow()
         if search.model.mip.getNumRow() > TARGET_ROWS:
             fixable = None

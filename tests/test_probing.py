@@ -118,8 +118,11 @@ def recorded_probes(patch) -> list[tuple[str, bool, int]]:
 @pytest.mark.parametrize("seed", [1010, 1021])
 def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, monkeypatch):
     # Cases whose first stage is not within the gap after its neighbourhood search, so that its
-    # options are probed before its own search, and the probes decide some.
+    # options are probed before its own search, and the probes decide some. (The probes run only
+    # on large models, PROBE_ROWS, and a first stage's only where many options are free,
+    # FIRST_STAGE_PROBE_OPTIONS: here on every one.)
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    monkeypatch.setattr(lexicographic, "FIRST_STAGE_PROBE_OPTIONS", 0)
     rounds = recorded_probes(monkeypatch)
     assert_matches_brute_force(seed, tmp_path)
     in_search = [(stage, decided) for stage, kept, decided in rounds if not kept]
@@ -127,10 +130,23 @@ def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, 
     assert in_search[0][1] > 0
 
 
+@pytest.mark.parametrize("seed", [1010, 1021])
+def test_a_first_stage_with_few_options_free_is_searched_unprobed(seed, tmp_path, monkeypatch):
+    # The same cases with fewer options free after the reduced costs than the first stage's probes
+    # ask for: its search goes without them, the kept stages are probed as before, and the
+    # optima are the same.
+    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    monkeypatch.setattr(lexicographic, "FIRST_STAGE_PROBE_OPTIONS", 10**6)
+    rounds = recorded_probes(monkeypatch)
+    assert_matches_brute_force(seed, tmp_path)
+    assert rounds and all(kept for _, kept, _ in rounds)
+
+
 def test_a_solve_without_a_time_limit_probes_the_same_whatever_the_clock(tmp_path, monkeypatch):
     # Without a time limit no step may depend on how fast the machine is: the same instance gives
     # the same decisions and the same plan on a machine ten thousand times slower.
     monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    monkeypatch.setattr(lexicographic, "FIRST_STAGE_PROBE_OPTIONS", 0)
     directory, _ = random_instance(tmp_path / "i", 1010)  # its first stage is probed in its search
     instance = load_instance(directory)
     problem = reduce_problem(instance, compute_reach(instance))
