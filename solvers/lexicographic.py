@@ -104,10 +104,10 @@ PROBE_SHARE = 0.25
 PROBE_PATIENCE = 100
 # The first stage's own options are probed only where its reduced costs leave at least this many
 # free: with fewer, the search the probes would shorten is short anyway, and they cost more than
-# they save (up to 1.3 s a solve at $0.5B, 0.9 s at $2B on flat8000; benchmarks/README.md, "The
-# first stage's probes at small budgets"). Measured between 454 free options (no gain) and 995
-# (a gain; populous140 and seed7 at $4B, 2,500-2,900, gain most), and set between them on these
-# instances, as RESTART_ROWS was, not on the ones that will judge it.
+# they save (the small budgets; benchmarks/README.md, "The first stage's probes at small
+# budgets"). Every solve measured where they lost had at most 454 options to probe, every one
+# where they paid at least 995; set between the two on these instances, as RESTART_ROWS was, not
+# on the ones that will judge it.
 FIRST_STAGE_PROBE_OPTIONS = 600
 # A search HiGHS calls optimal that leaves its stage unproven by ruralreach's exact accounting is
 # searched again with HiGHS's feasibility tolerance at FINER_INTEGRALITY (:meth:`_Stage.search_finer`):
