@@ -446,23 +446,22 @@ class _Search:
     def decide_by_lp(self, stage: str, floor: float, *, probes: bool, patience: int | None = None,
                      least_probed: int = 0) -> int:
         """Fix the options that the last LP relaxation of ``stage``, solved to optimality, proves
-        cannot move in any plan reaching ``floor``: by its reduced costs, and on a model of more
-        than PROBE_ROWS rows (with a finite floor: a plan in hand), where ``probes`` and they leave
-        at least ``least_probed`` options free, by local probes of those, until ``patience`` probes
-        in a row decide nothing (None: all of them). Returns how many were fixed."""
+        cannot move in any plan reaching ``floor``: by its reduced costs (:meth:`fixable`), and on a
+        model of more than PROBE_ROWS rows (with a finite floor: a plan in hand), where ``probes``
+        and they leave at least ``least_probed`` options free, by local probes of those, until
+        ``patience`` probes in a row decide nothing (None: all of them). Valid for every later
+        stage, which all keep this stage at ``floor``. Returns how many were fixed."""
+        fixable = self.fixable(stage, floor)
         probe = probes and math.isfinite(floor) and self.model.mip.getNumRow() > PROBE_ROWS
+        if probe and fixable is not None:
+            left = self.model.free_options & ~fixable[0] & ~fixable[1]  # free once those are decided
+            probe = left.sum() >= least_probed
+        # Taken before the reduced costs decide: changing the model's bounds drops HiGHS's solution.
         optimum = self.model.lp_optimum() if probe else None
-        decided = self.decide_by_reduced_costs(stage, floor)
-        if optimum is not None and self.model.free_options.sum() >= least_probed:
+        decided = 0 if fixable is None else self.decide(*fixable)
+        if optimum is not None:
             decided += self.decide_by_probes(stage, floor, optimum, patience)
         return decided
-
-    def decide_by_reduced_costs(self, stage: str, floor: float) -> int:
-        """Fix the options the last LP relaxation of ``stage`` proves cannot move in any plan
-        reaching ``floor`` (:meth:`fixable`). Valid for every later stage, which all keep this
-        stage at ``floor``. Returns how many were fixed."""
-        fixable = self.fixable(stage, floor)
-        return 0 if fixable is None else self.decide(*fixable)
 
     def decide(self, at_zero: np.ndarray, at_one: np.ndarray) -> int:
         """Fix the options ``at_zero`` to 0 and ``at_one`` to 1 (masks over the options) in the
@@ -818,9 +817,10 @@ class _Stage:
         # The first stage's options are probed as well where its search has the requested gap to
         # close and its reduced costs leave many free (FIRST_STAGE_PROBE_OPTIONS): on the networks
         # where that search is slowest the probes decide most of the options the reduced costs
-        # leave free, and the search of the rest is the shorter by more than they take. Where the best plan is within the requested gap already, the search is a
-        # bonus that yields at its root, shorter than the probes, and the kept stage's probes
-        # follow it (benchmarks/README.md, "Probes in the first stage").
+        # leave free, and the search of the rest is the shorter by more than they take. Where the
+        # best plan is within the requested gap already, the search is a bonus that yields at its
+        # root, shorter than the probes, and the kept stage's probes follow it
+        # (benchmarks/README.md, "Probes in the first stage").
         target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
