@@ -399,13 +399,10 @@ def _common_step(values: np.ndarray) -> float:
     return 0.0
 
 
-def enumerate_options(instance: Instance, reach: Reach):
-    """Every (site, action) option with its cost and the zones it newly reaches in each tier.
-
-    Returns site, action, cost arrays and two zones x options CSR matrices (same-day, next-day).
-    An option reaches a tier only where its action makes the site one of that tier's sites (an
-    upgrade adds no next-day reach: the station already delivers).
-    """
+def option_table(instance: Instance):
+    """Every (site, action) option: its site, action and cost, and whether it makes the site one of
+    the same-day and of the next-day sites (an upgrade adds no next-day reach: the station already
+    delivers)."""
     kinds = instance.sites["kind"].to_numpy()
     per_action = [(np.flatnonzero(kinds == a.kind), a) for a in ACTIONS.values()]
     site = np.concatenate([positions for positions, _ in per_action]).astype(np.int64)
@@ -414,11 +411,18 @@ def enumerate_options(instance: Instance, reach: Reach):
                            for positions, a in per_action])
     gives_same_day = np.concatenate([np.full(positions.size, a.gives_same_day) for positions, a in per_action])
     gives_next_day = np.concatenate([np.full(positions.size, a.gives_next_day) for positions, a in per_action])
-    return (site, action, cost, _option_columns(reach.same_day, site, gives_same_day),
-            _option_columns(reach.next_day, site, gives_next_day))
+    return site, action, cost, gives_same_day, gives_next_day
 
 
-def _option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarray) -> sparse.csr_matrix:
+def enumerate_options(instance: Instance, reach: Reach):
+    """Every option (:func:`option_table`) with its cost and the zones it newly reaches in each
+    tier: site, action, cost arrays and two zones x options CSR matrices (same-day, next-day)."""
+    site, action, cost, gives_same_day, gives_next_day = option_table(instance)
+    return (site, action, cost, option_columns(reach.same_day, site, gives_same_day),
+            option_columns(reach.next_day, site, gives_next_day))
+
+
+def option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarray) -> sparse.csr_matrix:
     """Zones x options: the reach column of each option's site where the option ``gives`` this
     tier, empty where it does not. One sparse product with a site-to-option selection, so that
     the reach columns are not copied first (on large instances that copy set the peak memory)."""
@@ -513,6 +517,13 @@ def _identical_rows(group: np.ndarray, cover: sparse.csr_matrix, supply: sparse.
             return first, index
 
 
+def _site_set(positions: np.ndarray, n_sites: int) -> np.ndarray:
+    """Bool per site: whether it is among ``positions``."""
+    chosen = np.zeros(n_sites, dtype=bool)
+    chosen[positions] = True
+    return chosen
+
+
 def _reaches_a_row(same_day: sparse.csr_matrix, next_day: sparse.csr_matrix) -> np.ndarray:
     """Per option: whether it reaches some row in either tier (one that does not only adds cost)."""
     return (same_day.getnnz(axis=0) > 0) | (next_day.getnnz(axis=0) > 0)
@@ -569,7 +580,7 @@ def equity_groups(instance: Instance) -> tuple[list[str], np.ndarray, np.ndarray
 def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop_dominated: bool = True) -> CoveringProblem:
     """Build the covering problem for ``instance``; ``merge``/``drop_dominated`` switch the
     optional reductions off (for tests that compare reduced and unreduced optima)."""
-    site, action, cost, same_day, next_day = enumerate_options(instance, reach)
+    site, action, cost, gives_same_day, gives_next_day = option_table(instance)
     forced_action, never = decided(instance.sites)
     forced_site = np.array([a is not None for a in forced_action[site]], dtype=bool)
     forced = forced_site & (action == forced_action[site])
@@ -578,10 +589,10 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     # Capacity that can bind makes a site a supplier: its same-day reach goes through the split.
     capacity = effective_capacity(instance, reach)
     capped = np.isfinite(capacity)
-    supplies = np.array([ACTIONS[a].gives_same_day for a in action], dtype=bool) & capped[site]
-    same_day = (same_day @ sparse.diags((~supplies).astype(np.int8), dtype=np.int8)).tocsr()
-    same_day.eliminate_zeros()
+    supplies = gives_same_day & capped[site]
+    sends_same_day = gives_same_day & ~supplies  # a supplier's same-day reach goes through the split
 
+    n_sites = len(instance.sites)
     holds_inventory = already(instance.sites["kind"], "holds_inventory")
     delivers = already(instance.sites["kind"], "delivers")
     population = instance.zones["population"].to_numpy(dtype=float)
@@ -594,8 +605,9 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     # Without phases a forced action is decided now: its zones join the constants (or its site
     # supplies whatever the plan).
     committed = forced if not phased else np.zeros_like(forced)
-    const_same = rows_reaching(reach.same_day, holds_inventory & ~capped) | rows_reaching(same_day, committed)
-    const_next = rows_reaching(reach.next_day, delivers) | rows_reaching(next_day, committed)
+    const_same = rows_reaching(reach.same_day,
+                               (holds_inventory & ~capped) | _site_set(site[committed & sends_same_day], n_sites))
+    const_next = rows_reaching(reach.next_day, delivers | _site_set(site[committed & gives_next_day], n_sites))
     given = holds_inventory & capped
     given[site[committed & supplies]] = True
     given_sites = np.flatnonzero(given)
@@ -609,17 +621,17 @@ def reduce_problem(instance: Instance, reach: Reach, *, merge: bool = True, drop
     # matrix of the single-phase reach. Only the last phase's same-day rows count for equity.
     triangle = sparse.csr_matrix(np.tril(np.ones((n_phases, n_phases), dtype=np.int8)))
     keep_same = ~const_same
+    # The rows a plan can change: most zones are reached before it (next-day, nearly all), and
+    # the options' columns over every zone took most of the reductions' time.
+    same_day_rows = reach.same_day[np.flatnonzero(keep_same)]
     supply_cover, supply_option, supply_capacity = _suppliers(
-        reach.same_day[np.flatnonzero(keep_same)].tocsr(), demand[keep_same], given_sites, site[free], supplies[free],
-        capacity, n_phases)
+        same_day_rows, demand[keep_same], given_sites, site[free], supplies[free], capacity, n_phases)
     tiers = {}
-    for tier, cover, constant in (("same_day", same_day, const_same), ("next_day", next_day, const_next)):
+    for tier, tier_reach, gives, constant in (("same_day", same_day_rows, sends_same_day, const_same),
+                                              ("next_day", reach.next_day[np.flatnonzero(~const_next)],
+                                               gives_next_day, const_next)):
         keep = ~constant
-        # Rows first, then columns (if any option is not free): taking the columns of every zone
-        # set the peak memory of large instances.
-        zone_cover = cover[np.flatnonzero(keep)]
-        if not free.all():
-            zone_cover = zone_cover[:, np.flatnonzero(free)]
+        zone_cover = option_columns(tier_reach, site[free], gives[free])
         if phased:
             zone_cover = sparse.kron(triangle, zone_cover, format="csr")
         group = np.where(in_group, zone_group, -1) if tier == "same_day" else np.full(len(population), -1)
