@@ -58,7 +58,9 @@ def test_the_summary_total_is_the_whole_command_as_the_time_limit_counts_it(tiny
     assert result.returncode == 0, result.stderr
     solve, total = map(float, re.search(r"solve ([0-9.]+) s, total ([0-9.]+) s", result.stdout).groups())
     assert solve < total <= wall
-    assert total >= 0.75 * wall  # only the exit after the summary is left out
+    # Only the exit after the summary is left out. That exit took a quarter of the wall time on
+    # a loaded machine; start-up and imports, were they left out, are most of it.
+    assert total >= 0.6 * wall
 
 
 def test_a_solve_does_not_load_what_only_other_commands_need(tiny, tmp_path):
