@@ -423,8 +423,8 @@ def enumerate_options(instance: Instance, reach: Reach):
 
 
 def option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarray) -> sparse.csr_matrix:
-    """Zones x options: the reach column of each option's site where the option ``gives`` this
-    tier, empty where it does not. One sparse product with a site-to-option selection, so that
+    """``reach``'s rows (every zone, or the zones a plan can change) x options: the reach column of
+    each option's site where the option ``gives`` this tier, empty where it does not. One sparse product with a site-to-option selection, so that
     the reach columns are not copied first (on large instances that copy set the peak memory)."""
     options = np.flatnonzero(gives)
     pick = sparse.csr_matrix((np.ones(options.size, dtype=np.int8), (site[options], options)),
