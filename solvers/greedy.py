@@ -72,14 +72,18 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     chosen = np.zeros(problem.n_options, dtype=bool)
     site_taken = set()
     room = problem.budget_room().astype(float)  # USD left in each cumulative budget row
+    # An option fits where it fits the row of its phase and of every later phase: the least of them.
+    room_from = _least_from(room)
 
     def fits(option) -> bool:
-        return bool(np.all(cost[option] <= room[phase[option]:]))
+        return bool(cost[option] <= room_from[phase[option]])
 
     def take(option) -> None:
+        nonlocal room_from
         chosen[option] = True
         site_taken.add(problem.option_site[option])
         room[phase[option]:] -= cost[option]
+        room_from = _least_from(room)
         gains.take(option)
 
     for site in problem.required_sites:
@@ -112,9 +116,7 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
     if problem.required_sites.size or gains.short is not None:
         return chosen  # a single option would drop the sites that must act, or miss the floors
     greedy_value = float(population[covered].sum())
-    # Room from each phase on: the least of the cumulative rows it and every later phase share.
-    room_from = np.minimum.accumulate(problem.budget_room()[::-1])[::-1]
-    affordable = np.flatnonzero(cost <= room_from[phase])
+    affordable = np.flatnonzero(cost <= _least_from(problem.budget_room())[phase])
     if affordable.size:
         single_gain = np.asarray(cover[:, affordable].T @ population)
         best = affordable[int(np.argmax(single_gain))]
@@ -122,3 +124,8 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
             chosen = np.zeros(problem.n_options, dtype=bool)
             chosen[best] = True
     return chosen
+
+
+def _least_from(room: np.ndarray) -> np.ndarray:
+    """Per phase, the least room of its cumulative budget row and every later phase's."""
+    return np.minimum.accumulate(room[::-1])[::-1]
