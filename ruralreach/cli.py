@@ -24,7 +24,7 @@ from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
                                    percent_text, plan_place, read_plan, read_summary, write_plan)
-from ruralreach.solvers.highs import SolveOptions
+from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions
 from ruralreach.solvers.lexicographic import Progress
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
@@ -280,11 +280,13 @@ def seconds_since_start() -> float:
 
 def solve_seconds_left(time_limit: float, instance: Instance) -> float:
     """A time limit is for the whole command, start-up, reading and writing included: the solve
-    gets what is left of it after the time spent so far and the time writing the plan will take
-    (longer on a machine busy with other work). With nothing left the solve still returns its
-    start plan (the greedy plan), marked time_limit."""
+    gets what is left of it after the time spent so far and the time ending the solve and writing
+    the plan will take (longer on a machine busy with other work). With nothing left the solve
+    still returns its start plan (the greedy plan), marked time_limit."""
     so_far = seconds_since_start()
-    writing = _WRITE_SECONDS + _WRITE_SECONDS_PER_ROW * (len(instance.zones) + len(instance.sites))
+    # The solve itself may end past its limit by its guard's grace (solvers/highs.py).
+    writing = (GUARD_GRACE_SECONDS + _WRITE_SECONDS
+               + _WRITE_SECONDS_PER_ROW * (len(instance.zones) + len(instance.sites)))
     # On a machine busy with other work this process gets a share of a core, and writing will take
     # as much longer as reading did: the share so far is the best guess of the share to come.
     share = min(1.0, max(_LEAST_CPU_SHARE, time.process_time() / so_far)) if so_far > 0 else 1.0

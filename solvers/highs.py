@@ -44,8 +44,8 @@ RESTART_ROWS = 5000
 # (:meth:`HighsModel.solve`); past it the stage stays unproven, as it was before any.
 REFUSED_PLANS = 20
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
-# since a user's time limit bounds the whole command.
-_GUARD_GRACE_SECONDS = 0.2
+# since a user's time limit bounds the whole command (which keeps it for the solve's end).
+GUARD_GRACE_SECONDS = 0.2
 # How long the Python thread waits on HiGHS at a time: the delay before Ctrl-C or the guard acts.
 _WAIT_STEP_SECONDS = 0.05
 
@@ -522,7 +522,7 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
     running is aborted by the C++ runtime."""
     began = time.perf_counter()
     deadline = None if time_limit is None else began + max(time_limit, 0.0)
-    guard = None if deadline is None else deadline + _GUARD_GRACE_SECONDS
+    guard = None if deadline is None else deadline + GUARD_GRACE_SECONDS
     with _asking(h, _Checks(deadline, stop_when)):
         thread = h.startSolve()
         try:
