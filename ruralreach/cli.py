@@ -263,7 +263,7 @@ def command_place(args: argparse.Namespace) -> int:
 # Kept larger, it is time a solve under a limit never gets (benchmarks/README.md, "The time kept
 # for writing, measured again").
 _WRITE_SECONDS, _WRITE_SECONDS_PER_ROW = 0.15, 1.2e-5
-_LEAST_CPU_SHARE = 0.1  # below it, the guess of how long writing takes is too uncertain to stretch further
+_LEAST_CPU_SHARE = 0.1  # below it, the guess of how long ending takes is too uncertain to stretch further
 _IMPORTED = time.perf_counter()
 
 
@@ -285,12 +285,12 @@ def solve_seconds_left(time_limit: float, instance: Instance) -> float:
     still returns its start plan (the greedy plan), marked time_limit."""
     so_far = seconds_since_start()
     # The solve itself may end past its limit by its guard's grace (solvers/highs.py).
-    writing = (GUARD_GRACE_SECONDS + _WRITE_SECONDS
-               + _WRITE_SECONDS_PER_ROW * (len(instance.zones) + len(instance.sites)))
-    # On a machine busy with other work this process gets a share of a core, and writing will take
+    ending = (GUARD_GRACE_SECONDS + _WRITE_SECONDS
+              + _WRITE_SECONDS_PER_ROW * (len(instance.zones) + len(instance.sites)))
+    # On a machine busy with other work this process gets a share of a core, and ending will take
     # as much longer as reading did: the share so far is the best guess of the share to come.
     share = min(1.0, max(_LEAST_CPU_SHARE, time.process_time() / so_far)) if so_far > 0 else 1.0
-    return max(0.0, time_limit - so_far - writing / share)
+    return max(0.0, time_limit - so_far - ending / share)
 
 
 def progress_line(step: Progress) -> str:
