@@ -324,6 +324,9 @@ class _Search:
         # says which of the "floor cost" rows it breaks (:meth:`hold_floor_costs`).
         self.pending_floor_costs: np.ndarray | None = None
         self.pending_shortfalls = True  # until the first LP has drawn its floor shortfall rows
+        # Seconds of the last LP solved with no basis to start from: what a search's root costs,
+        # since HiGHS solves its MIP's root LP afresh (and finishes it past any time limit).
+        self.fresh_lp_seconds = 0.0
 
     @property
     def first_lp(self) -> bool:
@@ -379,8 +382,11 @@ class _Search:
             if reached <= START_BASIS_SHARE * same_day.size:
                 start_reach = np.concatenate([same_day, problem.next_day_reached(self.chosen)])
             interior_point = same_day.size > 0 and reached >= INTERIOR_POINT_SHARE * same_day.size
+        fresh = self.model.lp_from_scratch
         result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach,
                                        interior_point=interior_point)
+        if fresh and result.status == OPTIMAL:
+            self.fresh_lp_seconds = result.seconds
         if result.status == OPTIMAL and self.hold_floor_costs(result.values):
             again = self.model.relaxation(stage, self.remaining())  # dual simplex from the last basis
             result = replace(again, seconds=result.seconds + again.seconds)
@@ -562,10 +568,13 @@ class _Stage:
         return _Yield(self, time.perf_counter() + self.search_time(beyond_requested_gap=True), stage_bound)
 
     def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
-        """Whether a search given ``seconds`` is worth starting: more than one LP's time (of the
-        ``problem`` searched, by its share of the stage's nonzeros, when it is a smaller one)."""
+        """Whether a search given ``seconds`` is worth starting: more than its root LP's time, an
+        LP solved afresh (of the ``problem`` searched, by its share of the stage's nonzeros, when
+        it is a smaller one). The stage's own LP, warm-started, can take a tenth of that: a search
+        started on it once ran 1.6 s past a time limit."""
         share = 1.0 if problem is None else _nonzeros(problem) / max(_nonzeros(self.search.problem), 1)
-        return seconds is None or seconds > share * self.lp_seconds
+        root = max(self.lp_seconds, self.search.fresh_lp_seconds)
+        return seconds is None or seconds > share * root
 
     def within_requested_gap(self) -> bool:
         return self.standing()[0]
