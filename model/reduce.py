@@ -424,8 +424,9 @@ def enumerate_options(instance: Instance, reach: Reach):
 
 def option_columns(reach: sparse.csr_matrix, site: np.ndarray, gives: np.ndarray) -> sparse.csr_matrix:
     """``reach``'s rows (every zone, or the zones a plan can change) x options: the reach column of
-    each option's site where the option ``gives`` this tier, empty where it does not. One sparse product with a site-to-option selection, so that
-    the reach columns are not copied first (on large instances that copy set the peak memory)."""
+    each option's site where the option ``gives`` this tier, empty where it does not. One sparse
+    product with a site-to-option selection, so that the reach columns are not copied first (on
+    large instances that copy set the peak memory)."""
     options = np.flatnonzero(gives)
     pick = sparse.csr_matrix((np.ones(options.size, dtype=np.int8), (site[options], options)),
                              shape=(reach.shape[1], site.size))

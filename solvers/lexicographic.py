@@ -570,8 +570,9 @@ class _Stage:
     def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
         """Whether a search given ``seconds`` is worth starting: more than its root LP's time, an
         LP solved afresh (of the ``problem`` searched, by its share of the stage's nonzeros, when
-        it is a smaller one). The stage's own LP, warm-started, can take a tenth of that: a search
-        started on it once ran 1.6 s past a time limit."""
+        it is a smaller one). Not the stage's own LP, warm-started and far shorter: a search started
+        on that ran past a time limit (benchmarks/README.md, "A search under a limit starts only
+        with time for its root")."""
         share = 1.0 if problem is None else _nonzeros(problem) / max(_nonzeros(self.search.problem), 1)
         root = max(self.lp_seconds, self.search.fresh_lp_seconds)
         return seconds is None or seconds > share * root
