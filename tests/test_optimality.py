@@ -416,6 +416,23 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     assert len(asked) == questions  # asked of that solve only
 
 
+
+def test_a_solve_after_one_told_to_stop_runs_to_its_end(tmp_path):
+    """HiGHS keeps an interrupt request from one run to the next: the solve after one that
+    ``stop_when`` stopped, on the same model (a later stage, a sweep's next budget, the solve
+    again without presolve), must still run to its end and prove its optimum."""
+    directory = busy_instance(tmp_path / "busy", zones=6000, centers=2, stations=15, candidates=900, budget=300e6)
+    problem = covering_problem(directory)
+    model = lx._loaded(problem, EXACT)
+    start = lx.full_start(problem, lx.greedy_choice(problem))
+    asked = []
+    stopped = model.solve("same_day", None, start=start, gap=0.0, stop_when=lambda *_: not asked.append(1))
+    assert asked and stopped.status == lx.TIME_LIMIT
+    whole = model.solve("same_day", None, start=start, gap=0.0)
+    assert whole.status == lx.OPTIMAL and whole.bound == pytest.approx(whole.objective, abs=0.5)
+    fresh = lx._loaded(problem, EXACT).solve("same_day", None, start=start, gap=0.0)
+    assert whole.objective == pytest.approx(fresh.objective, abs=0.5)
+
 def test_a_timed_run_stops_at_the_last_check_before_its_limit():
     """HiGHS looks at its clock only at its interrupt checks, and one step between two of them can
     take seconds: a timed run stops at a check once the longest wait between checks seen so far
