@@ -415,9 +415,8 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
     from the feasible column vector ``start`` if given (:func:`_run_guarded`), and once more
     without presolve when HiGHS's answer may be wrong: ``Infeasible``, a solve error (HiGHS 1.16
     gives one when the solution its presolve found overruns a row by its tolerance once restored:
-    a budget a cent below a plan's cost, ``tests/data/money/cent-over``), or a solution, the
-    last or any improving one on the way (which stops the run), whose objective is not the one
-    HiGHS reports for it. HiGHS 1.16's MIP presolve does both of the last on a
+    a budget a cent below a plan's cost, ``tests/data/money/cent-over``), or a solution whose
+    objective is not the one HiGHS reports for it. HiGHS 1.16's MIP presolve does both of the last on a
     small phased capacitated MIP (``tests/data/highs-presolve``): ``Infeasible`` without a start,
     and with the optimal plan as one ``Optimal`` at an objective and bound above what that plan
     is worth, a bound above the optimum that in a minimizing stage would be a broken promise. A
@@ -431,10 +430,9 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
             h.setSolution(solution)
 
     set_start()
-    answers = _Answers(objective, offset)
-    seconds = _run_guarded(h, time_limit, stop_when, answers=answers)
+    seconds = _run_guarded(h, time_limit, stop_when)
     doubtful = h.getModelStatus() in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kSolveError)
-    misreports = answers.misreported or _misreports(h, objective, offset)
+    misreports = _misreports(h, objective, offset)
     _, presolve = h.getOptionValue("presolve")
     if not (doubtful or misreports) or presolve == "off":
         return seconds, not misreports
@@ -445,46 +443,21 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
     h.setOptionValue("presolve", "off")
     _set_time_limit(h, left)
     set_start()
-    answers = _Answers(objective, offset)
     try:
-        seconds += _run_guarded(h, left, stop_when, answers=answers)
+        seconds += _run_guarded(h, left, stop_when)
     finally:
         h.setOptionValue("presolve", presolve)
-    return seconds, not (answers.misreported or _misreports(h, objective, offset))
+    return seconds, not _misreports(h, objective, offset)
 
 
 def _misreports(h: highspy.Highs, objective: np.ndarray, offset: float) -> bool:
     """Whether HiGHS reports its MIP solution at an objective other than the one recomputed from
-    the solution's columns (:func:`_misreported`)."""
+    the solution's columns (beyond rounding: a millionth of it)."""
     info = h.getInfo()
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
         return False
-    return _misreported(np.asarray(h.getSolution().col_value), info.objective_function_value, objective, offset)
-
-
-def _misreported(values: np.ndarray, reported: float, objective: np.ndarray, offset: float) -> bool:
-    """Whether ``reported`` is not the objective of the column vector ``values`` (beyond rounding:
-    a millionth of it)."""
-    recomputed = float(values @ objective) + offset
-    return abs(recomputed - reported) > 1e-6 * max(1.0, abs(recomputed))
-
-
-class _Answers:
-    """HiGHS's improving solutions as a MIP run goes, each checked against its own columns: a run
-    that reported one at an objective other than its columns give is not believed, and is stopped
-    at HiGHS's next interrupt check (:func:`_asking`), so that the time left goes to the solve
-    without presolve. HiGHS 1.16's presolve, given a start, can take the start at an objective it
-    is not worth, as the run's best plan, found at the root: a national cost stage's
-    (benchmarks/README.md, "A start HiGHS misreports, seen at the root")."""
-
-    def __init__(self, objective: np.ndarray, offset: float):
-        self.objective, self.offset = objective, offset
-        self.misreported = False
-
-    def __call__(self, event) -> None:
-        data = event.data_out
-        if _misreported(np.asarray(data.mip_solution), data.objective_function_value, self.objective, self.offset):
-            self.misreported = True
+    recomputed = float(np.asarray(h.getSolution().col_value) @ objective) + offset
+    return abs(recomputed - info.objective_function_value) > 1e-6 * max(1.0, abs(recomputed))
 
 
 def _set_time_limit(h: highspy.Highs, time_limit: float | None) -> None:
@@ -517,29 +490,23 @@ class _Checks:
 
 
 @contextmanager
-def _asking(h: highspy.Highs, checks: _Checks, answers: _Answers | None = None):
-    """While in it, HiGHS's MIP interrupt checks ask ``checks`` whether to stop, and stop once
-    ``answers`` has seen a solution misreported (when there is anything to ask: an untimed run
-    without ``stop_when`` or ``answers`` goes unwatched)."""
-    if checks.deadline is None and checks.stop_when is None and answers is None:
+def _asking(h: highspy.Highs, checks: _Checks):
+    """While in it, HiGHS's MIP interrupt checks ask ``checks`` whether to stop (when there is
+    anything to ask: an untimed run without ``stop_when`` goes unwatched)."""
+    if checks.deadline is None and checks.stop_when is None:
         yield
         return
 
     def asked(event) -> None:
         data = event.data_out
-        if ((answers is not None and answers.misreported)
-                or checks(data.mip_primal_bound, data.mip_dual_bound, data.mip_node_count)):
+        if checks(data.mip_primal_bound, data.mip_dual_bound, data.mip_node_count):
             event.interrupt()
 
     h.cbMipInterrupt.subscribe(asked)
-    if answers is not None:
-        h.cbMipImprovingSolution.subscribe(answers)
     try:
         yield
     finally:
         h.cbMipInterrupt.unsubscribe(asked)
-        if answers is not None:
-            h.cbMipImprovingSolution.unsubscribe(answers)
 
 
 @contextmanager
@@ -569,13 +536,11 @@ def _interrupt_cleared(h: highspy.Highs):
 
 
 def _run_guarded(h: highspy.Highs, time_limit: float | None,
-                 stop_when: Callable[[float, float, int], bool] | None = None, *,
-                 answers: _Answers | None = None) -> float:
+                 stop_when: Callable[[float, float, int], bool] | None = None) -> float:
     """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
     are not always honoured inside long LP or presolve steps), or when ``stop_when(best, bound,
     nodes)`` says so, or when the time limit would fall before its next check (both asked at
-    HiGHS's own interrupt checks of a MIP; see :class:`_Checks`), or once ``answers`` has seen an
-    improving solution misreported (:class:`_Answers`). Returns wall seconds.
+    HiGHS's own interrupt checks of a MIP; see :class:`_Checks`). Returns wall seconds.
 
     HiGHS runs in a thread of its own while this one waits in short steps, so that Ctrl-C is seen
     at once. On any exception here (Ctrl-C) the solve is cancelled and its thread waited for and
@@ -584,7 +549,7 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
     began = time.perf_counter()
     deadline = None if time_limit is None else began + max(time_limit, 0.0)
     guard = None if deadline is None else deadline + GUARD_GRACE_SECONDS
-    with _interrupt_cleared(h), _asking(h, _Checks(deadline, stop_when), answers):
+    with _interrupt_cleared(h), _asking(h, _Checks(deadline, stop_when)):
         thread = h.startSolve()
         try:
             while not h.wait(_WAIT_STEP_SECONDS)[0]:

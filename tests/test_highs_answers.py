@@ -14,7 +14,6 @@ from conftest import with_capacity
 from test_program import program_instance
 
 from ruralreach.model.instance import Phase
-from ruralreach.solvers import highs
 from ruralreach.solvers.highs import run_mip
 
 MIP = Path(__file__).parent / "data" / "highs-presolve" / "next_day.mps"
@@ -81,22 +80,3 @@ def test_run_mip_solves_again_without_presolve_and_finds_the_optimum(with_start,
     assert info.mip_dual_bound == pytest.approx(optimum, abs=0.5)
     assert objective_of(h, h.getSolution().col_value) == pytest.approx(optimum, abs=0.5)
     assert h.getOptionValue("presolve")[1] == "choose"  # restored for the solves after
-
-
-def test_an_improving_solution_misreported_is_seen_as_the_run_goes(optimal_plan, optimum):
-    # HiGHS takes the start at an objective it is not worth as it goes, not only in its last
-    # answer: the run's answers are checked as they come (a national cost stage's search, with
-    # such a start, ran on a minute after it).
-    h = loaded()
-    lp = h.getLp()
-    start = highspy.HighsSolution()
-    start.col_value, start.value_valid = list(optimal_plan), True
-    h.setSolution(start)
-    answers = highs._Answers(np.asarray(lp.col_cost_), lp.offset_)
-    highs._run_guarded(h, None, answers=answers)
-    assert answers.misreported
-    h = loaded(presolve="off")
-    h.setSolution(start)
-    answers = highs._Answers(np.asarray(lp.col_cost_), lp.offset_)
-    highs._run_guarded(h, None, answers=answers)
-    assert not answers.misreported and h.getModelStatus() == highspy.HighsModelStatus.kOptimal
