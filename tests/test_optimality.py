@@ -416,7 +416,6 @@ def test_a_solve_told_to_stop_keeps_its_plan_and_its_bound(tmp_path):
     assert len(asked) == questions  # asked of that solve only
 
 
-
 def test_a_solve_after_one_told_to_stop_runs_to_its_end(tmp_path):
     """HiGHS keeps an interrupt request from one run to the next: the solve after one that
     ``stop_when`` stopped, on the same model (a later stage, a sweep's next budget, the solve
@@ -426,12 +425,18 @@ def test_a_solve_after_one_told_to_stop_runs_to_its_end(tmp_path):
     model = lx._loaded(problem, EXACT)
     start = lx.full_start(problem, lx.greedy_choice(problem))
     asked = []
-    stopped = model.solve("same_day", None, start=start, gap=0.0, stop_when=lambda *_: not asked.append(1))
+
+    def at_once(best: float, bound: float, nodes: int) -> bool:
+        asked.append(nodes)
+        return True
+
+    stopped = model.solve("same_day", None, start=start, gap=0.0, stop_when=at_once)
     assert asked and stopped.status == lx.TIME_LIMIT
     whole = model.solve("same_day", None, start=start, gap=0.0)
     assert whole.status == lx.OPTIMAL and whole.bound == pytest.approx(whole.objective, abs=0.5)
     fresh = lx._loaded(problem, EXACT).solve("same_day", None, start=start, gap=0.0)
     assert whole.objective == pytest.approx(fresh.objective, abs=0.5)
+
 
 def test_a_timed_run_stops_at_the_last_check_before_its_limit():
     """HiGHS looks at its clock only at its interrupt checks, and one step between two of them can
