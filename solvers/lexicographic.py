@@ -130,6 +130,16 @@ START_BASIS_SHARE = 0.6
 # same basis it reaches alone: the pivots were all lost (up to 54 s against 15 s for interior point
 # alone; benchmarks/README.md).
 INTERIOR_POINT_SHARE = 0.95
+# With at least this many phases the floorless first LP goes straight to interior point too,
+# whatever the start plan reaches. Each option has a column per phase, every one of them in the
+# reach rows of its phase and of each phase after, and on three-phase national networks both
+# simplex methods, from the plan that takes nothing or from the start plan's vertex, crawled: on
+# four of seven measured, primal simplex ran past its pivot cap, its pivots each several times
+# as slow as on the networks where it ended, before the interior point that ended the LP at the
+# basis it reaches alone. Where primal simplex ended it was faster than interior point, by less
+# than the stalls lost (benchmarks/README.md, "The phased first LP"); with two phases it ended on
+# every network measured.
+INTERIOR_POINT_PHASES = 3
 # The "floor shortfall" rows (model/formulation.py) are drawn from the first LP, for each set T of
 # the options it takes at least each of SHORTFALL_THRESHOLDS, and the one per group the LP breaks
 # most (its left side below 1 - SHORTFALL_VIOLATION) is added; then the LP is solved again, for at
@@ -381,7 +391,8 @@ class _Search:
             reached = np.count_nonzero(same_day)
             if reached <= START_BASIS_SHARE * same_day.size:
                 start_reach = np.concatenate([same_day, problem.next_day_reached(self.chosen)])
-            interior_point = same_day.size > 0 and reached >= INTERIOR_POINT_SHARE * same_day.size
+            interior_point = ((same_day.size > 0 and reached >= INTERIOR_POINT_SHARE * same_day.size)
+                              or problem.n_phases >= INTERIOR_POINT_PHASES)
         fresh = self.model.lp_from_scratch
         result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach,
                                        interior_point=interior_point)

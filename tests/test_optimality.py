@@ -694,6 +694,26 @@ def test_the_first_lp_goes_straight_to_interior_point_where_the_start_plan_reach
         assert stalling.primal_stalled and np.array_equal(first.values, by_stalling.values)
 
 
+@pytest.mark.parametrize("phases", [2, 3])
+def test_the_first_lp_of_three_phases_goes_straight_to_interior_point(tmp_path, monkeypatch, phases):
+    """With three phases (INTERIOR_POINT_PHASES) the floorless first LP is solved by interior
+    point alone, though the start plan reaches too few rows for INTERIOR_POINT_SHARE, to the
+    optimum dual simplex reaches. With two, primal simplex runs first, as without phases."""
+    directory = busy_instance(tmp_path / "busy", zones=3000, centers=2, stations=15, candidates=400, budget=300e6)
+    scenario = directory / "scenario.toml"
+    scenario.write_text(scenario.read_text() + "".join(f"\n[[phases]]\nname = 'p{t}'\nbudget = {300e6 / phases!r}\n"
+                                                        for t in range(phases)))
+    problem = covering_problem(directory)
+    assert problem.n_phases == phases
+    start = lx.greedy_choice(problem)
+    assert np.mean(problem.same_day_share(start) > 0) < lx.INTERIOR_POINT_SHARE
+    by_dual = lx._loaded(problem, EXACT).relaxation("same_day", None)
+    runs = lp_runs_recorded(monkeypatch)
+    first = lx._Search(problem, lx._loaded(problem, EXACT), start, EXACT, None).relaxation("same_day")
+    assert first.status == lx.OPTIMAL and first.bound == pytest.approx(by_dual.bound, rel=1e-9)
+    assert runs == (["ipm"] if phases == 3 else ["choose"])
+
+
 GAP = 0.02  # wide, so that on tiny instances the stages stop short of the optimum and search to a target
 
 
