@@ -132,13 +132,13 @@ START_BASIS_SHARE = 0.6
 INTERIOR_POINT_SHARE = 0.95
 # With at least this many phases the floorless first LP goes straight to interior point too,
 # whatever the start plan reaches. Each option has a column per phase, every one of them in the
-# reach rows of its phase and of each phase after, and on three-phase national networks both
-# simplex methods, from the plan that takes nothing or from the start plan's vertex, crawled: on
-# four of seven measured, primal simplex ran past its pivot cap, its pivots each several times
-# as slow as on the networks where it ended, before the interior point that ended the LP at the
-# basis it reaches alone. Where primal simplex ended it was faster than interior point, by less
-# than the stalls lost (benchmarks/README.md, "The phased first LP"); with two phases it ended on
-# every network measured.
+# reach rows of its phase and of each phase after. On four of seven three-phase national networks
+# measured the path through primal simplex took longer than interior point alone, on three of
+# them by a minute or more: where logged, primal simplex ran to its pivot cap before the interior
+# point that ends the LP where it ends alone, and on the slowest neither simplex method, from the
+# plan that takes nothing or from the start plan's vertex, came near the optimum. Where primal
+# simplex was quicker it won by less than the stalls lost (benchmarks/README.md, "The phased first
+# LP"); with two phases it was quicker on every network measured.
 INTERIOR_POINT_PHASES = 3
 # The "floor shortfall" rows (model/formulation.py) are drawn from the first LP, for each set T of
 # the options it takes at least each of SHORTFALL_THRESHOLDS, and the one per group the LP breaks
