@@ -389,10 +389,10 @@ class _Search:
         if starts_feasible and self.chosen is not None:
             same_day = problem.same_day_share(self.chosen) > 0  # without capacities, each row in full or not
             reached = np.count_nonzero(same_day)
-            if reached <= START_BASIS_SHARE * same_day.size:
-                start_reach = np.concatenate([same_day, problem.next_day_reached(self.chosen)])
             interior_point = ((same_day.size > 0 and reached >= INTERIOR_POINT_SHARE * same_day.size)
                               or problem.n_phases >= INTERIOR_POINT_PHASES)
+            if not interior_point and reached <= START_BASIS_SHARE * same_day.size:  # a basis for primal simplex
+                start_reach = np.concatenate([same_day, problem.next_day_reached(self.chosen)])
         fresh = self.model.lp_from_scratch
         result = self.model.relaxation(stage, self.remaining(), primal_simplex=starts_feasible, start_reach=start_reach,
                                        interior_point=interior_point)
