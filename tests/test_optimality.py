@@ -1,5 +1,6 @@
 """The solver's plans against brute-force enumeration and the independent coverage checker."""
 
+import dataclasses
 import math
 import os
 import re
@@ -14,7 +15,7 @@ import pytest
 from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
 from conftest import every_choice, plans, small_instance, upgrades_problem, with_capacity
 
-from ruralreach.model.instance import load_instance
+from ruralreach.model.instance import Phase, load_instance, scenario_toml
 from ruralreach.model.plan import read_plan, write_plan
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import money_unit, reduce_problem, restrict
@@ -700,9 +701,9 @@ def test_the_first_lp_of_three_phases_goes_straight_to_interior_point(tmp_path, 
     point alone, though the start plan reaches too few rows for INTERIOR_POINT_SHARE, to the
     optimum dual simplex reaches. With two, primal simplex runs first, as without phases."""
     directory = busy_instance(tmp_path / "busy", zones=3000, centers=2, stations=15, candidates=400, budget=300e6)
-    scenario = directory / "scenario.toml"
-    scenario.write_text(scenario.read_text() + "".join(f"\n[[phases]]\nname = 'p{t}'\nbudget = {300e6 / phases!r}\n"
-                                                        for t in range(phases)))
+    rollout = tuple(Phase(f"p{t}", 300e6 / phases) for t in range(phases))
+    (directory / "scenario.toml").write_text(
+        scenario_toml(dataclasses.replace(load_instance(directory).scenario, phases=rollout)))
     problem = covering_problem(directory)
     assert problem.n_phases == phases
     start = lx.greedy_choice(problem)
