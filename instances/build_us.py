@@ -710,6 +710,17 @@ def build(params: BuildParameters = BuildParameters(), out_dir: Path = DEFAULT_O
     (out_dir / "README.md").write_text(readme, encoding="utf-8", newline="\n")
 
 
+def whole_number(text: str) -> int:
+    """An integer option, also as a budget is usually written (``3e9``, ``4_000_000_000``)."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)  # argparse reports a ValueError as an invalid value, naming the option
+        if not value.is_integer():
+            raise ValueError(f"not a whole number: {text!r}") from None
+        return int(value)
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[BuildParameters, Path]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT_DIR, help="output directory")
@@ -717,8 +728,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[BuildParameters, Path]:
     for field in dataclasses.fields(BuildParameters):
         default = getattr(defaults, field.name)
         parser.add_argument(
-            "--" + field.name.replace("_", "-"), type=type(default), default=default,
-            help=f"default: {default}",
+            "--" + field.name.replace("_", "-"), type=whole_number if isinstance(default, int) else type(default),
+            default=default, help=f"default: {default}",
         )
     args = vars(parser.parse_args(argv))
     out = args.pop("out")

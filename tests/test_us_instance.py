@@ -78,6 +78,15 @@ def test_a_network_the_options_cannot_give_is_one_line_and_nothing_written(tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_whole_number_options_take_a_budget_as_it_is_usually_written():
+    params, _ = build_us.parse_args(["--budget", "3e9", "--candidate-count", "6_000", "--seed", "7"])
+    assert (params.budget, params.candidate_count, params.seed) == (3_000_000_000, 6000, 7)
+    assert isinstance(params.budget, int)
+    for text in ("3.5", "abc", "1e400"):
+        with pytest.raises(SystemExit):
+            build_us.parse_args(["--budget", text])
+
+
 @pytest.mark.parametrize("builder", ["build_us", "build_program", "build_capacity"])
 def test_a_builder_told_to_write_into_a_file_says_so_in_one_line_and_leaves_it(tmp_path, builder):
     if builder == "build_us":
