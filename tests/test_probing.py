@@ -142,6 +142,18 @@ def test_a_first_stage_with_few_options_free_is_searched_unprobed(seed, tmp_path
     assert rounds and all(kept for _, kept, _ in rounds)
 
 
+@pytest.mark.parametrize("seed", [1025, 1030])
+def test_a_kept_stages_probes_stop_by_count_too(seed, tmp_path, monkeypatch):
+    # PROBE_PATIENCE bounds every round of probes, a kept stage's as well as the first stage's: at
+    # 0 no round decides anything, and the optima are the same. (Cases whose kept stages' probes
+    # decide an option when they go on.)
+    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    monkeypatch.setattr(lexicographic, "PROBE_PATIENCE", 0)
+    rounds = recorded_probes(monkeypatch)
+    assert_matches_brute_force(seed, tmp_path)
+    assert any(kept for _, kept, _ in rounds) and not any(decided for *_, decided in rounds)
+
+
 def test_a_solve_without_a_time_limit_probes_the_same_whatever_the_clock(tmp_path, monkeypatch):
     # Without a time limit no step may depend on how fast the machine is: the same instance gives
     # the same decisions and the same plan on a machine ten thousand times slower.
