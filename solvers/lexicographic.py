@@ -97,11 +97,11 @@ REACHED_SHARE = 0.1
 # they do so to nearly the last option; where they decide nothing (the capacitated network, the
 # peers' p = 200 problem), they stop at once; where the first stage's stop deciding (the phased
 # program with floors, after a fifth of their time), its search was the shorter for it ("Probes
-# that stop by count"). A kept stage's probes stop the same way: on the eight national solves
-# measured no such run of them went longer than 44 probes without a decision before the last
-# one, while on a network of 19,740 sites whose same-day reach is 120 minutes they tried 8,908
-# options and decided one ("Kept stages' probes stop by count too"). A count, not a clock, so that
-# a solve without a time limit takes the same path, and writes the same plan, every time.
+# that stop by count"). A kept stage's probes stop the same way: on the seven national solves
+# measured none of them went more than 44 probes without a decision before its last one, while
+# on a network of 19,740 sites whose same-day reach is 120 minutes they tried 8,908 options and
+# decided one ("A kept stage's probes stop by count too"). A count, not a clock, so that a solve
+# without a time limit takes the same path, and writes the same plan, every time.
 PROBE_ROWS = 5000
 PROBE_SHARE = 0.25
 PROBE_PATIENCE = 100
