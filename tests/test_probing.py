@@ -115,16 +115,25 @@ def recorded_probes(patch) -> list[tuple[str, bool, int]]:
     return rounds
 
 
+def rounds_of_probes(seed: int, tmp_path, patch, **settings) -> list[tuple[str, bool, int]]:
+    """Solve random instance ``seed`` with probes on every model (they run only on large ones,
+    PROBE_ROWS) and the module's ``settings``, hold it to brute force, and return its rounds of
+    probes (:func:`recorded_probes`)."""
+    patch.setattr(lexicographic, "PROBE_ROWS", 0)
+    for name, value in settings.items():
+        patch.setattr(lexicographic, name, value)
+    rounds = recorded_probes(patch)
+    assert_matches_brute_force(seed, tmp_path)
+    return rounds
+
+
 @pytest.mark.parametrize("seed", [1010, 1021])
 def test_a_first_stage_probed_in_its_search_reaches_the_optimum(seed, tmp_path, monkeypatch):
     # Cases whose first stage is not within the gap after its neighbourhood search, so that its
     # options are probed before its own search, and the probes decide some. (The probes run only
     # on large models, PROBE_ROWS, and a first stage's only where many options are free,
     # FIRST_STAGE_PROBE_OPTIONS: here on every one.)
-    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
-    monkeypatch.setattr(lexicographic, "FIRST_STAGE_PROBE_OPTIONS", 0)
-    rounds = recorded_probes(monkeypatch)
-    assert_matches_brute_force(seed, tmp_path)
+    rounds = rounds_of_probes(seed, tmp_path, monkeypatch, FIRST_STAGE_PROBE_OPTIONS=0)
     in_search = [(stage, decided) for stage, kept, decided in rounds if not kept]
     assert [stage for stage, _ in in_search] == ["same_day"]
     assert in_search[0][1] > 0
@@ -135,10 +144,7 @@ def test_a_first_stage_with_few_options_free_is_searched_unprobed(seed, tmp_path
     # The same cases with fewer options free after the reduced costs than the first stage's probes
     # ask for: its search goes without them, the kept stages are probed as before, and the
     # optima are the same.
-    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
-    monkeypatch.setattr(lexicographic, "FIRST_STAGE_PROBE_OPTIONS", 10**6)
-    rounds = recorded_probes(monkeypatch)
-    assert_matches_brute_force(seed, tmp_path)
+    rounds = rounds_of_probes(seed, tmp_path, monkeypatch, FIRST_STAGE_PROBE_OPTIONS=10**6)
     assert rounds and all(kept for _, kept, _ in rounds)
 
 
@@ -147,10 +153,7 @@ def test_a_kept_stages_probes_stop_by_count_too(seed, tmp_path, monkeypatch):
     # PROBE_PATIENCE bounds every round of probes, a kept stage's as well as the first stage's: at
     # 0 no round decides anything, and the optima are the same. (Cases whose kept stages' probes
     # decide an option when they go on.)
-    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
-    monkeypatch.setattr(lexicographic, "PROBE_PATIENCE", 0)
-    rounds = recorded_probes(monkeypatch)
-    assert_matches_brute_force(seed, tmp_path)
+    rounds = rounds_of_probes(seed, tmp_path, monkeypatch, PROBE_PATIENCE=0)
     assert any(kept for _, kept, _ in rounds) and not any(decided for *_, decided in rounds)
 
 
