@@ -368,7 +368,7 @@ class _Search:
         _hold_floors(self.model, self.problem, self.floors)
         decided = 0
         if not everyone and not self.out_of_time() and self.relaxation(stage).status == OPTIMAL:
-            decided = self.decide_by_lp(stage, floor, probes=True, patience=PROBE_PATIENCE)
+            decided = self.decide_by_lp(stage, floor, probes=True)
         self.narrow()
         if self.watch is not None:  # the time this takes shows before the next stage's first step
             self.watch(Progress(STAGES[STAGES.index(stage) + 1], "floor", value * plan_unit(self.problem, stage),
@@ -463,14 +463,13 @@ class _Search:
                        & (sense * (duals.bound - floor) + bound_margin(duals.bound) < np.abs(duals.reduced_costs)))
         return cannot_flip & duals.at_lower & (duals.values < 0.5), cannot_flip & duals.at_upper & (duals.values > 0.5)
 
-    def decide_by_lp(self, stage: str, floor: float, *, probes: bool, patience: int | None = None,
-                     least_probed: int = 0) -> int:
+    def decide_by_lp(self, stage: str, floor: float, *, probes: bool, least_probed: int = 0) -> int:
         """Fix the options that the last LP relaxation of ``stage``, solved to optimality, proves
         cannot move in any plan reaching ``floor``: by its reduced costs (:meth:`fixable`), and on a
         model of more than PROBE_ROWS rows (with a finite floor: a plan in hand), where ``probes``
-        and they leave at least ``least_probed`` options free, by local probes of those, until
-        ``patience`` probes in a row decide nothing (None: all of them). Valid for every later
-        stage, which all keep this stage at ``floor``. Returns how many were fixed."""
+        and they leave at least ``least_probed`` options free, by local probes of those
+        (:meth:`decide_by_probes`). Valid for every later stage, which all keep this stage at
+        ``floor``. Returns how many were fixed."""
         fixable = self.fixable(stage, floor)
         probe = probes and math.isfinite(floor) and self.model.mip.getNumRow() > PROBE_ROWS
         if probe and fixable is not None:
@@ -480,7 +479,7 @@ class _Search:
         optimum = self.model.lp_optimum() if probe else None
         decided = 0 if fixable is None else self.decide(*fixable)
         if optimum is not None:
-            decided += self.decide_by_probes(stage, floor, optimum, patience)
+            decided += self.decide_by_probes(stage, floor, optimum)
         return decided
 
     def decide(self, at_zero: np.ndarray, at_one: np.ndarray) -> int:
@@ -492,12 +491,12 @@ class _Search:
         self.model.set_option_bounds(lower, upper)
         return int(at_zero.sum() + at_one.sum())
 
-    def decide_by_probes(self, stage: str, floor: float, optimum: LpOptimum, patience: int | None) -> int:
+    def decide_by_probes(self, stage: str, floor: float, optimum: LpOptimum) -> int:
         """Fix the options that local probes of the LP relaxation of ``stage`` at its ``optimum``
         prove cannot move in any plan reaching ``floor`` (:mod:`solvers.probing`), among those
-        the reduced costs left free, until ``patience`` probes in a row decide nothing (None: all
-        of them). Valid for every later stage, as those are. Under a time limit the probes take at
-        most PROBE_SHARE of what is left. Returns how many were fixed."""
+        the reduced costs left free, until PROBE_PATIENCE probes in a row decide nothing. Valid
+        for every later stage, as those are. Under a time limit the probes take at most
+        PROBE_SHARE of what is left. Returns how many were fixed."""
         model = self.model
         n = model.matrix.n_options
         lower, upper = optimum.col_lower.copy(), optimum.col_upper.copy()
@@ -507,7 +506,7 @@ class _Search:
         remaining = self.remaining()
         deadline = None if remaining is None else time.perf_counter() + PROBE_SHARE * remaining
         return self.decide(*decided_by_local_probes(optimum, lower, upper, model.free_options, covering, floor,
-                                                    deadline, patience))
+                                                    deadline, PROBE_PATIENCE))
 
     def narrow(self) -> Restriction | None:
         """Go on with the problem left once the options the model has fixed are decided. Only
@@ -849,8 +848,7 @@ class _Stage:
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
         gap_open = self.stage == STAGES[0] and not self.within_requested_gap()
-        search.decide_by_lp(self.stage, self.value, probes=gap_open, patience=PROBE_PATIENCE,
-                            least_probed=FIRST_STAGE_PROBE_OPTIONS)
+        search.decide_by_lp(self.stage, self.value, probes=gap_open, least_probed=FIRST_STAGE_PROBE_OPTIONS)
         restriction = search.narrow()
         if search.model.mip.getNumRow() > TARGET_ROWS:
             fixable = None

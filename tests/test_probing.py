@@ -105,9 +105,9 @@ def recorded_probes(patch) -> list[tuple[str, bool, int]]:
     rounds = []
     probe = lexicographic._Search.decide_by_probes
 
-    def recorded(search, stage, floor, optimum, patience):
+    def recorded(search, stage, floor, optimum):
         kept = stage in search.floors
-        decided = probe(search, stage, floor, optimum, patience)
+        decided = probe(search, stage, floor, optimum)
         rounds.append((stage, kept, decided))
         return decided
 
