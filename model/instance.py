@@ -214,10 +214,6 @@ class Scenario:
     # Same-day packages a day per person of a zone's population: its demand on capacitated sites.
     packages_per_person_per_day: float | None = None
 
-    def assumption(self, key: str) -> float:
-        value = getattr(self, key)
-        return ASSUMPTIONS[key] if value is None else value
-
     @property
     def rollout(self) -> tuple[Phase, ...]:
         """The phases of the plan: the scenario's, or one unnamed phase with the whole budget."""
