@@ -827,6 +827,10 @@ def _free_options(problem: CoveringProblem, taken: np.ndarray, excluded: np.ndar
 # a few ulps of a national total would do; this is a person in ten million.
 FORCED_ROW_MARGIN = 1e-7
 FORCING_CHUNK = 2048  # forced rows whose overlaps with every row are counted at once
+# The most products of a forced row's option with a row's that rows_the_floors_reach counts: four
+# times what the densest network measured asks for with a floor at everyone (19,740 sites). Past
+# it the rows are left as they are, which is always valid.
+FORCING_WORK = 1e9
 
 
 def rows_the_floors_force(problem: CoveringProblem, floors: dict[str, float]) -> dict[str, np.ndarray] | None:
@@ -879,7 +883,8 @@ def rows_the_floors_reach(problem: CoveringProblem, floors: dict[str, float], ta
     """The rows, a mask per tier, that every plan keeping ``floors`` and the decisions ``taken``
     and ``excluded`` reaches though they need not be asked for: rows (of either tier) whose
     options include every option of a row the floors force (:func:`rows_the_floors_force`), but
-    one of each set of forced rows with the same options. None when there are none.
+    one of each set of forced rows with the same options. None when there are none, or when
+    finding them would take more than FORCING_WORK products.
 
     The forced rows that stay keep the floor's room smaller than their people (the rows returned
     move into the constants, from the most and from the floor alike), so every plan a problem
@@ -894,6 +899,9 @@ def rows_the_floors_reach(problem: CoveringProblem, floors: dict[str, float], ta
     # The forced rows' options, same-day rows first: the order that breaks ties between forced
     # rows with the same options (the first stays).
     forcing = sparse.vstack([covers[tier][0][np.flatnonzero(forced[tier])] for tier in covers]).tocsr()
+    per_option = forcing.getnnz(axis=0).astype(float)
+    if sum(per_option @ cover.getnnz(axis=0) for cover, _ in covers.values()) > FORCING_WORK:
+        return None
     sizes = forcing.getnnz(axis=1)
     first_forced = 0
     reached = {}

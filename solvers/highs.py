@@ -125,6 +125,9 @@ class HighsModel:
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
         self.reach_required = np.empty(0, dtype=np.int32)  # y and z columns held at 1
+        # Rows left out of the MIP as implied by those held (require_reach), and their columns.
+        self.rows_left_out = np.empty(0, dtype=np.int32)
+        self.implied_columns = np.empty(0, dtype=np.int32)
         # Whether primal simplex has stalled on this model's floorless LP (PRIMAL_PIVOTS_PER_ROW).
         # A sweep solves one model at growing budgets, and the stall grows with the budget: past
         # the first stall the LP goes straight to interior point, whose crossover ends on the same
@@ -195,17 +198,44 @@ class HighsModel:
         for h in (self.mip, self.lp):
             self._apply_option_bounds(h, self.option_lower, self.option_upper)
 
-    def require_reach(self, same_day_rows: np.ndarray, next_day_rows: np.ndarray) -> None:
+    def require_reach(self, same_day_rows: np.ndarray, next_day_rows: np.ndarray,
+                      implied: dict[str, np.ndarray] | None = None) -> None:
         """Demand rows every plan still searched reaches (row indices per tier): their columns
-        y (z) held at 1 in both models, instead of those of the last call."""
+        y (z) held at 1 in both models, instead of those of the last call. ``implied``: more
+        such rows (a mask per tier), each reached because its options include every option of
+        a row held (:func:`ruralreach.model.reduce.rows_the_floors_reach`): held at 1 in the MIP,
+        with their rows left out of it (made free).
+
+        Why: HiGHS's presolve keeps such rows, and a set cover is proved faster without them
+        (``rows_the_floors_reach`` says by how much). The LP keeps them: they do not move its
+        optimum, and its basis carries from one solve to the next."""
         m = self.matrix
-        columns = np.concatenate([m.n_options + np.asarray(same_day_rows),
-                                  m.n_options + m.n_same_day + np.asarray(next_day_rows)]).astype(np.int32)
+        columns = self._reach_columns(same_day_rows, next_day_rows)
+        left_out = self.rows_left_out
+        if left_out.size:  # the rows of the last call back in the MIP, their columns free
+            self.mip.changeRowsBounds(left_out.size, left_out, m.row_lower[left_out], m.row_upper[left_out])
+            self.mip.changeColsBounds(left_out.size, self.implied_columns, np.zeros(left_out.size),
+                                      np.ones(left_out.size))
         for h in (self.mip, self.lp):
             for held, lower in ((self.reach_required, 0.0), (columns, 1.0)):
                 if held.size:
                     h.changeColsBounds(held.size, held, np.full(held.size, lower), np.ones(held.size))
         self.reach_required = columns
+        same_day, next_day = (np.empty(0, dtype=np.int64),) * 2 if implied is None else (
+            np.flatnonzero(implied["same_day"]), np.flatnonzero(implied["next_day"]))
+        self.implied_columns = self._reach_columns(same_day, next_day)
+        self.rows_left_out = np.concatenate([m.demand_rows("same_day")[same_day],
+                                             m.demand_rows("next_day")[next_day]]).astype(np.int32)
+        if self.rows_left_out.size:
+            free = np.full(self.rows_left_out.size, highspy.kHighsInf)
+            self.mip.changeRowsBounds(free.size, self.rows_left_out, -free, free)
+            self.mip.changeColsBounds(free.size, self.implied_columns, np.ones(free.size), np.ones(free.size))
+
+    def _reach_columns(self, same_day_rows: np.ndarray, next_day_rows: np.ndarray) -> np.ndarray:
+        """The y columns of same-day rows and the z columns of next-day rows (indices per tier)."""
+        m = self.matrix
+        return np.concatenate([m.n_options + np.asarray(same_day_rows, dtype=np.int64),
+                               m.n_options + m.n_same_day + np.asarray(next_day_rows, dtype=np.int64)]).astype(np.int32)
 
     def _apply_option_bounds(self, h: highspy.Highs, lower: np.ndarray, upper: np.ndarray) -> None:
         n = self.matrix.n_options

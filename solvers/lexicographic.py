@@ -647,7 +647,9 @@ class _Stage:
         if not self.can_search(seconds, sub):
             return None
         sub_model = _loaded(sub, search.options)
-        _hold_floors(sub_model, sub, search.floors)
+        # The rows the parent's floors imply are constants here already where they are many
+        # (restrict); leaving out of a space's MIP the rest is not what was measured.
+        _hold_floors(sub_model, sub, search.floors, leave_out_implied=False)
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
                                  stop_when=self.watching(stop_when, stage_bound),
@@ -679,7 +681,11 @@ class _Stage:
         (None: too few ``seconds`` to search a space)."""
         search = self.search
         if fixable is None:
-            result = search.model.solve(self.stage, seconds, start=search.start(), gap=gap,
+            # Where rows are left out of the MIP (a set cover, a floor at everyone), without the
+            # best plan as a start: given it, HiGHS restarted its search of flat8000's and did not
+            # prove it where it does without (benchmarks/README.md, "Rows the floors imply").
+            start = None if search.model.rows_left_out.size else search.start()
+            result = search.model.solve(self.stage, seconds, start=start, gap=gap,
                                         stop_when=self.watching(None, lambda bound: bound), refuted=self.refuted)
             self.offer(result)
             return result
@@ -972,15 +978,20 @@ def _reached_rows(problem: CoveringProblem, floors: dict[str, float], taken: np.
     return reached if sum(int(mask.sum()) for mask in reached.values()) >= REACHED_SHARE * rows else None
 
 
-def _hold_floors(model: HighsModel, problem: CoveringProblem, floors: dict[str, float]) -> None:
+def _hold_floors(model: HighsModel, problem: CoveringProblem, floors: dict[str, float], *,
+                 leave_out_implied: bool = True) -> None:
     """Set the kept stages' floors in a model of ``problem``, and hold the rows they force
     (:func:`ruralreach.model.reduce.rows_the_floors_force`) reached: valid for every plan, and
-    what lets the LP see the covering a floor near everyone implies."""
+    what lets the LP see the covering a floor near everyone implies. With ``leave_out_implied``,
+    the rows those imply (:func:`_reached_rows`, whatever the options' bounds) are left out of the
+    MIP."""
     for stage, value in floors.items():
         model.set_floor(stage, value)
     forced = rows_the_floors_force(problem, floors)
     if forced is not None:
-        model.require_reach(np.flatnonzero(forced["same_day"]), np.flatnonzero(forced["next_day"]))
+        none = np.zeros(problem.n_options, dtype=bool)
+        implied = _reached_rows(problem, floors, none, none) if leave_out_implied else None
+        model.require_reach(np.flatnonzero(forced["same_day"]), np.flatnonzero(forced["next_day"]), implied)
 
 
 def _loaded(problem: CoveringProblem, options: SolveOptions) -> HighsModel:

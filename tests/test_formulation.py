@@ -11,6 +11,7 @@ from scipy import sparse
 
 from test_program import program_instance
 
+from ruralreach.model import reduce
 from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, floor_shortfall_rows, matrix_model
 from ruralreach.model.instance import Equity, load_instance
 from ruralreach.model.reach import compute_reach
@@ -250,6 +251,19 @@ def test_rows_the_floors_force_leave_one_of_rows_with_the_same_options():
     assert rows_the_floors_force(problem, floors)["same_day"].tolist() == [False, True, True]
     assert rows_the_floors_reach(problem, floors, none, none)["same_day"].tolist() == [True, False, True]
     assert rows_the_floors_reach(problem, {"same_day": 10.0}, none, none) is None  # room for every row
+
+
+def test_rows_the_floors_reach_are_not_counted_past_the_work_allowed(monkeypatch):
+    # A same-day floor of 12.5 forces same-day rows 1 and 2. Options 0 and 1 are each in both of
+    # them and in four rows (same-day 0-2, next-day 0); option 2 in one and in two rows (same-day
+    # 2, next-day 1): 2 x 4 + 2 x 4 + 1 x 2 = 18 products of an option's forced rows by its rows.
+    problem = upgrades_problem([[1, 1, 0], [1, 1, 0], [1, 1, 1]], [5, 6, 7], [[1, 1, 0], [0, 0, 1]], [8, 9],
+                               budget=3e6)
+    none = np.zeros(3, dtype=bool)
+    floors = {"same_day": 12.5}
+    for work, counted in ((18, True), (17, False)):
+        monkeypatch.setattr(reduce, "FORCING_WORK", work)
+        assert (rows_the_floors_reach(problem, floors, none, none) is not None) == counted
 
 
 def test_a_row_many_taken_options_reach_becomes_a_constant():

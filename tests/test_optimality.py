@@ -833,6 +833,74 @@ def test_rows_the_floors_reach_become_constants_only_where_they_are_a_share_of_t
         assert np.flatnonzero(reached["same_day"]).tolist() == [small_rows + 1]
 
 
+def test_rows_that_the_forced_rows_imply_are_left_out_of_the_mip_alone():
+    """A floor at everyone (101 people) forces row 0 (100 people, option 0) and row 1 (1 person,
+    options 0 and 1). Row 1 holds every option of row 0, so every plan that reaches row 0 reaches
+    it: it is left out of the MIP (its row free, its column held at 1) and kept in the LP. The
+    cost stage's MIP still finds the cheapest plan that keeps the floor, by enumeration, and a
+    reset puts the row back."""
+    problem = upgrades_problem([[1, 0], [1, 1]], [100, 1], budget=2e6)
+    floors = {"same_day": 101.0}
+    model = lx._loaded(problem, EXACT)
+    lx._hold_floors(model, problem, floors)
+    row, column = int(model.matrix.demand_rows("same_day")[1]), problem.n_options + 1
+    as_loaded = (model.matrix.row_lower[row], model.matrix.row_upper[row])
+    mip, lp = model.mip.getLp(), model.lp.getLp()
+    assert (mip.row_lower_[row], mip.row_upper_[row]) == (-math.inf, math.inf)
+    assert mip.col_lower_[column] == 1.0
+    assert (lp.row_lower_[row], lp.row_upper_[row]) == as_loaded
+    result = model.solve("cost", None)
+    chosen = np.round(result.values[:problem.n_options]).astype(bool)
+    keeping = [c for c in every_choice(problem) if lx.stage_values(problem, c)["same_day"] >= 101]
+    cheapest = min(keeping, key=lambda c: problem.option_cost[c].sum())
+    assert chosen.tolist() == cheapest.tolist() == [True, False]
+    model.reset(lx.budget_room(problem))
+    mip = model.mip.getLp()
+    assert (mip.row_lower_[row], mip.row_upper_[row]) == as_loaded and mip.col_lower_[column] == 0.0
+
+
+def test_a_whole_set_cover_left_without_its_implied_rows_is_searched_to_its_optimum():
+    """Three options ($1M each) and a triangle of rows, each reached by two of them, and a row
+    reached by all three, 10 people each: with the same-day floor at everyone every row is forced,
+    and the row of all three, implied by any other, is left out of the MIP. The cost stage's search
+    of the whole MIP (started without the best plan, all three options) proves the cheapest cover,
+    two options, as enumeration does; the LP would pay for one and a half."""
+    problem = upgrades_problem([[1, 1, 0], [0, 1, 1], [1, 0, 1], [1, 1, 1]], [10, 10, 10, 10], budget=5e6)
+    everyone = np.ones(3, dtype=bool)
+    search = lx._Search(problem, lx._loaded(problem, EXACT), everyone, EXACT, None)
+    search.keep("same_day", 40.0)
+    assert search.model.rows_left_out.size == 1
+    stage = lx._Stage(search, "cost")
+    result = stage.search_above(stage.target(0.0), None, None, gap=0.0)
+    cheapest = min(problem.option_cost[c].sum() for c in every_choice(problem)
+                   if lx.stage_values(problem, c)["same_day"] >= 40)
+    assert cheapest == 2e6
+    assert result.status == "optimal"
+    assert problem.option_cost[search.chosen].sum() == cheapest
+    assert stage.bound * problem.money_unit == pytest.approx(cheapest)
+
+
+@pytest.mark.parametrize("seed", [3, 12, 39])
+@pytest.mark.parametrize("target_rows", [lx.TARGET_ROWS, 0])
+def test_a_budget_that_reaches_everyone_is_solved_exactly_without_the_rows_its_floor_implies(
+        seed, target_rows, tmp_path, monkeypatch):
+    """Where the budget buys every site's best action, the same-day floor is everyone in reach and
+    the later stages are set covers whose implied rows the MIP leaves out; the plan is still the
+    lexicographic optimum, by enumeration, whether the later stages search to their targets or
+    search their whole MIPs (TARGET_ROWS 0), which they then do without a start."""
+    monkeypatch.setattr(lx, "TARGET_ROWS", target_rows)
+    directory = small_instance(tmp_path / "instance", seed=seed, budget=500e6, stations=3, candidates=5)
+    problem = covering_problem(directory)
+    none = np.zeros(problem.n_options, dtype=bool)
+    everyone = {"same_day": problem.same_day_fixed + float(problem.same_day_population.sum())}
+    assert lx._reached_rows(problem, everyone, none, none) is not None
+    summary, raw = solve_and_check(directory, tmp_path)
+    assert summary["status"] == "optimal"
+    assert summary["same_day_population"] == everyone["same_day"]
+    assert (summary["same_day_population"], summary["next_day_population"]) == brute_force(raw)[:2]
+    assert summary["cost"] == pytest.approx(brute_force(raw)[2], abs=1e-6)
+
+
 def test_a_later_stage_searches_to_its_target_only_when_its_mip_is_small(tmp_path, monkeypatch):
     """Past TARGET_ROWS rows a later stage searches its whole MIP, as before targets; at or under
     it, to its target; the first stage never. Either way every stage is proven within the gap."""
