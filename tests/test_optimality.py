@@ -886,8 +886,8 @@ def test_a_budget_that_reaches_everyone_is_solved_exactly_without_the_rows_its_f
         seed, target_rows, tmp_path, monkeypatch):
     """Where the budget buys every site's best action, the same-day floor is everyone in reach and
     the later stages are set covers whose implied rows the MIP leaves out; the plan is still the
-    lexicographic optimum, by enumeration, whether the later stages search to their targets or
-    search their whole MIPs (TARGET_ROWS 0), which they then do without a start."""
+    lexicographic optimum, by enumeration, with TARGET_ROWS as shipped and at 0. (These small
+    covers are decided before any search of their whole MIP; the test before searches one.)"""
     monkeypatch.setattr(lx, "TARGET_ROWS", target_rows)
     directory = small_instance(tmp_path / "instance", seed=seed, budget=500e6, stations=3, candidates=5)
     problem = covering_problem(directory)
