@@ -125,9 +125,8 @@ class HighsModel:
         self.option_upper = np.ones(matrix.n_options)
         self.floor_rows: dict[str, int] = {}  # row of each earlier stage's floor, once set
         self.reach_required = np.empty(0, dtype=np.int32)  # y and z columns held at 1
-        # Rows left out of the MIP as implied by those held (require_reach), and their columns.
-        self.rows_left_out = np.empty(0, dtype=np.int32)
-        self.implied_columns = np.empty(0, dtype=np.int32)
+        # y and z columns held at 1 in the MIP alone, their rows left out of it (require_reach).
+        self.reach_implied = np.empty(0, dtype=np.int32)
         # Whether primal simplex has stalled on this model's floorless LP (PRIMAL_PIVOTS_PER_ROW).
         # A sweep solves one model at growing budgets, and the stall grows with the budget: past
         # the first stall the LP goes straight to interior point, whose crossover ends on the same
@@ -214,22 +213,28 @@ class HighsModel:
         left_out = self.rows_left_out
         if left_out.size:  # the rows of the last call back in the MIP, their columns free
             self.mip.changeRowsBounds(left_out.size, left_out, m.row_lower[left_out], m.row_upper[left_out])
-            self.mip.changeColsBounds(left_out.size, self.implied_columns, np.zeros(left_out.size),
+            self.mip.changeColsBounds(left_out.size, self.reach_implied, np.zeros(left_out.size),
                                       np.ones(left_out.size))
         for h in (self.mip, self.lp):
             for held, lower in ((self.reach_required, 0.0), (columns, 1.0)):
                 if held.size:
                     h.changeColsBounds(held.size, held, np.full(held.size, lower), np.ones(held.size))
         self.reach_required = columns
-        same_day, next_day = (np.empty(0, dtype=np.int64),) * 2 if implied is None else (
+        self.reach_implied = np.empty(0, dtype=np.int32) if implied is None else self._reach_columns(
             np.flatnonzero(implied["same_day"]), np.flatnonzero(implied["next_day"]))
-        self.implied_columns = self._reach_columns(same_day, next_day)
-        self.rows_left_out = np.concatenate([m.demand_rows("same_day")[same_day],
-                                             m.demand_rows("next_day")[next_day]]).astype(np.int32)
-        if self.rows_left_out.size:
-            free = np.full(self.rows_left_out.size, highspy.kHighsInf)
-            self.mip.changeRowsBounds(free.size, self.rows_left_out, -free, free)
-            self.mip.changeColsBounds(free.size, self.implied_columns, np.ones(free.size), np.ones(free.size))
+        left_out = self.rows_left_out
+        if left_out.size:
+            free = np.full(left_out.size, highspy.kHighsInf)
+            self.mip.changeRowsBounds(free.size, left_out, -free, free)
+            self.mip.changeColsBounds(free.size, self.reach_implied, np.ones(free.size), np.ones(free.size))
+
+    @property
+    def rows_left_out(self) -> np.ndarray:
+        """The rows left out of the MIP (:meth:`require_reach`): those of the columns in
+        ``reach_implied``, each demand row's column standing as far from the first option column as
+        the row from the first reach row."""
+        m = self.matrix
+        return (self.reach_implied - m.n_options + m.first_reach_row).astype(np.int32)
 
     def _reach_columns(self, same_day_rows: np.ndarray, next_day_rows: np.ndarray) -> np.ndarray:
         """The y columns of same-day rows and the z columns of next-day rows (indices per tier)."""
