@@ -13,6 +13,9 @@ group's people it newly reaches (up to what the group still needs) above any pop
 greedy meets the floors first, cheapest people first, where it can (the plan may still miss them,
 and then the solver starts without a plan). Gains still only fall as the plan grows, so the lazy
 rule holds. Capacities are not counted: a supplier's gain is every row it reaches.
+
+A plan can also be pruned (:func:`without_redundant`): an option whose every row another option of
+the plan reaches too adds nothing to any figure, and dropping it only saves its cost.
 """
 
 from __future__ import annotations
@@ -123,6 +126,28 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
         if single_gain.max() > greedy_value:
             chosen = np.zeros(problem.n_options, dtype=bool)
             chosen[best] = True
+    return chosen
+
+
+def without_redundant(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
+    """The plan ``chosen`` (bool per option) without the options it does not need: most expensive
+    first, each option every same-day and next-day row of which another option left in the plan
+    reaches too is dropped. Every row the plan reaches stays reached, so its people, its groups'
+    people and every floor are unchanged and only the cost falls. Kept whatever they reach: the
+    options of sites that must act, and those that make a supplier (with capacities, what a
+    supplier serves is a split, not its reach)."""
+    chosen = np.asarray(chosen, dtype=bool).copy()
+    covers = [cover.tocsc() for cover in (problem.same_day_cover, problem.next_day_cover)]
+    reached_by = [cover @ chosen.astype(np.int64) for cover in covers]  # options of the plan reaching each row
+    held = np.isin(problem.option_site, problem.required_sites)
+    held[problem.supply_option[problem.supply_option >= 0]] = True
+    candidates = np.flatnonzero(chosen & ~held)
+    for option in candidates[np.argsort(-problem.option_cost[candidates], kind="stable")]:
+        rows = [cover.indices[cover.indptr[option]:cover.indptr[option + 1]] for cover in covers]
+        if all(np.all(count[r] >= 2) for count, r in zip(reached_by, rows)):
+            chosen[option] = False
+            for count, r in zip(reached_by, rows):
+                count[r] -= 1
     return chosen
 
 

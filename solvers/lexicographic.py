@@ -37,7 +37,7 @@ from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, row
                                      rows_the_floors_reach)
 
 from .floor_cost import least_cost_to_reach
-from .greedy import greedy_choice
+from .greedy import greedy_choice, without_redundant
 from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, LpOptimum, SolveOptions, StageResult,
                     bound_margin, relative_gap)
 from .probing import decided_by_local_probes
@@ -714,7 +714,10 @@ class _Stage:
 
     def offer_plan(self, candidate: np.ndarray) -> None:
         """Take a plan (bool per option of the problem still open) if it is better, within budget
-        and keeps the earlier stages' floors, all checked exactly."""
+        and keeps the earlier stages' floors, all checked exactly. The cost stage takes it without
+        the options it does not need (:func:`without_redundant`)."""
+        if self.stage == "cost":
+            candidate = without_redundant(self.search.problem, candidate)
         values = stage_values(self.search.problem, candidate)
         if self.acceptable(candidate, values) and _improves(self.stage, values[self.stage], self.value):
             self.search.chosen, self.value = candidate, values[self.stage]
@@ -804,6 +807,11 @@ class _Stage:
 
     def run(self) -> StageResult:
         search = self.search
+        if self.stage == "cost" and search.chosen is not None:
+            # Where the budget has room, the people stages' plan may hold options that add no one
+            # (their objectives count people, not money): dropped first, so that a cost stage left
+            # no time to search still saves what they cost.
+            self.offer_plan(search.chosen)
         if search.problem.n_options == 0:
             # Every option decided (by the stages before, or by hand): the one plan left is the
             # decisions themselves, and the stage's value a constant; or, where that plan misses

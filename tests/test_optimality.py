@@ -333,13 +333,14 @@ def test_a_closer_search_yields_once_within_the_requested_gap_and_past_its_share
     assert lx._Stage(unlimited, "same_day").yield_within_requested_gap(stage_bound=None) is None
 
 
-def test_a_neighbourhood_that_cannot_prove_its_stage_is_left_after_a_short_tree(tiny, monkeypatch):
+def test_a_neighbourhood_that_cannot_prove_its_stage_is_left_after_a_short_tree(tmp_path, monkeypatch):
     """The neighbourhood is searched for a plan to start from: where its own bound shows that none
     of its plans is within the requested gap of the stage's bound, its search stops once its
     tree has as many nodes as it has options (the search of the whole model must follow all the
     same); where its bound leaves that open, it goes on. Either way the stage ends at the
-    optimum."""
-    problem = covering_problem(tiny)
+    optimum (an instance where each stage searches one)."""
+    directory = small_instance(tmp_path / "i", seed=0)
+    problem = covering_problem(directory)
     options = SolveOptions(mip_gap=1e-4)
     search = lx._Search(problem, lx._loaded(problem, options), None, options, None)
     most = lx._Stage(search, "same_day")
@@ -356,19 +357,19 @@ def test_a_neighbourhood_that_cannot_prove_its_stage_is_left_after_a_short_tree(
     asked = []
     search_space = lx._Stage.search_space
 
-    def recorded(self, taken, excluded, seconds, *, gap, stop_when=None):
+    def recorded(self, taken, excluded, seconds, *, gap, stop_when=None, **others):
         if stop_when is not None:  # the neighbourhood's search
-            free = int(np.count_nonzero(~taken & ~excluded))
+            free = max(1, int(np.count_nonzero(~taken & ~excluded)))  # a tree of one node at least
             worse = self.bound * (0.9 if lx.STAGE_SENSE[self.stage] == "max" else 1.1)  # 10% short
             asked.append((stop_when(0.0, worse, free - 1), stop_when(0.0, worse, free),
                           stop_when(0.0, self.bound, 10 * free)))
-        return search_space(self, taken, excluded, seconds, gap=gap, stop_when=stop_when)
+        return search_space(self, taken, excluded, seconds, gap=gap, stop_when=stop_when, **others)
 
     monkeypatch.setattr(lx._Stage, "search_space", recorded)
     solution = lx.solve_lexicographic(problem, SolveOptions(mip_gap=0.0))
-    assert asked and all(stops == (False, True, False) for stops in asked)
+    assert len(asked) == 3 and all(stops == (False, True, False) for stops in asked)
     values = lx.stage_values(problem, solution.chosen)
-    assert (values["same_day"], values["next_day"]) == brute_force(read_raw(tiny))[:2]
+    assert (values["same_day"], values["next_day"]) == brute_force(read_raw(directory))[:2]
 
 
 def test_large_models_search_without_restarts_unless_told_to_keep_them(tiny, monkeypatch):
@@ -526,6 +527,22 @@ def test_a_stage_whose_plan_counts_everyone_it_can_is_proven_without_an_lp(tmp_p
     assert summary["status"] == "optimal"
     assert (summary["same_day_population"], summary["next_day_population"]) == brute_force(raw)[:2]
     assert summary["cost"] == pytest.approx(brute_force(raw)[2], abs=1e-6)
+
+
+def test_a_cost_stage_left_no_time_still_drops_the_options_its_plan_does_not_need():
+    """Where the budget has room, the people stages' plan can hold an option whose every row
+    other options of the plan reach too: the greedy plan here takes A (the best people per dollar)
+    and then B and C, which reach A's rows between them. With no time to search, the cost stage
+    still drops A, as the brute force's cheapest plan reaching everyone does; the figures stay."""
+    problem = upgrades_problem([[1, 1, 0], [1, 0, 1], [0, 1, 0], [0, 0, 1]], [10, 10, 6, 6], budget=10e6)
+    problem = dataclasses.replace(problem, option_cost=np.array([1.9e6, 1.6e6, 1.6e6]))  # A, B, C
+    assert lx.greedy_choice(problem).tolist() == [True, True, True]
+    late = lx.solve_lexicographic(problem, SolveOptions(time_limit=1e-9))
+    assert late.chosen.tolist() == [False, True, True]
+    assert [s.status for s in late.stages] == [lx.OPTIMAL, lx.OPTIMAL, lx.TIME_LIMIT]  # people by counting
+    assert lx.stage_values(problem, late.chosen)["same_day"] == 32
+    cheapest = min(problem.spend(c) for c in plans(problem) if lx.stage_values(problem, c)["same_day"] == 32)
+    assert problem.spend(late.chosen) == cheapest == 3.2e6
 
 
 def test_a_cost_bound_from_a_smaller_budget_that_reaches_everyone_proves_a_larger_one(tmp_path):
