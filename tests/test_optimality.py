@@ -545,6 +545,31 @@ def test_a_cost_stage_left_no_time_still_drops_the_options_its_plan_does_not_nee
     assert problem.spend(late.chosen) == cheapest == 3.2e6
 
 
+@pytest.mark.parametrize("seed", [1, 8])
+def test_a_plan_takes_no_action_that_costs_nothing_and_adds_no_one(seed, tmp_path):
+    """Where some actions cost nothing, plans that add them to the best plan tie with it on every
+    figure and on cost. The plan takes none that adds no one: without any one of its actions (the
+    independent checker's count) fewer people are in same-day or next-day reach, and its figures
+    are brute force's optima. (Of seeds 0-11, these two ended on such an action before.)"""
+    directory = small_instance(tmp_path / "instance", seed=seed, zones=30, stations=3, candidates=4)
+    rng = np.random.default_rng(seed)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    for column in ("upgrade_cost", "station_cost", "center_cost"):
+        free = (sites[column] != "") & (rng.random(len(sites)) < 0.5)
+        sites.loc[free, column] = "0"
+    sites.to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    plan = solve_instance(load_instance(directory), EXACT)
+    raw = read_raw(directory)
+    actions = {site: action for site, action in zip(plan.sites["site_id"], plan.sites["action"]) if action != "none"}
+    outcome = evaluate(raw, actions)
+    assert (outcome["same_day_population"], outcome["next_day_population"]) == brute_force(raw)[:2]
+    assert outcome["cost"] == pytest.approx(brute_force(raw)[2], abs=1e-6)
+    for site in actions:
+        fewer = evaluate(raw, {s: a for s, a in actions.items() if s != site})
+        assert (fewer["same_day_population"], fewer["next_day_population"]) < \
+            (outcome["same_day_population"], outcome["next_day_population"]), site
+
+
 def test_a_cost_bound_from_a_smaller_budget_that_reaches_everyone_proves_a_larger_one(tmp_path):
     """Where a budget's plan reaches everyone either people stage can count, the cost bound its
     solve proved holds at every larger budget: a solve there started from that plan is proven
