@@ -71,7 +71,10 @@ def budget_label(budget: float) -> str:
 
 
 def usd_millions(value: float) -> str:
-    """``$3,999.9M``: costs and budgets in tables and summaries."""
+    """``$3,999.9M``: costs and budgets in tables and summaries; under a million, every dollar
+    (``$200``, ``$12.50``), which tenths of a million would show as nothing."""
+    if 0 < abs(value) < 1e6:
+        return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"
     return f"${value / 1e6:,.1f}M"
 
 

@@ -13,6 +13,7 @@ from conftest import run_cli, small_instance
 from ruralreach.cli import progress_line
 from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan
+from ruralreach.money import usd_millions
 from ruralreach.pipeline import prepare
 from ruralreach.solvers import lexicographic
 from ruralreach.solvers.highs import SolveOptions
@@ -145,6 +146,15 @@ def test_budget_option_overrides_scenario(tiny, tmp_path):
     raw = read_raw(tiny)
     check = evaluate(raw, dict(zip(plan.sites["site_id"], plan.sites["action"])))
     assert check["same_day_population"] == plan.summary["same_day_population"]
+
+
+def test_amounts_under_a_million_are_printed_to_the_dollar(tiny, tmp_path):
+    """Costs and budgets print in millions, which would show a budget of $250 as $0.0M."""
+    result = run_cli("solve", tiny, "--budget", "250", "--out", tmp_path / "p", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "of $250 budget" in result.stdout
+    assert [usd_millions(v) for v in (3_999_600_000, 1e6, 999_999, 12.5, 0)] == \
+        ["$3,999.6M", "$1.0M", "$999,999", "$12.50", "$0.0M"]
 
 
 @pytest.mark.parametrize("args", [["--budget", "lots"], ["--budget", "-4"], ["--budget", "1e16"],
