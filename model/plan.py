@@ -232,7 +232,9 @@ def floor_scale_text(scale: dict) -> str:
     above what it found the share may still be. The share a plan meets is rounded down and the
     bound up, so that neither promises more than was shown (99.997% is not "100.0%")."""
     value, bound = scale["value"], scale.get("bound")
-    if scale["status"] == "optimal" or bound is None or bound <= value:
+    if scale["status"] != "optimal" and bound is None:
+        bound = 1.0  # nothing proven: the share's own limit
+    if scale["status"] == "optimal" or bound <= value:
         return f"floors feasible up to {percent_text(value, 1, math.floor)} of what was asked"
     # As many digits as they need to differ.
     digits = next((d for d in range(1, 6)

@@ -431,10 +431,12 @@ class HighsModel:
                                                               + self.matrix.offset[stage])
             return StageResult(stage, ERROR if time_limit is None else TIME_LIMIT, objective, math.inf, math.inf,
                                seconds, values)
-        if status == OPTIMAL and has_solution and self.matrix.continuous is not None and self.matrix.continuous.all():
+        if self.matrix.continuous is not None and self.matrix.continuous.all():
             # Nothing integer (the floor-scale model once every option is decided): HiGHS solved
-            # an LP, whose optimum is the bound, and reports no MIP bound (0).
-            bound = objective
+            # an LP, whose optimum is the bound, and reports no MIP bound (0, even when a time
+            # limit stopped the LP short of its optimum: then there is none).
+            no_bound = math.inf if STAGE_SENSE[stage] == "max" else -math.inf
+            bound = objective if status == OPTIMAL and has_solution else no_bound
         elif status == OPTIMAL and has_solution and not math.isfinite(bound):
             # Optimal with no bound reported (a MIP presolve solved whole): HiGHS's claim is that
             # the plan is within the gap it was asked for, so that is the bound it proves.

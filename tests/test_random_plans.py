@@ -17,10 +17,13 @@ from checker import brute_force, max_floor_share, phased_outcome, read_raw
 from conftest import with_capacity
 from test_program import plan_of, program_instance, random_decisions
 
+from ruralreach.model.formulation import floor_scale_model
 from ruralreach.model.instance import Equity, InstanceError, Phase, load_instance
+from ruralreach.model.plan import floor_scale_text
 from ruralreach.pipeline import actions_of, prepare, solve_instance
 from ruralreach.solvers.greedy import without_redundant
 from ruralreach.solvers.highs import SolveOptions
+from ruralreach.solvers.lexicographic import max_floor_scale
 
 CASES = int(os.environ.get("RURALREACH_RANDOM_CASES", "40"))
 
@@ -133,3 +136,21 @@ def test_a_plan_without_the_options_it_does_not_need_reaches_what_it_did(seed, t
             fewer = pruned.copy()
             fewer[option] = False
             assert figures(outcome(fewer)) != figures(after), (drawn, option)
+
+
+def test_a_largest_floor_share_a_time_limit_stops_promises_no_bound(tmp_path):
+    """Case 60280 of a campaign: the sites fixed by hand decide every option, so the largest share
+    of the floors is an LP (the capacities' splits are continuous), and HiGHS reports no MIP bound
+    for it (0), also when its time limit stops the LP short of the optimum. That 0 was once taken
+    as a proven bound, and the share 0 as optimal, where 47% of every floor can be met. Stopped,
+    the share is marked time_limit with no bound and said to be unproven; given time, it is the
+    brute force's."""
+    directory, _ = random_instance(tmp_path / "i", 60280)
+    raw = read_raw(directory)
+    problem = prepare(load_instance(directory)).problem
+    assert floor_scale_model(problem).continuous.all(), "not the case this test is for"
+    stopped = max_floor_scale(problem, SolveOptions(mip_gap=0.0, time_limit=0.0))
+    assert stopped.status == "time_limit" and stopped.bound >= max_floor_share(raw)
+    assert "not proven" in floor_scale_text({"value": stopped.objective, "bound": None, "status": stopped.status})
+    solved = max_floor_scale(problem, SolveOptions(mip_gap=0.0))
+    assert solved.status == "optimal" and solved.objective == pytest.approx(max_floor_share(raw), abs=1e-6)
