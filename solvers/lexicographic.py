@@ -1057,8 +1057,9 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
         status = overall_status(tuple(results))
         return Solution(status, np.zeros(problem.n_options, dtype=bool), tuple(results),
                         time.perf_counter() - began, found=False)
-    # Without the options no figure needs: the cost stage drops those that cost money, but a tie
-    # on cost keeps any that cost nothing, and a solve stopped before that stage keeps both.
+    # Without the options no figure needs: the cost stage drops those that cost money (even with
+    # no time left), but a tie on cost keeps any that cost nothing, and a stage that ends in an
+    # error leaves the cost stage unrun.
     chosen = without_redundant(problem, search.plan())
     if not problem.feasible(chosen):
         raise RuntimeError(f"the solution is not a plan: it spends ${problem.spend(chosen):,.2f} of "
