@@ -57,7 +57,9 @@ Constraints
     one action per site   :math:`\sum_{o \in O_g} x_o \le 1`  for g in G  (:math:`= 1` for g in R)
     budget, cumulative    :math:`\sum_{s \le t} C_s + \sum_{o: t_o \le t} c_o x_o \le \sum_{s \le t} B_s`  for t in T
     same-day reach        :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} g_{is}`   for i in I
+                          (:math:`y_i \le y_{\pi(i)} + \sum_{o: t_o = \tau_i} a_{io} x_o` for i with a :math:`\pi(i)`)
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
+                          (:math:`z_j \le z_{\pi(j)} + \sum_{o: t_o = \tau_j} b_{jo} x_o` for j with a :math:`\pi(j)`)
     capacity              :math:`\sum_{i: (i,s) \in P} (d_i / K_s) g_{is} \le x_{o_s}` (1 without an option)   for s in S
     within reach          :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} x_{o_s}`   for i in I with
                           suppliers, none of them open whatever the plan
@@ -77,6 +79,18 @@ does (``CoveringProblem.same_day_fixed``, ``next_day_fixed``), and :math:`C = \s
 ``committed_cost``: constants, not rows. They belong in the objective all the same, because a
 stage's relative gap is measured on the population the plan reaches and on the whole plan's cost,
 not on the part of them the model still changes.
+
+With phases, a reach row is stated through the same zone's row in an earlier phase:
+:math:`\tau_i` is the latest phase of the options that reach row i, and :math:`\pi(i)` the row
+reached by exactly row i's options of phases before :math:`\tau_i` (:func:`earlier_rows`; none
+without phases, nor for same-day rows with suppliers, whose :math:`y` is a share served). A plan
+with each :math:`y` at its reach keeps the row, and any solution of it keeps the plain row (its
+:math:`y_{\pi(i)}` is at most the sum of its own options), so the plans are the same; and the LP
+is the same, since by induction over the phases
+:math:`y_{\pi(i)}` may reach :math:`\min(1, \sum_{o} a_{\pi(i) o} x_o)` and :math:`y_i` is at
+most 1 either way. Why: each option sits in the reach rows of its phase and of every later one, so
+the plain rows' nonzeros grow with the square of the phases; these hold each option in its own
+phase's rows only (benchmarks/README.md, "Reach rows through the phase before").
 
 The "floor cost" rows are implied by the floors, so they change no plan's standing, but the LP
 does not know them: it meets a floor with slivers of many options at a fraction of what any
@@ -201,6 +215,85 @@ def reach_every_group_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     return problem.group_options()[np.flatnonzero(untouched)].tocsr()
 
 
+def earlier_rows(cover: sparse.csr_matrix, option_phase: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix]:
+    r"""For each demand row i of a tier's ``cover`` (rows x options): :math:`\pi(i)`, the row whose
+    options are exactly row i's options of phases before :math:`\tau_i`, the latest phase of row
+    i's options (-1 where it has none of an earlier phase, or no row has exactly those); and the
+    cover with, in each row that has such a :math:`\pi(i)`, only its options of phase
+    :math:`\tau_i`. In a phased rollout :math:`\pi(i)` is the same zone's row in an earlier phase
+    (or the row it merged into)."""
+    cover = cover.tocsr()
+    if not cover.has_sorted_indices:
+        cover = cover.sorted_indices()
+    n_rows = cover.shape[0]
+    earlier_row = np.full(n_rows, -1, dtype=np.int64)
+    entry_row = np.repeat(np.arange(n_rows), np.diff(cover.indptr))
+    entry_phase = np.asarray(option_phase, dtype=np.int64)[cover.indices]
+    latest = np.full(n_rows, -1, dtype=np.int64)
+    filled = np.flatnonzero(np.diff(cover.indptr) > 0)
+    if filled.size:
+        latest[filled] = np.maximum.reduceat(entry_phase, cover.indptr[filled])
+    earlier = entry_phase < latest[entry_row]
+    if not earlier.any():
+        return earlier_row, cover
+    # Rows are found by two 64-bit sums (modulo 2**64) of random keys of their options, and every
+    # pair so found is then compared option by option.
+    keys = np.random.default_rng(0).integers(0, np.iinfo(np.int64).max, size=(2, cover.shape[1]),
+                                             dtype=np.int64).astype(np.uint64)
+
+    def sums(mask: np.ndarray) -> list[np.ndarray]:
+        # Running sums wrap modulo 2**64, so a row's sum is the difference at its ends.
+        ends = np.concatenate(([0], np.cumsum(mask))).astype(np.int64)
+        out = []
+        for key in keys:
+            running = np.concatenate(([np.uint64(0)], np.cumsum(key[cover.indices[mask]], dtype=np.uint64)))
+            out.append(running[ends[cover.indptr[1:]]] - running[ends[cover.indptr[:-1]]])
+        return out
+
+    every, before = sums(np.ones(cover.nnz, dtype=bool)), sums(earlier)
+    order = np.lexsort((every[1], every[0]))
+    asking = np.flatnonzero(np.bincount(entry_row[earlier], minlength=n_rows) > 0)
+    at = np.minimum(np.searchsorted(every[0][order], before[0][asking]), n_rows - 1)
+    found = order[at]
+    same = (every[0][found] == before[0][asking]) & (every[1][found] == before[1][asking])
+    asking, found = asking[same], found[same]
+    # Compared option by option: row i's earlier options against row found's options.
+    counts = np.diff(cover.indptr)[found]
+    same = counts == np.bincount(entry_row[earlier], minlength=n_rows)[asking]
+    asking, found, counts = asking[same], found[same], counts[same]
+    pair = np.repeat(np.arange(asking.size), counts)
+    within = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    earlier_start = np.concatenate(([0], np.cumsum(np.bincount(entry_row[earlier], minlength=n_rows))))
+    mine = cover.indices[earlier][earlier_start[asking][pair] + within]
+    theirs = cover.indices[cover.indptr[found][pair] + within]
+    differs = np.bincount(pair, weights=mine != theirs, minlength=asking.size) > 0
+    earlier_row[asking[~differs]] = found[~differs]
+    kept = ~(earlier & (earlier_row[entry_row] >= 0))
+    latest_cover = sparse.csr_matrix((cover.data[kept], cover.indices[kept],
+                                      np.concatenate(([0], np.cumsum(np.bincount(entry_row[kept], minlength=n_rows))))),
+                                     shape=cover.shape)
+    return earlier_row, latest_cover
+
+
+def reach_rows(problem: CoveringProblem, tier: str) -> tuple[np.ndarray, sparse.csr_matrix]:
+    r"""A tier's reach rows as the model states them (:func:`earlier_rows`): each row's
+    :math:`\pi(i)` (-1: none) and its options. Same-day rows with capacities are not chained: their
+    y is a share served, which an earlier phase's share does not bound."""
+    cover = problem.same_day_cover if tier == "same_day" else problem.next_day_cover
+    if problem.n_phases == 1 or (tier == "same_day" and problem.capacitated):
+        return np.full(cover.shape[0], -1, dtype=np.int64), cover
+    return earlier_rows(cover, problem.option_phase)
+
+
+def _reach_columns(earlier_row: np.ndarray) -> sparse.csr_matrix:
+    r"""Rows x rows of a tier: +1 for each row's own column, -1 for the column of its
+    :math:`\pi(i)`."""
+    n = earlier_row.size
+    chained = np.flatnonzero(earlier_row >= 0)
+    return (sparse.identity(n, format="csr")
+            - sparse.csr_matrix((np.ones(chained.size), (chained, earlier_row[chained])), shape=(n, n))).tocsr()
+
+
 def _budget_rows(problem: CoveringProblem) -> sparse.csr_matrix:
     """Phases x options: the cost of each option (money units) in the budget row of its own phase
     and of every later one (the rows are cumulative)."""
@@ -252,7 +345,7 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     m.z = pyo.Var(m.J, within=pyo.Binary)
     m.g = pyo.Var(m.K, within=pyo.UnitInterval)
 
-    a, b = problem.same_day_cover, problem.next_day_cover
+    (same_day_earlier, a), (next_day_earlier, b) = reach_rows(problem, "same_day"), reach_rows(problem, "next_day")
     required = set(problem.required_sites.tolist())
 
     def one_action(m, g):
@@ -286,10 +379,12 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     m.one_action_per_site = pyo.Constraint(m.G, rule=one_action)
     m.budget = pyo.Constraint(m.T, rule=budget)
     m.same_day_reach = pyo.Constraint(
-        m.I, rule=lambda m, i: m.y[i] - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]])
+        m.I, rule=lambda m, i: m.y[i] - (m.y[same_day_earlier[i]] if same_day_earlier[i] >= 0 else 0)
+        - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]])
         - sum(m.g[k] for k in range(supply.indptr[i], supply.indptr[i + 1])) <= 0)
     m.next_day_reach = pyo.Constraint(
-        m.J, rule=lambda m, j: m.z[j] - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
+        m.J, rule=lambda m, j: m.z[j] - (m.z[next_day_earlier[j]] if next_day_earlier[j] >= 0 else 0)
+        - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
     m.capacity = pyo.Constraint(m.S, rule=capacity)
 
     reach = problem.same_day_reach()
@@ -408,11 +503,13 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     shortfall_rows = floor_shortfall_rows(problem)
     n_g, n_t, n_h, n_f = len(groups), problem.n_phases, len(equity_groups), len(least_costs) + shortfall_rows.shape[0]
     n_k, n_l = problem.supply_cover.nnz, supply_x.shape[0]
-    x_part = sparse.vstack([group_rows, budgets, -problem.same_day_cover, -problem.next_day_cover, supply_x,
+    (same_day_earlier, same_day_options), (next_day_earlier, next_day_options) = (
+        reach_rows(problem, "same_day"), reach_rows(problem, "next_day"))
+    x_part = sparse.vstack([group_rows, budgets, -same_day_options, -next_day_options, supply_x,
                             cost_rows, shortfall_rows, sparse.csr_matrix((n_h, n_o))])
-    y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), sparse.identity(n_i),
+    y_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_i)), _reach_columns(same_day_earlier),
                             sparse.csr_matrix((n_j, n_i)), supply_y, sparse.csr_matrix((n_f, n_i)), equity_people])
-    z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), sparse.identity(n_j),
+    z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), _reach_columns(next_day_earlier),
                             sparse.csr_matrix((n_l + n_f + n_h, n_j))])
     # Row i's pairs, in the order of supply_cover's nonzeros (row by row): y_i - sum g_is <= 0.
     pairs = problem.supply_cover.tocoo()

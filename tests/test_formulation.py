@@ -11,13 +11,14 @@ from scipy import sparse
 
 from test_program import program_instance
 
-from ruralreach.model import reduce
-from ruralreach.model.formulation import STAGE_SENSE, STAGES, build_model, floor_shortfall_rows, matrix_model
-from ruralreach.model.instance import Equity, load_instance
+from ruralreach.model import formulation, reduce
+from ruralreach.model.formulation import (STAGE_SENSE, STAGES, build_model, earlier_rows, floor_shortfall_rows,
+                                          matrix_model, reach_rows)
+from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import reduce_problem, restrict, rows_the_floors_force, rows_the_floors_reach
 from ruralreach.pipeline import prepare
-from ruralreach.solvers.highs import SolveOptions, solve_stage_with_pyomo
+from ruralreach.solvers.highs import HighsModel, SolveOptions, solve_stage_with_pyomo
 from ruralreach.solvers.lexicographic import solve_lexicographic, stage_values
 
 EXACT = SolveOptions(mip_gap=0.0)
@@ -140,6 +141,78 @@ def assert_same_models(problem, stage):
     sign = -1 if STAGE_SENSE[stage] == "max" else 1
     np.testing.assert_allclose(objective, matrix.objective[stage] * sign)
     assert offset == pytest.approx(matrix.offset[stage] * sign)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("capacitated", [False, True])
+def test_pyomo_and_array_models_state_phased_reach_alike(seed, capacitated, tmp_path):
+    """Three phases: a row's reach is stated through the same zone's row of an earlier phase (not
+    the same-day rows with capacities, whose y is a share served)."""
+    phases = [Phase("2025", 20e6), Phase("2026", 20e6), Phase("2027", 30e6)]
+    directory = program_instance(tmp_path / "i", seed=seed, phases=phases)
+    problem = problem_of(with_capacity(directory, seed=seed) if capacitated else directory)
+    assert problem.capacitated == capacitated and problem.n_phases == 3
+    same_day, _ = reach_rows(problem, "same_day")
+    next_day, _ = reach_rows(problem, "next_day")
+    assert np.all(same_day < 0) if capacitated else np.any(same_day >= 0)
+    assert np.any(next_day >= 0) == (len(problem.next_day_population) > 0)
+    for stage in STAGES:
+        assert_same_models(problem, stage)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_phased_reach_rows_have_the_lp_of_the_plain_rows(seed, monkeypatch, tmp_path):
+    """Each stage's LP relaxation is the same with reach rows through the phase before as with
+    every option in every later phase's rows, floors and all."""
+    phases = [Phase("2025", 15e6), Phase("2026", 10e6), Phase("2027", 20e6)]
+    directory = program_instance(tmp_path / "i", seed=seed, phases=phases, equity=Equity("region", 0.5))
+    problem = prepare(load_instance(directory)).problem
+    assert any(np.any(reach_rows(problem, tier)[0] >= 0) for tier in ("same_day", "next_day"))
+    chained = matrix_model(problem)
+    with monkeypatch.context() as patch:
+        patch.setattr(formulation, "reach_rows", lambda problem, tier: (
+            np.full(len(getattr(problem, f"{tier}_population")), -1), getattr(problem, f"{tier}_cover")))
+        plain = matrix_model(problem)
+    assert plain.A.nnz > chained.A.nnz
+    floors = {}
+    for stage in STAGES:
+        bounds = []
+        for matrix in (chained, plain):
+            model = HighsModel(matrix, EXACT)
+            model.reset(formulation.budget_room(problem))
+            for kept, value in floors.items():
+                model.set_floor(kept, value)
+            bounds.append(model.relaxation(stage, None).bound)
+        assert bounds[0] == pytest.approx(bounds[1], rel=1e-9), stage
+        floors[stage] = 0.999 * bounds[0]  # a floor the later stages' LPs keep with room
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_each_row_is_stated_through_the_row_of_its_earlier_options(seed):
+    """Random covers and phases, against a search of every pair of rows: a row has an earlier row
+    exactly when some row has exactly its options of phases before its latest, and its options
+    stated are then the others."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_options, n_phases = int(rng.integers(1, 40)), int(rng.integers(1, 12)), int(rng.integers(1, 4))
+    dense = rng.random((n_rows, n_options)) < rng.uniform(0.05, 0.5)
+    dense[rng.integers(0, n_rows, size=n_rows // 2)] = dense[rng.integers(0, n_rows, size=n_rows // 2)]
+    phase = rng.integers(0, n_phases, size=n_options)
+    # Rows that are a row's earlier options, as phased reductions make them.
+    for i in rng.integers(0, n_rows, size=n_rows // 3):
+        if dense[i].any():
+            latest = phase[dense[i]].max()
+            dense = np.vstack([dense, dense[i] & (phase < latest)])
+    cover = sparse.csr_matrix(dense)
+    earlier, stated = earlier_rows(cover, phase)
+    for i, row in enumerate(dense):
+        before = row & (phase < (phase[row].max() if row.any() else -1))
+        matches = [k for k in range(len(dense)) if np.array_equal(dense[k], before)] if before.any() else []
+        if not matches:
+            assert earlier[i] == -1
+            np.testing.assert_array_equal(stated[i].toarray().ravel() > 0, row)
+            continue
+        assert earlier[i] in matches
+        np.testing.assert_array_equal(stated[i].toarray().ravel() > 0, row & ~before)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -985,7 +985,8 @@ def test_a_first_stage_whose_root_falls_short_goes_on_in_the_same_search():
         patch.setattr(lx._Stage, "search_closer", closer_recorded)
         patch.setattr(lx._Stage, "search_above", above_recorded)
         patch.setattr(lx._Yield, "__call__", ask_recorded)
-        plan = solve_instance(load_instance(directory), SolveOptions())  # the default gap, 1e-4
+        # At $400M (its own budget is $300M), where the root falls short; the default gap, 1e-4.
+        plan = solve_instance(load_instance(directory).with_budget(4e8), SolveOptions())
     assert plan.summary["status"] == "optimal"
     assert [kind for stage, kind in searches if stage == "same_day"] == ["closer"]
     # The path checked: asked past the root while short of the requested gap (the search went

@@ -12,6 +12,7 @@ from scipy import sparse
 from test_program import program_instance
 from test_random_plans import assert_matches_brute_force, random_instance
 
+from ruralreach.model.formulation import reach_rows
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.reach import compute_reach, entries_of
 from ruralreach.model.reduce import reduce_problem
@@ -85,11 +86,15 @@ def test_the_demand_rows_are_the_covering_rows_of_each_tier(tmp_path):
     model = lexicographic._loaded(problem, SolveOptions()).matrix
     n_o, n_i, n_j = model.n_options, model.n_same_day, model.n_next_day
     same, following = model.demand_rows("same_day"), model.demand_rows("next_day")
-    # Each same-day row holds its own y column (coefficient 1) and the options reaching it (-1).
-    assert np.array_equal(model.A[same][:, n_o:n_o + n_i].toarray(), np.eye(n_i))
-    assert np.array_equal(-model.A[same][:, :n_o].toarray(), problem.same_day_cover.toarray())
-    assert np.array_equal(model.A[following][:, n_o + n_i:n_o + n_i + n_j].toarray(), np.eye(n_j))
-    assert np.array_equal(-model.A[following][:, :n_o].toarray(), problem.next_day_cover.toarray())
+    # Each row holds its own y (z) column (coefficient 1), that of the same zone's row in an earlier
+    # phase (-1) where it is stated through one, and the options it states (-1; reach_rows).
+    for tier, rows, first, n in (("same_day", same, n_o, n_i), ("next_day", following, n_o + n_i, n_j)):
+        earlier, options = reach_rows(problem, tier)
+        columns = np.eye(n)
+        columns[np.flatnonzero(earlier >= 0), earlier[earlier >= 0]] = -1.0
+        assert np.array_equal(model.A[rows][:, first:first + n].toarray(), columns)
+        assert np.array_equal(-model.A[rows][:, :n_o].toarray(), options.toarray())
+        assert np.any(earlier >= 0) or n == 0
 
 
 @pytest.mark.parametrize("seed", range(24))
