@@ -128,6 +128,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import sparse
 
+from .reach import entries_of, row_sums
 from .reduce import CoveringProblem
 
 STAGES = ("same_day", "next_day", "cost")
@@ -226,53 +227,39 @@ def earlier_rows(cover: sparse.csr_matrix, option_phase: np.ndarray) -> tuple[np
     if not cover.has_sorted_indices:
         cover = cover.sorted_indices()
     n_rows = cover.shape[0]
+    counts = np.diff(cover.indptr)
     earlier_row = np.full(n_rows, -1, dtype=np.int64)
-    entry_row = np.repeat(np.arange(n_rows), np.diff(cover.indptr))
+    entry_row = np.repeat(np.arange(n_rows), counts)
     entry_phase = np.asarray(option_phase, dtype=np.int64)[cover.indices]
     latest = np.full(n_rows, -1, dtype=np.int64)
-    filled = np.flatnonzero(np.diff(cover.indptr) > 0)
+    filled = np.flatnonzero(counts > 0)
     if filled.size:
         latest[filled] = np.maximum.reduceat(entry_phase, cover.indptr[filled])
     earlier = entry_phase < latest[entry_row]
     if not earlier.any():
         return earlier_row, cover
-    # Rows are found by two 64-bit sums (modulo 2**64) of random keys of their options, and every
-    # pair so found is then compared option by option.
-    keys = np.random.default_rng(0).integers(0, np.iinfo(np.int64).max, size=(2, cover.shape[1]),
-                                             dtype=np.int64).astype(np.uint64)
 
-    def sums(mask: np.ndarray) -> list[np.ndarray]:
-        # Running sums wrap modulo 2**64, so a row's sum is the difference at its ends.
-        ends = np.concatenate(([0], np.cumsum(mask))).astype(np.int64)
-        out = []
-        for key in keys:
-            running = np.concatenate(([np.uint64(0)], np.cumsum(key[cover.indices[mask]], dtype=np.uint64)))
-            out.append(running[ends[cover.indptr[1:]]] - running[ends[cover.indptr[:-1]]])
-        return out
+    def entries(mask: np.ndarray) -> sparse.csr_matrix:
+        """The cover's entries where ``mask`` holds, row by row."""
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(entry_row[mask], minlength=n_rows))))
+        return sparse.csr_matrix((cover.data[mask], cover.indices[mask], indptr), shape=cover.shape)
 
-    every, before = sums(np.ones(cover.nnz, dtype=bool)), sums(earlier)
+    before = entries(earlier)
+    # Rows are found by two sums of random weights of their options (row_sums, as the reductions
+    # merge rows), and every pair so found is then compared option by option.
+    rng = np.random.default_rng(0)
+    weights = [rng.integers(0, 2**64, cover.shape[1], dtype=np.uint64, endpoint=False) for _ in range(2)]
+    every, asked = [row_sums(cover, w) for w in weights], [row_sums(before, w) for w in weights]
+    asking = np.flatnonzero(np.diff(before.indptr) > 0)
     order = np.lexsort((every[1], every[0]))
-    asking = np.flatnonzero(np.bincount(entry_row[earlier], minlength=n_rows) > 0)
-    at = np.minimum(np.searchsorted(every[0][order], before[0][asking]), n_rows - 1)
-    found = order[at]
-    same = (every[0][found] == before[0][asking]) & (every[1][found] == before[1][asking])
+    found = order[np.minimum(np.searchsorted(every[0][order], asked[0][asking]), n_rows - 1)]
+    same = ((every[0][found] == asked[0][asking]) & (every[1][found] == asked[1][asking])
+            & (counts[found] == np.diff(before.indptr)[asking]))
     asking, found = asking[same], found[same]
-    # Compared option by option: row i's earlier options against row found's options.
-    counts = np.diff(cover.indptr)[found]
-    same = counts == np.bincount(entry_row[earlier], minlength=n_rows)[asking]
-    asking, found, counts = asking[same], found[same], counts[same]
-    pair = np.repeat(np.arange(asking.size), counts)
-    within = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    earlier_start = np.concatenate(([0], np.cumsum(np.bincount(entry_row[earlier], minlength=n_rows))))
-    mine = cover.indices[earlier][earlier_start[asking][pair] + within]
-    theirs = cover.indices[cover.indptr[found][pair] + within]
-    differs = np.bincount(pair, weights=mine != theirs, minlength=asking.size) > 0
-    earlier_row[asking[~differs]] = found[~differs]
-    kept = ~(earlier & (earlier_row[entry_row] >= 0))
-    latest_cover = sparse.csr_matrix((cover.data[kept], cover.indices[kept],
-                                      np.concatenate(([0], np.cumsum(np.bincount(entry_row[kept], minlength=n_rows))))),
-                                     shape=cover.shape)
-    return earlier_row, latest_cover
+    differs = entries_of(before, asking) != entries_of(cover, found)
+    wrong = np.bincount(np.repeat(np.arange(asking.size), counts[found]), weights=differs, minlength=asking.size) > 0
+    earlier_row[asking[~wrong]] = found[~wrong]
+    return earlier_row, entries(~(earlier & (earlier_row[entry_row] >= 0)))
 
 
 def reach_rows(problem: CoveringProblem, tier: str) -> tuple[np.ndarray, sparse.csr_matrix]:

@@ -74,6 +74,13 @@ def rows_reaching(matrix: sparse.csr_matrix, columns: np.ndarray) -> np.ndarray:
     return reached
 
 
+def row_sums(matrix: sparse.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """Per row, the sum of its columns' ``weights`` (uint64, modulo 2**64): with random weights, a
+    key that tells rows with other columns apart."""
+    sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(weights[matrix.indices], dtype=np.uint64)])
+    return sums[matrix.indptr[1:]] - sums[matrix.indptr[:-1]]
+
+
 def entry_positions(indptr: np.ndarray, majors: np.ndarray) -> np.ndarray:
     """The places in a compressed matrix's index and data arrays of the entries of ``majors`` (its
     rows if CSR, columns if CSC), major by major, each in its stored order."""

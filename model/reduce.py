@@ -53,7 +53,7 @@ from scipy import sparse
 from .actions import ACTIONS, already
 from .capacity import RowService, best_service, can_ship, effective_capacity, zone_demand
 from .instance import Instance, decided, scaled_phase_budgets, usd_total, within_budget, zone_groups
-from .reach import Reach, entries_of, rows_reaching
+from .reach import Reach, entries_of, row_sums, rows_reaching
 
 # USD per money unit of the model: thousands, so that HiGHS's row tolerance (1e-6 of a unit) is a
 # tenth of a cent. Where a plan could spend more than MONEY_UNIT_UP_TO, a double no longer tells a
@@ -484,12 +484,6 @@ class _Rows:
                      summed(rows.demand), merged_supply.astype(np.int8))
 
 
-def _row_sums(matrix: sparse.csr_matrix, weights: np.ndarray) -> np.ndarray:
-    """Per row, the sum of its columns' ``weights`` (uint64, modulo 2**64)."""
-    sums = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(weights[matrix.indices], dtype=np.uint64)])
-    return sums[matrix.indptr[1:]] - sums[matrix.indptr[:-1]]
-
-
 def _same_pattern(matrix: sparse.csr_matrix, rows: np.ndarray, other: np.ndarray) -> bool:
     """Whether each row ``rows[k]`` has exactly the columns of row ``other[k]`` (indices sorted,
     equal counts)."""
@@ -507,9 +501,9 @@ def _identical_rows(group: np.ndarray, cover: sparse.csr_matrix, supply: sparse.
         keys = np.column_stack([
             group.astype(np.int64).view(np.uint64), np.diff(cover.indptr).astype(np.uint64),
             np.diff(supply.indptr).astype(np.uint64),
-            *(_row_sums(cover, rng.integers(0, 2**64, cover.shape[1], dtype=np.uint64, endpoint=False))
+            *(row_sums(cover, rng.integers(0, 2**64, cover.shape[1], dtype=np.uint64, endpoint=False))
               for _ in range(2)),
-            _row_sums(supply, rng.integers(0, 2**64, supply.shape[1], dtype=np.uint64, endpoint=False)),
+            row_sums(supply, rng.integers(0, 2**64, supply.shape[1], dtype=np.uint64, endpoint=False)),
         ])
         _, first, index = np.unique(keys, axis=0, return_index=True, return_inverse=True)
         index = index.reshape(-1)
