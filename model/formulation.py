@@ -42,10 +42,12 @@ Parameters
                      pairs the model holds a "floor shortfall" row for (``shortfall_group``,
                      ``shortfall_base``), those with :math:`R_h(T) > 0`
     :math:`S`        suppliers (with capacities only): inventory sites whose capacity can bind, one
-                     per phase they supply; :math:`o_s` the option that opens supplier s (none for
-                     a site that holds inventory whatever the plan), :math:`K_s` its capacity in
-                     packages a day, :math:`P \subseteq I \times S` the (row, supplier) pairs within
-                     same-day reach, :math:`d_i` row i's same-day demand in packages a day
+                     per phase they supply, and those that supply the same rows with the same
+                     capacity as one (:func:`stated_supply`); :math:`O_s` the options that open
+                     supplier s (none for a site that holds inventory whatever the plan),
+                     :math:`K_s` its capacity in packages a day, :math:`P \subseteq I \times S`
+                     the (row, supplier) pairs within same-day reach, :math:`d_i` row i's
+                     same-day demand in packages a day
 
 Variables
     :math:`x_o \in \{0,1\}`  option o is taken
@@ -60,8 +62,8 @@ Constraints
                           (:math:`y_i \le y_{\pi(i)} + \sum_{o: t_o = \tau_i} a_{io} x_o` for i with a :math:`\pi(i)`)
     next-day reach        :math:`z_j \le \sum_{o} b_{jo} x_o`          for j in J
                           (:math:`z_j \le z_{\pi(j)} + \sum_{o: t_o = \tau_j} b_{jo} x_o` for j with a :math:`\pi(j)`)
-    capacity              :math:`\sum_{i: (i,s) \in P} (d_i / K_s) g_{is} \le x_{o_s}` (1 without an option)   for s in S
-    within reach          :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{s: (i,s) \in P} x_{o_s}`   for i in I with
+    capacity              :math:`\sum_{i: (i,s) \in P} (d_i / K_s) g_{is} \le \sum_{o \in O_s} x_o` (1 without options)   for s in S
+    within reach          :math:`y_i \le \sum_{o} a_{io} x_o + \sum_{o \in O_s, (i,s) \in P} x_o`   for i in I with
                           suppliers, none of them open whatever the plan
     equity floor          :math:`E_h + \sum_{i \in I_h} e_i y_i \ge F_h`   for h in H
     floor cost            :math:`\sum_{o \in O_h} c_o x_o \ge L_h`   for h in H with :math:`L_h > 0`
@@ -272,6 +274,75 @@ def reach_rows(problem: CoveringProblem, tier: str) -> tuple[np.ndarray, sparse.
     return earlier_rows(cover, problem.option_phase)
 
 
+@dataclass(frozen=True)
+class StatedSupply:
+    r"""The suppliers as the model states them (:func:`stated_supply`): ``cover`` (same-day rows x
+    stated suppliers, indices sorted: its nonzeros in order are the model's (row, supplier) pairs,
+    the columns g), each stated supplier's ``capacity`` and ``opens`` (stated suppliers x options:
+    1 for each option that opens it; a row without any is open whatever the plan), and
+    ``pair_of`` (per pair of the problem's ``supply_cover``, the stated pair it is part of)."""
+
+    cover: sparse.csr_matrix
+    capacity: np.ndarray
+    opens: sparse.csr_matrix
+    pair_of: np.ndarray
+
+    @property
+    def given(self) -> np.ndarray:
+        """Bool per stated supplier: open whatever the plan."""
+        return self.opens.getnnz(axis=1) == 0
+
+    def pair_shares(self, problem_pair_share: np.ndarray) -> np.ndarray:
+        """The shares of the stated pairs (the columns g) from those of the problem's pairs."""
+        return np.bincount(self.pair_of, weights=problem_pair_share, minlength=self.cover.nnz)
+
+
+def stated_supply(problem: CoveringProblem) -> StatedSupply:
+    r"""The problem's suppliers, those opened by options that supply the same rows with the same
+    capacity stated as one: :math:`O_s`, the options that open stated supplier s, and its capacity
+    row :math:`\sum_i (d_i / K_s) g_{is} \le \sum_{o \in O_s} x_o`. In a phased rollout each
+    phase's rows have a supplier for every option of a site of that phase or an earlier one, so
+    the suppliers and pairs grow with the square of the phases; stated once per site and phase,
+    they grow with the phases. The plans are the same, and so is the LP: a solution with the
+    separate rows gives one of the stated row by adding their g, and one of the stated row gives
+    one of the separate rows by splitting each g in proportion to the options' x."""
+    option = problem.supply_option
+    by_supplier = problem.supply_cover.tocsc().T.tocsr()  # suppliers x rows
+    if not by_supplier.has_sorted_indices:
+        by_supplier = by_supplier.sorted_indices()
+    n_s = option.size
+    stated = np.arange(n_s)
+    opened = np.flatnonzero(option >= 0)
+    if opened.size:
+        rng = np.random.default_rng(0)
+        keys = [row_sums(by_supplier, rng.integers(0, 2**64, by_supplier.shape[1], dtype=np.uint64, endpoint=False))
+                for _ in range(2)]
+        counts = np.diff(by_supplier.indptr)
+        order = opened[np.lexsort((opened, keys[1][opened], keys[0][opened], counts[opened],
+                                   problem.supply_capacity[opened]))]
+        starts = np.zeros(order.size, dtype=bool)
+        starts[0] = True
+        for key in (problem.supply_capacity[order], counts[order], keys[0][order], keys[1][order]):
+            starts[1:] |= key[1:] != key[:-1]
+        first = order[np.maximum.accumulate(np.where(starts, np.arange(order.size), 0))]
+        # Every supplier so matched is compared with the first of its kind row by row.
+        differs = entries_of(by_supplier, order) != entries_of(by_supplier, first)
+        wrong = np.bincount(np.repeat(np.arange(order.size), counts[order]), weights=differs, minlength=order.size) > 0
+        stated[order[~wrong]] = first[~wrong]
+    kept, stated = np.unique(stated, return_inverse=True)
+    opens = sparse.csr_matrix((np.ones(opened.size), (stated[opened], option[opened])),
+                              shape=(kept.size, problem.n_options))
+    cover = problem.supply_cover[:, kept].tocsr()
+    cover.sort_indices()
+    pairs = problem.supply_cover.tocoo()
+    # A pair (i, s) is part of the stated pair (i, stated[s]): found by its place in the
+    # row-major order of the stated cover's nonzeros.
+    stated_pairs = cover.tocoo()
+    place = np.searchsorted(stated_pairs.row.astype(np.int64) * kept.size + stated_pairs.col,
+                            pairs.row.astype(np.int64) * kept.size + stated[pairs.col])
+    return StatedSupply(cover, problem.supply_capacity[kept], opens, place)
+
+
 def _reach_columns(earlier_row: np.ndarray) -> sparse.csr_matrix:
     r"""Rows x rows of a tier: +1 for each row's own column, -1 for the column of its
     :math:`\pi(i)`."""
@@ -320,9 +391,10 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
     shortfall_rows = floor_shortfall_rows(problem)
     m.Sigma = pyo.RangeSet(0, shortfall_rows.shape[0] - 1)  # the (h, T) pairs with a "floor shortfall" row
 
-    pairs = problem.supply_cover.tocoo()
+    supply = stated_supply(problem)
+    pairs = supply.cover.tocoo()
     m.K = pyo.RangeSet(0, pairs.nnz - 1)  # (row, supplier) pairs
-    m.S = pyo.RangeSet(0, len(problem.supply_option) - 1)
+    m.S = pyo.RangeSet(0, supply.capacity.size - 1)
     has_suppliers = problem.supply_cover.getnnz(axis=1) > 0
     within = _within_reach_rows(problem)
     m.W = pyo.RangeSet(0, len(within) - 1)
@@ -352,23 +424,23 @@ def build_model(problem: CoveringProblem, stage: str = "same_day", floors: dict[
             return pyo.Constraint.Infeasible  # the group needs people no option can reach
         return m.E[h] + sum(e * m.y[i] for i, e in zip(rows.indices, rows.data)) >= m.F[h]
 
-    supply = problem.supply_cover
-    option = problem.supply_option
     pairs_of_supplier = [[] for _ in m.S]
     for k, s in enumerate(pairs.col):
         pairs_of_supplier[s].append(k)
+    opens = supply.opens
 
     def capacity(m, s):
-        load = sum(problem.same_day_demand[pairs.row[k]] / problem.supply_capacity[s] * m.g[k]
+        load = sum(problem.same_day_demand[pairs.row[k]] / supply.capacity[s] * m.g[k]
                    for k in pairs_of_supplier[s])
-        return load - m.x[option[s]] <= 0 if option[s] >= 0 else load <= 1
+        options = opens.indices[opens.indptr[s]:opens.indptr[s + 1]]
+        return load - sum(m.x[o] for o in options) <= 0 if options.size else load <= 1
 
     m.one_action_per_site = pyo.Constraint(m.G, rule=one_action)
     m.budget = pyo.Constraint(m.T, rule=budget)
     m.same_day_reach = pyo.Constraint(
         m.I, rule=lambda m, i: m.y[i] - (m.y[same_day_earlier[i]] if same_day_earlier[i] >= 0 else 0)
         - sum(m.x[o] for o in a.indices[a.indptr[i]:a.indptr[i + 1]])
-        - sum(m.g[k] for k in range(supply.indptr[i], supply.indptr[i + 1])) <= 0)
+        - sum(m.g[k] for k in range(supply.cover.indptr[i], supply.cover.indptr[i + 1])) <= 0)
     m.next_day_reach = pyo.Constraint(
         m.J, rule=lambda m, j: m.z[j] - (m.z[next_day_earlier[j]] if next_day_earlier[j] >= 0 else 0)
         - sum(m.x[o] for o in b.indices[b.indptr[j]:b.indptr[j + 1]]) <= 0)
@@ -452,25 +524,22 @@ def _within_reach_rows(problem: CoveringProblem) -> np.ndarray:
     return np.flatnonzero((problem.supply_cover.getnnz(axis=1) > 0) & ~problem.given_supply_rows())
 
 
-def _supply_rows(problem: CoveringProblem) -> tuple[sparse.csr_matrix, sparse.csr_matrix, sparse.csr_matrix,
-                                                     np.ndarray]:
-    """The supplier rows: "capacity" (one per supplier) then "within reach" (one per row of
+def _supply_rows(problem: CoveringProblem, supply: StatedSupply) -> tuple[sparse.csr_matrix, sparse.csr_matrix,
+                                                                         sparse.csr_matrix, np.ndarray]:
+    """The supplier rows: "capacity" (one per stated supplier) then "within reach" (one per row of
     :func:`_within_reach_rows`), as parts over x, y and g, and their right-hand sides (a
-    capacity row's is 0 where the supplier's option carries it, 1 where none does)."""
-    pairs = problem.supply_cover.tocoo()
-    n_o, n_i, n_k, n_s = problem.n_options, len(problem.same_day_population), pairs.nnz, len(problem.supply_option)
-    option = problem.supply_option
-    load = problem.same_day_demand[pairs.row] / problem.supply_capacity[pairs.col]
-    opens = np.flatnonzero(option >= 0)
-    capacity_x = sparse.csr_matrix((-np.ones(opens.size), (opens, option[opens])), shape=(n_s, n_o))
+    capacity row's is 0 where options open the supplier, 1 where it is open whatever the plan)."""
+    pairs = supply.cover.tocoo()
+    n_i, n_k, n_s = len(problem.same_day_population), pairs.nnz, supply.capacity.size
+    load = problem.same_day_demand[pairs.row] / supply.capacity[pairs.col]
     capacity_g = sparse.csr_matrix((load, (pairs.col, np.arange(n_k))), shape=(n_s, n_k))
     within = _within_reach_rows(problem)
     within_x = -problem.same_day_reach()[within]
     within_y = sparse.csr_matrix((np.ones(within.size), (np.arange(within.size), within)), shape=(within.size, n_i))
-    x_part = sparse.vstack([capacity_x, within_x]).tocsr()
+    x_part = sparse.vstack([-supply.opens, within_x]).tocsr()
     y_part = sparse.vstack([sparse.csr_matrix((n_s, n_i)), within_y]).tocsr()
     g_part = sparse.vstack([capacity_g, sparse.csr_matrix((within.size, n_k))]).tocsr()
-    return x_part, y_part, g_part, np.concatenate([np.where(option >= 0, 0.0, 1.0), np.zeros(within.size)])
+    return x_part, y_part, g_part, np.concatenate([supply.given.astype(float), np.zeros(within.size)])
 
 
 def matrix_model(problem: CoveringProblem) -> MatrixModel:
@@ -485,11 +554,12 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
     required = np.array([np.isin(problem.option_site[g[0]], problem.required_sites) for g in groups], dtype=bool)
     budgets = _budget_rows(problem)
     equity_groups, equity_people = _equity_rows(problem)
-    supply_x, supply_y, supply_g, supply_upper = _supply_rows(problem)
+    supply = stated_supply(problem)
+    supply_x, supply_y, supply_g, supply_upper = _supply_rows(problem, supply)
     cost_rows, least_costs = floor_cost_rows(problem)
     shortfall_rows = floor_shortfall_rows(problem)
     n_g, n_t, n_h, n_f = len(groups), problem.n_phases, len(equity_groups), len(least_costs) + shortfall_rows.shape[0]
-    n_k, n_l = problem.supply_cover.nnz, supply_x.shape[0]
+    n_k, n_l = supply.cover.nnz, supply_x.shape[0]
     (same_day_earlier, same_day_options), (next_day_earlier, next_day_options) = (
         reach_rows(problem, "same_day"), reach_rows(problem, "next_day"))
     x_part = sparse.vstack([group_rows, budgets, -same_day_options, -next_day_options, supply_x,
@@ -498,8 +568,8 @@ def matrix_model(problem: CoveringProblem) -> MatrixModel:
                             sparse.csr_matrix((n_j, n_i)), supply_y, sparse.csr_matrix((n_f, n_i)), equity_people])
     z_part = sparse.vstack([sparse.csr_matrix((n_g + n_t + n_i, n_j)), _reach_columns(next_day_earlier),
                             sparse.csr_matrix((n_l + n_f + n_h, n_j))])
-    # Row i's pairs, in the order of supply_cover's nonzeros (row by row): y_i - sum g_is <= 0.
-    pairs = problem.supply_cover.tocoo()
+    # Row i's pairs, in the order of the stated cover's nonzeros (row by row): y_i - sum g_is <= 0.
+    pairs = supply.cover.tocoo()
     reach_g = sparse.csr_matrix((-np.ones(n_k), (pairs.row, np.arange(n_k))), shape=(n_i, n_k))
     g_part = sparse.vstack([sparse.csr_matrix((n_g + n_t, n_k)), reach_g, sparse.csr_matrix((n_j, n_k)),
                             supply_g, sparse.csr_matrix((n_f + n_h, n_k))])

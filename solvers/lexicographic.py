@@ -32,7 +32,7 @@ from scipy import sparse
 
 from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room, floor_cost_rows,
                                           floor_scale_model, floor_shortfalls, matrix_model, reach_every_group_rows,
-                                          shortfall_coefficients)
+                                          shortfall_coefficients, stated_supply)
 from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, rows_the_floors_force,
                                      rows_the_floors_reach)
 
@@ -242,7 +242,8 @@ def full_start(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:
     with capacities, the best split)."""
     service, _ = problem.same_day_service(chosen)
     z = problem.next_day_reached(chosen).astype(float)
-    return np.concatenate([chosen.astype(float), service.share, z, service.pair_share])
+    return np.concatenate([chosen.astype(float), service.share, z,
+                           stated_supply(problem).pair_shares(service.pair_share)])
 
 
 def floor_slack(problem: CoveringProblem, stage: str) -> float:

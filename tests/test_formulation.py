@@ -4,6 +4,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import plans, small_instance, upgrades_problem, with_capacity
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
@@ -12,8 +13,8 @@ from scipy import sparse
 from test_program import program_instance
 
 from ruralreach.model import formulation, reduce
-from ruralreach.model.formulation import (STAGE_SENSE, STAGES, build_model, earlier_rows, floor_shortfall_rows,
-                                          matrix_model, reach_rows)
+from ruralreach.model.formulation import (STAGE_SENSE, STAGES, StatedSupply, build_model, earlier_rows,
+                                          floor_shortfall_rows, matrix_model, reach_rows, stated_supply)
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.reach import compute_reach
 from ruralreach.model.reduce import reduce_problem, restrict, rows_the_floors_force, rows_the_floors_reach
@@ -35,7 +36,7 @@ def pyomo_rows(problem, stage, floors):
     form = LinearStandardFormCompiler().write(model, mixed_form=True)
     n_o, n_i, n_j = problem.n_options, len(problem.same_day_population), len(problem.next_day_population)
     offset = {"x": 0, "y": n_o, "z": n_o + n_i, "g": n_o + n_i + n_j}
-    n = n_o + n_i + n_j + problem.supply_cover.nnz
+    n = n_o + n_i + n_j + stated_supply(problem).cover.nnz
     position = []
     for var in form.columns:
         name, index = re.fullmatch(r"(\w)\[(\d+)\]", var.name).groups()
@@ -63,7 +64,7 @@ def matrix_rows(problem, floors):
              + [f"budget[{t}]" for t in range(problem.n_phases)]
              + [f"same_day_reach[{i}]" for i in range(matrix.n_same_day)]
              + [f"next_day_reach[{j}]" for j in range(matrix.n_next_day)]
-             + [f"capacity[{s}]" for s in range(len(problem.supply_option))]
+             + [f"capacity[{s}]" for s in range(stated_supply(problem).capacity.size)]
              + [f"within_reach[{w}]" for w in range(within)]
              + [f"floor_cost[{f}]" for f in range(int(((problem.equity_floor_cost > 0) & (problem.equity_floor > problem.equity_fixed)).sum()))]
              + [f"floor_shortfall[{k}]" for k in range(floor_shortfall_rows(problem).shape[0])]
@@ -174,17 +175,92 @@ def test_phased_reach_rows_have_the_lp_of_the_plain_rows(seed, monkeypatch, tmp_
             np.full(len(getattr(problem, f"{tier}_population")), -1), getattr(problem, f"{tier}_cover")))
         plain = matrix_model(problem)
     assert plain.A.nnz > chained.A.nnz
+    assert_same_stage_lps(problem, chained, plain)
+
+
+def assert_same_stage_lps(problem, matrix, other):
+    """Each stage's LP relaxation has the same bound in both forms of the problem's model, each
+    later stage keeping the ones before a little below their bounds."""
     floors = {}
     for stage in STAGES:
         bounds = []
-        for matrix in (chained, plain):
-            model = HighsModel(matrix, EXACT)
+        for form in (matrix, other):
+            model = HighsModel(form, EXACT)
             model.reset(formulation.budget_room(problem))
             for kept, value in floors.items():
                 model.set_floor(kept, value)
             bounds.append(model.relaxation(stage, None).bound)
-        assert bounds[0] == pytest.approx(bounds[1], rel=1e-9), stage
+        assert np.isfinite(bounds[0]) and bounds[0] == pytest.approx(bounds[1], rel=1e-9), stage
         floors[stage] = 0.999 * bounds[0]  # a floor the later stages' LPs keep with room
+
+
+def one_per_supplier(problem):
+    """The problem's suppliers stated one by one, each with its own option."""
+    option = problem.supply_option
+    opened = np.flatnonzero(option >= 0)
+    opens = sparse.csr_matrix((np.ones(opened.size), (opened, option[opened])), shape=(option.size, problem.n_options))
+    return StatedSupply(problem.supply_cover.tocsr(), problem.supply_capacity, opens,
+                        np.arange(problem.supply_cover.nnz))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_sites_suppliers_stated_as_one_have_the_lp_of_one_each(seed, monkeypatch, tmp_path):
+    """Each stage's LP relaxation is the same with a site's suppliers of one phase's rows stated as
+    one as with a supplier for each of its options, floors and all."""
+    phases = [Phase("2025", 15e6), Phase("2026", 10e6), Phase("2027", 20e6)]
+    directory = program_instance(tmp_path / "i", seed=seed, phases=phases, equity=Equity("region", 0.3))
+    problem = prepare(load_instance(with_capacity(directory, seed=seed))).problem
+    stated = matrix_model(problem)
+    with monkeypatch.context() as patch:
+        patch.setattr(formulation, "stated_supply", one_per_supplier)
+        separate = matrix_model(problem)
+    assert separate.A.shape[1] > stated.A.shape[1]
+    assert_same_stage_lps(problem, stated, separate)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_suppliers_of_the_same_rows_and_capacity_are_stated_once(seed, tmp_path):
+    """Against a search by supplier: each stated supplier is every supplier opened by an option
+    with the same rows and capacity (or one supplier open whatever the plan), and holds their
+    options. Two more sites stand where a capacitated one does: one with its capacity, stated with
+    it, and one with another capacity, not."""
+    phases = [Phase("2025", 15e6), Phase("2026", 10e6), Phase("2027", 20e6)]
+    directory = with_capacity(program_instance(tmp_path / "i", seed=seed, phases=phases), seed=seed)
+    sites = pd.read_csv(directory / "sites.csv", dtype=str, keep_default_na=False)
+    before = problem_of(directory, drop_dominated=False)
+    supplying = before.option_site[before.supply_option[before.supply_option >= 0]]
+    site = sites.iloc[[int(supplying.min())]]  # a site whose capacity can bind
+    twins = pd.concat([site.assign(site_id="twin"),
+                       site.assign(site_id="other", capacity=f"{float(site['capacity'].iloc[0]) / 2:.1f}")])
+    pd.concat([sites, twins]).to_csv(directory / "sites.csv", index=False, lineterminator="\n")
+    problem = problem_of(directory, drop_dominated=False)  # the twins' options kept
+    supply = stated_supply(problem)
+    cover, stated_cover = problem.supply_cover.toarray() > 0, supply.cover.toarray() > 0
+    opens = supply.opens.toarray() > 0
+    classes = {}
+    for s, option in enumerate(problem.supply_option):
+        kind = "opened" if option >= 0 else f"given {s}"
+        classes.setdefault((kind, cover[:, s].tobytes(), problem.supply_capacity[s]), []).append(s)
+    assert len(classes) == supply.capacity.size < problem.supply_option.size
+    pairs = problem.supply_cover.tocoo()
+    stated_pairs = supply.cover.tocoo()
+    members_of_pair = supply.pair_shares(np.ones(pairs.nnz))  # shares of 1 added up: the members
+    for members in classes.values():
+        # Every pair of the members is the pair of the same row of one stated supplier.
+        of_members = np.isin(pairs.col, members)
+        (c,) = np.unique(stated_pairs.col[supply.pair_of[of_members]])
+        np.testing.assert_array_equal(stated_pairs.row[supply.pair_of[of_members]], pairs.row[of_members])
+        np.testing.assert_array_equal(stated_cover[:, c], cover[:, members[0]])
+        np.testing.assert_array_equal(members_of_pair[stated_pairs.col == c], len(members))
+        assert supply.capacity[c] == problem.supply_capacity[members[0]]
+        options = problem.supply_option[members]
+        np.testing.assert_array_equal(np.flatnonzero(opens[c]), np.sort(options[options >= 0]))
+    # The twin shares its site's stated suppliers; the site of another capacity has its own.
+    names = load_instance(directory).sites["site_id"].to_numpy()
+    by_site = {name: {c for c in range(opens.shape[0]) if np.any(names[problem.option_site[opens[c]]] == name)}
+               for name in ("twin", "other", site["site_id"].iloc[0])}
+    assert by_site["twin"] and by_site["twin"] == by_site[site["site_id"].iloc[0]]
+    assert by_site["other"] and not by_site["other"] & by_site["twin"]
 
 
 @pytest.mark.parametrize("seed", range(20))
