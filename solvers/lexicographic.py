@@ -380,10 +380,11 @@ class _Search:
         # is feasible and primal simplex starts from a feasible basis; otherwise that start is
         # infeasible and dual simplex is the faster from the basis of the LP before. The first LP
         # has none: with equity floors or sites that must act it goes to interior point, which
-        # took 3.5 s against dual simplex's 4.1 s on `us-2026` with state floors, and 13 s against
-        # 41-81 s on the phased program with them (benchmarks/README.md). With capacities, primal
-        # simplex crawls through the split's degenerate vertices, and the first LP took as long by
-        # interior point as by dual simplex: it stays on the dual simplex's path.
+        # was the faster on `us-2026` with state floors, and on the phased program with them by
+        # far (benchmarks/README.md). With capacities, primal simplex crawls through the split's
+        # degenerate vertices, and the first LP stays on dual simplex: in one phase interior point
+        # took as long, and in phases, where it is the faster, the time of a first LP by dual
+        # simplex is what tells a later search whether its root LP can end before a time limit.
         problem = self.problem
         starts_feasible = (not self.floors and problem.n_groups == 0 and problem.required_sites.size == 0
                            and not problem.capacitated)
