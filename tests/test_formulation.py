@@ -204,9 +204,10 @@ def one_per_supplier(problem):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_a_sites_suppliers_stated_as_one_have_the_lp_of_one_each(seed, monkeypatch, tmp_path):
-    """Each stage's LP relaxation is the same with a site's suppliers of one phase's rows stated as
-    one as with a supplier for each of its options, floors and all."""
+def test_suppliers_stated_as_one_have_the_lp_of_one_each(seed, monkeypatch, tmp_path):
+    """Each stage's LP relaxation is the same with the suppliers of the same rows and capacity
+    stated as one (in phases, a site's suppliers of a phase's rows) as with a supplier for each
+    option, floors and all."""
     phases = [Phase("2025", 15e6), Phase("2026", 10e6), Phase("2027", 20e6)]
     directory = program_instance(tmp_path / "i", seed=seed, phases=phases, equity=Equity("region", 0.3))
     problem = prepare(load_instance(with_capacity(directory, seed=seed))).problem
