@@ -131,7 +131,7 @@ import numpy as np
 from scipy import sparse
 
 from .reach import entries_of, row_sums
-from .reduce import CoveringProblem
+from .reduce import CoveringProblem, identical_rows
 
 STAGES = ("same_day", "next_day", "cost")
 # The floor-scale objective (the largest share of the equity floors a plan can meet) is solved
@@ -310,26 +310,12 @@ def stated_supply(problem: CoveringProblem) -> StatedSupply:
     by_supplier = problem.supply_cover.tocsc().T.tocsr()  # suppliers x rows
     if not by_supplier.has_sorted_indices:
         by_supplier = by_supplier.sorted_indices()
-    n_s = option.size
-    stated = np.arange(n_s)
+    # Classed by capacity; a supplier open whatever the plan stands alone.
+    _, capacity_class = np.unique(problem.supply_capacity, return_inverse=True)
+    group = np.where(option >= 0, capacity_class.ravel(), option.size + np.arange(option.size))
+    first, index = identical_rows(group, by_supplier, sparse.csr_matrix((option.size, 0)))
+    kept, stated = np.unique(first[index], return_inverse=True)
     opened = np.flatnonzero(option >= 0)
-    if opened.size:
-        rng = np.random.default_rng(0)
-        keys = [row_sums(by_supplier, rng.integers(0, 2**64, by_supplier.shape[1], dtype=np.uint64, endpoint=False))
-                for _ in range(2)]
-        counts = np.diff(by_supplier.indptr)
-        order = opened[np.lexsort((opened, keys[1][opened], keys[0][opened], counts[opened],
-                                   problem.supply_capacity[opened]))]
-        starts = np.zeros(order.size, dtype=bool)
-        starts[0] = True
-        for key in (problem.supply_capacity[order], counts[order], keys[0][order], keys[1][order]):
-            starts[1:] |= key[1:] != key[:-1]
-        first = order[np.maximum.accumulate(np.where(starts, np.arange(order.size), 0))]
-        # Every supplier so matched is compared with the first of its kind row by row.
-        differs = entries_of(by_supplier, order) != entries_of(by_supplier, first)
-        wrong = np.bincount(np.repeat(np.arange(order.size), counts[order]), weights=differs, minlength=order.size) > 0
-        stated[order[~wrong]] = first[~wrong]
-    kept, stated = np.unique(stated, return_inverse=True)
     opens = sparse.csr_matrix((np.ones(opened.size), (stated[opened], option[opened])),
                               shape=(kept.size, problem.n_options))
     cover = problem.supply_cover[:, kept].tocsr()

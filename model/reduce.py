@@ -469,7 +469,7 @@ class _Rows:
         cover.sort_indices()
         supply.sort_indices()
 
-        first, index = _identical_rows(rows.group, cover, supply)
+        first, index = identical_rows(rows.group, cover, supply)
         order = np.argsort(first)
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
@@ -490,7 +490,7 @@ def _same_pattern(matrix: sparse.csr_matrix, rows: np.ndarray, other: np.ndarray
     return bool(np.array_equal(entries_of(matrix, rows), entries_of(matrix, other)))
 
 
-def _identical_rows(group: np.ndarray, cover: sparse.csr_matrix, supply: sparse.csr_matrix):
+def identical_rows(group: np.ndarray, cover: sparse.csr_matrix, supply: sparse.csr_matrix):
     """Classes of rows in the same group with the same columns in ``cover`` and in ``supply``
     (indices sorted): as ``np.unique(keys, return_index=True, return_inverse=True)`` on exact
     keys, the first row of each class and each row's class. Rows are told apart by random
