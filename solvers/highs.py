@@ -120,6 +120,9 @@ class HighsModel:
         self.options = options
         self.mip = self._load(integer=True)
         self.lp = self._load(integer=False)
+        # Whether HiGHS runs ``mip`` as a MIP: not once every column is continuous (the
+        # floor-scale model with every option decided), when it solves it as an LP.
+        self.integer = matrix.continuous is None or not bool(matrix.continuous.all())
         # The option columns' standing bounds, as loaded in both models.
         self.option_lower = np.zeros(matrix.n_options)
         self.option_upper = np.ones(matrix.n_options)
@@ -308,7 +311,7 @@ class HighsModel:
         h.changeObjectiveOffset(self.matrix.offset[stage])
         h.changeObjectiveSense(
             highspy.ObjSense.kMaximize if STAGE_SENSE[stage] == "max" else highspy.ObjSense.kMinimize)
-        _set_time_limit(h, time_limit)
+        _set_time_limit(h, time_limit, mip=h is self.mip and self.integer)
 
     def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False,
                    start_reach: np.ndarray | None = None, interior_point: bool = False) -> StageResult:
@@ -335,7 +338,7 @@ class HighsModel:
             self.primal_stalled |= by_interior_point
         if by_interior_point:
             left = None if time_limit is None else time_limit - seconds
-            _set_time_limit(self.lp, left)
+            _set_time_limit(self.lp, left, mip=False)
             self.lp.setOptionValue("solver", "ipm")
             try:
                 seconds += _run_guarded(self.lp, left)
@@ -417,7 +420,7 @@ class HighsModel:
         """One run of the MIP as set (:func:`run_mip`), read back as a StageResult."""
         h = self.mip
         seconds, consistent = run_mip(h, time_limit, self.matrix.objective[stage], self.matrix.offset[stage],
-                                      start=start, stop_when=stop_when)
+                                      start=start, stop_when=stop_when, integer=self.integer)
         status = _STATUS.get(h.getModelStatus(), ERROR)
         info = h.getInfo()
         has_solution = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
@@ -447,7 +450,7 @@ class HighsModel:
 
 def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, offset: float, *,
             start: np.ndarray | None = None,
-            stop_when: Callable[[float, float, int], bool] | None = None) -> tuple[float, bool]:
+            stop_when: Callable[[float, float, int], bool] | None = None, integer: bool = True) -> tuple[float, bool]:
     """Run the MIP loaded in ``h`` (the stage's ``objective`` vector and ``offset`` set in it),
     from the feasible column vector ``start`` if given (:func:`_run_guarded`), and once more
     without presolve when HiGHS's answer may be wrong: ``Infeasible``, a solve error (HiGHS 1.16
@@ -457,8 +460,10 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
     small phased capacitated MIP (``tests/data/highs-presolve``): ``Infeasible`` without a start,
     and with the optimal plan as one ``Optimal`` at an objective and bound above what that plan
     is worth, a bound above the optimum that in a minimizing stage would be a broken promise. A
-    MIP proven infeasible is proven twice, to be sure. Returns the wall seconds and whether the
-    answer now stands (False: the time limit left no second run, or it contradicts itself too)."""
+    MIP proven infeasible is proven twice, to be sure. ``integer``: whether HiGHS runs ``h`` as a
+    MIP (some column integer), whose time limit is the run's own (:func:`_set_time_limit`). Returns
+    the wall seconds and whether the answer now stands (False: the time limit left no second run,
+    or it contradicts itself too)."""
     def set_start() -> None:
         if start is not None:
             solution = highspy.HighsSolution()
@@ -478,7 +483,7 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
         return seconds, False
     h.clearSolver()
     h.setOptionValue("presolve", "off")
-    _set_time_limit(h, left)
+    _set_time_limit(h, left, mip=integer)
     set_start()
     try:
         seconds += _run_guarded(h, left, stop_when)
@@ -497,10 +502,18 @@ def _misreports(h: highspy.Highs, objective: np.ndarray, offset: float) -> bool:
     return abs(recomputed - info.objective_function_value) > 1e-6 * max(1.0, abs(recomputed))
 
 
-def _set_time_limit(h: highspy.Highs, time_limit: float | None) -> None:
-    # HiGHS measures its time_limit against all the time this Highs object has ever run, not
-    # this run's: the limit is set that far past what it has already spent.
-    h.setOptionValue("time_limit", math.inf if time_limit is None else h.getRunTime() + max(time_limit, 0.0))
+def _set_time_limit(h: highspy.Highs, time_limit: float | None, *, mip: bool) -> None:
+    """Set ``h`` to stop ``time_limit`` seconds into its next run, a MIP's (``mip``) or an LP's.
+    HiGHS 1.16 measures an LP's time_limit against all the time this Highs object has ever run,
+    so an LP's limit is set that far past what the object has already spent; its MIP solver keeps
+    a clock of its own, started with the run, so a MIP's limit is the run's own. Given the LP's
+    offset, a MIP's own steps (above all its root LP, where a cancel from outside goes unheard)
+    ran as far past the limit as the object's earlier runs had taken (benchmarks/README.md, "A
+    MIP's time limit is its run's own")."""
+    if time_limit is None:
+        h.setOptionValue("time_limit", math.inf)
+    else:
+        h.setOptionValue("time_limit", max(time_limit, 0.0) + (0.0 if mip else h.getRunTime()))
 
 
 class _Checks:

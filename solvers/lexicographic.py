@@ -339,7 +339,7 @@ class _Search:
         self.pending_floor_costs: np.ndarray | None = None
         self.pending_shortfalls = True  # until the first LP has drawn its floor shortfall rows
         # Seconds of the last LP solved with no basis to start from: what a search's root costs,
-        # since HiGHS solves its MIP's root LP afresh (and finishes it past any time limit).
+        # since HiGHS solves its MIP's root LP afresh (and a search stopped in it has no bound).
         self.fresh_lp_seconds = 0.0
 
     @property

@@ -12,6 +12,7 @@ import highspy
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 from checker import _minutes, brute_force, evaluate, every_plan, holds_inventory, phased_outcome, read_raw
 from conftest import every_choice, plans, small_instance, upgrades_problem, with_capacity
 
@@ -472,6 +473,34 @@ def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_
     assert sum(seconds) > limit  # the model has run for longer than the limit
     model.reset(lx.budget_room(problem))
     assert model.relaxation("same_day", limit).status == lx.OPTIMAL
+
+
+def test_a_mips_time_limit_is_its_own_runs_however_long_the_model_ran_before():
+    """HiGHS 1.16 measures a MIP's time limit from the start of the run (its MIP solver keeps a
+    clock of its own), not, as an LP's, against all its Highs object ever ran. A MIP given the
+    LP's offset ran its own steps (its root LP, where a cancel from outside goes unheard) past the
+    limit by as long as the object had run before. HiGHS alone, nothing watching it, stops a
+    MIP near the limit set, after earlier runs ten times as long."""
+    n, m = 3000, 600  # a multi-dimensional knapsack: a root LP and a tree of seconds
+    A = sparse.random(m, n, density=0.05, random_state=2, format="csc")
+    A.data = np.round(A.data * 100) + 1
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)
+    h.passModel(n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMaximize), 0.0,
+                np.random.default_rng(1).integers(1, 100, n).astype(float), np.zeros(n), np.ones(n),
+                np.full(m, -highspy.kHighsInf), 0.3 * np.asarray(A.sum(axis=1)).ravel(),
+                A.indptr.astype(np.int32), A.indices.astype(np.int32), A.data, np.ones(n, dtype=np.int32))
+    limit = 0.2
+    highs._set_time_limit(h, 10 * limit, mip=True)
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit and h.getRunTime() >= 10 * limit
+    h.clearSolver()
+    highs._set_time_limit(h, limit, mip=True)
+    began = time.perf_counter()
+    h.run()
+    assert h.getModelStatus() == highspy.HighsModelStatus.kTimeLimit
+    assert time.perf_counter() - began < 5 * limit  # 11 limits with the LP's offset
 
 
 def test_a_stage_left_with_every_option_decided_is_proven_at_its_constant(tiny):
