@@ -382,15 +382,15 @@ class _Search:
         # has none: with equity floors or sites that must act it goes to interior point, which
         # was the faster on `us-2026` with state floors, and on the phased program with them by
         # far (benchmarks/README.md). With capacities, primal simplex crawls through the split's
-        # degenerate vertices, and the first LP stays on dual simplex: in one phase interior point
-        # took as long, and in phases, where it is the faster, the time of a first LP by dual
-        # simplex is what tells a later search whether its root LP can end before a time limit.
+        # degenerate vertices: in one phase the first LP stays on dual simplex (interior point took
+        # as long), in phases it goes to interior point, which took half as long. A later search
+        # whose root LP (by dual simplex, in HiGHS's MIP) outlasts that estimate stops at the limit.
         problem = self.problem
         starts_feasible = (not self.floors and problem.n_groups == 0 and problem.required_sites.size == 0
                            and not problem.capacitated)
         start_reach = None
-        interior_point = (not starts_feasible and not problem.capacitated and self.model.lp_from_scratch
-                          and self.first_lp)
+        interior_point = (not starts_feasible and (not problem.capacitated or problem.n_phases > 1)
+                          and self.model.lp_from_scratch and self.first_lp)
         if starts_feasible and self.chosen is not None:
             same_day = problem.same_day_share(self.chosen) > 0  # without capacities, each row in full or not
             reached = np.count_nonzero(same_day)
