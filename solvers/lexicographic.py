@@ -382,8 +382,8 @@ class _Search:
         # has none: with equity floors or sites that must act it goes to interior point, which
         # was the faster on `us-2026` with state floors, and on the phased program with them by
         # far (benchmarks/README.md). With capacities, primal simplex crawls through the split's
-        # degenerate vertices: in one phase the first LP stays on dual simplex (interior point took
-        # as long), in phases it goes to interior point, which took half as long. A later search
+        # degenerate vertices: in one phase the first LP stays on dual simplex (interior point was
+        # no faster), in phases it goes to interior point, the faster there by far. A later search
         # whose root LP (by dual simplex, in HiGHS's MIP) outlasts that estimate stops at the limit.
         problem = self.problem
         starts_feasible = (not self.floors and problem.n_groups == 0 and problem.required_sites.size == 0

@@ -475,7 +475,7 @@ def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_
     assert model.relaxation("same_day", limit).status == lx.OPTIMAL
 
 
-def test_a_mips_time_limit_is_its_own_runs_however_long_the_model_ran_before():
+def test_a_mip_is_timed_from_the_start_of_its_run_however_long_the_model_ran_before():
     """HiGHS 1.16 measures a MIP's time limit from the start of the run (its MIP solver keeps a
     clock of its own), not, as an LP's, against all its Highs object ever ran. A MIP given the
     LP's offset ran its own steps (its root LP, where a cancel from outside goes unheard) past the
