@@ -434,7 +434,7 @@ class HighsModel:
                                                               + self.matrix.offset[stage])
             return StageResult(stage, ERROR if time_limit is None else TIME_LIMIT, objective, math.inf, math.inf,
                                seconds, values)
-        if self.matrix.continuous is not None and self.matrix.continuous.all():
+        if not self.integer:
             # Nothing integer (the floor-scale model once every option is decided): HiGHS solved
             # an LP, whose optimum is the bound, and reports no MIP bound (0, even when a time
             # limit stopped the LP short of its optimum: then there is none).
