@@ -14,7 +14,8 @@ import itertools
 import json
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 from pathlib import Path
 
@@ -48,6 +49,19 @@ class RawInstance:
     scenario: dict
     same_day: list[set]  # per zone: ids of sites within same-day minutes
     next_day: list[set]
+    # Brute force meets one set of actions in many plans (the same actions in other phases, or
+    # after an earlier phase): each set is evaluated, and its best split found, once.
+    known: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @cached_property
+    def population(self) -> list[int]:
+        return [people_of(z) for z in self.zones]
+
+    @cached_property
+    def exact_cost(self) -> dict[tuple[str, str], Fraction]:
+        """(site_id, action) -> the action's cost exactly as the file writes it."""
+        return {(site["site_id"], action): Fraction(site[column]) for site in self.sites
+                for action, column in COST_COLUMN.items() if site.get(column, "").strip()}
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -112,7 +126,23 @@ def best_split(raw: RawInstance, inventory: set, floors: dict | None = None, lar
     in reach. ``floors``: group -> (members, people needed). Returns (people served per zone) or
     None when no split meets the floors. Variables: one share per (zone, site) pair, one per zone.
     ``largest_share``: instead, the largest share (at most 1) of every floor one split meets."""
-    population = [people_of(z) for z in raw.zones]
+    found = _once(raw, ("split", frozenset(inventory), _key(floors), largest_share),
+                  lambda: _best_split(raw, inventory, floors, largest_share))
+    return list(found) if isinstance(found, list) else found
+
+
+def _key(floors: dict | None) -> tuple:
+    return tuple((tuple(members), need) for members, need in (floors or {}).values())
+
+
+def _once(raw: RawInstance, key: tuple, compute):
+    if key not in raw.known:
+        raw.known[key] = compute()
+    return raw.known[key]
+
+
+def _best_split(raw: RawInstance, inventory: set, floors: dict | None, largest_share: bool):
+    population = raw.population
     full = [any(capacity(site) is None for site in raw.sites if site["site_id"] in reach and
                 site["site_id"] in inventory) for reach in raw.same_day]
     capped = {site["site_id"]: capacity(site) for site in raw.sites
@@ -169,6 +199,12 @@ def best_split(raw: RawInstance, inventory: set, floors: dict | None = None, lar
 def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = None) -> dict | None:
     """Coverage and cost of ``actions`` (site_id -> action; missing means none). With
     capacities, the same-day people are those of the best split (meeting ``floors``, else None)."""
+    acted = frozenset((site, action) for site, action in actions.items() if action != "none")
+    found = _once(raw, ("evaluate", acted, _key(floors)), lambda: _evaluate(raw, dict(acted), floors))
+    return None if found is None else {k: list(v) if isinstance(v, list) else v for k, v in found.items()}
+
+
+def _evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None) -> dict | None:
     inventory, delivering, cost = set(), set(), 0.0
     for site in raw.sites:
         action = actions.get(site["site_id"], "none")
@@ -181,7 +217,7 @@ def evaluate(raw: RawInstance, actions: dict[str, str], floors: dict | None = No
         if action != "none":
             cost += float(site[COST_COLUMN[action]])
     nxt = [bool(reach & delivering) for reach in raw.next_day]
-    population = [people_of(z) for z in raw.zones]
+    population = raw.population
     if capacitated(raw):
         served = best_split(raw, inventory, floors)
         if served is None:
@@ -220,7 +256,7 @@ def equity_floors(raw: RawInstance) -> dict[str, tuple[float, int, list[int]]]:
             groups.setdefault(label, []).append(position)
     floors = equity.get("groups", {})
     return {group: (float(floors.get(group, equity.get("min_same_day_share", 0.0))),
-                    sum(people_of(raw.zones[k]) for k in members), members)
+                    sum(raw.population[k] for k in members), members)
             for group, members in groups.items()}
 
 
@@ -239,7 +275,7 @@ def phased_outcome(raw: RawInstance, plan: dict[str, tuple[str, int]]) -> dict:
     for site in raw.sites:
         action, t = plan.get(site["site_id"], ("none", -1))
         if action != "none":
-            spent[t] += Fraction(site[COST_COLUMN[action]])
+            spent[t] += raw.exact_cost[site["site_id"], action]
     budgets = [Fraction(repr(p["budget"])) for p in phases]  # as written (repr: the shortest decimal)
     budgets_kept = all(sum(spent[:k + 1]) <= sum(budgets[:k + 1]) for k in range(len(phases)))
     spent = [float(s) for s in spent]
@@ -296,7 +332,7 @@ def reachable_shares(raw: RawInstance) -> dict[str, float]:
         return any(holds_inventory(site["kind"], action) for action in allowed)
 
     able = {site["site_id"] for site in raw.sites if may_hold(site)}
-    population = [people_of(z) for z in raw.zones]
+    population = raw.population
     return {group: sum(population[k] for k in members if raw.same_day[k] & able) / people if people else 1.0
             for group, (_, people, members) in equity_floors(raw).items()}
 
@@ -352,7 +388,7 @@ def check_assignments(raw: RawInstance, directory: Path) -> dict:
             assert limit is None or packages <= limit * (1 + 1e-9) + 1e-9, (site, packages, limit)
         for zone, packages in enumerate(shipped[t]):
             assert packages <= demand(raw, raw.zones[zone]) * (1 + 1e-9) + 1e-9, (raw.zones[zone]["zone_id"], packages)
-    population = [people_of(z) for z in raw.zones]
+    population = raw.population
     share = [[min(1.0, s / demand(raw, z)) if demand(raw, z) > 0 else 1.0 for s, z in zip(shipped[t], raw.zones)]
              for t in range(len(names))]
     served = [sum(p * s for p, s, z in zip(population, share[t], raw.zones) if demand(raw, z) > 0)
