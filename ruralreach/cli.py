@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
                                    percent_text, plan_place, read_plan, read_summary, write_plan)
-from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions
+from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions, when_a_cancel_goes_unheard
 from ruralreach.solvers.lexicographic import Progress
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
@@ -334,7 +335,8 @@ def command_solve(args: argparse.Namespace) -> int:
     instance.check_budget()  # sites fixed by hand must fit: an input error, before any work
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
     out = args.out or Path("plans") / f"{instance.name}-{budget_label(instance.scenario.budget)}"
-    with plan_place(out):  # checked and held before the solve: a plan is never solved for nowhere
+    # Checked and held before the solve: a plan is never solved for nowhere.
+    with plan_place(out), when_a_cancel_goes_unheard(lambda: _end_interrupted(say_interrupted)):
         def seconds_left() -> float | None:  # asked twice: preparing takes some of it
             return None if args.time_limit is None else solve_seconds_left(args.time_limit, instance)
 
@@ -381,15 +383,22 @@ def command_sweep(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
     out = args.out or default_sweep_dir(args.instance)
+
+    def say_kept() -> None:
+        print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
+              "to solve the rest", file=sys.stderr)
+
+    # One worker solves in this process; the line starts below the progress bar.
+    unheard = when_a_cancel_goes_unheard(lambda: _end_interrupted(lambda: (print(file=sys.stderr), say_kept())))
     try:
-        table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
-                          scheduler=args.scheduler)
+        with unheard:
+            table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
+                              scheduler=args.scheduler)
     except SweepIncomplete as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
-              "to solve the rest", file=sys.stderr)
+        say_kept()
         return INTERRUPTED
     lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
     for row in table.itertuples():
@@ -459,6 +468,17 @@ def outputs_readers_may_leave() -> None:
 
 def say_interrupted() -> None:
     print("ruralreach: interrupted; no plan written", file=sys.stderr)
+
+
+def _end_interrupted(say: Callable[[], object]) -> None:
+    """End the process at once on a Ctrl-C HiGHS does not hear (inside its presolve or a MIP's
+    root LP, which can take minutes): ``say`` what was interrupted, exit 130. Nothing is left
+    half-written: no file is written while HiGHS runs, and the lock on the plan's place is let
+    go with the process."""
+    say()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(INTERRUPTED)
 
 
 def main(argv: list[str] | None = None) -> int:

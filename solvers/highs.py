@@ -48,6 +48,11 @@ REFUSED_PLANS = 20
 GUARD_GRACE_SECONDS = 0.2
 # How long the Python thread waits on HiGHS at a time: the delay before Ctrl-C or the guard acts.
 _WAIT_STEP_SECONDS = 0.05
+# A run cancelled by Ctrl-C stops at HiGHS's next interrupt check, but its presolve and a MIP's root
+# LP make none, and the run goes on for as long as they take. Past this, the process's own policy
+# (:func:`when_a_cancel_goes_unheard`) acts.
+CANCEL_PATIENCE_SECONDS = 1.0
+_unheard_cancel_policies: list[Callable[[], object]] = []
 
 
 def solver_version() -> str:
@@ -613,14 +618,33 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
 
 
 def _stop(h: highspy.Highs, thread) -> None:
-    """Cancel a running solve and wait until its thread has ended, whatever else arrives."""
+    """Cancel a running solve and wait until its thread has ended, whatever else arrives; or,
+    where the process has a policy for a cancel HiGHS does not hear, until that acts."""
+    cancelled = time.perf_counter()
     while thread.is_alive():
         try:
             h.cancelSolve()
             h.wait(_WAIT_STEP_SECONDS)
             thread.join(_WAIT_STEP_SECONDS)
+            if (_unheard_cancel_policies and thread.is_alive()
+                    and time.perf_counter() - cancelled >= CANCEL_PATIENCE_SECONDS):
+                _unheard_cancel_policies[-1]()
         except KeyboardInterrupt:  # Ctrl-C again: the solve is already being stopped
             continue
+
+
+@contextmanager
+def when_a_cancel_goes_unheard(end: Callable[[], object]):
+    """While in it, a run stopped by an exception (Ctrl-C) that HiGHS has not ended within
+    CANCEL_PATIENCE_SECONDS calls ``end``, which must end the process (``os._exit``): the run's
+    thread can be neither stopped nor left behind, since the code the exception unwinds would
+    change the Highs object under it. Outside it, the run is waited for: a program that goes on
+    after Ctrl-C (a notebook) gets its HiGHS back."""
+    _unheard_cancel_policies.append(end)
+    try:
+        yield
+    finally:
+        _unheard_cancel_policies.remove(end)
 
 
 @contextmanager

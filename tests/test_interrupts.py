@@ -14,6 +14,7 @@ import pytest
 from conftest import run_cli, small_instance
 
 from ruralreach.model.plan import is_plan, read_plan
+from ruralreach.solvers import highs
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,48 @@ def test_ctrl_c_at_any_moment_of_a_solve(tiny, tmp_path, after):
         assert_interrupted(result)
         assert not out.parent.exists() or list(out.parent.iterdir()) == []  # no staging directory either
     assert sorted(p.name for p in tmp_path.iterdir()) in (["tiny"], ["plans", "tiny"])
+
+
+# A run HiGHS 1.16 does not hear a cancel in for minutes: a multi-dimensional knapsack's presolve,
+# heuristics and root LP make no interrupt check. Ctrl-C arrives two seconds into the run.
+UNHEARD = """
+import os, signal, sys, threading
+import highspy, numpy as np
+from scipy import sparse
+from ruralreach import cli
+from ruralreach.solvers import highs
+
+n, m, k = 20000, 2000, 6
+rng = np.random.default_rng(2)
+rows = np.sort(rng.integers(0, m, (n, k)), axis=1).ravel()
+A = sparse.csc_matrix((np.round(rng.random(n * k) * 100) + 1, rows, np.arange(0, n * k + 1, k)), shape=(m, n))
+A.sum_duplicates()
+h = highspy.Highs()
+h.setOptionValue("output_flag", False)
+h.setOptionValue("threads", 1)
+h.passModel(n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMaximize), 0.0,
+            rng.integers(1, 100, n).astype(float), np.zeros(n), np.ones(n), np.full(m, -highspy.kHighsInf),
+            0.3 * np.asarray(A.sum(axis=1)).ravel(), A.indptr.astype(np.int32), A.indices.astype(np.int32),
+            A.data, np.ones(n, dtype=np.int32))
+threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+with highs.when_a_cancel_goes_unheard(lambda: cli._end_interrupted(cli.say_interrupted)):
+    try:
+        highs._run_guarded(h, None)
+    except KeyboardInterrupt:
+        sys.exit("HiGHS heard the cancel")
+"""
+
+
+def test_ctrl_c_that_highs_does_not_hear_ends_the_command_at_once(tmp_path):
+    """Ctrl-C inside a MIP's presolve or root LP, where HiGHS makes no interrupt check (minutes on
+    the capacitated national network): the command's policy ends the process a second after
+    the cancel (the command waited for the root LP before), with its one line and status 130."""
+    began = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", UNHEARD], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "ruralreach: interrupted; no plan written\n"
+    assert time.monotonic() - began < 2.0 + highs.CANCEL_PATIENCE_SECONDS + 20  # start-up and building, with room
 
 
 @pytest.mark.parametrize("limit", ["inf", "nan", "-1"])
