@@ -105,6 +105,7 @@ h.passModel(n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSens
             rng.integers(1, 100, n).astype(float), np.zeros(n), np.ones(n), np.full(m, -highspy.kHighsInf),
             0.3 * np.asarray(A.sum(axis=1)).ravel(), A.indptr.astype(np.int32), A.indices.astype(np.int32),
             A.data, np.ones(n, dtype=np.int32))
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as the command does: a parent may ignore it
 threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 with highs.when_a_cancel_goes_unheard(lambda: cli._end_interrupted(cli.say_interrupted)):
     try:
