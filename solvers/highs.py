@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -619,16 +620,21 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
 
 def _stop(h: highspy.Highs, thread) -> None:
     """Cancel a running solve and wait until its thread has ended, whatever else arrives; or,
-    where the process has a policy for a cancel HiGHS does not hear, until that acts."""
-    cancelled = time.perf_counter()
+    where the process has a policy for a cancel HiGHS does not hear, until that acts (without
+    one, a warning says why the wait is long)."""
+    cancelled, warned = time.perf_counter(), False
     while thread.is_alive():
         try:
             h.cancelSolve()
             h.wait(_WAIT_STEP_SECONDS)
             thread.join(_WAIT_STEP_SECONDS)
-            if (_unheard_cancel_policies and thread.is_alive()
-                    and time.perf_counter() - cancelled >= CANCEL_PATIENCE_SECONDS):
-                _unheard_cancel_policies[-1]()
+            if thread.is_alive() and time.perf_counter() - cancelled >= CANCEL_PATIENCE_SECONDS:
+                if _unheard_cancel_policies:
+                    _unheard_cancel_policies[-1]()
+                elif not warned:
+                    warned = True
+                    warnings.warn("HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
+                                  "waiting for it to stop", RuntimeWarning, stacklevel=2)
         except KeyboardInterrupt:  # Ctrl-C again: the solve is already being stopped
             continue
 

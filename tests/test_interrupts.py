@@ -107,11 +107,19 @@ h.passModel(n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSens
             A.data, np.ones(n, dtype=np.int32))
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as the command does: a parent may ignore it
 threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-with highs.when_a_cancel_goes_unheard(lambda: cli._end_interrupted(cli.say_interrupted)):
-    try:
-        highs._run_guarded(h, None)
-    except KeyboardInterrupt:
-        sys.exit("HiGHS heard the cancel")
+if sys.argv[1] == "command":
+    with highs.when_a_cancel_goes_unheard(lambda: cli._end_interrupted(cli.say_interrupted)):
+        try:
+            highs._run_guarded(h, None)
+        except KeyboardInterrupt:
+            sys.exit("HiGHS heard the cancel")
+else:  # Python with no policy: the wait goes on, and a warning says why (this child then ends)
+    import warnings
+    def shown(message, category, *args, **kwargs):
+        print(f"{category.__name__}: {message}", file=sys.stderr, flush=True)
+        os._exit(0)
+    warnings.showwarning = shown
+    highs._run_guarded(h, None)
 """
 
 
@@ -120,11 +128,21 @@ def test_ctrl_c_that_highs_does_not_hear_ends_the_command_at_once(tmp_path):
     the capacitated national network): the command's policy ends the process a second after
     the cancel (the command waited for the root LP before), with its one line and status 130."""
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", UNHEARD], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run([sys.executable, "-c", UNHEARD, "command"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
     assert result.returncode == 130, result.stderr
     assert result.stderr == "ruralreach: interrupted; no plan written\n"
     assert time.monotonic() - began < 2.0 + highs.CANCEL_PATIENCE_SECONDS + 20  # start-up and building, with room
+
+
+def test_ctrl_c_that_highs_does_not_hear_is_waited_for_in_python_with_a_warning(tmp_path):
+    """Called from Python (a notebook), the same Ctrl-C waits for HiGHS, and a warning says why,
+    a second after the cancel."""
+    result = subprocess.run([sys.executable, "-c", UNHEARD, "python"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ("RuntimeWarning: HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
+                             "waiting for it to stop\n")
 
 
 @pytest.mark.parametrize("limit", ["inf", "nan", "-1"])
