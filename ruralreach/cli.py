@@ -383,13 +383,9 @@ def command_sweep(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
     out = args.out or default_sweep_dir(args.instance)
-
-    def say_kept() -> None:
-        print(f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again "
-              "to solve the rest", file=sys.stderr)
-
-    # One worker solves in this process; the line starts below the progress bar.
-    unheard = when_a_cancel_goes_unheard(lambda: _end_interrupted(lambda: (print(file=sys.stderr), say_kept())))
+    kept = f"ruralreach: interrupted; finished plans are kept in {out}: run the same command again to solve the rest"
+    # One worker solves in this process: ended there, the line starts below the progress bar.
+    unheard = when_a_cancel_goes_unheard(lambda: _end_interrupted(lambda: print("\n" + kept, file=sys.stderr)))
     try:
         with unheard:
             table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
@@ -398,7 +394,7 @@ def command_sweep(args: argparse.Namespace) -> int:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        say_kept()
+        print(kept, file=sys.stderr)
         return INTERRUPTED
     lines = [f"{'budget':>16}  {'status':<10}  {'same-day':>13}  {'next-day':>13}  {'cost':>16}  {'gap':>8}"]
     for row in table.itertuples():
