@@ -450,7 +450,7 @@ def _some(names: list[str]) -> str:
 
 
 # Places this process holds the lock of: a writer may write the place it holds again.
-_held: set[Path] = set()
+_held: dict[Path, _Lock] = {}
 
 
 @contextmanager
@@ -466,14 +466,22 @@ def plan_place(directory: str | Path, check=check_plan_place):
         return
     check(directory)
     _check_writable(directory)
-    lock = _lock(directory)
-    _held.add(directory)
+    lock = _held[directory] = _lock(directory)
     try:
         check(directory)  # again, now that no other writer can change it
         yield directory
     finally:
-        _held.discard(directory)
+        del _held[directory]
         lock.close()
+
+
+def let_go_of_plan_places() -> None:
+    """Let go of every place this process holds, lock files removed, for a process about to end
+    without unwinding (``os._exit``): the process's end would let go of the locks, but leave
+    their files."""
+    for lock in _held.values():
+        lock.close()
+    _held.clear()
 
 
 def _check_writable(directory: Path) -> None:

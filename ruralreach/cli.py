@@ -24,7 +24,8 @@ from ruralreach.model.actions import ACTIONS
 from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
-                                   percent_text, plan_place, read_plan, read_summary, write_plan)
+                                   let_go_of_plan_places, percent_text, plan_place, read_plan, read_summary,
+                                   write_plan)
 from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions, when_a_cancel_goes_unheard
 from ruralreach.solvers.lexicographic import Progress
 
@@ -469,8 +470,9 @@ def say_interrupted() -> None:
 def _end_interrupted(say: Callable[[], object]) -> None:
     """End the process at once on a Ctrl-C HiGHS does not hear (inside its presolve or a MIP's
     root LP, which can take minutes): ``say`` what was interrupted, exit 130. Nothing is left
-    half-written: no file is written while HiGHS runs, and the lock on the plan's place is let
-    go with the process."""
+    half-written: no file is written while HiGHS runs. The locks on the places held are let go
+    of here, their files removed, as unwinding would have."""
+    let_go_of_plan_places()
     say()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, small_instance
 
-from ruralreach.model.plan import is_plan, read_plan
+from ruralreach.model.plan import _lock_file, is_plan, read_plan
 from ruralreach.solvers import highs
 
 
@@ -91,6 +91,7 @@ import os, signal, sys, threading
 import highspy, numpy as np
 from scipy import sparse
 from ruralreach import cli
+from ruralreach.model import plan
 from ruralreach.solvers import highs
 
 n, m, k = 20000, 2000, 6
@@ -107,8 +108,9 @@ h.passModel(n, m, A.nnz, int(highspy.MatrixFormat.kColwise), int(highspy.ObjSens
             A.data, np.ones(n, dtype=np.int32))
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as the command does: a parent may ignore it
 threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-if sys.argv[1] == "command":
-    with highs.when_a_cancel_goes_unheard(lambda: cli._end_interrupted(cli.say_interrupted)):
+if sys.argv[1] == "command":  # holding a plan's place, as the command does
+    end = lambda: cli._end_interrupted(cli.say_interrupted)
+    with plan.plan_place(sys.argv[2]), highs.when_a_cancel_goes_unheard(end):
         try:
             highs._run_guarded(h, None)
         except KeyboardInterrupt:
@@ -126,13 +128,16 @@ else:  # Python with no policy: the wait goes on, and a warning says why (this c
 def test_ctrl_c_that_highs_does_not_hear_ends_the_command_at_once(tmp_path):
     """Ctrl-C inside a MIP's presolve or root LP, where HiGHS makes no interrupt check (minutes on
     the capacitated national network): the command's policy ends the process a second after
-    the cancel (the command waited for the root LP before), with its one line and status 130."""
+    the cancel (the command waited for the root LP before), with its one line and status 130, and
+    the lock file of the plan's place removed, as unwinding would have."""
+    out = tmp_path / "plan"
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", UNHEARD, "command"], cwd=tmp_path, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", UNHEARD, "command", out], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 130, result.stderr
     assert result.stderr == "ruralreach: interrupted; no plan written\n"
     assert time.monotonic() - began < 2.0 + highs.CANCEL_PATIENCE_SECONDS + 20  # start-up and building, with room
+    assert not _lock_file(out).exists() and not out.exists()
 
 
 def test_ctrl_c_that_highs_does_not_hear_is_waited_for_in_python_with_a_warning(tmp_path):
