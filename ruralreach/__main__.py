@@ -7,6 +7,7 @@ and reported; there is nothing left to stop). A reader of its output that leaves
 into ``head``) does not stop it either.
 """
 
+import gc
 import signal
 import sys
 
@@ -14,8 +15,14 @@ import sys
 def run() -> int:
     held = []
     signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    # The libraries' modules live as long as the command: no garbage collection need walk their
+    # objects, neither while they load nor after (frozen), nor at the interpreter's exit, whose
+    # collections walk every object left.
+    gc.disable()
     from ruralreach.cli import INTERRUPTED, main, outputs_readers_may_leave, say_interrupted
 
+    gc.freeze()
+    gc.enable()
     outputs_readers_may_leave()
     if held:
         say_interrupted()
@@ -25,6 +32,7 @@ def run() -> int:
         return main()
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        gc.freeze()
 
 
 if __name__ == "__main__":
