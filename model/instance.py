@@ -647,7 +647,7 @@ def parse_number(table: CsvTable, column: str, *, blank_allowed=False) -> pd.Ser
     return numbers
 
 
-def _check_ids(table: CsvTable, column: str) -> pd.Series:
+def check_ids(table: CsvTable, column: str) -> pd.Series:
     ids = table.rows[column].str.strip()
     table.first_bad(ids == "", column, lambda p: "is blank")
     duplicated = ids.duplicated().to_numpy()
@@ -660,7 +660,7 @@ def _check_ids(table: CsvTable, column: str) -> pd.Series:
     return ids
 
 
-def _check_range(table: CsvTable, values: pd.Series, low: float, high: float, column: str) -> None:
+def check_range(table: CsvTable, values: pd.Series, low: float, high: float, column: str) -> None:
     table.first_bad((values < low) | (values > high), column,
                     lambda p: f"{values.iloc[p]:g} is outside [{low:g}, {high:g}]")
 
@@ -668,8 +668,8 @@ def _check_range(table: CsvTable, values: pd.Series, low: float, high: float, co
 def _read_coordinates(table: CsvTable) -> None:
     table.rows["lat"] = parse_number(table, "lat")
     table.rows["lon"] = parse_number(table, "lon")
-    _check_range(table, table.rows["lat"], -90, 90, "lat")
-    _check_range(table, table.rows["lon"], -180, 180, "lon")
+    check_range(table, table.rows["lat"], -90, 90, "lat")
+    check_range(table, table.rows["lon"], -180, 180, "lon")
 
 
 def _parse_population(table: CsvTable) -> pd.Series:
@@ -709,7 +709,7 @@ def _read_zones(path: Path) -> pd.DataFrame:
     table = read_csv_table(path, ZONE_COLUMNS, reserved=PLAN_ZONE_COLUMNS)
     _require_rows(table, "zone")
     zones = table.rows
-    zones["zone_id"] = _check_ids(table, "zone_id")
+    zones["zone_id"] = check_ids(table, "zone_id")
     _read_coordinates(table)
     zones["population"] = _parse_population(table)
     return zones
@@ -719,7 +719,7 @@ def _read_sites(path: Path) -> pd.DataFrame:
     table = read_csv_table(path, SITE_COLUMNS, reserved=PLAN_SITE_COLUMNS)
     _require_rows(table, "site")
     sites = table.rows
-    sites["site_id"] = _check_ids(table, "site_id")
+    sites["site_id"] = check_ids(table, "site_id")
     _read_coordinates(table)
     sites["kind"] = sites["kind"].str.strip()
     table.first_bad(~sites["kind"].isin(list(KINDS)), "kind",

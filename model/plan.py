@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .actions import ACTION_NAMES, NONE
+from .actions import ACTION_NAMES, ACTIONS, KINDS, NONE
 from .coverage import Coverage, evaluate, no_actions
-from .instance import Instance, InstanceError, parse_number, read_csv_table, read_text, usd_total
+from .instance import (CsvTable, Instance, InstanceError, check_ids, check_range, parse_number, read_csv_table, read_text,
+                       usd_total)
 from .reach import Reach, nearest_sites
 from .reduce import equity_groups
 
@@ -660,13 +661,17 @@ def read_summary(directory: str | Path) -> dict:
 
 
 def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, bool] | None = None,
-                whole: tuple[str, ...] = (), flags: tuple[str, ...] = (), text: tuple[str, ...] = ()) -> pd.DataFrame:
+                whole: tuple[str, ...] = (), flags: tuple[str, ...] = (), text: tuple[str, ...] = (),
+                ids: tuple[str, ...] = (), ranges: dict[str, tuple[float, float]] | None = None,
+                choices: dict[str, tuple[str, ...]] | None = None) -> CsvTable:
     """A plan's CSV file, read as an instance's are (:func:`ruralreach.model.instance.read_csv_table`,
     but fields as written); then ``numbers`` (column -> whether a blank is allowed, read as NaN;
     ``optional`` the same for columns that may be absent) as numbers, the ``whole`` ones among
-    them whole, and ``flags`` as booleans (``True``/``False``). Every column named, but for the
-    optional ones, must be there. PlanReadError names the line and the field of the first value
-    that is not what the format says."""
+    them whole, within their ``ranges`` (column -> low, high, both allowed), and ``flags`` as
+    booleans (``True``/``False``); ``ids`` columns with no value twice, and text columns with
+    ``choices`` one of those. Every column named, but for the optional ones, must be there.
+    PlanReadError names the line and the field of the first value that is not what the format
+    says."""
     table = read_csv_table(path, (*numbers, *whole, *flags, *text), error=PlanReadError, skip_initial_space=False)
     rows = table.rows
     numbers = {**numbers, **{c: blank for c, blank in (optional or {}).items() if c in rows}}
@@ -674,20 +679,36 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
         values = parse_number(table, column, blank_allowed=blank_allowed)
         if column in whole:
             table.first_bad(values.notna() & (values % 1 != 0), column, lambda p: f"is not a whole number: {rows[column].iloc[p]!r}")
+        if column in (ranges or {}):
+            check_range(table, values, *ranges[column], column)
         rows[column] = values
     for column in flags:
         table.first_bad(~rows[column].isin(["True", "False"]), column,
                         lambda p: f"is not True or False: {rows[column].iloc[p]!r}")
         rows[column] = rows[column] == "True"
-    return rows
+    for column in ids:
+        check_ids(table, column)
+    for column, allowed in (choices or {}).items():
+        table.first_bad(~rows[column].isin(allowed), column,
+                        lambda p: f"{rows[column].iloc[p]!r} is not one of {', '.join(allowed)}")
+    return table
+
+
+_COORDINATES = {"lat": (-90, 90), "lon": (-180, 180)}
 
 
 def read_sites(directory: str | Path) -> pd.DataFrame:
     """The plan's ``sites.csv``: ids and kept columns as text, numbers as numbers (a blank
     capacity is unlimited: NaN)."""
-    sites = _read_table(Path(directory) / SITES_FILE, {"cost": False, "lat": False, "lon": False, "same_day_gain": False},
+    table = _read_table(Path(directory) / SITES_FILE, {"cost": False, "lat": False, "lon": False, "same_day_gain": False},
                         optional={"capacity": True, "same_day_load": False}, whole=("same_day_gain",),
-                        text=("site_id", "kind", "action"))
+                        text=("site_id", "kind", "action"), ids=("site_id",),
+                        ranges={**_COORDINATES, "cost": (0, math.inf), "capacity": (0, math.inf)},
+                        choices={"kind": tuple(KINDS), "action": ACTION_NAMES})
+    sites = table.rows
+    kind_of_action = {name: action.kind for name, action in ACTIONS.items()}
+    table.first_bad((sites["action"] != NONE) & (sites["action"].map(kind_of_action) != sites["kind"]), "action",
+                    lambda p: f"{sites['action'].iloc[p]!r} is not an action for a {sites['kind'].iloc[p]}")
     sites["same_day_gain"] = sites["same_day_gain"].astype(np.int64)
     return sites
 
@@ -699,7 +720,8 @@ def read_zones(directory: str | Path) -> pd.DataFrame:
                         {"lat": False, "lon": False, "minutes_to_inventory": True, "population": False},
                         optional={"same_day_share": False}, whole=("population",),
                         flags=("same_day", "next_day", "same_day_before", "next_day_before"),
-                        text=("zone_id", "nearest_inventory_site"))
+                        text=("zone_id", "nearest_inventory_site"), ids=("zone_id",),
+                        ranges={**_COORDINATES, "population": (0, math.inf)}).rows
     zones["population"] = zones["population"].astype(np.int64)
     return zones
 
@@ -709,7 +731,8 @@ def read_assignments(directory: str | Path) -> pd.DataFrame | None:
     path = Path(directory) / ASSIGNMENTS_FILE
     if not path.is_file():
         return None
-    return _read_table(path, {"packages_per_day": False}, text=("zone_id", "site_id", "phase"))
+    return _read_table(path, {"packages_per_day": False}, text=("zone_id", "site_id", "phase"),
+                       ranges={"packages_per_day": (0, math.inf)}).rows
 
 
 def read_plan(directory: str | Path) -> Plan:
