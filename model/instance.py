@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import csv
 import decimal
+import difflib
 import hashlib
 import io
 import json
 import math
+import re
 import tomllib
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -57,6 +60,14 @@ MAX_USD = 1e15
 # would also take control characters such as \x1c (a file separator) for space, and read "\x1c00"
 # as 0 minutes where any other reader refuses it.
 NUMBER_PADDING = " \t\n\r\x0b\x0c"
+# The longest field a CSV file may hold, in characters (a C long on every platform).
+LONGEST_FIELD = 2**31 - 1
+# A number as written in a CSV file: ASCII digits, an optional sign, point and exponent.
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def _where(file: str | Path, line: int | None, field: str | None) -> str:
+    return f"{file}" + (f", line {line}" if line is not None else "") + (f", field '{field}'" if field is not None else "")
 
 
 class InstanceError(ValueError):
@@ -67,12 +78,14 @@ class InstanceError(ValueError):
         self.line = line
         self.field = field
         self.message = message
-        where = self.file
-        if line is not None:
-            where += f", line {line}"
-        if field is not None:
-            where += f", field '{field}'"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{_where(file, line, field)}: {message}")
+
+
+class InstanceWarning(UserWarning):
+    """Input read but perhaps not as meant (a key nothing reads): where, as InstanceError says it."""
+
+    def __init__(self, file: str | Path, line: int | None, field: str | None, message: str):
+        super().__init__(f"{_where(file, line, field)}: {message}")
 
 
 # Defaults of the scenario's optional assumptions, used only to read a plan against the program's
@@ -313,15 +326,24 @@ class Instance:
 
 
 def load_instance(directory: str | Path) -> Instance:
-    """Read and validate an instance directory; raise InstanceError on the first problem."""
-    directory = Path(directory)
+    """Read and validate an instance directory; raise InstanceError on the first problem. Input
+    read but perhaps not as meant is an InstanceWarning, issued once the whole instance is read
+    (an instance with an error says only that)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", InstanceWarning)
+        instance = _read_instance(Path(directory))
+    for warning in said:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return instance
+
+
+def _read_instance(directory: Path) -> Instance:
     if not directory.is_dir():
         raise InstanceError(directory, None, None, "instance directory not found")
     scenario = _read_scenario(directory / SCENARIO_FILE)
     zones = _read_zones(directory / ZONES_FILE)
-    if scenario.equity is not None and scenario.equity.column not in zones.columns:
-        raise InstanceError(directory / SCENARIO_FILE, None, "equity.column",
-                            f"zones.csv has no column {scenario.equity.column!r}")
+    if scenario.equity is not None:
+        _check_equity_groups(directory / SCENARIO_FILE, scenario.equity, zones)
     weights = [phase.weight for phase in scenario.phases]
     people = int(zones["population"].sum())
     if weights and sum(weights) * people > MAX_TOTAL_POPULATION:
@@ -353,6 +375,18 @@ def zone_groups(equity: Equity, zones: pd.DataFrame) -> tuple[list[str], np.ndar
     return names, group, np.bincount(group[group >= 0], weights=population[group >= 0], minlength=len(names))
 
 
+def _check_equity_groups(path: Path, equity: Equity, zones: pd.DataFrame) -> None:
+    """The equity column is a zones.csv column, and every group given a floor of its own is a
+    value of it: a floor for a group no zone is in would hold nothing (a misspelt group)."""
+    if equity.column not in zones.columns:
+        raise InstanceError(path, None, "equity.column", f"zones.csv has no column {equity.column!r}")
+    names = set(zone_groups(equity, zones)[0])
+    for group, _ in equity.groups:
+        if group not in names:
+            raise InstanceError(path, None, f"equity.groups.{group}",
+                                f"no zone is in group {group!r}: zones.csv's {equity.column!r} column never holds it")
+
+
 def _check_floors_countable(path: Path, equity: Equity, zones: pd.DataFrame) -> None:
     """With capacities, every positive floor must ask for at least LEAST_FLOOR_PEOPLE people."""
     names, _, populations = zone_groups(equity, zones)
@@ -381,6 +415,8 @@ def _hash_inputs(directory: Path) -> str:
 # ----------------------------------------------------------------------------- scenario
 
 _SCENARIO_NUMBERS = ("budget", "same_day_minutes", "next_day_minutes", "speed_mph", "circuity")
+# Every top-level key of scenario.toml this version reads.
+SCENARIO_KEYS = frozenset({*_SCENARIO_NUMBERS, "name", "description", "phases", "equity", DEMAND_RATE, *ASSUMPTIONS})
 
 
 class _WrittenFloat(float):
@@ -465,6 +501,12 @@ def _read_scenario(path: Path) -> Scenario:
             assumptions[key] = number(data, key, key, line_of(key))
             if assumptions[key] < 0:
                 raise InstanceError(path, line_of(key), key, f"must not be negative, got {assumptions[key]:g}")
+    # A key nothing reads is let be (a newer ruralreach's, another tool's), but said: a misspelt
+    # optional key would otherwise leave its default in force without a word.
+    for key in sorted(data.keys() - SCENARIO_KEYS):
+        meant = difflib.get_close_matches(key, SCENARIO_KEYS, n=1)
+        warnings.warn(InstanceWarning(path, line_of(key), key, "unknown key, ignored" +
+                                      (f" (did you mean {meant[0]!r}?)" if meant else "")), stacklevel=2)
     return Scenario(**values, name=data.get("name", ""), description=data.get("description", ""),
                     phases=phases, equity=equity, **assumptions)
 
@@ -592,6 +634,9 @@ def read_csv_table(path: Path, required: tuple[str, ...], reserved: tuple[str, .
     lands while it reads into a ParserError."""
     # Strict: a quote left open to the end of the file, or text after a closing quote, is an
     # error (an open quote in the last column once swallowed the rest of the file as one field).
+    # A kept column may hold long text (a zone's outline as WKT), past the csv module's default
+    # limit of 128 KiB a field; the limit is the module's, for the whole process, and only raised.
+    csv.field_size_limit(max(csv.field_size_limit(), LONGEST_FIELD))
     reader = csv.reader(io.StringIO(read_text(path, error), newline=""), skipinitialspace=skip_initial_space,
                         strict=True)
     header, header_line, rows, lines = None, None, [], []
@@ -683,10 +728,9 @@ def _parse_population(table: CsvTable) -> pd.Series:
             return pd.Series(counts, index=table.rows.index)
     counts = []  # anything else, or too many people: each value in turn, to name the first that is wrong
     for position, text in enumerate(written):
-        try:  # Decimal, like str.strip(), would skip the control characters NUMBER_PADDING leaves
-            value = decimal.Decimal(text) if text == text.strip() else None
-        except decimal.InvalidOperation:
-            value = None
+        # Decimal would also read what no other number of an instance may be written as: digit
+        # groups (1_000), other scripts' digits, and control characters around the number.
+        value = decimal.Decimal(text) if PLAIN_NUMBER.fullmatch(text) else None
         if value is None or not value.is_finite():
             raise table.error(position, "population",
                               "is blank" if text == "" else f"is not a finite number: {text!r}")

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -479,12 +480,19 @@ def _end_interrupted(say: Callable[[], object]) -> None:
     os._exit(INTERRUPTED)
 
 
+def _warn_in_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"ruralreach: warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        # Parsing is inside: a Ctrl-C can arrive while argparse still builds its patterns.
-        args = build_parser().parse_args(argv)
-        commands = {"solve": command_solve, "sweep": command_sweep, "report": command_report, "place": command_place}
-        return commands[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_in_one_line
+            # Parsing is inside: a Ctrl-C can arrive while argparse still builds its patterns.
+            args = build_parser().parse_args(argv)
+            commands = {"solve": command_solve, "sweep": command_sweep, "report": command_report,
+                        "place": command_place}
+            return commands[args.command](args)
     except (InstanceError, PlanPlaceError, PlanReadError) as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 2

@@ -1,11 +1,11 @@
 """Every kind of bad input stops with exit status 2, one message naming file, line and field, no
-traceback, and no plan directory."""
+traceback, and no plan directory; input that is read but perhaps not as meant is said in a warning."""
 
 
 import pytest
 from conftest import run_cli, with_capacity
 
-from ruralreach.model.instance import PLAN_SITE_COLUMNS, PLAN_ZONE_COLUMNS, load_instance
+from ruralreach.model.instance import PLAN_SITE_COLUMNS, PLAN_ZONE_COLUMNS, InstanceWarning, load_instance
 from ruralreach.model.plan import read_plan
 
 
@@ -98,6 +98,11 @@ CASES = [
     ("a control character before travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
         "zone_id,site_id,minutes\nZ000001,E00000,\x1c00\n"), "travel_minutes.csv", 2, "minutes", "not a finite number"),
     ("a control character after a population", lambda d: edit_csv(_zones(d), 6, "population", "120\x1f"),
+     "zones.csv", 6, "population", "not a finite number"),
+    # Python's Decimal reads both, as 1000 and 12; no other number of an instance may be written so.
+    ("a population in digit groups", lambda d: edit_csv(_zones(d), 6, "population", "1_000"),
+     "zones.csv", 6, "population", "not a finite number"),
+    ("a population in full-width digits", lambda d: edit_csv(_zones(d), 6, "population", "\uff11\uff12"),
      "zones.csv", 6, "population", "not a finite number"),
     ("negative travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
         "zone_id,site_id,minutes\nZ000001,E00000,-12\n"), "travel_minutes.csv", 2, "minutes", "negative"),
@@ -197,3 +202,32 @@ def test_the_reserved_names_are_the_plan_columns(tiny, tmp_path):
     plan, instance = read_plan(tmp_path / "plan"), load_instance(tiny)
     assert [c for c in plan.sites.columns if c not in instance.site_extra_columns] == list(PLAN_SITE_COLUMNS)
     assert [c for c in plan.zones.columns if c not in instance.zone_extra_columns] == list(PLAN_ZONE_COLUMNS)
+
+
+def test_a_kept_column_of_long_text_is_kept(tiny, tmp_path):
+    """A kept column may hold text longer than the csv module's default limit of a field (128 KiB):
+    a zone's outline as WKT runs to megabytes. It solves, and the plan keeps it whole."""
+    outline = "POLYGON((" + ", ".join(f"{i % 180 - 90}.5 {i % 90}.25" for i in range(30_000)) + "))"
+    assert len(outline) > 2 * 131_072
+    add_column(tiny / "zones.csv", "outline", f'"{outline}"')
+    result = run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (read_plan(tmp_path / "plan").zones["outline"] == outline).all()
+
+
+def test_a_scenario_key_nothing_reads_is_solved_with_a_warning(tiny, tmp_path):
+    """A key this version does not read (another tool's, a newer version's) is no error, but is
+    said, with the key it was likely meant to be: a misspelt optional key leaves its default on."""
+    with (tiny / "scenario.toml").open("a") as scenario:
+        scenario.write("packages_per_person_per_yr = 20\n")
+    line = (tiny / "scenario.toml").read_text().splitlines().index("packages_per_person_per_yr = 20") + 1
+    result = run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        f"ruralreach: warning: {tiny / 'scenario.toml'}, line {line}, field 'packages_per_person_per_yr': "
+        "unknown key, ignored (did you mean 'packages_per_person_per_year'?)")
+    with pytest.warns(InstanceWarning, match="packages_per_person_per_yr"):
+        assert load_instance(tiny).scenario.packages_per_person_per_year is None  # the default is in force
+    edit_csv(tiny / "zones.csv", 3, "population", "-1")  # with an error as well, the error alone is said
+    result = run_cli("solve", tiny, "--out", tmp_path / "other", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "population" in result.stderr, result.stderr

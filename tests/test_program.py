@@ -605,6 +605,8 @@ def set_scenario(directory: Path, text: str) -> None:
      "no column"),
     (lambda d: _scenario(d, "budget = 1e7\n[equity]\ncolumn = 'town'\nmin_same_day_share = 1.5\n"), "scenario.toml",
      "equity.min_same_day_share", "in [0, 1]"),
+    (lambda d: _scenario(d, "budget = 1e7\n[equity]\ncolumn = 'town'\n[equity.groups]\nAtlantis = 0.5\n"),
+     "scenario.toml", "equity.groups.Atlantis", "no zone is in group 'Atlantis'"),
 ])
 def test_bad_program_input_exits_2_naming_the_field(edit, file, field, words, tiny, tmp_path):
     edit(tiny)
