@@ -77,8 +77,16 @@ def add_solve_options(parser: argparse.ArgumentParser, time_limit_of: str) -> No
     parser.add_argument("--log", action="store_true", help="show the HiGHS log")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error in one line, as every other error of the command (the usage is one --help
+    away; argparse would print it first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ruralreach",
         description="Plan which delivery stations to open and which to upgrade into service centers, "
                     "within a budget, to put the most people within same-day reach.",

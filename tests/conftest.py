@@ -83,3 +83,10 @@ def run_cli(*args, cwd, timeout: float = 600) -> subprocess.CompletedProcess:
     """The ruralreach command as a user runs it, in a child process started in ``cwd``."""
     return subprocess.run([sys.executable, "-m", "ruralreach", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def assert_one_usage_line(stderr: str) -> None:
+    """A usage error is one line, as every other error, with where the usage is."""
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ruralreach") and ": error: " in lines[0], stderr
+    assert lines[0].endswith(" --help)"), stderr

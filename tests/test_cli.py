@@ -8,7 +8,7 @@ import time
 
 import pytest
 from checker import evaluate, read_raw
-from conftest import run_cli, small_instance
+from conftest import assert_one_usage_line, run_cli, small_instance
 
 from ruralreach.cli import progress_line
 from ruralreach.model.instance import load_instance
@@ -163,7 +163,7 @@ def test_amounts_under_a_million_are_printed_to_the_dollar(tiny, tmp_path):
 def test_usage_errors_exit_2(args, tiny, tmp_path):
     result = run_cli("solve", tiny, *args, cwd=tmp_path)
     assert result.returncode == 2
-    assert "usage" in result.stderr
+    assert_one_usage_line(result.stderr)
     assert not (tmp_path / "plans").exists()
 
 

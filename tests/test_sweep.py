@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from checker import brute_force, evaluate, read_raw
-from conftest import run_cli, small_instance
+from conftest import assert_one_usage_line, run_cli, small_instance
 
 from ruralreach.model.plan import read_plan, verify_plan
 from ruralreach.solvers.highs import SolveOptions
@@ -409,7 +409,8 @@ def test_sweep_command(tiny, tmp_path):
                                   ["--budgets", "1e9", "--workers", "0"], ["--budgets", "1e9", "--nonsense"]])
 def test_sweep_usage_errors_exit_2(args, tiny, tmp_path):
     result = run_cli("sweep", tiny, *args, cwd=tmp_path)
-    assert result.returncode == 2 and "usage" in result.stderr
+    assert result.returncode == 2
+    assert_one_usage_line(result.stderr)
     assert not (tmp_path / "sweeps").exists()
 
 
