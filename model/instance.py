@@ -62,12 +62,21 @@ MAX_USD = 1e15
 NUMBER_PADDING = " \t\n\r\x0b\x0c"
 # The longest field a CSV file may hold, in characters (a C long on every platform).
 LONGEST_FIELD = 2**31 - 1
+# The longest number a CSV field may hold, in characters: a double's 17 digits, a sign, a point and
+# an exponent fit several times over. Longer text is no number (and Decimal takes seconds on a
+# megabyte of digits).
+LONGEST_NUMBER = 100
 # A number as written in a CSV file: ASCII digits, an optional sign, point and exponent.
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _where(file: str | Path, line: int | None, field: str | None) -> str:
     return f"{file}" + (f", line {line}" if line is not None else "") + (f", field '{field}'" if field is not None else "")
+
+
+def quoted(text: str) -> str:
+    """A field as an error message quotes it: cut short where it is long."""
+    return repr(text) if len(text) <= 60 else f"{text[:40]!r}... ({len(text):,} characters)"
 
 
 class InstanceError(ValueError):
@@ -472,6 +481,10 @@ def _read_scenario(path: Path) -> Scenario:
     for key in ("speed_mph", "circuity"):
         if values[key] <= 0:
             raise refuse(key, f"must be positive, got {values[key]:g}")
+    if values["circuity"] < 1:
+        warnings.warn(InstanceWarning(path, line_of("circuity"), "circuity",
+                                      f"{values['circuity']:g} is below 1: roads shorter than the straight line "
+                                      "between their ends (road miles per great-circle mile)"), stacklevel=2)
     for key in ("budget", "same_day_minutes", "next_day_minutes"):
         if values.get(key, 0.0) < 0:
             raise refuse(key, f"must not be negative, got {values[key]:g}")
@@ -684,11 +697,12 @@ def parse_number(table: CsvTable, column: str, *, blank_allowed=False) -> pd.Ser
     """A column as floats (NaN where blank, if ``blank_allowed``); the table's error names the
     first value that is not a finite number."""
     text = table.rows[column].str.strip(NUMBER_PADDING)
-    numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+    readable = (text != "") & (text.str.len() <= LONGEST_NUMBER)
+    numbers = pd.to_numeric(text.where(readable, None), errors="coerce").astype(float)
     bad = numbers.isna() & ~((text == "") & blank_allowed)
     bad |= np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan))
     table.first_bad(bad, column, lambda p: "is blank" if text.iloc[p] == "" else
-                    f"is not a finite number: {table.rows[column].iloc[p]!r}")
+                    f"is not a finite number: {quoted(table.rows[column].iloc[p])}")
     return numbers
 
 
@@ -699,7 +713,7 @@ def check_ids(table: CsvTable, column: str) -> pd.Series:
 
     def message(position: int) -> str:
         first = int(np.flatnonzero((ids == ids.iloc[position]).to_numpy())[0])
-        return f"duplicate id {ids.iloc[position]!r} (first on line {table.lines[first]})"
+        return f"duplicate id {quoted(ids.iloc[position])} (first on line {table.lines[first]})"
 
     table.first_bad(duplicated, column, message)
     return ids
@@ -730,10 +744,10 @@ def _parse_population(table: CsvTable) -> pd.Series:
     for position, text in enumerate(written):
         # Decimal would also read what no other number of an instance may be written as: digit
         # groups (1_000), other scripts' digits, and control characters around the number.
-        value = decimal.Decimal(text) if PLAIN_NUMBER.fullmatch(text) else None
+        value = decimal.Decimal(text) if len(text) <= LONGEST_NUMBER and PLAIN_NUMBER.fullmatch(text) else None
         if value is None or not value.is_finite():
             raise table.error(position, "population",
-                              "is blank" if text == "" else f"is not a finite number: {text!r}")
+                              "is blank" if text == "" else f"is not a finite number: {quoted(text)}")
         if value < 0:
             raise table.error(position, "population", f"must not be negative, got {text}")
         if value != value.to_integral_value():
@@ -767,7 +781,7 @@ def _read_sites(path: Path) -> pd.DataFrame:
     _read_coordinates(table)
     sites["kind"] = sites["kind"].str.strip()
     table.first_bad(~sites["kind"].isin(list(KINDS)), "kind",
-                    lambda p: f"unknown kind {sites['kind'].iloc[p]!r} (expected one of {', '.join(KINDS)})")
+                    lambda p: f"unknown kind {quoted(sites['kind'].iloc[p])} (expected one of {', '.join(KINDS)})")
     for column in COST_COLUMNS:
         cost = parse_number(table, column, blank_allowed=True)
         table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
@@ -800,7 +814,7 @@ def _check_decisions(table: CsvTable) -> pd.Series:
         if action not in allowed:
             expected = ", ".join(["blank", NEVER, *(MUST_PREFIX + a for a in allowed)])
             raise table.error(position, DECISION_COLUMN,
-                              f"{decision!r} is not a decision for a {kind} (expected one of {expected})")
+                              f"{quoted(decision)} is not a decision for a {kind} (expected one of {expected})")
     return decisions
 
 
@@ -821,7 +835,7 @@ def _read_travel(path: Path, zones: pd.DataFrame, sites: pd.DataFrame) -> pd.Dat
     travel = table.rows
     for column, known in (("zone_id", zones["zone_id"]), ("site_id", sites["site_id"])):
         travel[column] = travel[column].str.strip()
-        table.first_bad(~travel[column].isin(known), column, lambda p: f"unknown id {travel[column].iloc[p]!r}")
+        table.first_bad(~travel[column].isin(known), column, lambda p: f"unknown id {quoted(travel[column].iloc[p])}")
     minutes = parse_number(table, "minutes")
     table.first_bad(minutes < 0, "minutes", lambda p: f"must not be negative, got {minutes.iloc[p]:g}")
     table.first_bad(travel.duplicated(["zone_id", "site_id"]), "zone_id",

@@ -38,8 +38,8 @@ import pandas as pd
 
 from .actions import ACTION_NAMES, ACTIONS, KINDS, NONE
 from .coverage import Coverage, evaluate, no_actions
-from .instance import (CsvTable, Instance, InstanceError, check_ids, check_range, parse_number, read_csv_table, read_text,
-                       usd_total)
+from .instance import (CsvTable, Instance, InstanceError, check_ids, check_range, parse_number, quoted, read_csv_table,
+                       read_text, usd_total)
 from .reach import Reach, nearest_sites
 from .reduce import equity_groups
 
@@ -684,13 +684,13 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
         rows[column] = values
     for column in flags:
         table.first_bad(~rows[column].isin(["True", "False"]), column,
-                        lambda p: f"is not True or False: {rows[column].iloc[p]!r}")
+                        lambda p: f"is not True or False: {quoted(rows[column].iloc[p])}")
         rows[column] = rows[column] == "True"
     for column in ids:
         check_ids(table, column)
     for column, allowed in (choices or {}).items():
         table.first_bad(~rows[column].isin(allowed), column,
-                        lambda p: f"{rows[column].iloc[p]!r} is not one of {', '.join(allowed)}")
+                        lambda p: f"{quoted(rows[column].iloc[p])} is not one of {', '.join(allowed)}")
     return table
 
 

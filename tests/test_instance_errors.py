@@ -104,6 +104,13 @@ CASES = [
      "zones.csv", 6, "population", "not a finite number"),
     ("a population in full-width digits", lambda d: edit_csv(_zones(d), 6, "population", "\uff11\uff12"),
      "zones.csv", 6, "population", "not a finite number"),
+    # A megabyte of digits: no number (Decimal would take seconds, int() refuses it), and quoted short.
+    ("a population of a million digits", lambda d: edit_csv(_zones(d), 6, "population", "1" * 1_000_000),
+     "zones.csv", 6, "population", "is not a finite number: '1111111111111111111111111111111111111111'... "
+                                   "(1,000,000 characters)"),
+    ("a cost of a million digits", lambda d: edit_csv(_sites(d), first_line_of_kind(_sites(d), "station"),
+                                                      "upgrade_cost", "9" * 1_000_000),
+     "sites.csv", "station", "upgrade_cost", "(1,000,000 characters)"),
     ("negative travel minutes", lambda d: (d / "travel_minutes.csv").write_text(
         "zone_id,site_id,minutes\nZ000001,E00000,-12\n"), "travel_minutes.csv", 2, "minutes", "negative"),
     # Kept input columns may not shadow a plan column.
@@ -231,3 +238,15 @@ def test_a_scenario_key_nothing_reads_is_solved_with_a_warning(tiny, tmp_path):
     edit_csv(tiny / "zones.csv", 3, "population", "-1")  # with an error as well, the error alone is said
     result = run_cli("solve", tiny, "--out", tmp_path / "other", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "population" in result.stderr, result.stderr
+
+
+def test_a_circuity_below_one_is_solved_with_a_warning(tiny, tmp_path):
+    """Roads shorter than the straight line are no error (the minutes are still defined) but
+    likely not meant: the command says so, in one line, and solves."""
+    text = (tiny / "scenario.toml").read_text()
+    circuity = next(line for line in text.splitlines() if line.startswith("circuity"))
+    (tiny / "scenario.toml").write_text(text.replace(circuity, "circuity = 0.5"))
+    result = run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0].startswith(f"ruralreach: warning: {tiny / 'scenario.toml'}, line ")
+    assert "field 'circuity': 0.5 is below 1" in result.stderr.splitlines()[0]
