@@ -70,8 +70,13 @@ LONGEST_NUMBER = 100
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+# Where on the globe a coordinate may be: low and high, both allowed.
+COORDINATE_RANGES = {"lat": (-90, 90), "lon": (-180, 180)}
+
+
 def _where(file: str | Path, line: int | None, field: str | None) -> str:
-    return f"{file}" + (f", line {line}" if line is not None else "") + (f", field '{field}'" if field is not None else "")
+    return (f"{file}" + (f", line {line}" if line is not None else "")
+            + (f", field '{field}'" if field is not None else ""))
 
 
 def quoted(text: str) -> str:
@@ -725,10 +730,9 @@ def check_range(table: CsvTable, values: pd.Series, low: float, high: float, col
 
 
 def _read_coordinates(table: CsvTable) -> None:
-    table.rows["lat"] = parse_number(table, "lat")
-    table.rows["lon"] = parse_number(table, "lon")
-    check_range(table, table.rows["lat"], -90, 90, "lat")
-    check_range(table, table.rows["lon"], -180, 180, "lon")
+    for column, (low, high) in COORDINATE_RANGES.items():
+        table.rows[column] = parse_number(table, column)
+        check_range(table, table.rows[column], low, high, column)
 
 
 def _parse_population(table: CsvTable) -> pd.Series:

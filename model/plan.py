@@ -38,8 +38,8 @@ import pandas as pd
 
 from .actions import ACTION_NAMES, ACTIONS, KINDS, NONE
 from .coverage import Coverage, evaluate, no_actions
-from .instance import (CsvTable, Instance, InstanceError, check_ids, check_range, parse_number, quoted, read_csv_table,
-                       read_text, usd_total)
+from .instance import (COORDINATE_RANGES, CsvTable, Instance, InstanceError, check_ids, check_range, parse_number,
+                       quoted, read_csv_table, read_text, usd_total)
 from .reach import Reach, nearest_sites
 from .reduce import equity_groups
 
@@ -678,7 +678,7 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
     for column, blank_allowed in numbers.items():
         values = parse_number(table, column, blank_allowed=blank_allowed)
         if column in whole:
-            table.first_bad(values.notna() & (values % 1 != 0), column, lambda p: f"is not a whole number: {rows[column].iloc[p]!r}")
+            table.first_bad(values.notna() & (values % 1 != 0), column, lambda p: f"is not a whole number: {quoted(rows[column].iloc[p])}")
         if column in (ranges or {}):
             check_range(table, values, *ranges[column], column)
         rows[column] = values
@@ -694,16 +694,13 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
     return table
 
 
-_COORDINATES = {"lat": (-90, 90), "lon": (-180, 180)}
-
-
 def read_sites(directory: str | Path) -> pd.DataFrame:
     """The plan's ``sites.csv``: ids and kept columns as text, numbers as numbers (a blank
     capacity is unlimited: NaN)."""
     table = _read_table(Path(directory) / SITES_FILE, {"cost": False, "lat": False, "lon": False, "same_day_gain": False},
                         optional={"capacity": True, "same_day_load": False}, whole=("same_day_gain",),
                         text=("site_id", "kind", "action"), ids=("site_id",),
-                        ranges={**_COORDINATES, "cost": (0, math.inf), "capacity": (0, math.inf)},
+                        ranges={**COORDINATE_RANGES, "cost": (0, math.inf), "capacity": (0, math.inf)},
                         choices={"kind": tuple(KINDS), "action": ACTION_NAMES})
     sites = table.rows
     kind_of_action = {name: action.kind for name, action in ACTIONS.items()}
@@ -721,7 +718,7 @@ def read_zones(directory: str | Path) -> pd.DataFrame:
                         optional={"same_day_share": False}, whole=("population",),
                         flags=("same_day", "next_day", "same_day_before", "next_day_before"),
                         text=("zone_id", "nearest_inventory_site"), ids=("zone_id",),
-                        ranges={**_COORDINATES, "population": (0, math.inf)}).rows
+                        ranges={**COORDINATE_RANGES, "population": (0, math.inf)}).rows
     zones["population"] = zones["population"].astype(np.int64)
     return zones
 
