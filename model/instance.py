@@ -343,21 +343,20 @@ def load_instance(directory: str | Path) -> Instance:
     """Read and validate an instance directory; raise InstanceError on the first problem. Input
     read but perhaps not as meant is an InstanceWarning, issued once the whole instance is read
     (an instance with an error says only that)."""
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always", InstanceWarning)
-        instance = _read_instance(Path(directory))
+    said: list[InstanceWarning] = []
+    instance = _read_instance(Path(directory), said)
     for warning in said:
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        warnings.warn(warning, stacklevel=2)
     return instance
 
 
-def _read_instance(directory: Path) -> Instance:
+def _read_instance(directory: Path, said: list[InstanceWarning]) -> Instance:
     if not directory.is_dir():
         raise InstanceError(directory, None, None, "instance directory not found")
-    scenario = _read_scenario(directory / SCENARIO_FILE)
+    scenario = _read_scenario(directory / SCENARIO_FILE, said)
     zones = _read_zones(directory / ZONES_FILE)
     if scenario.equity is not None:
-        _check_equity_groups(directory / SCENARIO_FILE, scenario.equity, zones)
+        groups, group_people = _check_equity_groups(directory / SCENARIO_FILE, scenario.equity, zones)
     weights = [phase.weight for phase in scenario.phases]
     people = int(zones["population"].sum())
     if weights and sum(weights) * people > MAX_TOTAL_POPULATION:
@@ -373,7 +372,7 @@ def _read_instance(directory: Path) -> Instance:
         raise InstanceError(directory / SCENARIO_FILE, None, DEMAND_RATE,
                             "missing: sites.csv gives capacities, which need each zone's same-day demand")
     if capacitated and scenario.equity is not None:
-        _check_floors_countable(directory / SCENARIO_FILE, scenario.equity, zones)
+        _check_floors_countable(directory / SCENARIO_FILE, scenario.equity, groups, group_people)
     travel = _read_travel(directory / TRAVEL_FILE, zones, sites)
     return Instance(directory.resolve().name, directory, zones, sites, scenario, travel, _hash_inputs(directory))
 
@@ -389,21 +388,23 @@ def zone_groups(equity: Equity, zones: pd.DataFrame) -> tuple[list[str], np.ndar
     return names, group, np.bincount(group[group >= 0], weights=population[group >= 0], minlength=len(names))
 
 
-def _check_equity_groups(path: Path, equity: Equity, zones: pd.DataFrame) -> None:
+def _check_equity_groups(path: Path, equity: Equity, zones: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """The equity column is a zones.csv column, and every group given a floor of its own is a
-    value of it: a floor for a group no zone is in would hold nothing (a misspelt group)."""
+    value of it: a floor for a group no zone is in would hold nothing (a misspelt group).
+    Returns the groups and their populations (:func:`zone_groups`)."""
     if equity.column not in zones.columns:
         raise InstanceError(path, None, "equity.column", f"zones.csv has no column {equity.column!r}")
-    names = set(zone_groups(equity, zones)[0])
+    names, _, populations = zone_groups(equity, zones)
+    known = set(names)
     for group, _ in equity.groups:
-        if group not in names:
+        if group not in known:
             raise InstanceError(path, None, f"equity.groups.{group}",
                                 f"no zone is in group {group!r}: zones.csv's {equity.column!r} column never holds it")
+    return names, populations
 
 
-def _check_floors_countable(path: Path, equity: Equity, zones: pd.DataFrame) -> None:
+def _check_floors_countable(path: Path, equity: Equity, names: list[str], populations: np.ndarray) -> None:
     """With capacities, every positive floor must ask for at least LEAST_FLOOR_PEOPLE people."""
-    names, _, populations = zone_groups(equity, zones)
     for group, people in zip(names, populations):
         asked = equity.floor(group) * people
         if 0 < asked < LEAST_FLOOR_PEOPLE:
@@ -442,7 +443,8 @@ class _WrittenFloat(float):
         return value
 
 
-def _read_scenario(path: Path) -> Scenario:
+def _read_scenario(path: Path, said: list[InstanceWarning]) -> Scenario:
+    """``scenario.toml``; what is read but perhaps not as meant is added to ``said``."""
     text = read_text(path)
     try:
         data = tomllib.loads(text, parse_float=_WrittenFloat)
@@ -487,9 +489,9 @@ def _read_scenario(path: Path) -> Scenario:
         if values[key] <= 0:
             raise refuse(key, f"must be positive, got {values[key]:g}")
     if values["circuity"] < 1:
-        warnings.warn(InstanceWarning(path, line_of("circuity"), "circuity",
-                                      f"{values['circuity']:g} is below 1: roads shorter than the straight line "
-                                      "between their ends (road miles per great-circle mile)"), stacklevel=2)
+        said.append(InstanceWarning(path, line_of("circuity"), "circuity",
+                                    f"{values['circuity']:g} is below 1: roads shorter than the straight line "
+                                    "between their ends (road miles per great-circle mile)"))
     for key in ("budget", "same_day_minutes", "next_day_minutes"):
         if values.get(key, 0.0) < 0:
             raise refuse(key, f"must not be negative, got {values[key]:g}")
@@ -523,8 +525,8 @@ def _read_scenario(path: Path) -> Scenario:
     # optional key would otherwise leave its default in force without a word.
     for key in sorted(data.keys() - SCENARIO_KEYS):
         meant = difflib.get_close_matches(key, SCENARIO_KEYS, n=1)
-        warnings.warn(InstanceWarning(path, line_of(key), key, "unknown key, ignored" +
-                                      (f" (did you mean {meant[0]!r}?)" if meant else "")), stacklevel=2)
+        said.append(InstanceWarning(path, line_of(key), key, "unknown key, ignored" +
+                                    (f" (did you mean {meant[0]!r}?)" if meant else "")))
     return Scenario(**values, name=data.get("name", ""), description=data.get("description", ""),
                     phases=phases, equity=equity, **assumptions)
 
