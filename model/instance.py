@@ -68,6 +68,9 @@ LONGEST_FIELD = 2**31 - 1
 LONGEST_NUMBER = 100
 # A number as written in a CSV file: ASCII digits, an optional sign, point and exponent.
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Ids are written back into every plan file and printed in tables: none may hold a character
+# that ends a line or a string, or moves the cursor.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # Where on the globe a coordinate may be: low and high, both allowed.
@@ -716,6 +719,8 @@ def parse_number(table: CsvTable, column: str, *, blank_allowed=False) -> pd.Ser
 def check_ids(table: CsvTable, column: str) -> pd.Series:
     ids = table.rows[column].str.strip()
     table.first_bad(ids == "", column, lambda p: "is blank")
+    table.first_bad(ids.str.contains(CONTROL_CHARACTER), column,
+                    lambda p: f"holds a control character: {quoted(ids.iloc[p])}")
     duplicated = ids.duplicated().to_numpy()
 
     def message(position: int) -> str:
