@@ -732,8 +732,12 @@ def check_ids(table: CsvTable, column: str) -> pd.Series:
 
 
 def check_range(table: CsvTable, values: pd.Series, low: float, high: float, column: str) -> None:
-    table.first_bad((values < low) | (values > high), column,
-                    lambda p: f"{values.iloc[p]:g} is outside [{low:g}, {high:g}]")
+    def message(position: int) -> str:
+        if (low, high) == (0, math.inf):  # said as every other sign error of an instance is said
+            return f"must not be negative, got {values.iloc[position]:g}"
+        return f"{values.iloc[position]:g} is outside [{low:g}, {high:g}]"
+
+    table.first_bad((values < low) | (values > high), column, message)
 
 
 def _read_coordinates(table: CsvTable) -> None:

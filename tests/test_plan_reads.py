@@ -112,13 +112,13 @@ DAMAGES = [
     ("an action the site's kind cannot take",
      edit_csv("sites.csv", lambda lines: set_cell(1, "action", "upgrade")(set_cell(1, "kind", "center")(lines))),
      ("sites.csv", "line 2", "field 'action'", "'upgrade' is not an action for a center")),
-    ("a negative cost", edit_csv("sites.csv", set_cell(1, "cost", "-5")), ("sites.csv", "line 2", "field 'cost'", "-5")),
+    ("a negative cost", edit_csv("sites.csv", set_cell(1, "cost", "-5")), ("sites.csv", "line 2", "field 'cost'", "must not be negative, got -5")),
     ("a latitude past the pole", edit_csv("zones.csv", set_cell(2, "lat", "91")),
      ("zones.csv", "line 3", "field 'lat'", "outside [-90, 90]")),
     ("a zone listed twice", edit_csv("zones.csv", lambda lines: [*lines[:2], lines[1], *lines[2:]]),
      ("zones.csv", "line 3", "field 'zone_id'", "duplicate id")),
     ("a negative shipment", edit_csv("assignments.csv", set_cell(1, "packages_per_day", "-1")),
-     ("assignments.csv", "line 2", "field 'packages_per_day'")),
+     ("assignments.csv", "line 2", "field 'packages_per_day'", "must not be negative, got -1")),
 ]
 
 
