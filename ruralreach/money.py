@@ -59,15 +59,13 @@ def parse_budgets(text: str) -> list[float]:
         raise ValueError(f"no budgets in {text!r}")
     if len(budgets) > MAX_BUDGETS:
         raise ValueError(f"{len(budgets):,} budgets, more than {MAX_BUDGETS:,}")
-    labels = [budget_label(b) for b in budgets]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"budgets too close to tell apart in plan directory names: {text!r}")
     return budgets
 
 
 def budget_label(budget: float) -> str:
-    """A budget as it appears in file names: whole dollars, or as short as exact."""
-    return f"{budget:.0f}" if float(budget).is_integer() else f"{budget:g}"
+    """A budget as it appears in file names: whole dollars, or the shortest text that reads back
+    as the same budget (no two budgets share a plan's directory)."""
+    return f"{budget:.0f}" if float(budget).is_integer() else repr(float(budget))
 
 
 def usd_millions(value: float) -> str:

@@ -148,6 +148,18 @@ def test_budget_option_overrides_scenario(tiny, tmp_path):
     assert check["same_day_population"] == plan.summary["same_day_population"]
 
 
+def test_budgets_with_cents_get_a_plan_directory_each(tiny, tmp_path):
+    """The default plan directory names the budget exactly: a budget a dollar away (or a cent) is
+    not written over the other's plan."""
+    budgets = ["25000000.5", "25000001.5", "25000001.51"]
+    for budget in budgets:
+        result = run_cli("solve", tiny, "--budget", budget, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    written = sorted((tmp_path / "plans").iterdir())
+    assert [p.name for p in written] == sorted(f"{tiny.name}-{b}" for b in budgets)
+    assert sorted(read_plan(p).summary["budget"] for p in written) == [float(b) for b in budgets]
+
+
 def test_amounts_under_a_million_are_printed_to_the_dollar(tiny, tmp_path):
     """Costs and budgets print in millions, which would show a budget of $250 as $0.0M."""
     result = run_cli("solve", tiny, "--budget", "250", "--out", tmp_path / "p", cwd=tmp_path)
