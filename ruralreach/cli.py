@@ -32,7 +32,7 @@ from ruralreach.solvers.lexicographic import Progress
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
 from .pipeline import prepare, solve_prepared
-from .review import PROGRAM_YARDSTICKS, formatted, people_text, place_table
+from .review import formatted, people_text, place_table
 
 DEFAULT_INSTANCE = bundled()
 # The exit status of a command stopped by Ctrl-C, as a shell reports a process ended by SIGINT.
@@ -231,11 +231,11 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
 
 
 def format_yardsticks(plan: Plan) -> str:
-    """The program's own yardsticks next to the plan's, phase by phase (as plan.json records
-    them), where the instance can measure them all (the national instance has ZIP codes, land
-    area and small towns)."""
+    """The program's own yardsticks next to the plan's, phase by phase, as plan.json records
+    them: those the instance can measure (small towns need their zones' town and state, square
+    miles their land area). Empty where it measures none."""
     records = plan.summary.get("yardsticks", [])
-    if len(records) < len(PROGRAM_YARDSTICKS):
+    if not records:
         return ""
     phases = list(records[0]["plan"])
     lines = [f"{'program yardstick':<48}{'program':>19}{'due':>7}" + "".join(f"{p:>14}" for p in phases)

@@ -15,6 +15,7 @@ from ruralreach.model.instance import load_instance
 from ruralreach.model.plan import read_plan
 from ruralreach.money import usd_millions
 from ruralreach.pipeline import prepare
+from ruralreach.review import PROGRAM_YARDSTICKS
 from ruralreach.solvers import lexicographic
 from ruralreach.solvers.highs import SolveOptions
 
@@ -158,6 +159,17 @@ def test_budgets_with_cents_get_a_plan_directory_each(tiny, tmp_path):
     written = sorted((tmp_path / "plans").iterdir())
     assert [p.name for p in written] == sorted(f"{tiny.name}-{b}" for b in budgets)
     assert sorted(read_plan(p).summary["budget"] for p in written) == [float(b) for b in budgets]
+
+
+def test_the_yardsticks_an_instance_measures_are_printed(tiny, tmp_path):
+    """An instance without towns or land area measures some of the program's yardsticks: those are
+    printed, as plan.json and the report hold them, and no others."""
+    result = run_cli("solve", tiny, "--out", tmp_path / "p", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = read_plan(tmp_path / "p").summary["yardsticks"]
+    assert 0 < len(records) < len(PROGRAM_YARDSTICKS)
+    printed = result.stdout.split("program yardstick", 1)[1].splitlines()[1:]
+    assert [line[:48].rstrip() for line in printed] == [r["yardstick"] for r in records]
 
 
 def test_amounts_under_a_million_are_printed_to_the_dollar(tiny, tmp_path):
