@@ -333,7 +333,9 @@ def sites_table(plan: Plan) -> pd.DataFrame:
       inventory; it serves next-day.
     - ``new_same_day_population``: people in zones that become same-day with the plan and whose
       nearest inventory site is this one. Such a zone has no existing inventory site in reach, so
-      its nearest one is new and in reach: over all sites this adds up to the plan's same-day gain.
+      its nearest one is new and in reach: over all sites, without capacities, this adds up to the
+      plan's same-day gain (with them the gain also counts zones served in part, and zones served by
+      capacity an existing center no longer spends).
     - ``nearest_zones``, ``nearest_population``: zones (and their people) whose nearest inventory
       site is this one, whatever their reach.
 
@@ -817,7 +819,10 @@ def report_html(plan: Plan) -> str:
         f'{html.escape(str(s["solver"].get("version", "")))} in {s["solve_seconds"]:,.1f} s; created '
         f'{html.escape(s["created"])}. Instance SHA-256 <code>{html.escape(s["instance"]["sha256"][:16])}…</code></p>',
     ]
-    if s["status"] != "optimal":
+    if s["status"] == "infeasible":
+        parts.append('<p class="warning">No plan within the budget meets every constraint (status <b>infeasible</b>): '
+                     "this plan takes no action and is not one to carry out.</p>")
+    elif s["status"] != "optimal":
         parts.append(f'<p class="warning">This plan is <b>not proven optimal</b> (status {html.escape(s["status"])}): '
                      f"a better plan within the same budget may exist.</p>")
     parts += ["<h2>Headline</h2>", _table_html(headline_table(plan), index_names=False)]

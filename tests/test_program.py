@@ -463,6 +463,9 @@ def test_a_largest_feasible_share_not_proven_says_how_far_up_it_may_be(tmp_path)
              f"(time_limit: not proven, perhaps up to {stated_share(scale['bound'], up=True)})")
     assert words in format_summary(plan)
     assert html.escape(words) in report_html(plan)
+    report = report_html(plan)
+    assert plan.summary["status"] == "infeasible" and "No plan within the budget meets every constraint" in report
+    assert "better plan within the same budget" not in report  # there is none to act on
 
 
 @pytest.mark.parametrize("phases", [(), (Phase("2025", 20e6, 1.0), Phase("2026", 40e6, 0.5))])
