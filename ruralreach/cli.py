@@ -261,9 +261,14 @@ def command_place(args: argparse.Namespace) -> int:
     print(formatted(table).to_string(index=False))
     people = table["population"].sum()
     same = table.loc[table["same_day"], "population"].sum()
+    same_before = table.loc[table["same_day_before"], "population"].sum()
     nxt = table.loc[table["next_day"], "population"].sum()
-    print(f"{args.place}: {len(table)} zones, {people:,} people; same-day {same:,} "
-          f"({same - table.loc[table['same_day_before'], 'population'].sum():+,} by the plan), "
+    if "same_day_share" in table:  # capacities: a zone may be served in part
+        same_day = (f"same-day {table['population'] @ table['same_day_share']:,.2f} served ({same:,} in zones "
+                    f"served in full, {same_before:,} before the plan)")
+    else:
+        same_day = f"same-day {same:,} ({same - same_before:+,} by the plan)"
+    print(f"{args.place}: {len(table)} zones, {people:,} people; {same_day}, "
           f"next-day {nxt:,} ({nxt - table.loc[table['next_day_before'], 'population'].sum():+,} by the plan)")
     return 0
 

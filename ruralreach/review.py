@@ -306,8 +306,9 @@ def partly_served_table(plan: Plan) -> pd.DataFrame:
 
 def place_table(plan: Plan, place: str) -> pd.DataFrame:
     """What the plan does for a place: its zones (by ZIP code, or by town as "Town, ST" or
-    "Town"), their reach before and after, the phase that brings it, and the nearest inventory
-    site. Empty when no zone matches."""
+    "Town"), their reach before and after (with capacities, the share of each zone's same-day
+    demand served), the phase that brings it, and the nearest inventory site. Empty when no zone
+    matches."""
     zones = plan.zones
     text = place.strip()
     city, _, state = (part.strip() for part in text.partition(","))
@@ -318,7 +319,7 @@ def place_table(plan: Plan, place: str) -> pd.DataFrame:
             named &= zones["state"].str.casefold() == state.casefold()
         match |= named
     columns = [c for c in ("zone_id", "primary_city", "state", "population", "same_day_before", "same_day",
-                           "same_day_phase", "next_day_before", "next_day", "next_day_phase",
+                           "same_day_share", "same_day_phase", "next_day_before", "next_day", "next_day_phase",
                            "nearest_inventory_site", "minutes_to_inventory") if c in zones]
     return zones.loc[match, columns].reset_index(drop=True)
 

@@ -5,6 +5,7 @@ input errors, and capacity that never binds changing nothing."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -186,6 +187,13 @@ def test_review_shows_each_site_load_and_the_zones_partly_served(tmp_path):
     assert result.returncode == 0, result.stderr
     page = (tmp_path / "plan" / "report.html").read_text()
     assert "<h2>Capacity</h2>" in page and loads["site_id"].iloc[0] in page
+    # `place` counts a zone served in part by the people served, as the checker does.
+    zone = partly["zone_id"].iloc[0]
+    result = run_cli("place", tmp_path / "plan", zone, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    share = figures["share"][[z["zone_id"] for z in read_raw(directory).zones].index(zone)]
+    served = re.search(r"same-day ([0-9,.]+) served \(0 in zones served in full", result.stdout)
+    assert served and float(served[1].replace(",", "")) == pytest.approx(zones.loc[zone, "population"] * share, abs=0.01)
     # A plan without capacities has neither table.
     plain = solve_instance(load_instance(program_instance(tmp_path / "p", seed=0)), SolveOptions())
     assert review.capacity_table(plain).empty and review.partly_served_table(plain).empty
