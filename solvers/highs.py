@@ -634,7 +634,8 @@ def _stop(h: highspy.Highs, thread) -> None:
                 elif not warned:
                     warned = True
                     warnings.warn("HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
-                                  "waiting for it to stop", RuntimeWarning, stacklevel=2)
+                                  "waiting for it to stop (another Ctrl-C does not stop it sooner; restarting "
+                                  "the kernel or ending the process does)", RuntimeWarning, stacklevel=2)
         except KeyboardInterrupt:  # Ctrl-C again: the solve is already being stopped
             continue
 

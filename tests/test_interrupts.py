@@ -147,7 +147,8 @@ def test_ctrl_c_that_highs_does_not_hear_is_waited_for_in_python_with_a_warning(
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ("RuntimeWarning: HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
-                             "waiting for it to stop\n")
+                             "waiting for it to stop (another Ctrl-C does not stop it sooner; restarting "
+                             "the kernel or ending the process does)\n")
 
 
 @pytest.mark.parametrize("limit", ["inf", "nan", "-1"])
