@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager, suppress
@@ -401,10 +402,21 @@ def _swap_into_place(staging: Path, directory: Path) -> None:
     _sync_directory(directory.parent)
 
 
+# What tempfile.mkdtemp and mkstemp add to a prefix: 8 characters of these.
+_STAGING_SUFFIX = r"\.partial-[a-z0-9_]{8}"
+
+
+def is_staging_of(name: str, place: str) -> bool:
+    """Whether ``name`` is the staging a writer of ``place`` makes beside it (a regular
+    expression for ``place``, or its name), and nothing a user might have named otherwise."""
+    return re.fullmatch(rf"\.{place}{_STAGING_SUFFIX}", name) is not None
+
+
 def _remove_partial(directory: Path) -> None:
     """What a writer killed mid-write left beside ``directory``."""
-    for path in directory.parent.glob(f".{directory.name}.partial-*"):
-        remove_leftover(path)
+    for path in directory.parent.iterdir():
+        if is_staging_of(path.name, re.escape(directory.name)):
+            remove_leftover(path)
 
 
 def remove_leftover(path: Path) -> None:

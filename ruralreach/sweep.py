@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import threading
 from collections import deque
@@ -37,8 +38,8 @@ from tqdm import tqdm
 
 from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
-from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, plan_place, read_sites,
-                                   remove_leftover, verify_plan, write_plan)
+from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, is_staging_of, plan_place,
+                                   read_sites, remove_leftover, verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
 from .money import usd_short, usd_whole
@@ -145,9 +146,8 @@ def check_sweep_place(out: Path) -> None:
     plan directories, and the hidden staging of its writes)."""
     if not check_own_directory(out, "sweep directory"):
         return
-    ours = (f".{SWEEP_FILE}.", f".{PLOT_FILE}.", f".{PLAN_DIR_PREFIX}")
     for entry in out.iterdir():
-        if (entry.name in (SWEEP_FILE, PLOT_FILE) and entry.is_file()) or entry.name.startswith(ours):
+        if (entry.name in (SWEEP_FILE, PLOT_FILE) and entry.is_file()) or _is_staging(entry.name):
             continue
         if not entry.name.startswith(PLAN_DIR_PREFIX):
             raise PlanPlaceError(f"{out} holds {entry.name}, which a sweep does not write: a sweep is written only "
@@ -166,10 +166,17 @@ def plan_actions(plan_dir: Path, instance: Instance) -> tuple[np.ndarray, np.nda
     return actions, np.where(actions == "none", -1, phases)
 
 
+def _is_staging(name: str) -> bool:
+    """Whether ``name`` is what a sweep stages beside what it writes: a plan's staging, or a
+    table's or a chart's (:func:`_write_atomically`); not anything a user might have named so."""
+    return (is_staging_of(name, rf"{re.escape(PLAN_DIR_PREFIX)}[^/]+")
+            or re.fullmatch(rf"\.(?:{re.escape(SWEEP_FILE)}|{re.escape(PLOT_FILE)})\.[0-9]+", name) is not None)
+
+
 def _remove_staging_leftovers(out: Path) -> None:
     """A sweep killed while writing leaves hidden staging directories and files behind."""
-    for pattern in (f".{PLAN_DIR_PREFIX}*", f".{SWEEP_FILE}.*", f".{PLOT_FILE}.*"):
-        for path in out.glob(pattern):
+    for path in out.iterdir():
+        if _is_staging(path.name):
             remove_leftover(path)
 
 

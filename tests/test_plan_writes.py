@@ -137,6 +137,26 @@ def test_sweep_out_at_someones_files_is_refused(tiny, tmp_path, someones_files):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("name", [".sweep.csv.bak", ".sweep.png.old", ".budget-notes.txt", ".budget-1.partial-mine"])
+def test_sweep_out_with_hidden_files_named_like_its_staging_is_refused(name, tiny, tmp_path):
+    """Only what a sweep stages itself is its own, to keep or remove: a hidden file of the user's
+    that starts like it is the user's."""
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / name).write_text("mine")
+    before = snapshot(tmp_path)
+    assert_refused(run_cli("sweep", tiny, "--budgets", "20M", "--out", tmp_path / "sweep", cwd=tmp_path),
+                   name, "which a sweep does not write")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_solve_removes_its_own_leftover_staging_and_nothing_named_like_it(tiny, tmp_path):
+    (tmp_path / ".plan.partial-mine").write_text("mine")  # the user's
+    (tmp_path / ".plan.partial-ab_12xyz").mkdir()  # what a writer killed mid-write leaves
+    result = run_cli("solve", tiny, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "tiny") == [".plan.partial-mine", "plan"]
+
+
 # ----------------------------------------------------------------------------- writers
 
 

@@ -134,10 +134,12 @@ def test_rerun_keeps_matching_plans_and_solves_the_rest(tiny, tmp_path):
     out = tmp_path / "sweep"
     run_sweep(tiny, [20e6, 40e6], SolveOptions(), out=out, workers=1, progress=False)
     first = {d: (out / d / "plan.json").read_text() for d in ("budget-20000000", "budget-40000000")}
-    (out / ".budget-40000000.leftover").mkdir()  # what a kill during write_plan leaves
+    (out / ".budget-40000000.partial-k2_9zq0a").mkdir()  # what a kill during write_plan leaves
+    (out / ".sweep.csv.4242").write_text("budget\n")  # and during the table's write
     run_sweep(tiny, [20e6, 40e6, 60e6], SolveOptions(), out=out, workers=1, progress=False)
     assert all((out / d / "plan.json").read_text() == text for d, text in first.items())
-    assert (out / "budget-60000000").is_dir() and not (out / ".budget-40000000.leftover").exists()
+    assert (out / "budget-60000000").is_dir() and not (out / ".budget-40000000.partial-k2_9zq0a").exists()
+    assert not (out / ".sweep.csv.4242").exists()
     assert len(read_sweep(out)) == 3
     # Another requested gap is another plan: nothing is kept.
     run_sweep(tiny, [20e6, 40e6], SolveOptions(mip_gap=0), out=out, workers=1, progress=False)
