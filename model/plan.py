@@ -326,7 +326,7 @@ def add_to_plan(directory: str | Path, name: str, data: bytes) -> Path:
     as for :func:`write_plan`). Returns its path."""
     if name in PLAN_FILES or name not in PLAN_DIR_FILES:
         raise ValueError(f"{name} is not a file to add to a plan")
-    with plan_place(directory) as place:
+    with plan_place(directory, check=check_plan_to_add_to) as place:
         descriptor, staged = tempfile.mkstemp(prefix=f".{place.name}.partial-", dir=place.parent)
         os.close(descriptor)
         try:
@@ -442,6 +442,16 @@ def check_plan_place(directory: str | Path) -> None:
     if others or (names and PLAN_FILE not in names):
         raise PlanPlaceError(f"{directory} holds files that are not a plan's ({_some(others or names)}): a plan "
                              "is written only where nothing is, in an empty directory or over an earlier plan")
+
+
+def check_plan_to_add_to(directory: str | Path) -> None:
+    """Raise PlanPlaceError unless a file may be added to a plan at ``directory``: a directory of
+    its own holding a plan (other files beside it are left as they are)."""
+    directory = Path(os.path.abspath(directory))
+    if directory.is_symlink():
+        raise PlanPlaceError(f"{directory} is a symbolic link: name the plan directory itself")
+    if not is_plan(directory):
+        raise PlanPlaceError(not_a_plan_text(directory))
 
 
 def check_own_directory(directory: Path, what: str) -> bool:
@@ -571,7 +581,19 @@ def _lock(directory: Path) -> _Lock:
 
 def is_plan(directory: str | Path) -> bool:
     """Whether ``directory`` holds every file of a plan."""
-    return all((Path(directory) / name).is_file() for name in PLAN_FILES)
+    return not plan_files_missing(directory)
+
+
+def plan_files_missing(directory: str | Path) -> list[str]:
+    """The files of a plan ``directory`` does not hold."""
+    return [name for name in PLAN_FILES if not (Path(directory) / name).is_file()]
+
+
+def not_a_plan_text(directory: str | Path) -> str:
+    """Why ``directory`` is not a plan to read or add to, in one line."""
+    missing = plan_files_missing(directory)
+    return (f"{directory} is not a plan directory: {', '.join(missing)} missing (a plan has "
+            f"{', '.join(PLAN_FILES)}, as solve writes them)")
 
 
 def verify_plan(directory: str | Path) -> dict:

@@ -25,8 +25,8 @@ from ruralreach.model.actions import ACTIONS
 from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
-                                   let_go_of_plan_places, percent_text, plan_place, read_plan, read_summary,
-                                   write_plan)
+                                   let_go_of_plan_places, not_a_plan_text, percent_text, plan_place, read_plan,
+                                   read_summary, write_plan)
 from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions, when_a_cancel_goes_unheard
 from ruralreach.solvers.lexicographic import Progress
 
@@ -250,7 +250,7 @@ def format_yardsticks(plan: Plan) -> str:
 
 def command_place(args: argparse.Namespace) -> int:
     if not is_plan(args.plan_dir):
-        print(f"ruralreach: error: {args.plan_dir} is not a plan directory", file=sys.stderr)
+        print(f"ruralreach: error: {not_a_plan_text(args.plan_dir)}", file=sys.stderr)
         return 2
     plan = read_plan(args.plan_dir)
     table = place_table(plan, args.place)
@@ -432,10 +432,6 @@ def command_sweep(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     from .review import write_report
 
-    if not is_plan(args.plan_dir):
-        print(f"ruralreach: error: {args.plan_dir} is not a plan directory "
-              f"(it needs plan.json, sites.csv and zones.csv, as solve writes them)", file=sys.stderr)
-        return 2
     print(write_report(args.plan_dir))
     return 0
 

@@ -30,8 +30,8 @@ import pandas as pd
 from ruralreach.model.actions import ACTIONS, KINDS, already
 from ruralreach.model.formulation import STAGES
 from ruralreach.model.instance import ASSUMPTIONS
-from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, floor_scale_text, is_plan, percent_text, read_plan,
-                                   read_sites, read_summary)
+from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, check_plan_to_add_to, floor_scale_text, is_plan,
+                                   percent_text, plan_place, read_plan, read_sites, read_summary)
 
 from .money import budget_label, usd_millions, usd_short
 
@@ -871,5 +871,8 @@ def report_html(plan: Plan) -> str:
 
 
 def write_report(plan_dir: str | Path) -> Path:
-    """Write ``PLAN_DIR/report.html`` (see :func:`report_html`) and return its path."""
-    return add_to_plan(plan_dir, REPORT_FILE, report_html(read_plan(plan_dir)).encode("utf-8"))
+    """Write ``PLAN_DIR/report.html`` (see :func:`report_html`) and return its path. The plan's
+    place is held from the plan's read to the report's write: a plan written meanwhile would
+    get the report of the one it replaced."""
+    with plan_place(plan_dir, check=check_plan_to_add_to):
+        return add_to_plan(plan_dir, REPORT_FILE, report_html(read_plan(plan_dir)).encode("utf-8"))

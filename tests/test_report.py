@@ -263,8 +263,46 @@ def test_cli_report_refuses_what_is_not_a_plan(what, tiny, tmp_path):
     directory = {"missing": tmp_path / "nowhere", "empty": tmp_path, "instance": tiny}[what]
     result = run_cli("report", directory, cwd=tmp_path)
     assert result.returncode == 2
-    assert "is not a plan directory" in result.stderr and "Traceback" not in result.stderr
+    missing = "plan.json, sites.csv, zones.csv" if what != "instance" else "plan.json"
+    assert f"is not a plan directory: {missing} missing" in result.stderr and "Traceback" not in result.stderr
     assert not (Path(directory) / "report.html").exists()
+
+
+def test_cli_report_and_place_name_the_file_a_plan_lacks(plan_dir, tmp_path):
+    target = shutil.copytree(plan_dir, tmp_path / "plan")
+    (target / "zones.csv").unlink()
+    for command in (["report", target], ["place", target, "Z000001"]):
+        result = run_cli(*command, cwd=tmp_path)
+        assert result.returncode == 2 and result.stderr == \
+            f"ruralreach: error: {target} is not a plan directory: zones.csv missing (a plan has plan.json, " \
+            "sites.csv, zones.csv, as solve writes them)\n"
+
+
+def test_a_report_goes_into_a_plan_beside_other_files(plan_dir, tmp_path):
+    """A report is added to the plan; notes kept beside it are left as they are."""
+    target = shutil.copytree(plan_dir, tmp_path / "plan")
+    (target / "notes.txt").write_text("mine")
+    result = run_cli("report", target, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (target / "report.html").is_file() and (target / "notes.txt").read_text() == "mine"
+
+
+def test_the_plan_is_held_from_its_read_to_its_report(plan_dir, tmp_path, monkeypatch):
+    """A solve into the plan's place while its report is made is refused: the report would
+    otherwise go into the new plan."""
+    target = shutil.copytree(plan_dir, tmp_path / "plan")
+    tiny = small_instance(tmp_path / "tiny", seed=7)
+    render = review.report_html
+    seen = []
+
+    def render_with_a_writer_waiting(plan):
+        seen.append(run_cli("solve", tiny, "--out", target, cwd=tmp_path))
+        return render(plan)
+
+    monkeypatch.setattr(review, "report_html", render_with_a_writer_waiting)
+    review.write_report(target)
+    assert seen[0].returncode == 1 and "being written by another ruralreach" in seen[0].stderr, seen[0].stderr
+    assert read_plan(target).summary["instance"]["name"] != "tiny"
 
 
 @pytest.fixture(scope="module")
