@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -623,21 +625,39 @@ def _stop(h: highspy.Highs, thread) -> None:
     where the process has a policy for a cancel HiGHS does not hear, until that acts (without
     one, a warning says why the wait is long)."""
     cancelled, warned = time.perf_counter(), False
-    while thread.is_alive():
-        try:
-            h.cancelSolve()
-            h.wait(_WAIT_STEP_SECONDS)
-            thread.join(_WAIT_STEP_SECONDS)
-            if thread.is_alive() and time.perf_counter() - cancelled >= CANCEL_PATIENCE_SECONDS:
-                if _unheard_cancel_policies:
-                    _unheard_cancel_policies[-1]()
-                elif not warned:
-                    warned = True
-                    warnings.warn("HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
-                                  "waiting for it to stop (another Ctrl-C does not stop it sooner; restarting "
-                                  "the kernel or ending the process does)", RuntimeWarning, stacklevel=2)
-        except KeyboardInterrupt:  # Ctrl-C again: the solve is already being stopped
-            continue
+    with _ctrl_c_held():
+        while thread.is_alive():
+            try:
+                h.cancelSolve()
+                h.wait(_WAIT_STEP_SECONDS)
+                thread.join(_WAIT_STEP_SECONDS)
+                if thread.is_alive() and time.perf_counter() - cancelled >= CANCEL_PATIENCE_SECONDS:
+                    if _unheard_cancel_policies:
+                        _unheard_cancel_policies[-1]()
+                    elif not warned:
+                        warned = True
+                        warnings.warn("HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
+                                      "waiting for it to stop (another Ctrl-C does not stop it sooner; restarting "
+                                      "the kernel or ending the process does)", RuntimeWarning, stacklevel=2)
+            except KeyboardInterrupt:  # Ctrl-C again, from a handler other than ours
+                continue
+
+
+@contextmanager
+def _ctrl_c_held():
+    """While in it, Ctrl-C does nothing (where this thread may set its handler: only the main
+    thread handles signals). The solve is already being stopped, and an interrupt raised where no
+    handler catches it (at the loop's jump back to its test, say) would leave HiGHS's thread
+    running as the process ends, which aborts it (std::terminate)."""
+    before = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or before is None:  # None: not set from Python
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda number, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @contextmanager

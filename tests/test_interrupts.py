@@ -116,12 +116,22 @@ if sys.argv[1] == "command":  # holding a plan's place, as the command does
         except KeyboardInterrupt:
             sys.exit("HiGHS heard the cancel")
 else:  # Python with no policy: the wait goes on, and a warning says why (this child then ends)
-    import warnings
+    import time, warnings
     def shown(message, category, *args, **kwargs):
         print(f"{category.__name__}: {message}", file=sys.stderr, flush=True)
         os._exit(0)
     warnings.showwarning = shown
-    highs._run_guarded(h, None)
+    if sys.argv[1] == "held down":  # Ctrl-C again every few milliseconds after the first
+        def press():
+            while True:
+                time.sleep(0.003)
+                os.kill(os.getpid(), signal.SIGINT)
+        threading.Timer(2.05, press).start()
+    try:
+        highs._run_guarded(h, None)
+    except KeyboardInterrupt:
+        print("the wait ended with HiGHS still running", file=sys.stderr, flush=True)
+        os._exit(3)
 """
 
 
@@ -149,6 +159,16 @@ def test_ctrl_c_that_highs_does_not_hear_is_waited_for_in_python_with_a_warning(
     assert result.stderr == ("RuntimeWarning: HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
                              "waiting for it to stop (another Ctrl-C does not stop it sooner; restarting "
                              "the kernel or ending the process does)\n")
+
+
+def test_ctrl_c_held_down_waits_for_highs_all_the_same(tmp_path):
+    """Every Ctrl-C after the first arrives while HiGHS is being stopped. None may end the wait
+    (Python 3.11's Thread.join, interrupted, took the thread for ended), or the process ends with
+    HiGHS running, which aborts it (std::terminate)."""
+    result = subprocess.run([sys.executable, "-c", UNHEARD, "held down"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("RuntimeWarning: HiGHS is in its presolve or a MIP's root LP")
 
 
 @pytest.mark.parametrize("limit", ["inf", "nan", "-1"])
