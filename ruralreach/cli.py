@@ -437,24 +437,26 @@ def command_report(args: argparse.Namespace) -> int:
 
 
 class _Output:
-    """stdout or stderr of a command whose reader may leave before it ends (``ruralreach solve
-    --progress 2>&1 | head``): what is written after the reader has gone is dropped and the
-    command goes on, so that a plan is never lost to its own progress lines or summary."""
+    """stdout or stderr of a command whose output may go nowhere: a reader that leaves before it
+    ends (``ruralreach solve --progress 2>&1 | head``), a full disk (``> /dev/full``), a stream
+    closed before it started (``>&-``). What cannot be written is dropped and the command goes
+    on, so that a plan is never lost to its own progress lines or summary."""
 
     def __init__(self, stream):
-        self._stream = stream
+        # None: the stream was closed when the interpreter started.
+        self._stream = stream if stream is not None else open(os.devnull, "w", encoding="utf-8")
 
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
+        except OSError:
             self._reader_gone()
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
+        except OSError:
             self._reader_gone()
 
     def _reader_gone(self) -> None:

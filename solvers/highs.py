@@ -677,7 +677,7 @@ def when_a_cancel_goes_unheard(end: Callable[[], object]):
 @contextmanager
 def _quiet_stdout(quiet: bool):
     """Silence C-level stdout: HiGHS prints its banner when a solver object is created."""
-    if not quiet:
+    if not quiet or sys.stdout is None:  # None: a process started without stdout has none to keep clean
         yield
         return
     sys.stdout.flush()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli, small_instance
 
-from ruralreach.model.plan import _lock_file, is_plan, read_plan
+from ruralreach.model.plan import _lock_file, is_plan, read_plan, verify_plan
 from ruralreach.solvers import highs
 
 
@@ -232,3 +232,30 @@ def test_a_reader_that_leaves_early_does_not_stop_the_solve(hard, tmp_path):
     assert first.startswith("ruralreach:"), first
     plan = read_plan(tmp_path / "p")
     assert plan.summary["status"] == "time_limit" and len(plan.zones) == 20000
+
+
+@pytest.mark.parametrize("command", ["solve", "sweep"])
+@pytest.mark.parametrize("output", ["stdout closed", "stderr closed", "stdout full", "stderr full"])
+def test_output_that_goes_nowhere_does_not_stop_the_command(command, output, tiny, tmp_path):
+    """A stream closed before the command starts (``>&-``, ``2>&-``) or a full disk behind it
+    (``>/dev/full``): what cannot be written is dropped, and the plans are written all the same
+    (a closed stream ended the command with a traceback and exit status 120, a full one with 1)."""
+    stream, what = output.split()
+    fd = {"stdout": 1, "stderr": 2}[stream]
+    args = (["solve", tiny, "--out", tmp_path / "p", "--progress"] if command == "solve" else
+            ["sweep", tiny, "--budgets", "10M,20M", "--workers", "2", "--out", tmp_path / "s"])
+    full = open("/dev/full", "w") if what == "full" else None
+    try:
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: full or subprocess.DEVNULL}
+        result = subprocess.run([sys.executable, "-m", "ruralreach", *map(str, args)], cwd=tmp_path, text=True,
+                                timeout=300, preexec_fn=(lambda: os.close(fd)) if what == "closed" else None,
+                                **streams)
+    finally:
+        if full:
+            full.close()
+    heard = result.stderr if stream == "stdout" else result.stdout
+    assert result.returncode == 0, heard
+    assert "Traceback" not in heard
+    plans = ([tmp_path / "p"] if command == "solve" else
+             [tmp_path / "s" / d for d in ("budget-10000000", "budget-20000000")])
+    assert all(verify_plan(plan) for plan in plans)
