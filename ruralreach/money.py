@@ -35,7 +35,8 @@ def parse_usd(text: str) -> float:
 
 
 def parse_budgets(text: str) -> list[float]:
-    """Budgets from ``FROM:TO:STEP`` (TO included) or a list ``A,B,C``, each in the syntax of
+    """Budgets from ``FROM:TO:STEP`` (FROM, FROM + STEP, ... up to TO, included where a step lands
+    on it) or a list ``A,B,C``, each in the syntax of
     :func:`parse_usd` (``500M:8B:250M``, ``1e9,2e9,4e9``); sorted, without repeats. Raises
     ValueError saying what is wrong."""
     text = text.strip()
@@ -44,8 +45,8 @@ def parse_budgets(text: str) -> list[float]:
         if len(parts) != 3:
             raise ValueError(f"a budget range is FROM:TO:STEP, got {text!r}")
         start, end, step = (parse_usd(part) for part in parts)
-        if step <= 0 or end < start:
-            raise ValueError(f"a budget range needs STEP > 0 and TO >= FROM, got {text!r}")
+        if step < 0.01 or end < start:
+            raise ValueError(f"a budget range needs STEP of a cent or more and TO >= FROM, got {text!r}")
         # The tolerance keeps TO when float steps land a hair short of it (0.1:0.3:0.1).
         count = math.floor((end - start) / step + 1e-9) + 1
         if count > MAX_BUDGETS:
@@ -85,5 +86,6 @@ def usd_short(value: float) -> str:
 
 
 def usd_whole(value: float) -> str:
-    """``$4,000,000,000``: every dollar, where exact amounts are compared."""
-    return f"${value:,.0f}"
+    """``$4,000,000,000``: every dollar (and cent, where there are any), where exact amounts are
+    compared."""
+    return f"${value:,.0f}" if float(value).is_integer() else f"${value:,.2f}"

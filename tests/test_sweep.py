@@ -72,7 +72,7 @@ def test_budget_ranges_and_lists():
 
 
 @pytest.mark.parametrize("text", ["lots", "1e9:5e8:1e8", "1e9:2e9:0", "1e9:2e9", "1:2:3:4", "-1e9,2e9", ",",
-                                  "0:8e9:1"])
+                                  "0:8e9:1", "0:1e15:1e-300", "0:1:5e-324", "0:0.05:0.001"])
 def test_bad_budgets_are_refused(text):
     with pytest.raises(ValueError):
         parse_budgets(text)
