@@ -487,8 +487,11 @@ def plan_place(directory: str | Path, check=check_plan_place):
         check(directory)
         yield directory
         return
-    check(directory)
-    _check_writable(directory)
+    try:
+        check(directory)
+        _check_writable(directory)
+    except OSError as error:  # a name the system refuses to look up (too long, say)
+        raise PlanPlaceError(f"{directory} cannot be written: {error.strerror or error}") from None
     lock = _held[directory] = _lock(directory)
     try:
         check(directory)  # again, now that no other writer can change it

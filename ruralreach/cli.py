@@ -17,7 +17,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
@@ -62,8 +62,15 @@ def _checked(convert, accept, what: str):
     return parse
 
 
-_positive_seconds = _checked(float, lambda v: 0 < v < math.inf, "a finite number of seconds > 0")
-_gap = _checked(float, lambda v: 0 <= v < 1, "a relative gap in [0, 1)")
+def _plain_float(text: str) -> float:
+    """A number as written in ASCII: float() also reads other scripts' digits ('５')."""
+    if not text.isascii():
+        raise ValueError(text)
+    return float(text)
+
+
+_positive_seconds = _checked(_plain_float, lambda v: 0 < v < math.inf, "a finite number of seconds > 0")
+_gap = _checked(_plain_float, lambda v: 0 <= v < 1, "a relative gap in [0, 1)")
 _positive_count = _checked(int, lambda v: v >= 1, "a whole number >= 1")
 
 
@@ -77,12 +84,31 @@ def add_solve_options(parser: argparse.ArgumentParser, time_limit_of: str) -> No
     parser.add_argument("--log", action="store_true", help="show the HiGHS log")
 
 
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0,
+                         help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ruralreach import __version__
+
+        print(f"{parser.prog} {__version__}")
+        parser.exit(0)
+
+
 class _Parser(argparse.ArgumentParser):
     """A usage error in one line, as every other error of the command (the usage is one --help
     away; argparse would print it first)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+def one_line(text: str) -> str:
+    """A message as one line, whatever the paths and values it quotes hold (a line break, say)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plan which delivery stations to open and which to upgrade into service centers, "
                     "within a budget, to put the most people within same-day reach.",
     )
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     solve = commands.add_parser(
         "solve", help="solve one instance and write its deployment plan",
@@ -250,6 +277,10 @@ def format_yardsticks(plan: Plan) -> str:
 
 
 def command_place(args: argparse.Namespace) -> int:
+    if not args.place.strip(" ,"):
+        print(f"ruralreach place: error: no place given, {args.place!r} (try a ZIP code, 'Town, ST' or 'Town')",
+              file=sys.stderr)
+        return 2
     if not is_plan(args.plan_dir):
         print(f"ruralreach: error: {not_a_plan_text(args.plan_dir)}", file=sys.stderr)
         return 2
@@ -394,7 +425,7 @@ def command_sweep(args: argparse.Namespace) -> int:
         # says in one line what it could not do.
         logging.disable(logging.ERROR)
     # Imported here: a sweep draws its chart with matplotlib, which solve does not need.
-    from .sweep import SweepIncomplete, default_sweep_dir, run_sweep
+    from .sweep import SchedulerAddressError, SweepIncomplete, default_sweep_dir, run_sweep
 
     began = time.perf_counter()
     options = SolveOptions(mip_gap=args.mip_gap, time_limit=args.time_limit, log=args.log)
@@ -409,6 +440,9 @@ def command_sweep(args: argparse.Namespace) -> int:
     except SweepIncomplete as error:
         print(f"ruralreach: error: {error}", file=sys.stderr)
         return 1
+    except SchedulerAddressError as error:
+        print(f"ruralreach: error: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(kept, file=sys.stderr)
         return INTERRUPTED
@@ -474,6 +508,9 @@ def outputs_readers_may_leave() -> None:
     """Make stdout and stderr :class:`_Output` (for the command itself, not for ``main`` called
     inside another program)."""
     sys.stdout, sys.stderr = _Output(sys.stdout), _Output(sys.stderr)
+    for stream in (sys.stdout, sys.stderr):  # a place name an ASCII terminal cannot show is escaped
+        with suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
 
 
 def say_interrupted() -> None:
@@ -506,11 +543,11 @@ def main(argv: list[str] | None = None) -> int:
                         "place": command_place}
             return commands[args.command](args)
     except (InstanceError, PlanPlaceError, PlanReadError) as error:
-        print(f"ruralreach: error: {error}", file=sys.stderr)
+        print(f"ruralreach: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except (PlanBusyError, OSError) as error:
         # Another writer of the same place; a disk that is full or gone; a scheduler that cannot be reached.
-        print(f"ruralreach: error: {error}", file=sys.stderr)
+        print(f"ruralreach: error: {one_line(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         say_interrupted()

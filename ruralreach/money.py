@@ -31,7 +31,7 @@ def parse_usd(text: str) -> float:
     written = decimal.Decimal(match.group(1).replace("_", "")) * decimal.Decimal(int(_SUFFIX[match.group(2).lower()]))
     if not held_as_written(str(written), value):
         raise ValueError(not_held(text))
-    return value
+    return value + 0.0  # -0 is 0
 
 
 def parse_budgets(text: str) -> list[float]:

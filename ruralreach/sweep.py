@@ -180,6 +180,10 @@ def _remove_staging_leftovers(out: Path) -> None:
             remove_leftover(path)
 
 
+class SchedulerAddressError(ValueError):
+    """A Dask scheduler address Dask cannot read (``tcp://HOST:PORT`` is one it can)."""
+
+
 def _cluster_threads(client) -> int:
     return max(1, sum(client.nthreads().values()))
 
@@ -208,7 +212,10 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
             if scheduler is not None:
                 from distributed import Client  # the optional extra "sweep"; the command checks for it
 
-                client = stack.enter_context(Client(scheduler))
+                try:
+                    client = stack.enter_context(Client(scheduler))
+                except ValueError as error:  # not an address at all; one that does not answer is an OSError
+                    raise SchedulerAddressError(f"--scheduler {scheduler!r}: {error}") from None
                 chains = budget_chains(budgets, workers or _cluster_threads(client))
                 # Sent once, as a task that each budget's task names instead of carrying the
                 # instance. A task, not scattered data: Dask computes it again when the worker

@@ -183,12 +183,39 @@ def test_amounts_under_a_million_are_printed_to_the_dollar(tiny, tmp_path):
 
 @pytest.mark.parametrize("args", [["--budget", "lots"], ["--budget", "-4"], ["--budget", "1e16"],
                                   ["--budget", "215697932767301.48"], ["--mip-gap", "2"],
-                                  ["--time-limit", "0"], ["--nonsense"]])
+                                  ["--time-limit", "0"], ["--nonsense"], ["--time-limit", "\uff15"],
+                                  ["--mip-gap", "\u0660"]])
 def test_usage_errors_exit_2(args, tiny, tmp_path):
     result = run_cli("solve", tiny, *args, cwd=tmp_path)
     assert result.returncode == 2
     assert_one_usage_line(result.stderr)
     assert not (tmp_path / "plans").exists()
+
+
+@pytest.mark.parametrize("case", ["scheduler that is no address", "out too long to look up", "no place",
+                                  "instance path with a line break"])
+def test_more_errors_are_one_line_and_exit_2(case, tiny, tmp_path):
+    args = {"scheduler that is no address": ["sweep", tiny, "--budgets", "15M", "--scheduler", "not a url",
+                                              "--out", tmp_path / "s"],
+            "out too long to look up": ["solve", tiny, "--out", tmp_path / ("a/" * 2100 + "p")],
+            "no place": ["place", tmp_path / "p", " , "],
+            "instance path with a line break": ["solve", tmp_path / "bad\ninstance"]}[case]
+    if case == "no place":
+        assert run_cli("solve", tiny, "--out", tmp_path / "p", cwd=tmp_path).returncode == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and ": error: " in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_version_and_a_budget_of_minus_zero(tiny, tmp_path):
+    version = run_cli("--version", cwd=tmp_path)
+    assert version.returncode == 0 and re.fullmatch(r"ruralreach \d+\.\d+\.\d+\S*\n", version.stdout), version
+    result = run_cli("solve", tiny, "--budget=-0", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "plans").iterdir()] == [f"{tiny.name}-0"]
+    assert "$-" not in result.stdout
 
 
 def test_time_limit_writes_best_plan_marked_time_limit(tmp_path):
