@@ -123,8 +123,31 @@ def _same(value):
 
 def _exit_on_interrupt() -> None:
     """Ctrl-C reaches every process of the terminal: a worker then stops at once and quietly (no
-    traceback mid-solve); the sweep's own process reports the interrupt."""
+    traceback mid-solve); the sweep's own process reports the interrupt. A worker starts with
+    Ctrl-C blocked (:class:`_WorkerPool`): one pressed while it started is heard here."""
     signal.signal(signal.SIGINT, lambda number, frame: os._exit(1))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
+class _WorkerPool(ProcessPoolExecutor):
+    """Local worker processes that start with Ctrl-C blocked until :func:`_exit_on_interrupt`
+    has said what it does (a Ctrl-C while a worker imported its modules printed its traceback),
+    and that end at once when the sweep is stopped (left alone, each finished its budget first,
+    minutes on a national network, while the sweep's process waited for it to exit)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        # Processes are started by submit; a started process inherits this thread's signal mask.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT])
+        try:
+            return super().submit(fn, *args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def stop_now(self) -> None:
+        """End every worker where it is (the plans finished are written by the sweep's process)."""
+        for process in list((self._processes or {}).values()):
+            process.terminate()
+        self.shutdown(wait=False, cancel_futures=True)
 
 
 def _kept_summary(plan_dir: Path, instance: Instance, budget: float, options: SolveOptions) -> dict | None:
@@ -229,8 +252,8 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
                 busy = sum(any(b not in kept for b in chain) for chain in chains)
                 # spawn, not fork: the parent may hold threads (progress bar, a notebook's HiGHS).
                 executor = (_InProcess() if busy <= 1 else
-                            ProcessPoolExecutor(busy, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_exit_on_interrupt))
+                            _WorkerPool(busy, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_exit_on_interrupt))
             out.mkdir(parents=True, exist_ok=True)
             _remove_staging_leftovers(out)
             # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
@@ -284,7 +307,10 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
                     start_next(queue)
     except BaseException:
         # Finished plans are on disk; whatever is still solving is abandoned, not waited for.
-        executor.shutdown(wait=False)
+        if isinstance(executor, _WorkerPool):
+            executor.stop_now()
+        else:
+            executor.shutdown(wait=False)
         raise
     finally:
         bar.close()

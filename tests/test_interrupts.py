@@ -69,6 +69,34 @@ def test_ctrl_c_while_a_sweep_solves(hard, tmp_path, workers):
     assert all(p.name.startswith("budget-") and is_plan(p) for p in out.iterdir())
 
 
+@pytest.mark.parametrize("after", [0.6, 1.0, 1.4, 1.8])
+def test_ctrl_c_while_a_sweeps_workers_start(hard, tmp_path, after):
+    """Workers still importing their modules when Ctrl-C reaches the whole terminal: one line, no
+    worker's traceback."""
+    out = tmp_path / "sweep"
+    result = interrupt(["sweep", hard, "--budgets", "700M,800M", "--mip-gap", "0", "--workers", "2", "--out", out],
+                       tmp_path, after=after)
+    if result.returncode != 0:
+        assert_interrupted(result)
+
+
+def test_ctrl_c_to_a_sweeps_own_process_ends_its_workers_at_once(hard, tmp_path):
+    """SIGINT to the sweep's process alone (``kill -INT``): its workers, which the signal does not
+    reach, are ended with it, not waited for until they finish their budgets."""
+    command = [sys.executable, "-m", "ruralreach", "sweep", str(hard), "--budgets", "700M,800M", "--mip-gap", "0",
+               "--workers", "2", "--out", str(tmp_path / "sweep"), "--log"]
+    child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in child.stdout:  # a worker is solving
+        if "Running HiGHS" in line:
+            break
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    began = time.monotonic()
+    stdout, stderr = child.communicate(timeout=120)
+    assert time.monotonic() - began < 5.0, stderr  # the exact solves take much longer
+    assert_interrupted(subprocess.CompletedProcess(command, child.returncode, stdout, stderr))
+
+
 @pytest.mark.parametrize("after", [0.15, 0.4, 0.7, 1.0, 1.3, 1.6])
 def test_ctrl_c_at_any_moment_of_a_solve(tiny, tmp_path, after):
     """From loading the modules to writing the plan: either interrupted with nothing written, or
