@@ -254,8 +254,8 @@ def run_sweep(instance_dir: str | Path, budgets: list[float], options: SolveOpti
                 executor = (_InProcess() if busy <= 1 else
                             _WorkerPool(busy, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_exit_on_interrupt))
-            out.mkdir(parents=True, exist_ok=True)
-            _remove_staging_leftovers(out)
+            if out.exists():  # made by the first plan written: a sweep stopped before it leaves nothing
+                _remove_staging_leftovers(out)
             # Each chain's missing budgets, each with the budget before it in the chain (its warm start).
             queues = [deque((b, chain[k - 1] if k else None) for k, b in enumerate(chain) if b not in kept)
                       for chain in chains]
