@@ -327,6 +327,9 @@ def add_to_plan(directory: str | Path, name: str, data: bytes) -> Path:
     if name in PLAN_FILES or name not in PLAN_DIR_FILES:
         raise ValueError(f"{name} is not a file to add to a plan")
     with plan_place(directory, check=check_plan_to_add_to) as place:
+        if (place / name).is_dir() and not (place / name).is_symlink():
+            raise PlanPlaceError(f"{place / name} is a directory: a plan's {name} is a file, and a directory of "
+                                 "yours is not replaced")
         descriptor, staged = tempfile.mkstemp(prefix=f".{place.name}.partial-", dir=place.parent)
         os.close(descriptor)
         try:

@@ -313,7 +313,7 @@ def place_table(plan: Plan, place: str) -> pd.DataFrame:
     text = place.strip()
     city, _, state = (part.strip() for part in text.partition(","))
     match = zones["zone_id"] == text
-    if "primary_city" in zones:
+    if "primary_city" in zones and city:  # ", NH" names no town (not the zones without one)
         named = zones["primary_city"].str.casefold() == city.casefold()
         if state and "state" in zones:
             named &= zones["state"].str.casefold() == state.casefold()

@@ -723,6 +723,8 @@ def test_place_lookup(tmp_path):
         assert zone_id in result.stdout
     missing = run_cli("place", plan_dir, "Atlantis, KS", cwd=tmp_path)
     assert missing.returncode == 2 and "Atlantis" in missing.stderr
+    plan.zones.loc[plan.zones.index[:3], "primary_city"] = ""  # zones without a town name no town
+    assert review.place_table(plan, ", KS").empty and review.place_table(plan, ", ").empty
 
 
 @pytest.mark.parametrize("seed", range(4))

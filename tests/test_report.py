@@ -278,6 +278,15 @@ def test_cli_report_and_place_name_the_file_a_plan_lacks(plan_dir, tmp_path):
             "sites.csv, zones.csv, as solve writes them)\n"
 
 
+def test_a_report_html_that_is_a_directory_is_left_as_it_is(plan_dir, tmp_path):
+    target = shutil.copytree(plan_dir, tmp_path / "plan")
+    (target / "report.html").mkdir()
+    (target / "report.html" / "mine.txt").write_text("mine")
+    result = run_cli("report", target, cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert (target / "report.html" / "mine.txt").read_text() == "mine"
+
+
 def test_a_report_goes_into_a_plan_beside_other_files(plan_dir, tmp_path):
     """A report is added to the plan; notes kept beside it are left as they are."""
     target = shutil.copytree(plan_dir, tmp_path / "plan")
