@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"instance directory, or the name of a bundled instance ({', '.join(bundled_names())}; "
                             f"default: the national instance, {DEFAULT_INSTANCE.name})")
     sweep.add_argument("--budgets", type=_argument(parse_budgets), required=True, metavar="FROM:TO:STEP|A,B,...",
-                       help="budgets in USD: a range FROM, FROM + STEP, ... up to TO, included where a step lands on it "
-                            "(0.5e9:8e9:0.25e9, 500M:8B:250M; STEP of a cent or more) "
+                       help="budgets in USD: a range FROM, FROM + STEP, ... up to TO, included where a step "
+                            "lands on it (0.5e9:8e9:0.25e9, 500M:8B:250M; STEP of a cent or more) "
                             "or a list (1e9,2e9,4e9)")
     sweep.add_argument("--out", type=Path, default=None, metavar="SWEEP_DIR",
                        help="sweep directory (default: sweeps/<instance name>)")
@@ -278,7 +278,7 @@ def format_yardsticks(plan: Plan) -> str:
 
 def command_place(args: argparse.Namespace) -> int:
     if not args.place.strip(" ,"):
-        print(f"ruralreach place: error: no place given, {args.place!r} (try a ZIP code, 'Town, ST' or 'Town')",
+        print(f"ruralreach: error: no place given, {args.place!r} (try a ZIP code, 'Town, ST' or 'Town')",
               file=sys.stderr)
         return 2
     if not is_plan(args.plan_dir):

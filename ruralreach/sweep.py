@@ -38,8 +38,8 @@ from tqdm import tqdm
 
 from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
-from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, is_staging_of, plan_place,
-                                   read_sites, remove_leftover, verify_plan, write_plan)
+from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, is_staging_of,
+                                   plan_place, read_sites, remove_leftover, verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
 from .money import usd_short, usd_whole

@@ -193,7 +193,8 @@ def test_review_shows_each_site_load_and_the_zones_partly_served(tmp_path):
     assert result.returncode == 0, result.stderr
     share = figures["share"][[z["zone_id"] for z in read_raw(directory).zones].index(zone)]
     served = re.search(r"same-day ([0-9,.]+) served \(0 in zones served in full", result.stdout)
-    assert served and float(served[1].replace(",", "")) == pytest.approx(zones.loc[zone, "population"] * share, abs=0.01)
+    people = zones.loc[zone, "population"]
+    assert served and float(served[1].replace(",", "")) == pytest.approx(people * share, abs=0.01)
     # A plan without capacities has neither table.
     plain = solve_instance(load_instance(program_instance(tmp_path / "p", seed=0)), SolveOptions())
     assert review.capacity_table(plain).empty and review.partly_served_table(plain).empty
