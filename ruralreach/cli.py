@@ -105,6 +105,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        # An option no command has is the command's error, pointing to the command's usage
+        # (argparse reports it from the top: "see ruralreach --help").
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
 
 def one_line(text: str) -> str:
     """A message as one line, whatever the paths and values it quotes hold (a line break, say)."""
@@ -174,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     place.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a plan directory written by solve or sweep")
     place.add_argument("place", metavar="PLACE", help="a ZIP code, 'Town, ST' or 'Town'")
+    parser.commands = {"solve": solve, "sweep": sweep, "report": report, "place": place}
     return parser
 
 

@@ -189,6 +189,7 @@ def test_usage_errors_exit_2(args, tiny, tmp_path):
     result = run_cli("solve", tiny, *args, cwd=tmp_path)
     assert result.returncode == 2
     assert_one_usage_line(result.stderr)
+    assert result.stderr.endswith("(see ruralreach solve --help)\n"), result.stderr  # the command's usage
     assert not (tmp_path / "plans").exists()
 
 
