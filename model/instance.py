@@ -732,12 +732,12 @@ def check_ids(table: CsvTable, column: str) -> pd.Series:
 
 
 def check_range(table: CsvTable, values: pd.Series, low: float, high: float, column: str) -> None:
-    def message(position: int) -> str:
-        if (low, high) == (0, math.inf):  # said as every other sign error of an instance is said
-            return f"must not be negative, got {values.iloc[position]:g}"
-        return f"{values.iloc[position]:g} is outside [{low:g}, {high:g}]"
+    table.first_bad((values < low) | (values > high), column,
+                    lambda p: f"{values.iloc[p]:g} is outside [{low:g}, {high:g}]")
 
-    table.first_bad((values < low) | (values > high), column, message)
+
+def check_not_negative(table: CsvTable, values: pd.Series, column: str) -> None:
+    table.first_bad(values < 0, column, lambda p: f"must not be negative, got {values.iloc[p]:g}")
 
 
 def _read_coordinates(table: CsvTable) -> None:
@@ -799,7 +799,7 @@ def _read_sites(path: Path) -> pd.DataFrame:
                     lambda p: f"unknown kind {quoted(sites['kind'].iloc[p])} (expected one of {', '.join(KINDS)})")
     for column in COST_COLUMNS:
         cost = parse_number(table, column, blank_allowed=True)
-        table.first_bad(cost < 0, column, lambda p: f"must not be negative, got {cost.iloc[p]:g}")
+        check_not_negative(table, cost, column)
         table.first_bad(cost > MAX_USD, column, lambda p: f"{cost.iloc[p]:g} is more than {MAX_USD:g} USD")
         written = table.rows[column]
         table.first_bad(~held_as_written_column(written, cost), column, lambda p: not_held(written.iloc[p]))
@@ -811,7 +811,7 @@ def _read_sites(path: Path) -> pd.DataFrame:
         sites[DECISION_COLUMN] = _check_decisions(table)
     if CAPACITY_COLUMN in sites:
         capacity = parse_number(table, CAPACITY_COLUMN, blank_allowed=True)
-        table.first_bad(capacity < 0, CAPACITY_COLUMN, lambda p: f"must not be negative, got {capacity.iloc[p]:g}")
+        check_not_negative(table, capacity, CAPACITY_COLUMN)
         sites[CAPACITY_COLUMN] = capacity
     return sites
 
@@ -852,7 +852,7 @@ def _read_travel(path: Path, zones: pd.DataFrame, sites: pd.DataFrame) -> pd.Dat
         travel[column] = travel[column].str.strip()
         table.first_bad(~travel[column].isin(known), column, lambda p: f"unknown id {quoted(travel[column].iloc[p])}")
     minutes = parse_number(table, "minutes")
-    table.first_bad(minutes < 0, "minutes", lambda p: f"must not be negative, got {minutes.iloc[p]:g}")
+    check_not_negative(table, minutes, "minutes")
     table.first_bad(travel.duplicated(["zone_id", "site_id"]), "zone_id",
                     lambda p: "this zone and site pair is listed twice")
     return pd.DataFrame({"zone_id": travel["zone_id"], "site_id": travel["site_id"], "minutes": minutes})

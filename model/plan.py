@@ -39,8 +39,8 @@ import pandas as pd
 
 from .actions import ACTION_NAMES, ACTIONS, KINDS, NONE
 from .coverage import Coverage, evaluate, no_actions
-from .instance import (COORDINATE_RANGES, CsvTable, Instance, InstanceError, check_ids, check_range, parse_number,
-                       quoted, read_csv_table, read_text, usd_total)
+from .instance import (COORDINATE_RANGES, CsvTable, Instance, InstanceError, check_ids, check_not_negative, check_range,
+                       parse_number, quoted, read_csv_table, read_text, usd_total)
 from .reach import Reach, nearest_sites
 from .reduce import equity_groups
 
@@ -451,17 +451,20 @@ def check_plan_to_add_to(directory: str | Path) -> None:
     """Raise PlanPlaceError unless a file may be added to a plan at ``directory``: a directory of
     its own holding a plan (other files beside it are left as they are)."""
     directory = Path(os.path.abspath(directory))
-    if directory.is_symlink():
-        raise PlanPlaceError(f"{directory} is a symbolic link: name the plan directory itself")
+    _refuse_symbolic_link(directory, "plan directory")
     if not is_plan(directory):
         raise PlanPlaceError(not_a_plan_text(directory))
+
+
+def _refuse_symbolic_link(directory: Path, what: str) -> None:
+    if directory.is_symlink():
+        raise PlanPlaceError(f"{directory} is a symbolic link: name the {what} itself")
 
 
 def check_own_directory(directory: Path, what: str) -> bool:
     """Refuse (PlanPlaceError) to write a ``what`` at a symbolic link, a file, or a directory that
     holds the current directory. Returns whether ``directory`` exists."""
-    if directory.is_symlink():
-        raise PlanPlaceError(f"{directory} is a symbolic link: name the {what} itself")
+    _refuse_symbolic_link(directory, what)
     if not directory.exists():
         return False
     if not directory.is_dir():
@@ -702,12 +705,14 @@ def read_summary(directory: str | Path) -> dict:
 
 def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, bool] | None = None,
                 whole: tuple[str, ...] = (), flags: tuple[str, ...] = (), text: tuple[str, ...] = (),
-                ids: tuple[str, ...] = (), ranges: dict[str, tuple[float, float]] | None = None,
+                ids: tuple[str, ...] = (), non_negative: tuple[str, ...] = (),
+                ranges: dict[str, tuple[float, float]] | None = None,
                 choices: dict[str, tuple[str, ...]] | None = None) -> CsvTable:
     """A plan's CSV file, read as an instance's are (:func:`ruralreach.model.instance.read_csv_table`,
     but fields as written); then ``numbers`` (column -> whether a blank is allowed, read as NaN;
     ``optional`` the same for columns that may be absent) as numbers, the ``whole`` ones among
-    them whole, within their ``ranges`` (column -> low, high, both allowed), and ``flags`` as
+    them whole, the ``non_negative`` ones not negative, within their ``ranges`` (column -> low,
+    high, both allowed), and ``flags`` as
     booleans (``True``/``False``); ``ids`` columns with no value twice, and text columns with
     ``choices`` one of those. Every column named, but for the optional ones, must be there.
     PlanReadError names the line and the field of the first value that is not what the format
@@ -719,6 +724,8 @@ def _read_table(path: Path, numbers: dict[str, bool], *, optional: dict[str, boo
         values = parse_number(table, column, blank_allowed=blank_allowed)
         if column in whole:
             table.first_bad(values.notna() & (values % 1 != 0), column, lambda p: f"is not a whole number: {quoted(rows[column].iloc[p])}")
+        if column in non_negative:
+            check_not_negative(table, values, column)
         if column in (ranges or {}):
             check_range(table, values, *ranges[column], column)
         rows[column] = values
@@ -740,7 +747,7 @@ def read_sites(directory: str | Path) -> pd.DataFrame:
     table = _read_table(Path(directory) / SITES_FILE, {"cost": False, "lat": False, "lon": False, "same_day_gain": False},
                         optional={"capacity": True, "same_day_load": False}, whole=("same_day_gain",),
                         text=("site_id", "kind", "action"), ids=("site_id",),
-                        ranges={**COORDINATE_RANGES, "cost": (0, math.inf), "capacity": (0, math.inf)},
+                        non_negative=("cost", "capacity"), ranges=COORDINATE_RANGES,
                         choices={"kind": tuple(KINDS), "action": ACTION_NAMES})
     sites = table.rows
     kind_of_action = {name: action.kind for name, action in ACTIONS.items()}
@@ -758,7 +765,7 @@ def read_zones(directory: str | Path) -> pd.DataFrame:
                         optional={"same_day_share": False}, whole=("population",),
                         flags=("same_day", "next_day", "same_day_before", "next_day_before"),
                         text=("zone_id", "nearest_inventory_site"), ids=("zone_id",),
-                        ranges={**COORDINATE_RANGES, "population": (0, math.inf)}).rows
+                        non_negative=("population",), ranges=COORDINATE_RANGES).rows
     zones["population"] = zones["population"].astype(np.int64)
     return zones
 
@@ -769,7 +776,7 @@ def read_assignments(directory: str | Path) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     return _read_table(path, {"packages_per_day": False}, text=("zone_id", "site_id", "phase"),
-                       ranges={"packages_per_day": (0, math.inf)}).rows
+                       non_negative=("packages_per_day",)).rows
 
 
 def read_plan(directory: str | Path) -> Plan:
