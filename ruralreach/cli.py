@@ -11,13 +11,11 @@ import dataclasses
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 from ruralreach.instances import bundled, bundled_names, instance_path
@@ -27,7 +25,7 @@ from ruralreach.model.instance import Instance, InstanceError, load_instance
 from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
                                    let_go_of_plan_places, not_a_plan_text, percent_text, plan_place, read_plan,
                                    read_summary, write_plan)
-from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions, when_a_cancel_goes_unheard
+from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions, ctrl_c_ignored, when_a_cancel_goes_unheard
 from ruralreach.solvers.lexicographic import Progress
 
 from .money import budget_label, parse_budgets, parse_usd, usd_millions, usd_whole
@@ -183,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     place.add_argument("plan_dir", type=Path, metavar="PLAN_DIR", help="a plan directory written by solve or sweep")
     place.add_argument("place", metavar="PLACE", help="a ZIP code, 'Town, ST' or 'Town'")
-    parser.commands = {"solve": solve, "sweep": sweep, "report": report, "place": place}
+    parser.commands = commands.choices  # each command's parser, by name
     return parser
 
 
@@ -287,10 +285,6 @@ def format_yardsticks(plan: Plan) -> str:
 
 
 def command_place(args: argparse.Namespace) -> int:
-    if not args.place.strip(" ,"):
-        print(f"ruralreach: error: no place given, {args.place!r} (try a ZIP code, 'Town, ST' or 'Town')",
-              file=sys.stderr)
-        return 2
     if not is_plan(args.plan_dir):
         print(f"ruralreach: error: {not_a_plan_text(args.plan_dir)}", file=sys.stderr)
         return 2
@@ -402,26 +396,13 @@ def command_solve(args: argparse.Namespace) -> int:
         show = sys.stderr.isatty() if args.progress is None else args.progress
         plan = solve_prepared(prepared, instance.scenario.budget, options, watch=_print_progress if show else None)
         write_plan(plan, out)
-    with _interrupts_ignored():  # the plan is written: Ctrl-C has nothing left to stop
+    with ctrl_c_ignored():  # the plan is written: Ctrl-C has nothing left to stop
         # The whole process, start-up included: the clock --time-limit bounds.
         print(format_summary(plan, out, seconds_since_start()))
         yardsticks = format_yardsticks(plan)
         if yardsticks:
             print(yardsticks)
     return 0
-
-
-@contextmanager
-def _interrupts_ignored():
-    """Ignore Ctrl-C for a while (where this thread may: only the main thread handles signals)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def command_sweep(args: argparse.Namespace) -> int:

@@ -625,7 +625,10 @@ def _stop(h: highspy.Highs, thread) -> None:
     where the process has a policy for a cancel HiGHS does not hear, until that acts (without
     one, a warning says why the wait is long)."""
     cancelled, warned = time.perf_counter(), False
-    with _ctrl_c_held():
+    # Ctrl-C is ignored while the run is waited for: the solve is already being stopped, and a
+    # Ctrl-C inside Python 3.11's Thread.join takes the thread for ended while it runs (the wait
+    # then ended, and the process with HiGHS's thread still running, which aborts it).
+    with ctrl_c_ignored():
         while thread.is_alive():
             try:
                 h.cancelSolve()
@@ -639,21 +642,19 @@ def _stop(h: highspy.Highs, thread) -> None:
                         warnings.warn("HiGHS is in its presolve or a MIP's root LP, where it hears no cancel: "
                                       "waiting for it to stop (another Ctrl-C does not stop it sooner; restarting "
                                       "the kernel or ending the process does)", RuntimeWarning, stacklevel=2)
-            except KeyboardInterrupt:  # Ctrl-C again, from a handler other than ours
+            except KeyboardInterrupt:  # Ctrl-C again, where this thread cannot ignore it
                 continue
 
 
 @contextmanager
-def _ctrl_c_held():
-    """While in it, Ctrl-C does nothing (where this thread may set its handler: only the main
-    thread handles signals). The solve is already being stopped, and an interrupt raised where no
-    handler catches it (at the loop's jump back to its test, say) would leave HiGHS's thread
-    running as the process ends, which aborts it (std::terminate)."""
+def ctrl_c_ignored():
+    """While in it, Ctrl-C is ignored, where this thread may set its handler (only the main thread
+    handles signals) and can put back the one it had (None: one not set from Python)."""
     before = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or before is None:  # None: not set from Python
+    if threading.current_thread() is not threading.main_thread() or before is None:
         yield
         return
-    signal.signal(signal.SIGINT, lambda number, frame: None)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
