@@ -446,13 +446,25 @@ class _WrittenFloat(float):
         return value
 
 
+def _toml_error_place(error: tomllib.TOMLDecodeError) -> tuple[int | None, None, str]:
+    """The line, field and message of a TOML syntax error, in the form of every other input
+    error (tomllib before Python 3.14 puts the line only in its message)."""
+    text = str(error)
+    at = re.fullmatch(r"(?s)(.*) \(at line (\d+), column (\d+)\)", text)
+    if getattr(error, "lineno", None) is not None:
+        return error.lineno, None, f"not valid TOML: {error.msg} (column {error.colno})"
+    if at:
+        return int(at[2]), None, f"not valid TOML: {at[1]} (column {at[3]})"
+    return None, None, f"not valid TOML: {text}"
+
+
 def _read_scenario(path: Path, said: list[InstanceWarning]) -> Scenario:
     """``scenario.toml``; what is read but perhaps not as meant is added to ``said``."""
     text = read_text(path)
     try:
         data = tomllib.loads(text, parse_float=_WrittenFloat)
     except tomllib.TOMLDecodeError as error:
-        raise InstanceError(path, getattr(error, "lineno", None), None, f"not valid TOML: {error}")
+        raise InstanceError(path, *_toml_error_place(error))
     lines = text.splitlines()
 
     def line_of(key: str, table: str | None = None, occurrence: int = 0) -> int | None:

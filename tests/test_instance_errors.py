@@ -143,6 +143,10 @@ CASES = [
      "scenario.toml", 1, "budget", "more digits than ruralreach can add up exactly"),
     ("same-day reach beyond next-day", lambda d: set_scenario(_scenario(d), "same_day_minutes", "200"),
      "scenario.toml", 2, "same_day_minutes", "cannot exceed next-day"),
+    # A syntax error is placed as every other error is (tomllib before 3.14 said its line only
+    # inside its message).
+    ("TOML that does not parse", lambda d: set_scenario(_scenario(d), "same_day_minutes", "9 0"),
+     "scenario.toml", 2, None, "not valid TOML: Expected newline or end of document after a statement (column"),
     # The file itself.
     ("header-only sites", lambda d: _sites(d).write_text(_sites(d).read_text().splitlines()[0] + "\n"),
      "sites.csv", None, None, "no rows"),
