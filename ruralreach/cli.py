@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -103,14 +104,41 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
+    def exit(self, status=0, message=None):
+        if status == 0:  # after --help or --version, whose text is the answer
+            try:
+                check_answer_written()
+            except OSError as error:
+                status, message = 1, f"{self.prog}: error: {one_line(str(error))}\n"
+        super().exit(status, message)
+
     def parse_args(self, args=None, namespace=None):
         # An option no command has is the command's error, pointing to the command's usage
         # (argparse reports it from the top: "see ruralreach --help").
-        parsed, extras = self.parse_known_args(args, namespace)
+        parsed, extras = self.parse_known_args(_signed_values_attached(sys.argv[1:] if args is None else args),
+                                               namespace)
         if extras:
             command = getattr(self, "commands", {}).get(getattr(parsed, "command", None), self)
             command.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed
+
+
+_SIGNED_VALUE = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+def _signed_values_attached(args: list[str]) -> list[str]:
+    """``--budget -1e9`` as ``--budget=-1e9``: argparse takes a word that starts with '-' for an
+    option unless it is a plain negative number ('-5', '-0.5'), so '-1e9', '-4B' or '-inf' got
+    "expected one argument" instead of the value's own error."""
+    attached: list[str] = []
+    for word in args:
+        if "--" in attached:  # past the end of the options every word is itself
+            attached.append(word)
+        elif attached and re.fullmatch(r"--[\w-]+", attached[-1]) and _SIGNED_VALUE.match(word):
+            attached[-1] += f"={word}"
+        else:
+            attached.append(word)
+    return attached
 
 
 def one_line(text: str) -> str:
@@ -306,6 +334,7 @@ def command_place(args: argparse.Namespace) -> int:
         same_day = f"same-day {same:,} ({same - same_before:+,} by the plan)"
     print(f"{args.place}: {len(table)} zones, {people:,} people; {same_day}, "
           f"next-day {nxt:,} ({nxt - table.loc[table['next_day_before'], 'population'].sum():+,} by the plan)")
+    check_answer_written()
     return 0
 
 
@@ -466,26 +495,31 @@ class _Output:
     """stdout or stderr of a command whose output may go nowhere: a reader that leaves before it
     ends (``ruralreach solve --progress 2>&1 | head``), a full disk (``> /dev/full``), a stream
     closed before it started (``>&-``). What cannot be written is dropped and the command goes
-    on, so that a plan is never lost to its own progress lines or summary."""
+    on, so that a plan is never lost to its own progress lines or summary. Where the output is the
+    command's answer (``place``, ``--help``), :func:`check_answer_written` makes a loss the
+    command's error."""
 
     def __init__(self, stream):
         # None: the stream was closed when the interpreter started.
         self._stream = stream if stream is not None else open(os.devnull, "w", encoding="utf-8")
+        self.lost: OSError | None = None  # why output was dropped, unless its reader chose to leave
 
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except OSError:
-            self._reader_gone()
+        except OSError as error:
+            self._reader_gone(error)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except OSError:
-            self._reader_gone()
+        except OSError as error:
+            self._reader_gone(error)
 
-    def _reader_gone(self) -> None:
+    def _reader_gone(self, error: OSError) -> None:
+        if not isinstance(error, BrokenPipeError) and self.lost is None:
+            self.lost = error
         # Everything after, the interpreter's last flush at exit included, goes nowhere.
         nowhere = os.open(os.devnull, os.O_WRONLY)
         os.dup2(nowhere, self._stream.fileno())
@@ -493,6 +527,16 @@ class _Output:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def check_answer_written() -> None:
+    """Raise an OSError if stdout dropped what was written to it for any reason but its reader
+    leaving (``| head``): a full disk, a device error. For the commands whose output is their
+    answer, which exit 0 only when it was delivered."""
+    sys.stdout.flush()  # a plain stream (main called inside another program) raises here itself
+    lost = getattr(sys.stdout, "lost", None)
+    if lost is not None:
+        raise OSError(f"the answer could not be written to stdout: {lost.strerror or lost}")
 
 
 def outputs_readers_may_leave() -> None:

@@ -210,6 +210,18 @@ def test_more_errors_are_one_line_and_exit_2(case, tiny, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+@pytest.mark.parametrize("option,value", [("--budget", "-1e9"), ("--budget", "-4B"), ("--budget", "-inf"),
+                                          ("--budgets", "-1e9,2e9"), ("--time-limit", "-1e3")])
+def test_a_negative_value_is_the_values_error(option, value, tiny, tmp_path):
+    """argparse takes '-1e9' for an option (it reads only '-5' and '-0.5' as numbers), and the
+    error was "expected one argument", not what is wrong with the value."""
+    result = run_cli("sweep" if option == "--budgets" else "solve", tiny, option, value, cwd=tmp_path)
+    assert_one_usage_line(result.stderr)
+    assert result.returncode == 2 and f"argument {option}: " in result.stderr, result.stderr
+    assert f"'{value.split(',')[0]}'" in result.stderr and "expected one argument" not in result.stderr, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [tiny.name]
+
+
 def test_version_and_a_budget_of_minus_zero(tiny, tmp_path):
     version = run_cli("--version", cwd=tmp_path)
     assert version.returncode == 0 and re.fullmatch(r"ruralreach \d+\.\d+\.\d+\S*\n", version.stdout), version

@@ -289,3 +289,20 @@ def test_output_that_goes_nowhere_does_not_stop_the_command(command, output, tin
     plans = ([tmp_path / "p"] if command == "solve" else
              [tmp_path / "s" / d for d in ("budget-10000000", "budget-20000000")])
     assert all(verify_plan(plan) for plan in plans)
+
+
+@pytest.mark.parametrize("args", [["place", "p", "Z000003"], ["--help"], ["solve", "--help"], ["--version"]])
+def test_an_answer_that_cannot_be_written_is_an_error(args, tiny, tmp_path):
+    """Where the output is the command's answer, a full disk behind it is exit status 1 with the
+    reason, not exit 0 with nothing written (a reader that leaves, ``| head``, is not an error)."""
+    if args[0] == "place":
+        assert run_cli("solve", tiny, "--out", tmp_path / "p", cwd=tmp_path).returncode == 0
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "ruralreach", *args], cwd=tmp_path, text=True, timeout=300,
+                                stdout=full, stderr=subprocess.PIPE)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == "ruralreach{}: error: the answer could not be written to stdout: No space left on " \
+                            "device\n".format(" solve" if args[:2] == ["solve", "--help"] else ""), result.stderr
+    delivered = subprocess.run([sys.executable, "-m", "ruralreach", *args], cwd=tmp_path, text=True, timeout=300,
+                               capture_output=True)
+    assert delivered.returncode == 0 and delivered.stdout and not delivered.stderr, delivered
