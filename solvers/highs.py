@@ -383,12 +383,14 @@ class HighsModel:
 
     def solve(self, stage: str, time_limit: float | None, start: np.ndarray | None = None,
               gap: float | None = None, stop_when: Callable[[float, float, int], bool] | None = None,
-              restarts: bool | None = None, refuted: Callable[[np.ndarray], bool] | None = None) -> StageResult:
+              restarts: bool | None = None, refuted: Callable[[np.ndarray], bool] | None = None,
+              root_seconds: float = 0.0) -> StageResult:
         """Solve the stage's MIP to relative ``gap`` (default: the requested one). ``start``: a
         feasible column vector; ``stop_when(best, bound, nodes)``: asked as the search goes, with
         its best objective, its bound and the branch-and-bound nodes done so far (0 in the root),
         whether to stop now (status TIME_LIMIT, its plan and bound kept); ``restarts``: whether
-        HiGHS may restart (default: by ``RESTART_ROWS``).
+        HiGHS may restart (default: by ``RESTART_ROWS``); ``root_seconds``: how long its root LP
+        is expected to take, which a time limit must leave room for (:class:`_Checks`).
 
         ``refuted(options)``: whether a plan (bool per option) surely breaks a constraint,
         checked exactly. HiGHS keeps rows to its tolerance, so the plan it proves optimal may be
@@ -409,7 +411,7 @@ class HighsModel:
                 if excluded and left is not None and left <= 0:
                     break
                 self._set_stage(h, stage, left)
-                result = self._mip_result(stage, left, start, gap, stop_when)
+                result = self._mip_result(stage, left, start, gap, stop_when, root_seconds)
                 if (refuted is None or result.status != OPTIMAL or result.values is None
                         or excluded == REFUSED_PLANS):
                     break
@@ -424,11 +426,12 @@ class HighsModel:
         return replace(result, seconds=time.perf_counter() - began)
 
     def _mip_result(self, stage: str, time_limit: float | None, start: np.ndarray | None, gap: float | None,
-                    stop_when: Callable[[float, float, int], bool] | None) -> StageResult:
+                    stop_when: Callable[[float, float, int], bool] | None, root_seconds: float) -> StageResult:
         """One run of the MIP as set (:func:`run_mip`), read back as a StageResult."""
         h = self.mip
         seconds, consistent = run_mip(h, time_limit, self.matrix.objective[stage], self.matrix.offset[stage],
-                                      start=start, stop_when=stop_when, integer=self.integer)
+                                      start=start, stop_when=stop_when, integer=self.integer,
+                                      root_seconds=root_seconds)
         status = _STATUS.get(h.getModelStatus(), ERROR)
         info = h.getInfo()
         has_solution = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
@@ -458,7 +461,8 @@ class HighsModel:
 
 def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, offset: float, *,
             start: np.ndarray | None = None,
-            stop_when: Callable[[float, float, int], bool] | None = None, integer: bool = True) -> tuple[float, bool]:
+            stop_when: Callable[[float, float, int], bool] | None = None, integer: bool = True,
+            root_seconds: float = 0.0) -> tuple[float, bool]:
     """Run the MIP loaded in ``h`` (the stage's ``objective`` vector and ``offset`` set in it),
     from the feasible column vector ``start`` if given (:func:`_run_guarded`), and once more
     without presolve when HiGHS's answer may be wrong: ``Infeasible``, a solve error (HiGHS 1.16
@@ -469,8 +473,9 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
     and with the optimal plan as one ``Optimal`` at an objective and bound above what that plan
     is worth, a bound above the optimum that in a minimizing stage would be a broken promise. A
     MIP proven infeasible is proven twice, to be sure. ``integer``: whether HiGHS runs ``h`` as a
-    MIP (some column integer), whose time limit is the run's own (:func:`_set_time_limit`). Returns
-    the wall seconds and whether the answer now stands (False: the time limit left no second run,
+    MIP (some column integer), whose time limit is the run's own (:func:`_set_time_limit`);
+    ``root_seconds``: as :func:`_run_guarded` takes it. Returns the wall seconds and whether the
+    answer now stands (False: the time limit left no second run,
     or it contradicts itself too)."""
     def set_start() -> None:
         if start is not None:
@@ -480,7 +485,7 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
             h.setSolution(solution)
 
     set_start()
-    seconds = _run_guarded(h, time_limit, stop_when)
+    seconds = _run_guarded(h, time_limit, stop_when, root_seconds=root_seconds)
     doubtful = h.getModelStatus() in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kSolveError)
     misreports = _misreports(h, objective, offset)
     _, presolve = h.getOptionValue("presolve")
@@ -494,7 +499,7 @@ def run_mip(h: highspy.Highs, time_limit: float | None, objective: np.ndarray, o
     _set_time_limit(h, left, mip=integer)
     set_start()
     try:
-        seconds += _run_guarded(h, left, stop_when)
+        seconds += _run_guarded(h, left, stop_when, root_seconds=root_seconds)
     finally:
         h.setOptionValue("presolve", presolve)
     return seconds, not _misreports(h, objective, offset)
@@ -531,18 +536,28 @@ class _Checks:
     round with thousands of cuts in the pool, measured at 7.4 s on a national network): a limit
     that falls inside one is overrun by what is left of it, and a cancel from outside waits for
     it too. So the run stops at a check from which the longest wait between checks seen so far
-    would end past the limit: at most that much sooner than needed, rather than that much later."""
+    would end past the limit: at most that much sooner than needed, rather than that much later.
+
+    The wait for the first check is HiGHS's presolve, which a run does once, not a wait between
+    checks: counted as one, a presolve of 15 s stopped a national search 15 s before its limit.
+    Until the run has a bound, that is until its root LP is solved, ``first_step`` (the caller's
+    estimate of that LP, which hears no cancel) stands for a wait not yet seen."""
 
     def __init__(self, deadline: float | None, stop_when: Callable[[float, float, int], bool] | None,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, *, first_step: float = 0.0):
         self.deadline, self.stop_when, self.clock = deadline, stop_when, clock
-        self.last = clock()
-        self.longest = 0.0
+        self.last: float | None = None
+        self.longest = 0.0  # of the waits between checks seen
+        self.first_step = first_step
 
     def __call__(self, best: float, bound: float, nodes: int) -> bool:
         now = self.clock()
-        self.longest, self.last = max(self.longest, now - self.last), now
-        if self.deadline is not None and now + self.longest >= self.deadline:
+        if self.last is not None:
+            self.longest = max(self.longest, now - self.last)
+        self.last = now
+        if math.isfinite(bound):
+            self.first_step = 0.0  # the root LP is solved
+        if self.deadline is not None and now + max(self.longest, self.first_step) >= self.deadline:
             return True
         return self.stop_when is not None and self.stop_when(best, bound, nodes)
 
@@ -594,11 +609,12 @@ def _interrupt_cleared(h: highspy.Highs):
 
 
 def _run_guarded(h: highspy.Highs, time_limit: float | None,
-                 stop_when: Callable[[float, float, int], bool] | None = None) -> float:
+                 stop_when: Callable[[float, float, int], bool] | None = None, *, root_seconds: float = 0.0) -> float:
     """Run HiGHS, cancelling it ourselves if it overruns its own time limit (HiGHS time limits
     are not always honoured inside long LP or presolve steps), or when ``stop_when(best, bound,
     nodes)`` says so, or when the time limit would fall before its next check (both asked at
-    HiGHS's own interrupt checks of a MIP; see :class:`_Checks`). Returns wall seconds.
+    HiGHS's own interrupt checks of a MIP; see :class:`_Checks`, whose ``first_step`` is
+    ``root_seconds``, a MIP's root LP as the caller expects it). Returns wall seconds.
 
     HiGHS runs in a thread of its own while this one waits in short steps, so that Ctrl-C is seen
     at once. On any exception here (Ctrl-C) the solve is cancelled and its thread waited for and
@@ -607,7 +623,7 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
     began = time.perf_counter()
     deadline = None if time_limit is None else began + max(time_limit, 0.0)
     guard = None if deadline is None else deadline + GUARD_GRACE_SECONDS
-    with _interrupt_cleared(h), _asking(h, _Checks(deadline, stop_when)):
+    with _interrupt_cleared(h), _asking(h, _Checks(deadline, stop_when, first_step=root_seconds)):
         thread = h.startSolve()
         try:
             while not h.wait(_WAIT_STEP_SECONDS)[0]:

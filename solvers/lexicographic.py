@@ -582,15 +582,17 @@ class _Stage:
             return None
         return _Yield(self, time.perf_counter() + self.search_time(beyond_requested_gap=True), stage_bound)
 
-    def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
-        """Whether a search given ``seconds`` is worth starting: more than its root LP's time, an
-        LP solved afresh (of the ``problem`` searched, by its share of the stage's nonzeros, when
-        it is a smaller one). Not the stage's own LP, warm-started and far shorter: a search started
-        on that ran past a time limit (benchmarks/README.md, "A search under a limit starts only
-        with time for its root")."""
+    def root_seconds(self, problem: CoveringProblem | None = None) -> float:
+        """How long a search's root LP is expected to take: an LP solved afresh (of the ``problem``
+        searched, by its share of the stage's nonzeros, when it is a smaller one). Not the stage's
+        own LP, warm-started and far shorter: a search started on that ran past a time limit
+        (benchmarks/README.md, "A search under a limit starts only with time for its root")."""
         share = 1.0 if problem is None else _nonzeros(problem) / max(_nonzeros(self.search.problem), 1)
-        root = max(self.lp_seconds, self.search.fresh_lp_seconds)
-        return seconds is None or seconds > share * root
+        return share * max(self.lp_seconds, self.search.fresh_lp_seconds)
+
+    def can_search(self, seconds: float | None, problem: CoveringProblem | None = None) -> bool:
+        """Whether a search given ``seconds`` is worth starting: more than its root LP's time."""
+        return seconds is None or seconds > self.root_seconds(problem)
 
     def within_requested_gap(self) -> bool:
         return self.standing()[0]
@@ -655,7 +657,7 @@ class _Stage:
         seconds = None if ends is None else ends - time.perf_counter()
         result = sub_model.solve(self.stage, seconds, start=full_start(sub, space.project(search.chosen)), gap=gap,
                                  stop_when=self.watching(stop_when, stage_bound),
-                                 refuted=lambda plan: self.refuted(space.lift(plan)))
+                                 refuted=lambda plan: self.refuted(space.lift(plan)), root_seconds=self.root_seconds(sub))
         if result.values is not None:
             self.offer_plan(space.lift(np.round(result.values[:sub.n_options]).astype(bool)))
         return result
@@ -688,7 +690,8 @@ class _Stage:
             # prove it where it does without (benchmarks/README.md, "Rows the floors imply").
             start = None if search.model.rows_left_out.size else search.start()
             result = search.model.solve(self.stage, seconds, start=start, gap=gap,
-                                        stop_when=self.watching(None, lambda bound: bound), refuted=self.refuted)
+                                        stop_when=self.watching(None, lambda bound: bound), refuted=self.refuted,
+                                        root_seconds=self.root_seconds())
             self.offer(result)
             return result
         at_lower, at_upper = fixable
@@ -710,7 +713,7 @@ class _Stage:
         stop_when = _Yield(self, share_ends, stage_bound=lambda bound: bound, past_root=True)
         result = search.model.solve(self.stage, seconds, start=search.start(), gap=self.gap,
                                     stop_when=self.watching(stop_when, lambda bound: bound), restarts=True,
-                                    refuted=self.refuted)
+                                    refuted=self.refuted, root_seconds=self.root_seconds())
         self.offer(result)
         return result
 

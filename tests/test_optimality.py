@@ -444,17 +444,27 @@ def test_a_solve_after_one_told_to_stop_runs_to_its_end(tmp_path):
 def test_a_timed_run_stops_at_the_last_check_before_its_limit():
     """HiGHS looks at its clock only at its interrupt checks, and one step between two of them can
     take seconds: a timed run stops at a check once the longest wait between checks seen so far
-    would end past the limit, and a caller's stop_when is still asked before that."""
-    times = iter([0.0, 1.0, 6.0, 6.5, 6.8, 7.2])  # construction, then one time per check
+    would end past the limit, and a caller's stop_when is still asked before that. The wait for
+    the first check is HiGHS's presolve, done once a run: counted as a wait between checks, a
+    presolve of 20 s stopped this run at its second check, 11 s before its limit."""
+    times = iter([20.0, 21.0, 26.0, 26.5, 26.8, 27.2])  # one time per check, the first after presolve
     asked = []
-    checks = highs._Checks(deadline=12.0, stop_when=lambda best, bound, nodes: asked.append(best) or False,
-                           clock=lambda: next(times))
-    assert [checks(float(n), 0.0, 0) for n in range(4)] == [False, False, False, False]  # longest wait 5 s
-    assert asked == [0.0, 1.0, 2.0, 3.0]
-    assert checks(4.0, 0.0, 0)  # 7.2 + 5 s would end past 12
-    assert asked == [0.0, 1.0, 2.0, 3.0]
+    checks = highs._Checks(deadline=32.0, stop_when=lambda best, bound, nodes: asked.append(best) or False,
+                           clock=lambda: next(times), first_step=2.0)
+    assert [checks(float(n), 0.0, 0) for n in range(5)] == [False] * 5  # longest wait 5 s from the third
+    assert asked == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert checks(5.0, 0.0, 0)  # 27.2 + 5 s would end past 32
+    assert asked == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # Until the run has a bound (its root LP solved), the caller's estimate of that LP stands for a
+    # wait not yet seen: a root LP of 2 s does not fit in the 1.5 s left at the first check, and
+    # once it is solved the waits seen decide alone.
+    root = highs._Checks(deadline=10.0, stop_when=None, clock=iter([8.5, 7.0, 7.2]).__next__, first_step=2.0)
+    assert root(0.0, -math.inf, 0)
+    root = highs._Checks(deadline=10.0, stop_when=None, clock=iter([7.0, 7.2, 8.0, 9.0]).__next__, first_step=2.0)
+    assert not root(0.0, -math.inf, 0) and not root(0.0, 5.0, 0)  # 7.2 + the 0.2 s seen
+    assert not root(0.0, 5.0, 0) and root(0.0, 5.0, 0)  # 8.0 + 0.8 s, then 9.0 + 1.0 s
     untimed = highs._Checks(deadline=None, stop_when=None, clock=iter([0.0, 100.0]).__next__)
-    assert not untimed(0.0, 0.0, 0)
+    assert not untimed(0.0, 0.0, 0) and not untimed(0.0, 0.0, 0)
 
 
 def test_a_time_limit_counts_from_the_solve_not_from_the_models_first_solve(tmp_path):
