@@ -314,13 +314,12 @@ def format_yardsticks(plan: Plan) -> str:
 
 def command_place(args: argparse.Namespace) -> int:
     if not is_plan(args.plan_dir):
-        print(f"ruralreach: error: {not_a_plan_text(args.plan_dir)}", file=sys.stderr)
+        say_error(not_a_plan_text(args.plan_dir))
         return 2
     plan = read_plan(args.plan_dir)
     table = place_table(plan, args.place)
     if table.empty:
-        print(f"ruralreach: error: no zone of {args.plan_dir} is {args.place!r} (try a ZIP code, 'Town, ST' "
-              f"or 'Town')", file=sys.stderr)
+        say_error(f"no zone of {args.plan_dir} is {args.place!r} (try a ZIP code, 'Town, ST' or 'Town')")
         return 2
     print(formatted(table).to_string(index=False))
     people = table["population"].sum()
@@ -439,7 +438,7 @@ def command_sweep(args: argparse.Namespace) -> int:
         try:
             import distributed  # noqa: F401  (only a Dask cluster needs it)
         except ImportError:
-            print("ruralreach: error: --scheduler needs Dask: pip install 'ruralreach[sweep]'", file=sys.stderr)
+            say_error("--scheduler needs Dask: pip install 'ruralreach[sweep]'")
             return 2
         # A lost scheduler makes Dask log its reconnection attempts with tracebacks; the command
         # says in one line what it could not do.
@@ -458,10 +457,10 @@ def command_sweep(args: argparse.Namespace) -> int:
             table = run_sweep(args.instance, args.budgets, options, out=out, workers=args.workers,
                               scheduler=args.scheduler)
     except SweepIncomplete as error:
-        print(f"ruralreach: error: {error}", file=sys.stderr)
+        say_error(str(error))
         return 1
     except SchedulerAddressError as error:
-        print(f"ruralreach: error: {error}", file=sys.stderr)
+        say_error(str(error))
         return 2
     except KeyboardInterrupt:
         print(kept, file=sys.stderr)
@@ -548,6 +547,11 @@ def outputs_readers_may_leave() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def say_error(message: str) -> None:
+    """An error of the command, in one line on stderr whatever the paths and values it quotes hold."""
+    print(f"ruralreach: error: {one_line(message)}", file=sys.stderr)
+
+
 def say_interrupted() -> None:
     print("ruralreach: interrupted; no plan written", file=sys.stderr)
 
@@ -578,11 +582,11 @@ def main(argv: list[str] | None = None) -> int:
                         "place": command_place}
             return commands[args.command](args)
     except (InstanceError, PlanPlaceError, PlanReadError) as error:
-        print(f"ruralreach: error: {one_line(str(error))}", file=sys.stderr)
+        say_error(str(error))
         return 2
     except (PlanBusyError, OSError) as error:
         # Another writer of the same place; a disk that is full or gone; a scheduler that cannot be reached.
-        print(f"ruralreach: error: {one_line(str(error))}", file=sys.stderr)
+        say_error(str(error))
         return 1
     except KeyboardInterrupt:
         say_interrupted()

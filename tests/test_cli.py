@@ -194,13 +194,14 @@ def test_usage_errors_exit_2(args, tiny, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["scheduler that is no address", "out too long to look up", "no place",
-                                  "instance path with a line break"])
+                                  "instance path with a line break", "plan path with a line break"])
 def test_more_errors_are_one_line_and_exit_2(case, tiny, tmp_path):
     args = {"scheduler that is no address": ["sweep", tiny, "--budgets", "15M", "--scheduler", "not a url",
                                               "--out", tmp_path / "s"],
             "out too long to look up": ["solve", tiny, "--out", tmp_path / ("a/" * 2100 + "p")],
             "no place": ["place", tmp_path / "p", " , "],
-            "instance path with a line break": ["solve", tmp_path / "bad\ninstance"]}[case]
+            "instance path with a line break": ["solve", tmp_path / "bad\ninstance"],
+            "plan path with a line break": ["place", tmp_path / "bad\nplan", "Z000003"]}[case]
     if case == "no place":
         assert run_cli("solve", tiny, "--out", tmp_path / "p", cwd=tmp_path).returncode == 0
     before = sorted(p.name for p in tmp_path.iterdir())
