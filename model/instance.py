@@ -449,13 +449,12 @@ class _WrittenFloat(float):
 def _toml_error_place(error: tomllib.TOMLDecodeError) -> tuple[int | None, None, str]:
     """The line, field and message of a TOML syntax error, in the form of every other input
     error (tomllib before Python 3.14 puts the line only in its message)."""
-    text = str(error)
-    at = re.fullmatch(r"(?s)(.*) \(at line (\d+), column (\d+)\)", text)
     if getattr(error, "lineno", None) is not None:
         return error.lineno, None, f"not valid TOML: {error.msg} (column {error.colno})"
+    at = re.fullmatch(r"(?s)(.*) \(at line (\d+), column (\d+)\)", str(error))
     if at:
         return int(at[2]), None, f"not valid TOML: {at[1]} (column {at[3]})"
-    return None, None, f"not valid TOML: {text}"
+    return None, None, f"not valid TOML: {error}"
 
 
 def _read_scenario(path: Path, said: list[InstanceWarning]) -> Scenario:

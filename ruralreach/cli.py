@@ -131,10 +131,10 @@ def _signed_values_attached(args: list[str]) -> list[str]:
     option unless it is a plain negative number ('-5', '-0.5'), so '-1e9', '-4B' or '-inf' got
     "expected one argument" instead of the value's own error."""
     attached: list[str] = []
-    for word in args:
-        if "--" in attached:  # past the end of the options every word is itself
-            attached.append(word)
-        elif attached and re.fullmatch(r"--[\w-]+", attached[-1]) and _SIGNED_VALUE.match(word):
+    for position, word in enumerate(args):
+        if word == "--":  # past the end of the options every word is itself
+            return attached + list(args[position:])
+        if attached and re.fullmatch(r"--[\w-]+", attached[-1]) and _SIGNED_VALUE.match(word):
             attached[-1] += f"={word}"
         else:
             attached.append(word)
