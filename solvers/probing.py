@@ -72,17 +72,30 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
         return at_zero, at_one
     duals[wrong_side] = 0.0
     A = lp.A
-    reduced = lp.cost - A.T @ duals
-    rows_part = _row_terms(duals, lp.row_lower, lp.row_upper)
-    box_part = _box_terms(reduced, col_lower, col_upper)
-    whole = lp.offset + rows_part.sum() + box_part.sum()
+    covering = np.asarray(covering_rows, dtype=bool)
     margin = bound_margin(lp.objective)
-    if whole > lp.objective + margin:  # the duals do not price the LP at its optimum: no probes
+    # A covering row that an option already taken reaches is reached whatever the plan: it is
+    # priced at 0 and moved by no probe, as a model narrowed by that decision drops it. The
+    # Lagrangian stays at the LP's optimum (the row's y gains what the taken option loses, and
+    # every other column of the row can only lose), and each probe's LP is the smaller, for the
+    # same decisions (benchmarks/README.md, "Probes without the rows decided"). Checked all the
+    # same: where the duals priced so do not reach the LP's optimum, they are taken as they are.
+    settled = covering & _reached_by(A, np.flatnonzero(col_lower[:n] >= 1.0))
+    for held in (settled, np.zeros_like(settled)):
+        priced = np.where(held, 0.0, duals)
+        reduced = lp.cost - A.T @ priced
+        rows_part = _row_terms(priced, lp.row_lower, lp.row_upper)
+        box_part = _box_terms(reduced, col_lower, col_upper)
+        whole = lp.offset + rows_part.sum() + box_part.sum()
+        if whole <= lp.objective + margin:
+            duals, covering = priced, covering & ~held
+            break
+    else:  # the duals do not price the LP at its optimum: no probes
         return at_zero, at_one
     if not A.has_sorted_indices:
         A = A.sorted_indices()
     by_row = A.tocsr()
-    covering = np.asarray(covering_rows, dtype=bool)
+    movable = (col_upper > 0.0) | (col_lower < 0.0)  # a column held at 0 adds nothing to any probe
     order = np.flatnonzero(probed)
     order = order[np.argsort(-np.abs(reduced[order]), kind="stable")]  # the likeliest first
     h = highspy.Highs()
@@ -114,6 +127,7 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             bound = whole - box_part[o] + reduced[o] * forced
         else:
             columns = _distinct(entries_of(by_row, rows), column_seen)
+            columns = columns[movable[columns]]
             start, index, values = _block(A, rows, columns, local_row)
             column_of = np.repeat(np.arange(columns.size), np.diff(start))
             cost = reduced[columns] + np.bincount(column_of, weights=values * duals[rows][index],
@@ -135,6 +149,13 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             (at_one if forced == 0.0 else at_zero)[o] = True
             undecided = 0
     return at_zero, at_one
+
+
+def _reached_by(A: sparse.csc_matrix, options: np.ndarray) -> np.ndarray:
+    """The rows (bool per row of A) in which any of ``options`` has an entry."""
+    reached = np.zeros(A.shape[0], dtype=bool)
+    reached[entries_of(A, options)] = True
+    return reached
 
 
 def _block(A: sparse.csc_matrix, rows: np.ndarray, columns: np.ndarray,

@@ -80,6 +80,54 @@ def test_what_the_probes_decide_every_plan_keeping_the_floor_agrees_with(tmp_pat
     assert stopped_early > 0
 
 
+def test_probes_leave_out_the_rows_a_taken_option_reaches_and_the_columns_held_at_0(tmp_path, monkeypatch):
+    # Where the reduced costs have taken options, the rows those reach are reached whatever the
+    # plan and a column held at 0 adds nothing: a probe that moved them would only be larger (a
+    # model narrowed by the same decisions holds neither). What the probes decide without them
+    # still holds for every plan that keeps the floor.
+    blocks = []
+    block = probing._block
+
+    def recorded(A, rows, columns, local_row):
+        blocks.append((rows.copy(), columns.copy()))
+        return block(A, rows, columns, local_row)
+
+    monkeypatch.setattr(probing, "_block", recorded)
+    left_out, decided = 0, 0
+    for seed in range(16):
+        instance = load_instance(probed_instance(tmp_path / str(seed), seed))
+        problem = reduce_problem(instance, compute_reach(instance))
+        every = [(chosen, stage_values(problem, chosen)["same_day"]) for chosen in plans(problem)
+                 if problem.feasible(chosen)]
+        people = problem.same_day_population
+        floor = max(value for _, value in every) - float(np.min(people[people > 0], initial=0.0))
+        model = lexicographic._loaded(problem, SolveOptions())
+        lexicographic._hold_floors(model, problem, {"same_day": floor})
+        lp = model.relaxation("same_day", None)
+        assert lp.status == OPTIMAL
+        optimum, duals = model.lp_optimum(), model.lp_duals()
+        flips = np.abs(duals.reduced_costs) > lp.objective - floor + 1.0
+        taken = flips & duals.at_upper & (duals.values > 0.5)
+        out = flips & duals.at_lower & (duals.values < 0.5)
+        lower, upper = optimum.col_lower.copy(), optimum.col_upper.copy()
+        lower[:problem.n_options][taken], upper[:problem.n_options][out] = 1.0, 0.0
+        covering = np.zeros(optimum.A.shape[0], dtype=bool)
+        covering[model.matrix.demand_rows("same_day")] = True
+        reached = np.zeros(optimum.A.shape[0], dtype=bool)
+        reached[entries_of(optimum.A, np.flatnonzero(taken))] = True
+        blocks.clear()
+        at_zero, at_one = decided_by_local_probes(optimum, lower, upper, ~(taken | out), covering, floor, None)
+        for chosen, value in every:
+            if value >= floor:
+                assert chosen[taken].all() and not chosen[out].any(), seed  # what the reduced costs decide
+                assert not chosen[at_zero].any() and chosen[at_one].all(), (seed, at_zero, at_one)
+        for rows, columns in blocks:
+            assert not (reached & covering)[rows].any() and not (upper[columns] == 0.0).any(), seed
+        left_out += int(np.sum(reached & covering))
+        decided += int(at_zero.sum() + at_one.sum())
+    assert left_out > 0 and decided > 0
+
+
 def test_the_demand_rows_are_the_covering_rows_of_each_tier(tmp_path):
     instance = load_instance(program_instance(tmp_path / "i", seed=3, phases=[Phase("a", 30e6), Phase("b", 30e6)]))
     problem = reduce_problem(instance, compute_reach(instance))
