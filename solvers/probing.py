@@ -38,7 +38,7 @@ import highspy
 import numpy as np
 from scipy import sparse
 
-from ruralreach.model.reach import entries_of, entry_positions
+from ruralreach.model.reach import entries_of, entry_positions, rows_reaching
 
 from .highs import LpOptimum, bound_margin
 
@@ -72,6 +72,9 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
         return at_zero, at_one
     duals[wrong_side] = 0.0
     A = lp.A
+    if not A.has_sorted_indices:
+        A = A.sorted_indices()
+    by_row = A.tocsr()
     covering = np.asarray(covering_rows, dtype=bool)
     margin = bound_margin(lp.objective)
     # A covering row that an option already taken reaches is reached whatever the plan: it is
@@ -80,8 +83,10 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
     # every other column of the row can only lose), and each probe's LP is the smaller, for the
     # same decisions (benchmarks/README.md, "Probes without the rows decided"). Checked all the
     # same: where the duals priced so do not reach the LP's optimum, they are taken as they are.
-    settled = covering & _reached_by(A, np.flatnonzero(col_lower[:n] >= 1.0))
-    for held in (settled, np.zeros_like(settled)):
+    taken = np.zeros(A.shape[1], dtype=bool)
+    taken[:n] = col_lower[:n] >= 1.0
+    settled = covering & rows_reaching(by_row, taken)
+    for held in (settled, np.zeros_like(settled)) if settled.any() else (settled,):
         priced = np.where(held, 0.0, duals)
         reduced = lp.cost - A.T @ priced
         rows_part = _row_terms(priced, lp.row_lower, lp.row_upper)
@@ -92,9 +97,6 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             break
     else:  # the duals do not price the LP at its optimum: no probes
         return at_zero, at_one
-    if not A.has_sorted_indices:
-        A = A.sorted_indices()
-    by_row = A.tocsr()
     movable = (col_upper > 0.0) | (col_lower < 0.0)  # a column held at 0 adds nothing to any probe
     order = np.flatnonzero(probed)
     order = order[np.argsort(-np.abs(reduced[order]), kind="stable")]  # the likeliest first
@@ -149,13 +151,6 @@ def decided_by_local_probes(lp: LpOptimum, col_lower: np.ndarray, col_upper: np.
             (at_one if forced == 0.0 else at_zero)[o] = True
             undecided = 0
     return at_zero, at_one
-
-
-def _reached_by(A: sparse.csc_matrix, options: np.ndarray) -> np.ndarray:
-    """The rows (bool per row of A) in which any of ``options`` has an entry."""
-    reached = np.zeros(A.shape[0], dtype=bool)
-    reached[entries_of(A, options)] = True
-    return reached
 
 
 def _block(A: sparse.csc_matrix, rows: np.ndarray, columns: np.ndarray,
