@@ -94,6 +94,13 @@ class Plan:
     def status(self) -> str:
         return self.summary["status"]
 
+    @property
+    def found(self) -> bool:
+        """False for the plan written where none was found (no plan meets every constraint, or
+        none was found in time): it takes no action, and no stage states a value."""
+        stages = self.summary["stages"]
+        return not stages or any(stage["objective"] is not None for stage in stages)
+
 
 def _finite(value):
     return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value

@@ -210,11 +210,12 @@ def yardstick_values(plan: Plan, phase: int) -> dict[str, float | None]:
 def yardstick_table(plan: Plan) -> pd.DataFrame:
     """The program's yardsticks next to the plan's figures, phase by phase (cumulative: the plan
     after each phase), with a verdict at the phase each is due. Rows the instance cannot measure
-    are left out. ``verdict``: met, short, or blank where the program states no figure."""
+    are left out, and all of them where no plan was found (there is nothing to measure against the
+    program). ``verdict``: met, short, or blank where the program states no figure."""
     names = phase_names(plan)
-    per_phase = [yardstick_values(plan, k) for k in range(len(names))]
+    per_phase = [yardstick_values(plan, k) for k in range(len(names))] if plan.found else []
     rows = []
-    for yardstick in PROGRAM_YARDSTICKS:
+    for yardstick in PROGRAM_YARDSTICKS if per_phase else ():
         figures = [values[yardstick.name] for values in per_phase]
         if any(f is None for f in figures):
             continue
@@ -822,6 +823,9 @@ def report_html(plan: Plan) -> str:
     ]
     if s["status"] == "infeasible":
         parts.append('<p class="warning">No plan within the budget meets every constraint (status <b>infeasible</b>): '
+                     "this plan takes no action and is not one to carry out.</p>")
+    elif not plan.found:
+        parts.append(f'<p class="warning">No plan was found in time (status {html.escape(s["status"])}): '
                      "this plan takes no action and is not one to carry out.</p>")
     elif s["status"] != "optimal":
         parts.append(f'<p class="warning">This plan is <b>not proven optimal</b> (status {html.escape(s["status"])}): '

@@ -372,6 +372,8 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     plan = read_plan(tmp_path / "plan")
     assert plan.summary["status"] == "infeasible" and (plan.sites["action"] == "none").all()
+    # A plan that acts on nothing is not measured against the program.
+    assert not plan.found and plan.summary["yardsticks"] == [] and "program yardstick" not in result.stdout
     scale = plan.summary["equity"]["max_feasible_scale"]
     assert scale["status"] == "optimal"
     # The search is shown as it starts and as it ends, as the summary states it.
@@ -386,6 +388,27 @@ def check_largest_feasible_share(directory: Path, tmp_path: Path) -> None:
     assert scale["value"] == pytest.approx(max_floor_share(raw), **tolerance)
     assert scale["bound"] >= max(scale["value"], max_floor_share(raw)) - 1e-9
     assert f"floors feasible up to {stated_share(scale['value'])} of what was asked" in result.stdout
+
+
+def test_a_plan_not_found_in_time_says_so_and_is_not_measured(tmp_path):
+    """Floors the greedy plan misses and no time to search: the plan written takes no action, and
+    the summary and the report say that none was found rather than calling it not proven optimal,
+    with no yardstick (every one would read "short" against a plan that does nothing)."""
+    directory = program_instance(tmp_path / "i", seed=12, budget=60e6, equity=Equity("region", 0.85))
+    instance = load_instance(directory)
+    assert brute_force(read_raw(directory)) is not None, "a plan should meet the floors"
+    assert not prepare(instance).problem.feasible(greedy_choice(prepare(instance).problem)), \
+        "the greedy plan should miss the floors"
+    plan = solve_instance(instance, SolveOptions(time_limit=0.0))
+    assert plan.summary["status"] == "time_limit" and not plan.found and (plan.sites["action"] == "none").all()
+    assert plan.summary["yardsticks"] == [] and len(review.yardstick_table(plan)) == 0
+    assert "status      time_limit  (no plan found in time: this one takes no action)" in format_summary(plan)
+    report = report_html(plan)
+    assert "No plan was found in time" in report and "The program's yardsticks" not in report
+    assert "better plan within the same budget" not in report
+    # Given the time, the same instance has a plan, measured against the program.
+    plan = solve_instance(instance, SolveOptions())
+    assert plan.found and plan.summary["status"] == "optimal" and len(plan.summary["yardsticks"]) > 0
 
 
 @pytest.mark.parametrize("seed, capacity_share", [(3, None), (4, None), (5, None), (0, 0.1), (4, 0.1)])
