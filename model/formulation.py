@@ -117,6 +117,14 @@ nationally) and its LP is many times slower to solve (benchmarks/README.md).
 When the equity floors cannot all be met, :func:`floor_scale_model` states the largest share of
 them that can: the same rows with a column :math:`\lambda \in [0, 1]`, the floors
 :math:`E_h + \sum_{i \in I_h} e_i y_i \ge \lambda F_h`, and the objective :math:`\max \lambda`.
+Its floor shortfall rows are stated at a share :math:`\bar\lambda` no plan passes (its LP's
+optimum), where group h needs :math:`\bar R_h(T) = \bar\lambda F_h - E_h - r_h(T)` more people
+(:math:`r_h(T)` those T reaches), with coefficients capped there:
+:math:`\sum_{o \notin T} \min(1, \rho_{ho}(T) / \bar R_h(T)) x_o \ge 1 + (F_h / \bar R_h(T))(\lambda - \bar\lambda)`
+(:func:`floor_scale_shortfall_rows`). At a share :math:`\lambda \le \bar\lambda` a plan needs
+:math:`\bar R_h(T) + F_h(\lambda - \bar\lambda)` people, no more than :math:`\bar R_h(T)`, so the argument
+above holds with the cap where it was (an option that alone brings :math:`\bar R_h(T)` brings what
+any such share needs).
 
 :func:`build_model` is the Pyomo statement of this model. :func:`matrix_model` writes the same
 model as arrays (columns x, y, z, g; rows in the order above) so it can be handed to HiGHS in bulk;
@@ -141,6 +149,10 @@ STAGE_SENSE = {"same_day": "max", "next_day": "max", "cost": "min", FLOOR_SCALE:
 # The least coefficient of a floor shortfall row: smaller ones are rounded up to it (a looser row)
 # rather than left for HiGHS to drop (below its small_matrix_value, 1e-9), which would tighten it.
 SHORTFALL_LEAST_COEFFICIENT = 1e-6
+# The largest coefficient of the share in a floor-scale shortfall row, against the row's 1 for the
+# people needed: a group that needs only a millionth of its floor more gives a row that bounds
+# little and is badly scaled, and none is stated.
+SCALED_SHORTFALL_MOST = 1e6
 
 
 def _equity_rows(problem: CoveringProblem) -> tuple[np.ndarray, sparse.csr_matrix]:
@@ -190,6 +202,31 @@ def shortfall_coefficients(short: np.ndarray, reach: sparse.csr_matrix) -> spars
     rows.data = np.clip(rows.data, SHORTFALL_LEAST_COEFFICIENT, 1.0)
     rows.eliminate_zeros()
     return rows
+
+
+def floor_scale_shortfall_rows(problem: CoveringProblem, share: float, groups: np.ndarray, bases: np.ndarray,
+                               n_columns: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    r"""The floor-scale model's floor shortfall rows at the share :math:`\bar\lambda` (``share``,
+    which no plan may pass), one for each group of ``groups`` and its set T (the row of
+    ``bases``, bool per option): over the model's ``n_columns`` columns (the options, then
+    :math:`\lambda` last), and each row's lower bound. Groups that need nobody more at that share,
+    or so few that :math:`F_h / \bar R_h(T)` passes SCALED_SHORTFALL_MOST, get no row."""
+    at_share = replace(problem, equity_floor=share * problem.equity_floor)
+    kept, rows, needs = [], [], []
+    for k, (group, base) in enumerate(zip(groups, bases)):
+        need, reach = floor_shortfalls(at_share, base)
+        if need[group] > 0 and problem.equity_floor[group] <= SCALED_SHORTFALL_MOST * need[group]:
+            kept.append(k)
+            rows.append(shortfall_coefficients(need, reach)[group])
+            needs.append(need[group])
+    if not kept:
+        return sparse.csr_matrix((0, n_columns)), np.empty(0)
+    floor = problem.equity_floor[np.asarray(groups)[kept]]
+    scale = -floor / np.asarray(needs)
+    options = sparse.vstack(rows).tocsr()
+    share_column = sparse.csr_matrix((scale, (np.arange(len(kept)), np.full(len(kept), n_columns - 1 - options.shape[1]))),
+                                     shape=(len(kept), n_columns - options.shape[1]))
+    return sparse.hstack([options, share_column]).tocsr(), 1.0 + share * scale
 
 
 def floor_shortfall_rows(problem: CoveringProblem) -> sparse.csr_matrix:

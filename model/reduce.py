@@ -347,12 +347,36 @@ class CoveringProblem:
         """Each group's same-day people with a choice."""
         return self._group_people(self.same_day_share(chosen))
 
+    def floors_out_of_reach(self) -> bool:
+        """Whether some group's floor is above every person of it some plan reaches: then no plan
+        meets the floors, whatever the budget."""
+        return bool(np.any(self.reachable_group_people() < self.equity_floor))
+
+    def floor_share(self, chosen: np.ndarray) -> float:
+        """The largest share of every equity floor a choice meets (at most 1)."""
+        return self._least_floor_share(self.equity_people(chosen))
+
+    def floor_share_ceiling(self) -> float:
+        """The largest share of every equity floor any plan meets, whatever the budget (at most
+        1): each group's people in reach of some option against its floor. A plan that meets it
+        meets the most any plan can."""
+        return self._least_floor_share(self.reachable_group_people())
+
+    def _least_floor_share(self, people: np.ndarray) -> float:
+        floored = self.equity_floor > 0
+        return min(1.0, float(np.min(people[floored] / self.equity_floor[floored]))) if floored.any() else 1.0
+
     def feasible(self, chosen: np.ndarray) -> bool:
-        """Whether a choice is a plan: one option per site, every site that must act acts, every
-        budget kept and every equity floor met."""
+        """Whether a choice is a plan: one it is but for the floors (:meth:`keeps_all_but_floors`),
+        and every equity floor met."""
+        return self.keeps_all_but_floors(chosen) and self.same_day_service(chosen)[1]
+
+    def keeps_all_but_floors(self, chosen: np.ndarray) -> bool:
+        """Whether a choice takes one option per site, acts at every site that must act, and
+        keeps every budget."""
         sites = self.option_site[chosen]
         return (np.unique(sites).size == sites.size and bool(np.all(np.isin(self.required_sites, sites)))
-                and self.affordable(chosen) and self.same_day_service(chosen)[1])
+                and self.affordable(chosen))
 
     @cached_property
     def people_step(self) -> dict[str, float]:

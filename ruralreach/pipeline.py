@@ -48,7 +48,8 @@ def prepare(instance: Instance, time_limit: float | None = None) -> Prepared:
     reached = time.perf_counter()
     problem = reduce_problem(instance, reach)
     floor_costs = None
-    if problem.n_groups:
+    # Floors out of reach make every budget's solve "infeasible" at once, with no LP to price for.
+    if problem.n_groups and not problem.floors_out_of_reach():
         pricing = None if time_limit is None else FLOOR_COST_TIME_SHARE * time_limit
         floor_costs = least_floor_costs(problem, SolveOptions(), pricing)
     return Prepared(instance, reach, problem, reached - began, time.perf_counter() - reached, floor_costs)

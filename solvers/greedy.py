@@ -21,10 +21,18 @@ the plan reaches too adds nothing to any figure, and dropping it only saves its 
 from __future__ import annotations
 
 import heapq
+import math
+import time
+from dataclasses import replace
 
 import numpy as np
 
 from ruralreach.model.reduce import CoveringProblem
+
+# How many shares of the equity floors below the most any plan meets a greedy plan is aimed at,
+# halving the interval each time (:func:`greedy_floor_share`): a start for the floor-share MIP,
+# which its search then betters.
+FLOOR_SHARE_AIMS = 8
 
 
 class _Gains:
@@ -127,6 +135,43 @@ def greedy_choice(problem: CoveringProblem, tier: str = "same_day") -> np.ndarra
             chosen = np.zeros(problem.n_options, dtype=bool)
             chosen[best] = True
     return chosen
+
+
+def greedy_floor_share(problem: CoveringProblem, deadline: float | None = None) -> tuple[float, np.ndarray | None]:
+    """The largest share of the equity floors a greedy plan meets, and that plan (None where no
+    greedy plan keeps the budgets and the sites that must act, or ``deadline``, a
+    ``time.perf_counter()``, came first): the greedy plan aimed at the share no plan can pass
+    (:meth:`CoveringProblem.floor_share_ceiling`), then, where it falls short, at shares halfway
+    between the best met and the least missed, FLOOR_SHARE_AIMS times. Aimed too high, the
+    greedy spends on the groups it cannot lift enough and misses the others, so a plan aimed
+    lower may meet more: every aim is kept if it is the best."""
+    floor = problem.equity_floor
+    best_share, best = -1.0, None
+
+    def aim(share: float) -> float:
+        nonlocal best_share, best
+        if deadline is not None and time.perf_counter() >= deadline:
+            return math.inf  # stops the halving
+        chosen = greedy_choice(replace(problem, equity_floor=share * floor))
+        if not problem.keeps_all_but_floors(chosen):
+            return -1.0
+        met = problem.floor_share(chosen)
+        if met > best_share:
+            best_share, best = met, chosen
+        return met
+
+    low, high = 0.0, problem.floor_share_ceiling()
+    if aim(high) < high:
+        for _ in range(FLOOR_SHARE_AIMS):
+            middle = (low + high) / 2
+            met = aim(middle)
+            if met == math.inf:
+                break
+            if met >= middle:
+                low = middle
+            else:
+                high = middle
+    return max(best_share, 0.0), best
 
 
 def without_redundant(problem: CoveringProblem, chosen: np.ndarray) -> np.ndarray:

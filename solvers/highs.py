@@ -322,7 +322,8 @@ class HighsModel:
         _set_time_limit(h, time_limit, mip=h is self.mip and self.integer)
 
     def relaxation(self, stage: str, time_limit: float | None, *, primal_simplex: bool = False,
-                   start_reach: np.ndarray | None = None, interior_point: bool = False) -> StageResult:
+                   start_reach: np.ndarray | None = None, interior_point: bool = False,
+                   presolve: bool = False) -> StageResult:
         """The stage's LP relaxation: its optimum is a proven bound on the stage. ``primal_simplex``:
         solve it by primal rather than dual simplex, from the start the caller knows is feasible;
         past PRIMAL_PIVOTS_PER_ROW pivots a row, by interior point (with crossover, so that the
@@ -330,10 +331,12 @@ class HighsModel:
         stalled on this model (``primal_stalled``). ``start_reach``: with ``primal_simplex``, whether
         a plan at hand reaches each demand row (same-day rows, then next-day rows), for the basis
         an LP solved from scratch starts from (:meth:`_set_start_basis`). ``interior_point``:
-        straight by interior point, as after a stall: the caller expects one."""
+        straight by interior point, as after a stall: the caller expects one. ``presolve``: by
+        interior point, after HiGHS's presolve (an LP solved once, whose basis no later solve
+        starts from)."""
         self._set_stage(self.lp, stage, time_limit)
         seconds = 0.0
-        by_interior_point = interior_point or (primal_simplex and self.primal_stalled)
+        by_interior_point = interior_point or presolve or (primal_simplex and self.primal_stalled)
         if primal_simplex and not by_interior_point and start_reach is not None and self.lp_from_scratch:
             self._set_start_basis(start_reach)
         if not by_interior_point:
@@ -348,10 +351,14 @@ class HighsModel:
             left = None if time_limit is None else time_limit - seconds
             _set_time_limit(self.lp, left, mip=False)
             self.lp.setOptionValue("solver", "ipm")
+            _, standing = self.lp.getOptionValue("presolve")
+            if presolve:
+                self.lp.setOptionValue("presolve", "on")
             try:
                 seconds += _run_guarded(self.lp, left)
             finally:
                 self.lp.setOptionValue("solver", "choose")
+                self.lp.setOptionValue("presolve", standing)
         status = _STATUS.get(self.lp.getModelStatus(), ERROR)
         if status != OPTIMAL:
             return StageResult(stage, status, math.nan, math.nan, math.inf, seconds, None)

@@ -31,13 +31,14 @@ import numpy as np
 from scipy import sparse
 
 from ruralreach.model.formulation import (FLOOR_SCALE, STAGE_SENSE, STAGES, budget_room, floor_cost_rows,
-                                          floor_scale_model, floor_shortfalls, matrix_model, reach_every_group_rows,
+                                          floor_scale_model, floor_scale_shortfall_rows, floor_shortfalls, matrix_model,
+                                          reach_every_group_rows,
                                           shortfall_coefficients, stated_supply)
 from ruralreach.model.reduce import (CoveringProblem, Restriction, restrict, rows_the_floors_force,
                                      rows_the_floors_reach)
 
 from .floor_cost import least_cost_to_reach
-from .greedy import greedy_choice, without_redundant
+from .greedy import greedy_choice, greedy_floor_share, without_redundant
 from .highs import (ERROR, INFEASIBLE, OPTIMAL, TIME_LIMIT, HighsModel, LpOptimum, SolveOptions, StageResult,
                     bound_margin, relative_gap)
 from .probing import decided_by_local_probes
@@ -152,6 +153,9 @@ INTERIOR_POINT_PHASES = 3
 SHORTFALL_THRESHOLDS = (1 - _WHOLE, 0.9, 0.75, 0.5, 0.3)
 SHORTFALL_VIOLATION = 1e-4
 SHORTFALL_ROUNDS = 5
+# What the floor-scale model's shortfall rows add to its LP's share, for the share no plan passes:
+# the LP's optimum is within its tolerances of the true one.
+SCALED_SHORTFALL_MARGIN = 1e-7
 # While a search runs, whoever watches the solve is told where its stage stands at most this often,
 # at HiGHS's interrupt checks: a search was silent until it ended, for minutes where its root is
 # dear (populous140 at 90/180 and $7B: 222 s of the first stage's closer search).
@@ -952,6 +956,27 @@ def _cannot_prove(stage: _Stage, neighbourhood_bound: float) -> bool:
             and relative_gap(neighbourhood_bound, bound) > search.options.mip_gap)
 
 
+def _hold_floor_scale_shortfalls(model: HighsModel, problem: CoveringProblem, deadline: float | None) -> None:
+    """Add to the floor-scale ``model`` the floor shortfall rows its LP breaks, and solve it again,
+    for up to SHORTFALL_ROUNDS rounds or until ``deadline``. Its LP goes to interior point after
+    HiGHS's presolve: dual simplex from scratch stalled on the national network's for minutes."""
+    for _ in range(SHORTFALL_ROUNDS):
+        left = None if deadline is None else deadline - time.perf_counter()
+        if left is not None and left <= 0:
+            return
+        lp = model.relaxation(FLOOR_SCALE, left, presolve=True)
+        if lp.status != OPTIMAL:
+            return
+        # A share no plan passes: the LP's, a hair above for its tolerances (the rows only loosen).
+        share = min(1.0, lp.objective + SCALED_SHORTFALL_MARGIN)
+        at_share = replace(problem, equity_floor=share * problem.equity_floor)
+        groups, bases, _ = _broken_shortfalls(at_share, lp.values[:problem.n_options])
+        rows, lower = floor_scale_shortfall_rows(problem, share, groups, bases.toarray(), model.matrix.n_columns)
+        if not rows.shape[0]:
+            return
+        model.add_rows(rows, lower)
+
+
 def _broken_shortfalls(problem: CoveringProblem, values: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix,
                                                                                sparse.csr_matrix]:
     """The floor shortfall rows the LP option values ``values`` break: for each group, of the
@@ -1027,7 +1052,7 @@ def solve_lexicographic(problem: CoveringProblem, options: SolveOptions, start: 
     and its cost stage proved the bound (USD), which the cost stage here keeps where it still holds
     (:func:`carried_cost_bound`)."""
     began = time.perf_counter()
-    if problem.n_groups and np.any(problem.reachable_group_people() < problem.equity_floor):
+    if problem.n_groups and problem.floors_out_of_reach():
         # A floor above every person of its group any plan can reach is met by no plan, whatever
         # the budget: proven by counting, so the answer is "infeasible" however short the time
         # limit, with no search (the floors too small for HiGHS to count that first made it
@@ -1092,14 +1117,6 @@ def _restated(results: list[StageResult], final: dict[str, float], mip_gap: floa
     return tuple(restated)
 
 
-def _floor_share(problem: CoveringProblem, chosen: np.ndarray) -> float:
-    """The largest share of every equity floor a choice meets (at most 1)."""
-    floored = problem.equity_floor > 0
-    if not floored.any():
-        return 1.0
-    return min(1.0, float(np.min(problem.equity_people(chosen)[floored] / problem.equity_floor[floored])))
-
-
 def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageResult:
     r"""The largest share :math:`\lambda` of every equity floor that one plan within the budgets
     meets, solved to the requested gap (``objective`` is the share found, ``bound`` the proven
@@ -1110,22 +1127,41 @@ def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageRes
     those rows, and where the budget cannot pay for them (their small set cover, priced as the
     floor costs are) the answer is 0, proven. The MIP without them meets every such group with
     slivers of options; with a floor per county, it took HiGHS past its time limit to prove what
-    the set cover's LP proves at once."""
+    the set cover's LP proves at once.
+
+    No plan meets more than every group's people in reach of some option allow
+    (:meth:`CoveringProblem.floor_share_ceiling`): a greedy plan that meets that much ends the
+    search with no MIP (nationally, a floor above what Alaska can reach). Else the best greedy
+    plan (:func:`greedy_floor_share`) starts the MIP, and the floor shortfall rows its LP breaks
+    (:func:`floor_scale_shortfall_rows`) tighten it, for up to SHORTFALL_ROUNDS rounds: its LP
+    meets each floor with slivers of options, as the stages' LPs do."""
     began = time.perf_counter()
+    deadline = None if options.time_limit is None else began + options.time_limit
     reach_every_group = reach_every_group_rows(problem)
     if reach_every_group.shape[0] and least_cost_to_reach(reach_every_group, problem, options) > problem.budget_room()[-1]:
         return StageResult(FLOOR_SCALE, OPTIMAL, 0.0, 0.0, 0.0, time.perf_counter() - began, None)
+    ceiling = problem.floor_share_ceiling()
+    share, chosen = greedy_floor_share(problem, deadline)
+    if chosen is not None and relative_gap(share, ceiling) <= options.mip_gap:
+        return StageResult(FLOOR_SCALE, OPTIMAL, share, ceiling, relative_gap(share, ceiling),
+                           time.perf_counter() - began, None)
     model = HighsModel(floor_scale_model(problem), options)
     model.reset(budget_room(problem))
     if reach_every_group.shape[0]:
         model.add_rows(reach_every_group, np.ones(reach_every_group.shape[0]))
-    spent = time.perf_counter() - began
-    result = model.solve(FLOOR_SCALE, None if options.time_limit is None else max(0.0, options.time_limit - spent))
-    result = replace(result, seconds=spent + result.seconds)
+    if not problem.capacitated:  # where a row may be served in part, the rows do not hold
+        _hold_floor_scale_shortfalls(model, problem, deadline)
+    # The start must keep every row: the share 0 can leave a group unreached.
+    start = np.append(full_start(problem, chosen), share) if chosen is not None and share > 0 else None
+    left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+    result = model.solve(FLOOR_SCALE, left, start=start)
+    bound = min(result.bound, ceiling) if math.isfinite(result.bound) else ceiling
+    result = replace(result, seconds=time.perf_counter() - began, bound=bound)
     if result.status == INFEASIBLE:  # the same, found by the search
         return replace(result, status=OPTIMAL, objective=0.0, bound=0.0, mip_gap=0.0)
     if not math.isfinite(result.objective):  # none found in time: what the plan without actions meets
-        unplanned = _floor_share(problem, np.zeros(problem.n_options, dtype=bool))
-        result = replace(result, objective=unplanned, mip_gap=relative_gap(unplanned, result.bound))
+        unplanned = max(share, problem.floor_share(np.zeros(problem.n_options, dtype=bool)))
+        result = replace(result, objective=unplanned)
+    result = replace(result, mip_gap=relative_gap(result.objective, result.bound))
     status = OPTIMAL if result.mip_gap <= options.mip_gap or result.status == OPTIMAL else result.status
     return replace(result, status=status, values=None)

@@ -21,7 +21,8 @@ from test_optimality import lp_runs_recorded
 
 from ruralreach import review
 from ruralreach.cli import format_summary
-from ruralreach.model.formulation import floor_shortfalls, reach_every_group_rows, shortfall_coefficients
+from ruralreach.model.formulation import (floor_scale_shortfall_rows, floor_shortfalls, reach_every_group_rows,
+                                          shortfall_coefficients)
 from ruralreach.model.instance import Equity, Phase, load_instance, write_instance
 from ruralreach.model.plan import read_plan
 from ruralreach.model.reach import compute_reach
@@ -29,6 +30,7 @@ from ruralreach.model.reduce import equity_groups, reduce_problem
 from ruralreach.pipeline import prepare, solve_instance, solve_prepared
 from ruralreach.review import report_html
 from ruralreach.solvers.highs import SolveOptions
+from ruralreach.solvers.floor_cost import least_floor_costs
 from ruralreach.solvers.greedy import greedy_choice
 from ruralreach.solvers import lexicographic
 from ruralreach.solvers.lexicographic import carried_cost_bound, max_floor_scale, stage_values
@@ -203,7 +205,8 @@ def test_what_each_floor_costs_at_least_is_what_the_cheapest_plan_meeting_it_cos
     directory = program_instance(tmp_path / "i", seed=seed, budget=40e6, equity=equity)
     instance = load_instance(directory)
     names, _, _ = equity_groups(instance)
-    least = dict(zip(names, prepare(instance).floor_costs))
+    # Priced here: a solve prices no floor where one is out of reach (seed 3's), as none is met.
+    least = dict(zip(names, least_floor_costs(prepare(instance).problem, SolveOptions(), None)))
     raw = read_raw(directory)
     cheapest = dict.fromkeys(least, math.inf)
     for plan in every_plan(raw):
@@ -266,6 +269,75 @@ def test_floor_shortfall_rows_hold_for_every_choice_meeting_the_floors(seed, equ
     assert np.all(least >= 1 - 1e-9)
     assert cuts_off > 0
     assert np.any(np.isclose(least, 1.0))
+
+
+@pytest.mark.parametrize("seed", [0, 2, 6])
+def test_floor_scale_shortfall_rows_hold_for_every_choice_at_its_share(seed, tmp_path):
+    """The floor-scale model's "floor shortfall" rows, stated at a share no choice passes, for any
+    group and any set of options T, hold for every set of options (one per site or not) at the
+    share of the floors it meets, found by enumeration; and stated at the largest share a plan
+    within the budget meets, they cut off some plan at that share that meets less."""
+    directory = program_instance(tmp_path / "i", seed=seed, budget=20e6, equity=Equity("region", 0.97), stations=5,
+                                 candidates=8)
+    problem = prepare(load_instance(directory)).problem
+    assert 5 <= problem.n_options <= 14
+    choices = list(every_choice(problem))
+    shares = np.array([problem.floor_share(chosen) for chosen in choices])
+    rng = np.random.default_rng(seed)
+    bases = [rng.random(problem.n_options) < share for share in (0.2, 0.4, 0.6) for _ in range(6)]
+    bases += [np.eye(problem.n_options, dtype=bool)[o] for o in range(problem.n_options)]
+    groups = np.flatnonzero(problem.equity_floor > 0)
+    pairs = [(group, base) for group in groups for base in bases]
+    n_columns = problem.n_options + 1  # the options, then the share (no other column is in the rows)
+
+    def rows_at(share):
+        rows, lower = floor_scale_shortfall_rows(problem, share, np.array([g for g, _ in pairs]),
+                                                 np.array([b for _, b in pairs]), n_columns)
+        assert rows.shape == (len(lower), n_columns) and len(lower) > 0
+        return rows, lower
+
+    rows, lower = rows_at(shares.max())
+    for chosen, share in zip(choices, shares):
+        assert np.all(rows @ np.append(chosen, share) >= lower - 1e-9), (chosen, share)
+    planned = [k for k, chosen in enumerate(choices) if problem.keeps_all_but_floors(chosen)]
+    most = max(shares[k] for k in planned)
+    rows, lower = rows_at(most)
+    cut_off = [k for k in planned if shares[k] < most and np.any(rows @ np.append(choices[k], most) < lower - 1e-9)]
+    assert cut_off
+    for k in planned:
+        assert np.all(rows @ np.append(choices[k], shares[k]) >= lower - 1e-9)
+
+
+@pytest.mark.parametrize("seed, budget, rows_added", [(0, 20e6, True), (6, 40e6, True), (0, 40e6, False)])
+def test_the_largest_floor_share_by_greedy_plans_and_shortfall_rows(seed, budget, rows_added, tmp_path,
+                                                                   monkeypatch):
+    """The largest share of the floors, exact, is brute force's. A group's floor is above every
+    person of it in reach of some option (0.97 of a region), so no share above what they allow is
+    met; where the budget allows that much, a greedy plan meeting it proves it with no MIP built,
+    else the floor shortfall rows the MIP's LP breaks are added to it."""
+    directory = program_instance(tmp_path / "i", seed=seed, budget=budget, equity=Equity("region", 0.97))
+    prepared = prepare(load_instance(directory))
+    problem = prepared.problem
+    # A floor out of reach: every budget's solve is "infeasible" at once, so its floors go unpriced.
+    assert problem.floors_out_of_reach() and prepared.floor_costs is None
+    largest = max_floor_share(read_raw(directory))
+    added = []
+    stated = lexicographic.floor_scale_shortfall_rows
+
+    def counted(*args):
+        rows, lower = stated(*args)
+        added.append(len(lower))
+        return rows, lower
+
+    monkeypatch.setattr(lexicographic, "floor_scale_shortfall_rows", counted)
+    if not rows_added:
+        assert problem.floor_share_ceiling() == pytest.approx(largest) and largest < 1
+        monkeypatch.setattr(lexicographic, "HighsModel", None)  # building one fails the test
+    result = max_floor_scale(problem, EXACT)
+    # The share as HiGHS's solution holds it, to its tolerances (as in check_largest_feasible_share).
+    assert result.status == "optimal" and result.objective == pytest.approx(largest, rel=2e-9)
+    assert largest <= result.bound <= problem.floor_share_ceiling()
+    assert (sum(added) > 0) == rows_added
 
 
 def test_the_first_lp_holds_the_floor_shortfall_rows_it_breaks(monkeypatch):
