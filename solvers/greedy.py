@@ -12,7 +12,9 @@ floors come before population: while a group is short of its floor, an option's 
 group's people it newly reaches (up to what the group still needs) above any population, so the
 greedy meets the floors first, cheapest people first, where it can (the plan may still miss them,
 and then the solver starts without a plan). Gains still only fall as the plan grows, so the lazy
-rule holds. Capacities are not counted: a supplier's gain is every row it reaches.
+rule holds. Capacities are not counted: a supplier's gain is every row it reaches. Where no plan
+meets the floors, greedy plans aimed at shares of them start the search for the largest share
+one plan meets (:func:`greedy_floor_share`).
 
 A plan can also be pruned (:func:`without_redundant`): an option whose every row another option of
 the plan reaches too adds nothing to any figure, and dropping it only saves its cost.
