@@ -251,6 +251,30 @@ def test_notebook_runs_top_to_bottom(notebook, parameter, kernel_name, plan_dir,
 
 
 
+def test_the_review_notebook_runs_on_a_plan_that_found_nothing(kernel_name, tmp_path):
+    """A plan no plan within the budget meets the floors of takes no action: the review notebook
+    runs on it top to bottom, says no plan was found, and holds nothing against the program."""
+    import nbformat
+    import papermill
+    from test_program import program_instance
+
+    from ruralreach.model.instance import Equity
+
+    directory = program_instance(tmp_path / "i", seed=0, budget=5e6, equity=Equity("region", 0.97))
+    result = run_cli("solve", directory, "--out", tmp_path / "plan", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert read_plan(tmp_path / "plan").summary["status"] == "infeasible"
+    papermill.execute_notebook(str(NOTEBOOKS / "review_plan.ipynb"), str(tmp_path / "ran.ipynb"),
+                               parameters={"plan_dir": str(tmp_path / "plan")}, kernel_name=kernel_name,
+                               cwd=str(tmp_path), progress_bar=False, execution_timeout=120)
+    ran = nbformat.read(tmp_path / "ran.ipynb", as_version=4)
+    outputs = [o for cell in ran.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert any("status: infeasible (no plan was found: it takes no action)" in o.get("text", "") for o in outputs)
+    yardsticks = next(cell for cell in ran.cells if "yardstick_table" in cell.source)
+    assert yardsticks.outputs[0]["data"]["text/plain"].startswith("Empty DataFrame")  # no row, no "short"
+
+
 def test_cli_report_writes_the_page(plan_dir, tmp_path):
     target = shutil.copytree(plan_dir, tmp_path / "plan")
     result = run_cli("report", target, cwd=tmp_path)
