@@ -956,25 +956,30 @@ def _cannot_prove(stage: _Stage, neighbourhood_bound: float) -> bool:
             and relative_gap(neighbourhood_bound, bound) > search.options.mip_gap)
 
 
-def _hold_floor_scale_shortfalls(model: HighsModel, problem: CoveringProblem, deadline: float | None) -> None:
+def _hold_floor_scale_shortfalls(model: HighsModel, problem: CoveringProblem, deadline: float | None) -> float:
     """Add to the floor-scale ``model`` the floor shortfall rows its LP breaks, and solve it again,
     for up to SHORTFALL_ROUNDS rounds or until ``deadline``. Its LP goes to interior point after
-    HiGHS's presolve: dual simplex from scratch stalled on the national network's for minutes."""
+    HiGHS's presolve: dual simplex from scratch stalled on the national network's for minutes.
+    Returns the seconds of the last LP solved to optimality (0 for none): the MIP's estimate of
+    its root LP, which hears no time limit (:class:`ruralreach.solvers.highs._Checks`)."""
+    seconds = 0.0
     for _ in range(SHORTFALL_ROUNDS):
         left = None if deadline is None else deadline - time.perf_counter()
         if left is not None and left <= 0:
-            return
+            return seconds
         lp = model.relaxation(FLOOR_SCALE, left, presolve=True)
         if lp.status != OPTIMAL:
-            return
+            return seconds
+        seconds = lp.seconds
         # A share no plan passes: the LP's, a hair above for its tolerances (the rows only loosen).
         share = min(1.0, lp.objective + SCALED_SHORTFALL_MARGIN)
         at_share = replace(problem, equity_floor=share * problem.equity_floor)
         groups, bases, _ = _broken_shortfalls(at_share, lp.values[:problem.n_options])
         rows, lower = floor_scale_shortfall_rows(problem, share, groups, bases.toarray(), model.matrix.n_columns)
         if not rows.shape[0]:
-            return
+            return seconds
         model.add_rows(rows, lower)
+    return seconds
 
 
 def _broken_shortfalls(problem: CoveringProblem, values: np.ndarray) -> tuple[np.ndarray, sparse.csr_matrix,
@@ -1149,12 +1154,13 @@ def max_floor_scale(problem: CoveringProblem, options: SolveOptions) -> StageRes
     model.reset(budget_room(problem))
     if reach_every_group.shape[0]:
         model.add_rows(reach_every_group, np.ones(reach_every_group.shape[0]))
+    root_seconds = 0.0
     if not problem.capacitated:  # where a row may be served in part, the rows do not hold
-        _hold_floor_scale_shortfalls(model, problem, deadline)
+        root_seconds = _hold_floor_scale_shortfalls(model, problem, deadline)
     # The start must keep every row: the share 0 can leave a group unreached.
     start = np.append(full_start(problem, chosen), share) if chosen is not None and share > 0 else None
     left = None if deadline is None else max(0.0, deadline - time.perf_counter())
-    result = model.solve(FLOOR_SCALE, left, start=start)
+    result = model.solve(FLOOR_SCALE, left, start=start, root_seconds=root_seconds)
     bound = min(result.bound, ceiling) if math.isfinite(result.bound) else ceiling
     result = replace(result, seconds=time.perf_counter() - began, bound=bound)
     if result.status == INFEASIBLE:  # the same, found by the search

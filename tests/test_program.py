@@ -330,10 +330,21 @@ def test_the_largest_floor_share_by_greedy_plans_and_shortfall_rows(seed, budget
         return rows, lower
 
     monkeypatch.setattr(lexicographic, "floor_scale_shortfall_rows", counted)
-    if not rows_added:
+    root_estimates = []
+    if rows_added:
+        solve = lexicographic.HighsModel.solve
+
+        def watched(model, *args, **kwargs):
+            root_estimates.append(kwargs["root_seconds"])
+            return solve(model, *args, **kwargs)
+
+        monkeypatch.setattr(lexicographic.HighsModel, "solve", watched)
+    else:
         assert problem.floor_share_ceiling() == pytest.approx(largest) and largest < 1
         monkeypatch.setattr(lexicographic, "HighsModel", None)  # building one fails the test
     result = max_floor_scale(problem, EXACT)
+    # The MIP's time guard expects its root LP to take what the last LP of the rows took.
+    assert len(root_estimates) == int(rows_added) and all(seconds > 0 for seconds in root_estimates)
     # The share as HiGHS's solution holds it, to its tolerances (as in check_largest_feasible_share).
     assert result.status == "optimal" and result.objective == pytest.approx(largest, rel=2e-9)
     assert largest <= result.bound <= problem.floor_share_ceiling()
