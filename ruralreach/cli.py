@@ -477,6 +477,9 @@ def command_sweep(args: argparse.Namespace) -> int:
             summary = read_summary(Path(out) / plan_dir)
             lines.extend(f"{usd_whole(budget):>16}  {stage_line(stage, summary)}" for stage in summary["stages"]
                          if stage["status"] != "optimal")
+            scale = summary.get("equity", {}).get("max_feasible_scale")
+            if scale is not None:
+                lines.append(f"{usd_whole(budget):>16}  no plan meets every floor: {floor_scale_text(scale)}")
     lines.append(f"sweep       {out} (sweep.csv, sweep.png, {len(table)} plans), "
                  f"{time.perf_counter() - began:.1f} s")
     print("\n".join(lines))

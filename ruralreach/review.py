@@ -47,6 +47,7 @@ SWEEP_COLUMNS = (
     *(a.sweep_column for a in ACTIONS.values()), "plan_dir",
     "baseline_same_day_population", "baseline_next_day_population",
     *(f"{stage}_bound" for stage in STAGES),
+    "floor_share", "floor_share_bound",
 )
 
 
@@ -636,8 +637,18 @@ def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
             # says in people and dollars how much better a plan might be, as its summary does.
             **{f"{stage['stage']}_bound": math.nan if stage["bound"] is None else stage["bound"]
                for stage in s["stages"]},
+            # Where no plan meets the equity floors: the largest share of them one plan meets.
+            **_floor_share_columns(s.get("equity", {}).get("max_feasible_scale")),
         })
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def _floor_share_columns(scale: dict | None) -> dict[str, float]:
+    """A sweep row's ``floor_share`` and ``floor_share_bound`` (blank where the budget's plan
+    meets the floors, or holds no such share)."""
+    if scale is None:
+        return {"floor_share": math.nan, "floor_share_bound": math.nan}
+    return {"floor_share": scale["value"], "floor_share_bound": math.nan if scale.get("bound") is None else scale["bound"]}
 
 
 def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:

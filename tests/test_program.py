@@ -776,6 +776,33 @@ def test_phased_sweep_matches_brute_force_at_every_budget(tmp_path):
         assert (outcome["same_day"], outcome["next_day"], outcome["cost"]) == pytest.approx(brute_force(raw))
 
 
+def test_a_sweep_gives_the_largest_floor_share_at_each_budget_no_plan_meets(tmp_path):
+    """A sweep of an instance with floors the smaller budgets cannot meet: sweep.csv's
+    ``floor_share`` is the brute force's largest share at each budget no plan meets (and its
+    bound at least that), blank where a plan meets the floors; the command prints each share."""
+    equity = Equity("region", 0.97)
+    directory = program_instance(tmp_path / "i", seed=2, budget=60e6, equity=equity)
+    result = run_cli("sweep", directory, "--budgets", "5M,20M,60M", "--workers", "1", "--mip-gap", "0",
+                     "--out", tmp_path / "sweep", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = review.read_sweep(tmp_path / "sweep").set_index("budget")
+    met = []
+    for budget in (5e6, 20e6, 60e6):
+        raw = read_raw(program_instance(tmp_path / f"at-{budget:.0f}", seed=2, budget=budget, equity=equity))
+        row = table.loc[budget]
+        met.append(brute_force(raw) is not None)
+        if met[-1]:
+            assert row["status"] == "optimal" and math.isnan(row["floor_share"]) and math.isnan(row["floor_share_bound"])
+            continue
+        largest = max_floor_share(raw)
+        assert row["status"] == "infeasible" and row["floor_share"] == pytest.approx(largest, rel=2e-9, abs=1e-12)
+        assert row["floor_share_bound"] >= largest - 1e-9
+        scale = read_plan(tmp_path / "sweep" / row["plan_dir"]).summary["equity"]["max_feasible_scale"]
+        assert f"no plan meets every floor: floors feasible up to {stated_share(scale['value'])} of what was asked" \
+            in result.stdout
+    assert met == [False, False, True]
+
+
 def test_sweep_below_the_forced_cost_exits_2(tmp_path):
     directory = program_instance(tmp_path / "i", seed=4, decisions=random_decisions(4))
     result = run_cli("sweep", directory, "--budgets", "1M,60M", "--workers", "1", "--out", tmp_path / "sweep",
