@@ -224,8 +224,9 @@ def floor_scale_shortfall_rows(problem: CoveringProblem, share: float, groups: n
     floor = problem.equity_floor[np.asarray(groups)[kept]]
     scale = -floor / np.asarray(needs)
     options = sparse.vstack(rows).tocsr()
-    share_column = sparse.csr_matrix((scale, (np.arange(len(kept)), np.full(len(kept), n_columns - 1 - options.shape[1]))),
-                                     shape=(len(kept), n_columns - options.shape[1]))
+    rest = n_columns - options.shape[1]  # the columns after the options', the share last
+    share_column = sparse.csr_matrix((scale, (np.arange(len(kept)), np.full(len(kept), rest - 1))),
+                                     shape=(len(kept), rest))
     return sparse.hstack([options, share_column]).tocsr(), 1.0 + share * scale
 
 

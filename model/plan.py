@@ -96,10 +96,16 @@ class Plan:
 
     @property
     def found(self) -> bool:
-        """False for the plan written where none was found (no plan meets every constraint, or
-        none was found in time): it takes no action, and no stage states a value."""
-        stages = self.summary["stages"]
-        return not stages or any(stage["objective"] is not None for stage in stages)
+        """False for the plan written where none was found (:func:`found_a_plan`)."""
+        return found_a_plan(self.summary)
+
+
+def found_a_plan(summary: dict) -> bool:
+    """Whether a plan.json's solve found its plan: False for the plan written where none was found
+    (no plan meets every constraint, or none was found in time), which takes no action and whose
+    stages state no value."""
+    stages = summary["stages"]
+    return not stages or any(stage["objective"] is not None for stage in stages)
 
 
 def _finite(value):

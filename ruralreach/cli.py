@@ -258,7 +258,8 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
     lines = [
         f"instance    {s['instance']['name']}: {s['zones']:,} zones, {s['sites']:,} sites",
         f"status      {s['status']}" + {"optimal": "", "infeasible": "  (no plan meets every constraint)"}.get(
-            s["status"], "  (NOT proven optimal)" if plan.found else "  (no plan found in time: this one takes no action)"),
+            s["status"], "  (NOT proven optimal)" if plan.found
+            else "  (no plan found in time: this one takes no action)"),
         f"same-day    {people(s['baseline_same_day_population'], s['same_day_population'])}",
         f"next-day    {people(s['baseline_next_day_population'], s['next_day_population'])}",
         f"cost        {usd_millions(s['cost'])} of {usd_millions(s['budget'])} budget",

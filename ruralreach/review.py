@@ -648,7 +648,8 @@ def _floor_share_columns(scale: dict | None) -> dict[str, float]:
     meets the floors, or holds no such share)."""
     if scale is None:
         return {"floor_share": math.nan, "floor_share_bound": math.nan}
-    return {"floor_share": scale["value"], "floor_share_bound": math.nan if scale.get("bound") is None else scale["bound"]}
+    bound = scale.get("bound")
+    return {"floor_share": scale["value"], "floor_share_bound": math.nan if bound is None else bound}
 
 
 def read_sweep(sweep_dir: str | Path) -> pd.DataFrame:

@@ -38,8 +38,8 @@ from tqdm import tqdm
 
 from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
-from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, is_staging_of,
-                                   plan_place, read_sites, remove_leftover, verify_plan, write_plan)
+from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, found_a_plan,
+                                   is_staging_of, plan_place, read_sites, remove_leftover, verify_plan, write_plan)
 from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
 
 from .money import usd_short, usd_whole
@@ -338,8 +338,11 @@ def _cost_bound(summary: dict) -> float | None:
 def _best_figures(summaries: Collection[dict]) -> str:
     if not summaries:
         return ""
-    best = max(summaries, key=lambda s: (s["same_day_population"], s["next_day_population"], -s["budget"]))
-    text = (f"best same-day {people_text(best['same_day_population'])} next-day {best['next_day_population']:,} "
+    # A budget whose plan found nothing takes no action: its figures are no one's best.
+    found = [s for s in summaries if found_a_plan(s)]
+    best = max(found, key=lambda s: (s["same_day_population"], s["next_day_population"], -s["budget"]), default=None)
+    text = ("no plan meets every constraint yet" if best is None else
+            f"best same-day {people_text(best['same_day_population'])} next-day {best['next_day_population']:,} "
             f"at {usd_short(best['budget'])}")
     not_proven = sum(s["status"] != OPTIMAL for s in summaries)
     return text + (f", {not_proven} not proven optimal" if not_proven else "")

@@ -19,7 +19,7 @@ from checker import (brute_force, capacitated, equity_floors, evaluate, every_pl
 from conftest import every_choice, plans, run_cli, small_instance, upgrades_problem, with_capacity
 from test_optimality import lp_runs_recorded
 
-from ruralreach import review
+from ruralreach import review, sweep
 from ruralreach.cli import format_summary
 from ruralreach.model.formulation import (floor_scale_shortfall_rows, floor_shortfalls, reach_every_group_rows,
                                           shortfall_coefficients)
@@ -801,6 +801,11 @@ def test_a_sweep_gives_the_largest_floor_share_at_each_budget_no_plan_meets(tmp_
         assert f"no plan meets every floor: floors feasible up to {stated_share(scale['value'])} of what was asked" \
             in result.stdout
     assert met == [False, False, True]
+    # The progress bar's best plan is one that was found, never the empty plans of the others.
+    summaries = [read_plan(tmp_path / "sweep" / name).summary for name in table["plan_dir"]]
+    assert sweep._best_figures(summaries[:2]).startswith("no plan meets every constraint yet")
+    assert sweep._best_figures(summaries).startswith(
+        f"best same-day {summaries[2]['same_day_population']:,} next-day {summaries[2]['next_day_population']:,} at $60M")
 
 
 def test_sweep_below_the_forced_cost_exits_2(tmp_path):
