@@ -212,18 +212,23 @@ def floor_scale_shortfall_rows(problem: CoveringProblem, share: float, groups: n
     :math:`\lambda` last), and each row's lower bound. Groups that need nobody more at that share,
     or so few that :math:`F_h / \bar R_h(T)` passes SCALED_SHORTFALL_MOST, get no row."""
     at_share = replace(problem, equity_floor=share * problem.equity_floor)
-    kept, rows, needs = [], [], []
-    for k, (group, base) in enumerate(zip(groups, bases)):
-        need, reach = floor_shortfalls(at_share, base)
-        if need[group] > 0 and problem.equity_floor[group] <= SCALED_SHORTFALL_MOST * need[group]:
-            kept.append(k)
-            rows.append(shortfall_coefficients(need, reach)[group])
-            needs.append(need[group])
+    groups = np.asarray(groups)
+    found: dict[int, tuple[sparse.csr_matrix, float]] = {}  # pair -> its row over the options, R_h(T)
+    # Pairs share their sets (one per threshold), as in floor_shortfall_rows: each set's coverage once.
+    sets, which = np.unique(np.asarray(bases, dtype=bool), axis=0, return_inverse=True)
+    for k, members in enumerate(sets):
+        pairs = np.flatnonzero(which.ravel() == k)
+        need, reach = floor_shortfalls(at_share, members)
+        rows = shortfall_coefficients(need, reach)
+        for pair in pairs:
+            group = groups[pair]
+            if need[group] > 0 and problem.equity_floor[group] <= SCALED_SHORTFALL_MOST * need[group]:
+                found[int(pair)] = rows[group], need[group]
+    kept = sorted(found)
     if not kept:
         return sparse.csr_matrix((0, n_columns)), np.empty(0)
-    floor = problem.equity_floor[np.asarray(groups)[kept]]
-    scale = -floor / np.asarray(needs)
-    options = sparse.vstack(rows).tocsr()
+    scale = -problem.equity_floor[groups[kept]] / np.array([found[pair][1] for pair in kept])
+    options = sparse.vstack([found[pair][0] for pair in kept]).tocsr()
     rest = n_columns - options.shape[1]  # the columns after the options', the share last
     share_column = sparse.csr_matrix((scale, (np.arange(len(kept)), np.full(len(kept), rest - 1))),
                                      shape=(len(kept), rest))
