@@ -40,7 +40,7 @@ from ruralreach.model.formulation import matrix_model
 from ruralreach.model.instance import Instance, load_instance
 from ruralreach.model.plan import (Plan, PlanPlaceError, check_own_directory, check_plan_place, found_a_plan,
                                    is_staging_of, plan_place, read_sites, remove_leftover, verify_plan, write_plan)
-from ruralreach.solvers.highs import OPTIMAL, HighsModel, SolveOptions
+from ruralreach.solvers.highs import OPTIMAL, WAIT_STEP_SECONDS, HighsModel, SolveOptions
 
 from .money import usd_short, usd_whole
 from .pipeline import Prepared, prepare, solve_prepared
@@ -292,7 +292,8 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
         for queue in queues:
             start_next(queue)
         while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # In steps: a wait for ever heard no Ctrl-C given to another thread (Dask's, the bar's).
+            done, _ = wait(running, timeout=WAIT_STEP_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 budget, queue = running.pop(future)
                 try:

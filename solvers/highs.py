@@ -49,8 +49,10 @@ REFUSED_PLANS = 20
 # Grace past the time limit before the guard cancels a solve HiGHS did not stop itself: small,
 # since a user's time limit bounds the whole command (which keeps it for the solve's end).
 GUARD_GRACE_SECONDS = 0.2
-# How long the Python thread waits on HiGHS at a time: the delay before Ctrl-C or the guard acts.
-_WAIT_STEP_SECONDS = 0.05
+# How long a wait of the main thread (on HiGHS here, on a sweep's workers in ``sweep``) lasts at a
+# time: the delay before Ctrl-C or the guard acts. The kernel may give Ctrl-C to any thread of the
+# process, and Python runs its handler only once the main thread is back in Python code.
+WAIT_STEP_SECONDS = 0.05
 # A run cancelled by Ctrl-C stops at HiGHS's next interrupt check, but its presolve and a MIP's root
 # LP make none, and the run goes on for as long as they take. Past this, the process's own policy
 # (:func:`when_a_cancel_goes_unheard`) acts.
@@ -633,7 +635,7 @@ def _run_guarded(h: highspy.Highs, time_limit: float | None,
     with _interrupt_cleared(h), _asking(h, _Checks(deadline, stop_when, first_step=root_seconds)):
         thread = h.startSolve()
         try:
-            while not h.wait(_WAIT_STEP_SECONDS)[0]:
+            while not h.wait(WAIT_STEP_SECONDS)[0]:
                 if guard is not None and time.perf_counter() >= guard:
                     h.cancelSolve()
         except BaseException:
@@ -655,8 +657,8 @@ def _stop(h: highspy.Highs, thread) -> None:
         while thread.is_alive():
             try:
                 h.cancelSolve()
-                h.wait(_WAIT_STEP_SECONDS)
-                thread.join(_WAIT_STEP_SECONDS)
+                h.wait(WAIT_STEP_SECONDS)
+                thread.join(WAIT_STEP_SECONDS)
                 if thread.is_alive() and time.perf_counter() - cancelled >= CANCEL_PATIENCE_SECONDS:
                     if _unheard_cancel_policies:
                         _unheard_cancel_policies[-1]()

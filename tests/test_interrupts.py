@@ -3,6 +3,7 @@ the plan was already written, exit status 0 and the whole plan). Real solves in 
 interrupted as a terminal does: SIGINT to the whole process group. And time limits: what is not
 a number of seconds is refused, and a limit bounds the whole command."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -97,6 +98,62 @@ def test_ctrl_c_to_a_sweeps_own_process_ends_its_workers_at_once(hard, tmp_path)
     stdout, stderr = child.communicate(timeout=120)
     assert time.monotonic() - began < 5.0, stderr  # the exact solves take much longer
     assert_interrupted(subprocess.CompletedProcess(command, child.returncode, stdout, stderr))
+
+
+# The command, run with a thread of its own that, once the file named first exists, stops the
+# worker processes (so that no budget can finish meanwhile), writes their ids to that file's
+# ".workers" twin and sends itself Ctrl-C: the kernel gives a process's signal to any of its
+# threads, and Dask's and the progress bar's threads are as likely to get it as the main one.
+CTRL_C_TO_ANOTHER_THREAD = """
+import multiprocessing, os, signal, sys, threading, time
+from pathlib import Path
+from ruralreach.__main__ import run
+
+def press_when_asked(trigger):
+    while not trigger.exists():
+        time.sleep(0.01)
+    workers = [child.pid for child in multiprocessing.active_children()]
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    trigger.with_suffix(".workers").write_text(" ".join(map(str, workers)))
+    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+threading.Thread(target=press_when_asked, args=(Path(sys.argv[1]),), daemon=True).start()
+sys.argv = ["ruralreach", *sys.argv[2:]]
+sys.exit(run())
+"""
+
+
+def test_ctrl_c_that_reaches_another_thread_of_a_sweep(hard, tmp_path):
+    """The sweep's main thread, waiting for its workers, hears a Ctrl-C the kernel gave to another
+    of its threads (it heard it only once a budget finished: never, with its workers stopped)."""
+    trigger, stderr_path = tmp_path / "press", tmp_path / "stderr.txt"
+    command = [sys.executable, "-c", CTRL_C_TO_ANOTHER_THREAD, str(trigger), "sweep", str(hard), "--budgets",
+               "700M,800M", "--mip-gap", "0", "--workers", "2", "--out", str(tmp_path / "sweep"), "--log"]
+    with open(stderr_path, "w") as stderr:
+        child = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        for line in child.stdout:  # a worker is solving
+            if "Running HiGHS" in line:
+                break
+        trigger.touch()
+        heard = time.monotonic() + 10.0
+        while "ruralreach: interrupted" not in stderr_path.read_text() and time.monotonic() < heard:
+            time.sleep(0.05)
+        assert "ruralreach: interrupted" in stderr_path.read_text(), "the sweep did not hear Ctrl-C"
+    finally:
+        workers = trigger.with_suffix(".workers")
+        while child.poll() is None and not workers.exists():
+            time.sleep(0.01)
+        # Unheard, the sweep and its workers (which hold its stdout) are ended here.
+        unheard = "ruralreach: interrupted" not in stderr_path.read_text()
+        for pid in map(int, workers.read_text().split() if workers.exists() else []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL if unheard else signal.SIGCONT)
+        if unheard:
+            child.kill()
+        child.communicate(timeout=120)
+    assert_interrupted(subprocess.CompletedProcess(command, child.returncode, "", stderr_path.read_text()))
 
 
 @pytest.mark.parametrize("after", [0.15, 0.4, 0.7, 1.0, 1.3, 1.6])
