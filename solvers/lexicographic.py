@@ -860,18 +860,18 @@ class _Stage:
         # the first stage, whose value is the floor of both later ones: they are very sensitive
         # to it, and a search that never looks between the best plan and the target leaves it
         # lower (benchmarks/README.md has the measurement).
-        # The first stage's options are probed as well where its search has the requested gap to
-        # close and its reduced costs leave many free (FIRST_STAGE_PROBE_OPTIONS): on the networks
-        # where that search is slowest the probes decide most of the options the reduced costs
-        # leave free, and the search of the rest is the shorter by more than they take. Where the
-        # best plan is within the requested gap already, the search is a bonus that yields at its
-        # root, shorter than the probes, and the kept stage's probes follow it
-        # (benchmarks/README.md, "Probes in the first stage").
+        # The first stage's options are probed as well where its reduced costs leave many free
+        # (FIRST_STAGE_PROBE_OPTIONS): on the networks where its search is slowest the probes
+        # decide most of the options the reduced costs leave free, and the search of the rest is
+        # the shorter by more than they take. So too where the best plan is within the requested
+        # gap already and the search goes on to the first stage's closer gap: its presolve, root
+        # and sub-MIPs run on fewer options (benchmarks/README.md, "Probes in the first stage"
+        # and "... within the requested gap too").
         target = self.target(self.gap)
         to_target = search.chosen is not None and self.stage != STAGES[0]
         fixable = search.fixable(self.stage, target) if to_target else None
-        gap_open = self.stage == STAGES[0] and not self.within_requested_gap()
-        search.decide_by_lp(self.stage, self.value, probes=gap_open, least_probed=FIRST_STAGE_PROBE_OPTIONS)
+        search.decide_by_lp(self.stage, self.value, probes=self.stage == STAGES[0],
+                            least_probed=FIRST_STAGE_PROBE_OPTIONS)
         restriction = search.narrow()
         if search.model.mip.getNumRow() > TARGET_ROWS:
             fixable = None

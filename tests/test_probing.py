@@ -7,15 +7,17 @@ import time
 
 import numpy as np
 import pytest
+from checker import brute_force, phased_outcome, read_raw
 from conftest import plans, small_instance, with_capacity
 from scipy import sparse
-from test_program import program_instance
+from test_program import plan_of, program_instance
 from test_random_plans import assert_matches_brute_force, random_instance
 
 from ruralreach.model.formulation import reach_rows
 from ruralreach.model.instance import Equity, Phase, load_instance
 from ruralreach.model.reach import compute_reach, entries_of
 from ruralreach.model.reduce import reduce_problem
+from ruralreach.pipeline import solve_instance
 from ruralreach.solvers import lexicographic, probing
 from ruralreach.solvers.highs import OPTIMAL, SolveOptions
 from ruralreach.solvers.lexicographic import stage_values
@@ -199,6 +201,38 @@ def test_a_first_stage_with_few_options_free_is_searched_unprobed(seed, tmp_path
     # optima are the same.
     rounds = rounds_of_probes(seed, tmp_path, monkeypatch, FIRST_STAGE_PROBE_OPTIONS=10**6)
     assert rounds and all(kept for _, kept, _ in rounds)
+
+
+@pytest.mark.parametrize("seed", [1025, 1068, 1139])
+def test_a_first_stage_within_the_requested_gap_is_probed_before_its_closer_search(seed, tmp_path, monkeypatch):
+    # At a 5% gap these cases' first stage is within it after the neighbourhood search, and goes on
+    # to its own closer gap: its options are probed before that search too, and the probes decide
+    # some. The plan is held to the brute force: within the gap of the optimum, each bound held.
+    closer, within = lexicographic._Stage.search_closer, []
+
+    def recorded(stage, seconds):
+        within.append(stage.within_requested_gap())
+        return closer(stage, seconds)
+
+    monkeypatch.setattr(lexicographic._Stage, "search_closer", recorded)
+    monkeypatch.setattr(lexicographic, "PROBE_ROWS", 0)
+    monkeypatch.setattr(lexicographic, "FIRST_STAGE_PROBE_OPTIONS", 0)
+    rounds = recorded_probes(monkeypatch)
+    directory, drawn = random_instance(tmp_path / "i", seed)
+    gap = 0.05
+    plan = solve_instance(load_instance(directory), SolveOptions(mip_gap=gap))
+    summary = plan.summary
+    assert within == [True]
+    in_search = [(stage, decided) for stage, kept, decided in rounds if not kept]
+    assert [stage for stage, _ in in_search] == ["same_day"] and in_search[0][1] > 0
+    raw = read_raw(directory)
+    best = brute_force(raw)
+    stages = {stage["stage"]: stage for stage in summary["stages"]}
+    assert summary["status"] == "optimal"
+    outcome = phased_outcome(raw, plan_of(plan))
+    assert outcome["budgets_kept"] and outcome["decisions_kept"] and outcome["floors_met"], drawn
+    assert outcome["same_day"] == pytest.approx(stages["same_day"]["objective"], rel=1e-7, abs=1e-6)
+    assert best[0] * (1 - gap) - 1e-6 <= outcome["same_day"] <= best[0] <= stages["same_day"]["bound"] + 1e-6
 
 
 @pytest.mark.parametrize("seed", [1025, 1030])
