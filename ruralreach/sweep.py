@@ -292,7 +292,7 @@ def _solve_chains(executor: Executor, queues: list[deque], instance: Instance, i
         for queue in queues:
             start_next(queue)
         while running:
-            # In steps: a wait for ever heard no Ctrl-C given to another thread (Dask's, the bar's).
+            # In steps: a wait without end hears no Ctrl-C the kernel gave another thread (Dask's, the bar's).
             done, _ = wait(running, timeout=WAIT_STEP_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 budget, queue = running.pop(future)
