@@ -242,6 +242,13 @@ def _equity_summary(instance, grouping, share: np.ndarray, population, floor_sca
     return summary
 
 
+def floor_scale_of(summary: dict) -> dict | None:
+    """A plan.json's ``equity.max_feasible_scale`` where it holds a share: the largest share of the
+    equity floors one plan meets, written where no plan meets them all (None elsewhere)."""
+    scale = summary.get("equity", {}).get("max_feasible_scale")
+    return None if scale is None or scale["value"] is None else scale
+
+
 def floor_scale_text(scale: dict) -> str:
     """``equity.max_feasible_scale`` in words; where the search stopped short of proof, how far
     above what it found the share may still be. The share a plan meets is rounded down and the

@@ -23,9 +23,9 @@ from ruralreach.instances import bundled, bundled_names, instance_path
 from ruralreach.model.actions import ACTIONS
 from ruralreach.model.formulation import FLOOR_SCALE, STAGES
 from ruralreach.model.instance import Instance, InstanceError, load_instance
-from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_text, is_plan,
-                                   let_go_of_plan_places, not_a_plan_text, percent_text, plan_place, read_plan,
-                                   read_summary, write_plan)
+from ruralreach.model.plan import (Plan, PlanBusyError, PlanPlaceError, PlanReadError, floor_scale_of, floor_scale_text,
+                                   is_plan, let_go_of_plan_places, not_a_plan_text, percent_text, plan_place,
+                                   read_plan, read_summary, write_plan)
 from ruralreach.solvers.highs import GUARD_GRACE_SECONDS, SolveOptions, ctrl_c_ignored, when_a_cancel_goes_unheard
 from ruralreach.solvers.lexicographic import Progress
 
@@ -274,8 +274,8 @@ def format_summary(plan: Plan, plan_dir: Path | None = None, total_seconds: floa
         lines.append(f"equity      {equity['column']}: {len(equity['groups']) - len(below)} of {len(equity['groups'])} "
                      f"groups at or above their same-day floor" + (f" (below: {', '.join(below[:8])}"
                                                                      f"{', ...' if len(below) > 8 else ''})" if below else ""))
-        scale = equity.get("max_feasible_scale")
-        if scale is not None and scale["value"] is not None:
+        scale = floor_scale_of(s)
+        if scale is not None:
             lines.append(f"            no plan within the budget meets every floor: {floor_scale_text(scale)}")
         beyond = sorted((g for g in equity["groups"] if g["floor"] is not None and g.get("reachable_share", 1.0) < g["floor"]),
                         key=lambda g: g["reachable_share"])
@@ -478,7 +478,7 @@ def command_sweep(args: argparse.Namespace) -> int:
             summary = read_summary(Path(out) / plan_dir)
             lines.extend(f"{usd_whole(budget):>16}  {stage_line(stage, summary)}" for stage in summary["stages"]
                          if stage["status"] != "optimal")
-            scale = summary.get("equity", {}).get("max_feasible_scale")
+            scale = floor_scale_of(summary)
             if scale is not None:
                 lines.append(f"{usd_whole(budget):>16}  no plan meets every floor: {floor_scale_text(scale)}")
     lines.append(f"sweep       {out} (sweep.csv, sweep.png, {len(table)} plans), "

@@ -30,8 +30,9 @@ import pandas as pd
 from ruralreach.model.actions import ACTIONS, KINDS, already
 from ruralreach.model.formulation import STAGES
 from ruralreach.model.instance import ASSUMPTIONS
-from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, check_plan_to_add_to, floor_scale_text, is_plan,
-                                   percent_text, plan_place, read_plan, read_sites, read_summary)
+from ruralreach.model.plan import (REPORT_FILE, Plan, add_to_plan, check_plan_to_add_to, floor_scale_of,
+                                   floor_scale_text, is_plan, percent_text, plan_place, read_plan, read_sites,
+                                   read_summary)
 
 from .money import budget_label, usd_millions, usd_short
 
@@ -638,7 +639,7 @@ def sweep_table(sweep_dir: str | Path, budgets: list[float]) -> pd.DataFrame:
             **{f"{stage['stage']}_bound": math.nan if stage["bound"] is None else stage["bound"]
                for stage in s["stages"]},
             # Where no plan meets the equity floors: the largest share of them one plan meets.
-            **_floor_share_columns(s.get("equity", {}).get("max_feasible_scale")),
+            **_floor_share_columns(floor_scale_of(s)),
         })
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
 
@@ -853,8 +854,8 @@ def report_html(plan: Plan) -> str:
         parts += ["<h2>Phases</h2>", _table_html(phases)]
     equity = equity_table(plan)
     if len(equity):
-        scale = plan.summary["equity"].get("max_feasible_scale")
-        note = ("" if scale is None or scale["value"] is None else
+        scale = floor_scale_of(plan.summary)
+        note = ("" if scale is None else
                 f'<p class="warning">No plan within the budget meets every floor: '
                 f'{html.escape(floor_scale_text(scale))}.</p>')
         parts += ["<h2>Equity floors</h2>", note, f'<div class="scroll">{_table_html(equity)}</div>']
