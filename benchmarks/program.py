@@ -1,6 +1,6 @@
 """The program's options on the national network, each solve against the plain LP (issue 13).
 
-    python benchmarks/program.py [--time-limit S] [--only phases,floors,both] [--scratch DIR]
+    python benchmarks/program.py [--time-limit S] [--only phases,floors,both] [--budget B] [--scratch DIR]
 
 Three national runs, each a whole ``ruralreach solve`` process, one at a time:
 
@@ -8,6 +8,9 @@ phases  the bundled ``us-2026-program`` (two phases of $2B, next-day 90 minutes)
 floors  ``us-2026`` at $4B with equity floors: every state's same-day share at least
         ``--floor`` (default 0.8, which binds: without floors Alaska and Wyoming stay below it);
 both    ``us-2026-program`` with the same floors.
+
+``--budget B`` runs all three at a total budget of B USD instead (phase budgets scaled in
+proportion, as ``ruralreach solve --budget`` does), each against the plain LP at B.
 
 The yardstick is the plain LP of issue 11 (benchmarks/family.py): the unreduced first-stage model
 of the same network, reach limits and total budget, without phases or floors, built from arrays
@@ -34,14 +37,18 @@ RUNS = ("phases", "floors", "both")
 TARGET = 10.0
 
 
-def variant(source: Path, scratch: Path, name: str, *, phases: bool, floor: float | None) -> Path:
-    """A copy of ``source`` whose scenario keeps or drops its phases and adds state floors."""
-    out = scratch / name
+def variant(source: Path, scratch: Path, name: str, *, phases: bool, floor: float | None,
+            budget: float | None = None) -> Path:
+    """A copy of ``source`` whose scenario keeps or drops its phases, adds state floors and, with a
+    ``budget``, has that total budget."""
+    out = scratch / (name if budget is None else f"{name}-{budget:.0f}")
     out.mkdir(parents=True, exist_ok=True)
     for data in ("zones.csv", "sites.csv"):
         if not (out / data).exists():
             shutil.copyfile(source / data, out / data)
     scenario = load_instance(source).scenario
+    if budget is not None:
+        scenario = scenario.with_budget(budget)
     if not phases:
         scenario = dataclasses.replace(scenario, phases=())
     if floor is not None:
@@ -57,15 +64,21 @@ def main(argv=None) -> int:
                         help="every state's same-day floor (default 0.8: above the share Alaska and Wyoming get "
                              "without floors, so it binds)")
     parser.add_argument("--time-limit", type=float, default=900.0, help="per solve, seconds (default 900)")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="total budget in USD for every run (default: each instance's own, $4B)")
     parser.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "ruralreach-program")
     args = parser.parse_args(argv)
     print(load_note())
     program, national = bundled("us-2026-program"), bundled("us-2026")
+    def copy(source: Path, name: str, *, phases: bool, floor: float | None) -> Path:
+        return variant(source, args.scratch, name, phases=phases, floor=floor, budget=args.budget)
+
+    plain = copy(program, "program-plain", phases=False, floor=None)
     runs = {
-        "phases": (program, variant(program, args.scratch, "program-plain", phases=False, floor=None)),
-        "floors": (variant(national, args.scratch, "floors", phases=False, floor=args.floor), national),
-        "both": (variant(program, args.scratch, "program-floors", phases=True, floor=args.floor),
-                 variant(program, args.scratch, "program-plain", phases=False, floor=None)),
+        "phases": (program if args.budget is None else copy(program, "program", phases=True, floor=None), plain),
+        "floors": (copy(national, "floors", phases=False, floor=args.floor),
+                   national if args.budget is None else copy(national, "national", phases=False, floor=None)),
+        "both": (copy(program, "program-floors", phases=True, floor=args.floor), plain),
     }
     rows = []
     for name in args.only.split(","):
