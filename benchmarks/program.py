@@ -70,19 +70,26 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     print(load_note())
     program, national = bundled("us-2026-program"), bundled("us-2026")
+
     def copy(source: Path, name: str, *, phases: bool, floor: float | None) -> Path:
         return variant(source, args.scratch, name, phases=phases, floor=floor, budget=args.budget)
 
-    plain = copy(program, "program-plain", phases=False, floor=None)
+    def as_given(source: Path, name: str, *, phases: bool) -> Path:
+        """The bundled instance itself, or at another budget a copy of it."""
+        return source if args.budget is None else copy(source, name, phases=phases, floor=None)
+
+    # Each run's instance and its yardstick's, made only for the runs asked for.
     runs = {
-        "phases": (program if args.budget is None else copy(program, "program", phases=True, floor=None), plain),
-        "floors": (copy(national, "floors", phases=False, floor=args.floor),
-                   national if args.budget is None else copy(national, "national", phases=False, floor=None)),
-        "both": (copy(program, "program-floors", phases=True, floor=args.floor), plain),
+        "phases": lambda: (as_given(program, "program", phases=True),
+                           copy(program, "program-plain", phases=False, floor=None)),
+        "floors": lambda: (copy(national, "floors", phases=False, floor=args.floor),
+                           as_given(national, "national", phases=False)),
+        "both": lambda: (copy(program, "program-floors", phases=True, floor=args.floor),
+                         copy(program, "program-plain", phases=False, floor=None)),
     }
     rows = []
     for name in args.only.split(","):
-        instance_dir, yardstick_dir = runs[name]
+        instance_dir, yardstick_dir = runs[name]()
         lp = plain_lp(yardstick_dir)
         result = solve(instance_dir, args.scratch / "plans" / name, args.time_limit, None)
         ratio = result["wall"] / lp["seconds"]
