@@ -398,7 +398,9 @@ def progress_line(step: Progress) -> str:
     elif step.step == "plan":
         text = f"best plan {amount(step.value)}, bound {amount(step.bound)}, gap {gap}"
     elif step.step == "searching":
-        text = f"searching: best plan {amount(step.value)}, bound {amount(step.bound)}, gap {gap}, {step.nodes:,} nodes"
+        held = "" if step.searched is None else f" (the search holds {amount(step.searched)}, not yet checked)"
+        text = (f"searching: best plan {amount(step.value)}{held}, bound {amount(step.bound)}, gap {gap}, "
+                f"{step.nodes:,} nodes")
     else:
         text = f"{step.step}: {amount(step.value)}, gap {gap}"
     return f"ruralreach: {step.seconds:8.1f} s  {step.stage:<9} {text}"

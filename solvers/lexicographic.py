@@ -183,7 +183,9 @@ class Progress:
     Before a later stage's first step, "floor": the stage before it kept as a floor at ``value``
     (people), and the options the LP with that floor and the probes then ``decided``. While a
     search of a stage runs, "searching" every PROGRESS_SECONDS or so: the best plan checked so far,
-    the bound counting what the search has proven of the whole stage, and the search's ``nodes``."""
+    the bound counting what the search has proven of the whole stage, and the search's ``nodes``;
+    and ``searched``, the search's own best plan where it is better (HiGHS's, to HiGHS's
+    tolerances: checked exactly only once the search returns, and then perhaps refused)."""
 
     stage: str
     step: str
@@ -193,6 +195,7 @@ class Progress:
     seconds: float
     decided: int | None = None
     nodes: int | None = None
+    searched: float | None = None
 
 
 Watch = Callable[[Progress], None]
@@ -764,9 +767,11 @@ class _Stage:
         value = self.value if math.isfinite(self.value) else math.nan
         return proven, value, _rounded_bound(self.stage, self.bound, problem), gap
 
-    def tell(self, step: str, *, bound: float | None = None, nodes: int | None = None) -> None:
+    def tell(self, step: str, *, bound: float | None = None, nodes: int | None = None,
+             searched: float | None = None) -> None:
         """Show the watcher of the solve, if any, where the stage stands (:class:`Progress`);
-        ``bound``: a bound of the stage tighter than the one it holds (a search's, as it runs)."""
+        ``bound``: a bound of the stage tighter than the one it holds (a search's, as it runs);
+        ``searched``: the running search's own best plan, better than the stage's."""
         search = self.search
         if search.watch is not None:
             _, value, held, gap = self.standing()
@@ -775,7 +780,8 @@ class _Stage:
                 gap = relative_gap(value, held)
             unit = plan_unit(search.problem, self.stage)
             search.watch(Progress(self.stage, step, value * unit, held * unit, gap,
-                                  time.perf_counter() - search.began, nodes=nodes))
+                                  time.perf_counter() - search.began, nodes=nodes,
+                                  searched=None if searched is None else searched * unit))
 
     def watching(self, stop_when: Callable[[float, float, int], bool] | None,
                  stage_bound: Callable[[float], float] | None) -> Callable[[float, float, int], bool] | None:
@@ -795,7 +801,11 @@ class _Stage:
                 if tighter is not None and (tighter == self.bound or math.isnan(tighter)
                                             or _contradicts(self.stage, self.value, tighter)):
                     tighter = None  # nothing tighter than the stage holds, or a bound a plan shows false
-                self.tell("searching", bound=tighter, nodes=nodes)
+                # A search's plans are the stage's only once checked, when it returns; until then
+                # its best is shown beside them, or a long search looks stuck where it is not
+                # (benchmarks/README.md, "Floors below $4B").
+                searched = best if math.isfinite(best) and _improves(self.stage, best, self.value) else None
+                self.tell("searching", bound=tighter, nodes=nodes, searched=searched)
             return stop_when is not None and stop_when(best, bound, nodes)
 
         return asked

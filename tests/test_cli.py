@@ -136,6 +136,18 @@ def test_a_search_tells_where_its_stage_stands_as_it_runs(tmp_path, monkeypatch)
         assert step.nodes >= 0
         line = progress_line(step)
         assert f"{step.stage:<9} searching: best plan " in line and line.endswith(f", {step.nodes:,} nodes")
+    # Where a search holds a better plan than those checked, the lines show it beside them, as
+    # a plan: better than the stage's, and no better than the stage's own bound allows.
+    held = [step for step in searching if step.searched is not None]
+    assert held, "no search held a better plan than the stage's as it ran: not the case this test is for"
+    for step in held:
+        if step.stage == "cost":
+            assert step.bound - 1e-6 <= step.searched < step.value
+            shown = usd_millions(step.searched)
+        else:
+            assert step.value < step.searched <= step.bound
+            shown = f"{step.searched:,.0f}"
+        assert f" (the search holds {shown}, not yet checked), bound " in progress_line(step)
 
 
 def test_budget_option_overrides_scenario(tiny, tmp_path):
